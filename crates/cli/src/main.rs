@@ -1,0 +1,36 @@
+//! The `tunescope` command line: a thin layer over the library crates.
+//!
+//! Each subcommand lives in `cmd/<name>.rs` with its clap `Args` struct and a `run` function.
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Study how fine-tuning changes a BERT encoder's representation space.
+#[derive(Parser)]
+#[command(name = "tunescope", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TUNESCOPE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result: anyhow::Result<()> = match cli.command {};
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

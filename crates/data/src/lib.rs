@@ -1,0 +1,1 @@
+//! Corpus readers into one task model.

@@ -1,0 +1,1 @@
+//! Geometry of labelled point sets: DirectProbe, similarity indices, statistics.
