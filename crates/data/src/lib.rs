@@ -1,1 +1,3 @@
 //! Corpus readers into one task model.
+
+pub mod npy;
