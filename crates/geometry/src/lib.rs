@@ -1,1 +1,5 @@
 //! Geometry of labelled point sets: DirectProbe, similarity indices, statistics.
+pub mod linalg;
+pub mod pca;
+pub mod similarity;
+pub mod stats;

@@ -1,0 +1,749 @@
+//! Small dense linear algebra on row-major `f64` matrices: the matrix type shared by the
+//! similarity, PCA and statistics modules, a deterministic parallel `AᵀB`, and a symmetric
+//! eigen-decomposition (Householder tridiagonalisation + implicit QL, as in EISPACK
+//! `tred2`/`tql2`) used for PCA, singular values and nuclear norms.
+
+use rayon::prelude::*;
+use std::ops::{Index, IndexMut};
+
+/// Errors of the linear-algebra routines.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LinalgError {
+    /// `data.len()` does not equal `rows * cols`.
+    #[error("data length {len} does not match a {rows}x{cols} matrix")]
+    DataLength {
+        /// Requested rows.
+        rows: usize,
+        /// Requested columns.
+        cols: usize,
+        /// Length of the data given.
+        len: usize,
+    },
+    /// Rows of a ragged input have different lengths.
+    #[error("row {row} has {len} values, expected {expected}")]
+    RaggedRows {
+        /// Index of the offending row.
+        row: usize,
+        /// Its length.
+        len: usize,
+        /// Length of the first row.
+        expected: usize,
+    },
+    /// Two operands have incompatible shapes.
+    #[error("shape mismatch: {left:?} vs {right:?} ({op})")]
+    ShapeMismatch {
+        /// Operation that was attempted.
+        op: &'static str,
+        /// `(rows, cols)` of the left operand.
+        left: (usize, usize),
+        /// `(rows, cols)` of the right operand.
+        right: (usize, usize),
+    },
+    /// A square matrix was required.
+    #[error("matrix is {rows}x{cols}, a square matrix is required")]
+    NotSquare {
+        /// Rows.
+        rows: usize,
+        /// Columns.
+        cols: usize,
+    },
+    /// The input holds NaN or infinity.
+    #[error("matrix holds a non-finite value at ({row}, {col})")]
+    NonFinite {
+        /// Row of the first non-finite value.
+        row: usize,
+        /// Column of the first non-finite value.
+        col: usize,
+    },
+    /// The QL iteration did not converge (does not happen for finite symmetric input).
+    #[error("eigen-decomposition did not converge for eigenvalue {index}")]
+    NoConvergence {
+        /// Index of the eigenvalue being computed.
+        index: usize,
+    },
+}
+
+/// Dense row-major `rows × cols` matrix of `f64`; element `(i, j)` is `data[i * cols + j]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix {
+    rows: usize,
+    cols: usize,
+    data: Vec<f64>,
+}
+
+impl Matrix {
+    /// Wraps row-major `data` as a `rows × cols` matrix.
+    pub fn new(rows: usize, cols: usize, data: Vec<f64>) -> Result<Self, LinalgError> {
+        if rows.checked_mul(cols) != Some(data.len()) {
+            return Err(LinalgError::DataLength {
+                rows,
+                cols,
+                len: data.len(),
+            });
+        }
+        Ok(Self { rows, cols, data })
+    }
+
+    /// Converts row-major `f32` data (e.g. a `.npy` representation file) to an `f64` matrix.
+    pub fn from_f32(rows: usize, cols: usize, data: &[f32]) -> Result<Self, LinalgError> {
+        Self::new(rows, cols, data.iter().map(|&v| f64::from(v)).collect())
+    }
+
+    /// Builds a matrix from equally long rows; zero rows give a `0 × 0` matrix.
+    pub fn from_rows<R: AsRef<[f64]>>(rows: &[R]) -> Result<Self, LinalgError> {
+        let cols = rows.first().map_or(0, |r| r.as_ref().len());
+        let mut data = Vec::with_capacity(rows.len() * cols);
+        for (i, r) in rows.iter().enumerate() {
+            let r = r.as_ref();
+            if r.len() != cols {
+                return Err(LinalgError::RaggedRows {
+                    row: i,
+                    len: r.len(),
+                    expected: cols,
+                });
+            }
+            data.extend_from_slice(r);
+        }
+        Self::new(rows.len(), cols, data)
+    }
+
+    /// The `rows × cols` zero matrix.
+    pub fn zeros(rows: usize, cols: usize) -> Self {
+        Self {
+            rows,
+            cols,
+            data: vec![0.0; rows * cols],
+        }
+    }
+
+    /// The `n × n` identity.
+    pub fn identity(n: usize) -> Self {
+        let mut m = Self::zeros(n, n);
+        for i in 0..n {
+            m.data[i * n + i] = 1.0;
+        }
+        m
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// `(rows, cols)`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
+    /// Row-major data.
+    pub fn as_slice(&self) -> &[f64] {
+        &self.data
+    }
+
+    /// Consumes the matrix, returning its row-major data.
+    pub fn into_vec(self) -> Vec<f64> {
+        self.data
+    }
+
+    /// Row `i` as a slice.
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.data[i * self.cols..(i + 1) * self.cols]
+    }
+
+    /// Row `i` as a mutable slice.
+    pub fn row_mut(&mut self, i: usize) -> &mut [f64] {
+        &mut self.data[i * self.cols..(i + 1) * self.cols]
+    }
+
+    /// Iterator over the rows.
+    pub fn row_iter(&self) -> impl Iterator<Item = &[f64]> {
+        // `max(1)` keeps `chunks_exact` valid for zero-column matrices (which have no data).
+        self.data.chunks_exact(self.cols.max(1))
+    }
+
+    /// Errors with the position of the first NaN/infinity, if any.
+    pub fn check_finite(&self) -> Result<(), LinalgError> {
+        match self.data.iter().position(|v| !v.is_finite()) {
+            None => Ok(()),
+            Some(p) => Err(LinalgError::NonFinite {
+                row: p / self.cols.max(1),
+                col: p % self.cols.max(1),
+            }),
+        }
+    }
+
+    /// The transpose.
+    pub fn transpose(&self) -> Matrix {
+        let mut t = Matrix::zeros(self.cols, self.rows);
+        for i in 0..self.rows {
+            for j in 0..self.cols {
+                t.data[j * self.rows + i] = self.data[i * self.cols + j];
+            }
+        }
+        t
+    }
+
+    /// Matrix product `self · other`.
+    pub fn matmul(&self, other: &Matrix) -> Result<Matrix, LinalgError> {
+        if self.cols != other.rows {
+            return Err(LinalgError::ShapeMismatch {
+                op: "matmul",
+                left: self.shape(),
+                right: other.shape(),
+            });
+        }
+        let q = other.cols;
+        let mut out = Matrix::zeros(self.rows, q);
+        if q == 0 {
+            return Ok(out);
+        }
+        out.data
+            .par_chunks_mut(q)
+            .enumerate()
+            .for_each(|(i, out_row)| {
+                for (k, &a) in self.row(i).iter().enumerate() {
+                    for (o, &b) in out_row.iter_mut().zip(other.row(k)) {
+                        *o += a * b;
+                    }
+                }
+            });
+        Ok(out)
+    }
+
+    /// Column means `μ_j = (1/n) Σ_i x_ij` (zeros for a matrix without rows).
+    pub fn column_means(&self) -> Vec<f64> {
+        let mut m = vec![0.0; self.cols];
+        if self.rows == 0 {
+            return m;
+        }
+        for r in self.row_iter() {
+            for (a, &v) in m.iter_mut().zip(r) {
+                *a += v;
+            }
+        }
+        let n = self.rows as f64;
+        m.iter_mut().for_each(|a| *a /= n);
+        m
+    }
+
+    /// The matrix with its column means subtracted, `X − 1μᵀ`.
+    pub fn centered(&self) -> Matrix {
+        let mu = self.column_means();
+        let mut c = self.clone();
+        if self.cols > 0 {
+            for r in c.data.chunks_exact_mut(self.cols) {
+                for (v, m) in r.iter_mut().zip(&mu) {
+                    *v -= m;
+                }
+            }
+        }
+        c
+    }
+
+    /// The rows at `indices`, in that order.
+    pub fn select_rows(&self, indices: &[usize]) -> Matrix {
+        let mut data = Vec::with_capacity(indices.len() * self.cols);
+        for &i in indices {
+            data.extend_from_slice(self.row(i));
+        }
+        Matrix {
+            rows: indices.len(),
+            cols: self.cols,
+            data,
+        }
+    }
+
+    /// Frobenius norm `‖A‖_F = sqrt(Σ a_ij²)`.
+    pub fn frobenius_norm(&self) -> f64 {
+        self.data.iter().map(|v| v * v).sum::<f64>().sqrt()
+    }
+
+    /// Multiplies every element by `s`.
+    pub fn scale(&mut self, s: f64) {
+        self.data.iter_mut().for_each(|v| *v *= s);
+    }
+}
+
+impl Index<(usize, usize)> for Matrix {
+    type Output = f64;
+    fn index(&self, (i, j): (usize, usize)) -> &f64 {
+        assert!(i < self.rows && j < self.cols, "index out of bounds");
+        &self.data[i * self.cols + j]
+    }
+}
+
+impl IndexMut<(usize, usize)> for Matrix {
+    fn index_mut(&mut self, (i, j): (usize, usize)) -> &mut f64 {
+        assert!(i < self.rows && j < self.cols, "index out of bounds");
+        &mut self.data[i * self.cols + j]
+    }
+}
+
+/// Number of row chunks for the parallel `AᵀB`: a function of `n` only, so results do not
+/// depend on the number of threads.
+fn chunk_rows(n: usize) -> usize {
+    const MIN_CHUNK: usize = 512;
+    const MAX_CHUNKS: usize = 32;
+    n.div_ceil(MAX_CHUNKS).max(MIN_CHUNK)
+}
+
+/// Cross product `AᵀB` (`[p × q]` for `A: [n × p]`, `B: [n × q]`).
+///
+/// Rows are summed in fixed-size chunks in parallel and the chunk sums are added in order, so the
+/// result is bit-identical for any number of threads. Cost `O(n·p·q)`.
+pub fn cross_product(a: &Matrix, b: &Matrix) -> Result<Matrix, LinalgError> {
+    cross_product_centered(a, None, b, None)
+}
+
+/// `(A − 1μ_aᵀ)ᵀ(B − 1μ_bᵀ)` without materialising the centred matrices (rows are centred on the
+/// fly); `None` means no centring of that operand. See [`cross_product`].
+pub fn cross_product_centered(
+    a: &Matrix,
+    mean_a: Option<&[f64]>,
+    b: &Matrix,
+    mean_b: Option<&[f64]>,
+) -> Result<Matrix, LinalgError> {
+    if a.rows != b.rows {
+        return Err(LinalgError::ShapeMismatch {
+            op: "cross_product",
+            left: a.shape(),
+            right: b.shape(),
+        });
+    }
+    let (n, p, q) = (a.rows, a.cols, b.cols);
+    if let Some(m) = mean_a {
+        assert_eq!(m.len(), p, "mean_a length");
+    }
+    if let Some(m) = mean_b {
+        assert_eq!(m.len(), q, "mean_b length");
+    }
+    let mut out = Matrix::zeros(p, q);
+    if n == 0 || p == 0 || q == 0 {
+        return Ok(out);
+    }
+    let chunk = chunk_rows(n);
+    let starts: Vec<usize> = (0..n).step_by(chunk).collect();
+    let partials: Vec<Vec<f64>> = starts
+        .par_iter()
+        .map(|&s| {
+            let e = (s + chunk).min(n);
+            let mut acc = vec![0.0; p * q];
+            cross_chunk(a, mean_a, b, mean_b, s, e, &mut acc);
+            acc
+        })
+        .collect();
+    for part in &partials {
+        for (o, v) in out.data.iter_mut().zip(part) {
+            *o += v;
+        }
+    }
+    Ok(out)
+}
+
+/// Copies row `r` of `m` into `buf`, subtracting `mean` if given.
+fn load_row(m: &Matrix, mean: Option<&[f64]>, r: usize, buf: &mut [f64]) {
+    let row = m.row(r);
+    match mean {
+        Some(mu) => {
+            for ((o, &v), &c) in buf.iter_mut().zip(row).zip(mu) {
+                *o = v - c;
+            }
+        }
+        None => buf.copy_from_slice(row),
+    }
+}
+
+/// Adds `Σ_{r ∈ [start, end)} a_r b_rᵀ` to `acc` (`p × q`), four rows at a time.
+fn cross_chunk(
+    a: &Matrix,
+    mean_a: Option<&[f64]>,
+    b: &Matrix,
+    mean_b: Option<&[f64]>,
+    start: usize,
+    end: usize,
+    acc: &mut [f64],
+) {
+    let (p, q) = (a.cols, b.cols);
+    let mut xa = vec![0.0; 4 * p];
+    let mut xb = vec![0.0; 4 * q];
+    let mut r = start;
+    while r + 4 <= end {
+        for k in 0..4 {
+            load_row(a, mean_a, r + k, &mut xa[k * p..(k + 1) * p]);
+            load_row(b, mean_b, r + k, &mut xb[k * q..(k + 1) * q]);
+        }
+        let (b0, rest) = xb.split_at(q);
+        let (b1, rest) = rest.split_at(q);
+        let (b2, b3) = rest.split_at(q);
+        for (i, out) in acc.chunks_exact_mut(q).enumerate() {
+            let (x0, x1, x2, x3) = (xa[i], xa[p + i], xa[2 * p + i], xa[3 * p + i]);
+            for ((((o, &y0), &y1), &y2), &y3) in out.iter_mut().zip(b0).zip(b1).zip(b2).zip(b3) {
+                *o += x0 * y0 + x1 * y1 + x2 * y2 + x3 * y3;
+            }
+        }
+        r += 4;
+    }
+    while r < end {
+        load_row(a, mean_a, r, &mut xa[..p]);
+        load_row(b, mean_b, r, &mut xb[..q]);
+        for (i, out) in acc.chunks_exact_mut(q).enumerate() {
+            let x = xa[i];
+            for (o, &y) in out.iter_mut().zip(&xb[..q]) {
+                *o += x * y;
+            }
+        }
+        r += 1;
+    }
+}
+
+/// Eigen-decomposition `A = Vᵀ diag(λ) V` of a symmetric matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SymmetricEigen {
+    /// Eigenvalues in descending order.
+    pub values: Vec<f64>,
+    /// Orthonormal eigenvectors as **rows**: row `i` belongs to `values[i]`. Signs are as the
+    /// algorithm leaves them (deterministic, but not normalised).
+    pub vectors: Matrix,
+}
+
+/// Symmetric eigen-decomposition by Householder reduction to tridiagonal form and the implicit QL
+/// algorithm (EISPACK `tred2` + `tql2`, as in JAMA). Only `(A + Aᵀ)/2` is used. `O(d³)`; fine for
+/// `d` up to about a thousand.
+pub fn symmetric_eigen(a: &Matrix) -> Result<SymmetricEigen, LinalgError> {
+    let n = a.rows;
+    if a.cols != n {
+        return Err(LinalgError::NotSquare {
+            rows: a.rows,
+            cols: a.cols,
+        });
+    }
+    a.check_finite()?;
+    if n == 0 {
+        return Ok(SymmetricEigen {
+            values: Vec::new(),
+            vectors: Matrix::zeros(0, 0),
+        });
+    }
+    let mut v = Matrix::zeros(n, n);
+    for i in 0..n {
+        for j in 0..n {
+            v.data[i * n + j] = 0.5 * (a.data[i * n + j] + a.data[j * n + i]);
+        }
+    }
+    let mut d = vec![0.0; n];
+    let mut e = vec![0.0; n];
+    tred2(&mut v.data, n, &mut d, &mut e);
+    // tql2 applies its rotations to pairs of eigenvector columns; work on the transpose so
+    // that they touch contiguous rows.
+    let mut w = v.transpose();
+    tql2(&mut w.data, n, &mut d, &mut e)?;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| d[j].total_cmp(&d[i]).then(i.cmp(&j)));
+    let values = order.iter().map(|&i| d[i]).collect();
+    let vectors = w.select_rows(&order);
+    Ok(SymmetricEigen { values, vectors })
+}
+
+/// Householder tridiagonalisation (EISPACK `tred2`): on return `v` (row-major `n × n`) holds the
+/// accumulated orthogonal transform, `d` the diagonal and `e[1..]` the sub-diagonal.
+#[allow(clippy::needless_range_loop)]
+fn tred2(v: &mut [f64], n: usize, d: &mut [f64], e: &mut [f64]) {
+    let idx = |i: usize, j: usize| i * n + j;
+    for j in 0..n {
+        d[j] = v[idx(n - 1, j)];
+    }
+    for i in (1..n).rev() {
+        let mut scale = 0.0;
+        let mut h = 0.0;
+        for k in 0..i {
+            scale += d[k].abs();
+        }
+        if scale == 0.0 {
+            e[i] = d[i - 1];
+            for j in 0..i {
+                d[j] = v[idx(i - 1, j)];
+                v[idx(i, j)] = 0.0;
+                v[idx(j, i)] = 0.0;
+            }
+        } else {
+            for k in 0..i {
+                d[k] /= scale;
+                h += d[k] * d[k];
+            }
+            let mut f = d[i - 1];
+            let mut g = h.sqrt();
+            if f > 0.0 {
+                g = -g;
+            }
+            e[i] = scale * g;
+            h -= f * g;
+            d[i - 1] = f - g;
+            for j in 0..i {
+                e[j] = 0.0;
+            }
+            for j in 0..i {
+                f = d[j];
+                v[idx(j, i)] = f;
+                g = e[j] + v[idx(j, j)] * f;
+                for k in j + 1..i {
+                    g += v[idx(k, j)] * d[k];
+                    e[k] += v[idx(k, j)] * f;
+                }
+                e[j] = g;
+            }
+            f = 0.0;
+            for j in 0..i {
+                e[j] /= h;
+                f += e[j] * d[j];
+            }
+            let hh = f / (h + h);
+            for j in 0..i {
+                e[j] -= hh * d[j];
+            }
+            for j in 0..i {
+                f = d[j];
+                g = e[j];
+                for k in j..i {
+                    v[idx(k, j)] -= f * e[k] + g * d[k];
+                }
+                d[j] = v[idx(i - 1, j)];
+                v[idx(i, j)] = 0.0;
+            }
+        }
+        d[i] = h;
+    }
+    for i in 0..n - 1 {
+        v[idx(n - 1, i)] = v[idx(i, i)];
+        v[idx(i, i)] = 1.0;
+        let h = d[i + 1];
+        if h != 0.0 {
+            for k in 0..=i {
+                d[k] = v[idx(k, i + 1)] / h;
+            }
+            for j in 0..=i {
+                let mut g = 0.0;
+                for k in 0..=i {
+                    g += v[idx(k, i + 1)] * v[idx(k, j)];
+                }
+                for k in 0..=i {
+                    v[idx(k, j)] -= g * d[k];
+                }
+            }
+        }
+        for k in 0..=i {
+            v[idx(k, i + 1)] = 0.0;
+        }
+    }
+    for j in 0..n {
+        d[j] = v[idx(n - 1, j)];
+        v[idx(n - 1, j)] = 0.0;
+    }
+    v[idx(n - 1, n - 1)] = 1.0;
+    e[0] = 0.0;
+}
+
+/// Implicit QL on the tridiagonal `(d, e)` (EISPACK `tql2`); `w` holds the transform from
+/// [`tred2`] **transposed**, so eigenvector `i` ends up in row `i`.
+#[allow(clippy::needless_range_loop)]
+fn tql2(w: &mut [f64], n: usize, d: &mut [f64], e: &mut [f64]) -> Result<(), LinalgError> {
+    const MAX_ITER: usize = 60;
+    for i in 1..n {
+        e[i - 1] = e[i];
+    }
+    e[n - 1] = 0.0;
+    let mut f = 0.0;
+    let mut tst1: f64 = 0.0;
+    let eps = f64::EPSILON;
+    for l in 0..n {
+        tst1 = tst1.max(d[l].abs() + e[l].abs());
+        let mut m = l;
+        while m < n - 1 && e[m].abs() > eps * tst1 {
+            m += 1;
+        }
+        if m > l {
+            let mut iter = 0;
+            loop {
+                iter += 1;
+                if iter > MAX_ITER {
+                    return Err(LinalgError::NoConvergence { index: l });
+                }
+                let mut g = d[l];
+                let mut p = (d[l + 1] - g) / (2.0 * e[l]);
+                let mut r = p.hypot(1.0);
+                if p < 0.0 {
+                    r = -r;
+                }
+                d[l] = e[l] / (p + r);
+                d[l + 1] = e[l] * (p + r);
+                let dl1 = d[l + 1];
+                let mut h = g - d[l];
+                for i in l + 2..n {
+                    d[i] -= h;
+                }
+                f += h;
+                p = d[m];
+                let mut c = 1.0;
+                let mut c2 = c;
+                let mut c3 = c;
+                let el1 = e[l + 1];
+                let mut s = 0.0;
+                let mut s2 = 0.0;
+                for i in (l..m).rev() {
+                    c3 = c2;
+                    c2 = c;
+                    s2 = s;
+                    g = c * e[i];
+                    h = c * p;
+                    r = p.hypot(e[i]);
+                    e[i + 1] = s * r;
+                    s = e[i] / r;
+                    c = p / r;
+                    p = c * d[i] - s * g;
+                    d[i + 1] = h + s * (c * g + s * d[i]);
+                    let (lo, hi) = w.split_at_mut((i + 1) * n);
+                    let wi = &mut lo[i * n..];
+                    let wi1 = &mut hi[..n];
+                    for (x, y) in wi.iter_mut().zip(wi1.iter_mut()) {
+                        let hv = *y;
+                        *y = s * *x + c * hv;
+                        *x = c * *x - s * hv;
+                    }
+                }
+                p = -s * s2 * c3 * el1 * e[l] / dl1;
+                e[l] = s * p;
+                d[l] = c * p;
+                if e[l].abs() <= eps * tst1 {
+                    break;
+                }
+            }
+        }
+        d[l] += f;
+        e[l] = 0.0;
+    }
+    Ok(())
+}
+
+/// Singular values of `A` in descending order, as `sqrt(max(λ, 0))` of the eigenvalues of the
+/// smaller Gram matrix (`AᵀA` or `AAᵀ`). Singular values far below `‖A‖₂` carry an absolute
+/// error of about `sqrt(ε)·‖A‖₂`.
+pub fn singular_values(a: &Matrix) -> Result<Vec<f64>, LinalgError> {
+    a.check_finite()?;
+    let gram = if a.rows >= a.cols {
+        cross_product(a, a)?
+    } else {
+        let t = a.transpose();
+        cross_product(&t, &t)?
+    };
+    let eig = symmetric_eigen(&gram)?;
+    Ok(eig.values.iter().map(|&l| l.max(0.0).sqrt()).collect())
+}
+
+/// Nuclear (trace) norm `‖A‖_* = Σ σ_i(A)`, via [`singular_values`].
+pub fn nuclear_norm(a: &Matrix) -> Result<f64, LinalgError> {
+    Ok(singular_values(a)?.iter().sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg_matrix(rows: usize, cols: usize, seed: u64) -> Matrix {
+        let mut s = seed;
+        let data = (0..rows * cols)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+            })
+            .collect();
+        Matrix::new(rows, cols, data).unwrap()
+    }
+
+    #[test]
+    fn cross_product_matches_transpose_matmul() {
+        let a = lcg_matrix(1203, 7, 1);
+        let b = lcg_matrix(1203, 5, 2);
+        let fast = cross_product(&a, &b).unwrap();
+        let slow = a.transpose().matmul(&b).unwrap();
+        for (x, y) in fast.as_slice().iter().zip(slow.as_slice()) {
+            assert!((x - y).abs() < 1e-10, "{x} vs {y}");
+        }
+        let mu_a = a.column_means();
+        let mu_b = b.column_means();
+        let c = cross_product_centered(&a, Some(&mu_a), &b, Some(&mu_b)).unwrap();
+        let slow = a.centered().transpose().matmul(&b.centered()).unwrap();
+        for (x, y) in c.as_slice().iter().zip(slow.as_slice()) {
+            assert!((x - y).abs() < 1e-10, "{x} vs {y}");
+        }
+        assert!(cross_product(&a, &lcg_matrix(3, 5, 1)).is_err());
+    }
+
+    #[test]
+    fn eigen_reconstructs_and_is_orthonormal() {
+        for &n in &[1usize, 2, 3, 10, 40] {
+            let x = lcg_matrix(n + 3, n, n as u64);
+            let a = cross_product(&x, &x).unwrap();
+            let eig = symmetric_eigen(&a).unwrap();
+            assert!(eig.values.windows(2).all(|w| w[0] >= w[1]));
+            let v = &eig.vectors;
+            // V Vᵀ = I
+            let vvt = v.matmul(&v.transpose()).unwrap();
+            let id = Matrix::identity(n);
+            for (x, y) in vvt.as_slice().iter().zip(id.as_slice()) {
+                assert!((x - y).abs() < 1e-12);
+            }
+            // A = Vᵀ diag(λ) V
+            let mut dv = v.clone();
+            for i in 0..n {
+                let l = eig.values[i];
+                dv.row_mut(i).iter_mut().for_each(|t| *t *= l);
+            }
+            let rec = v.transpose().matmul(&dv).unwrap();
+            let scale = a.frobenius_norm();
+            for (x, y) in rec.as_slice().iter().zip(a.as_slice()) {
+                assert!((x - y).abs() < 1e-12 * scale.max(1.0));
+            }
+        }
+    }
+
+    #[test]
+    fn eigen_of_known_matrices() {
+        let a = Matrix::from_rows(&[[2.0, 1.0], [1.0, 2.0]]).unwrap();
+        let eig = symmetric_eigen(&a).unwrap();
+        assert!((eig.values[0] - 3.0).abs() < 1e-14);
+        assert!((eig.values[1] - 1.0).abs() < 1e-14);
+        let v0 = eig.vectors.row(0);
+        assert!((v0[0].abs() - 0.5f64.sqrt()).abs() < 1e-14);
+        assert!((v0[0] - v0[1]).abs() < 1e-14);
+        // Diagonal input with repeated and zero eigenvalues.
+        let mut d = Matrix::zeros(4, 4);
+        for (i, v) in [0.0, 5.0, 5.0, -1.0].iter().enumerate() {
+            d[(i, i)] = *v;
+        }
+        let eig = symmetric_eigen(&d).unwrap();
+        assert_eq!(eig.values, vec![5.0, 5.0, 0.0, -1.0]);
+        assert!(symmetric_eigen(&Matrix::zeros(2, 3)).is_err());
+        let mut bad = Matrix::identity(2);
+        bad[(0, 1)] = f64::NAN;
+        assert!(symmetric_eigen(&bad).is_err());
+    }
+
+    #[test]
+    fn singular_values_of_scaled_orthogonal_and_rank_one() {
+        // [[3, 0], [0, -2], [0, 0]] has singular values 3, 2.
+        let a = Matrix::from_rows(&[[3.0, 0.0], [0.0, -2.0], [0.0, 0.0]]).unwrap();
+        let s = singular_values(&a).unwrap();
+        assert!((s[0] - 3.0).abs() < 1e-14 && (s[1] - 2.0).abs() < 1e-14);
+        assert!((nuclear_norm(&a.transpose()).unwrap() - 5.0).abs() < 1e-14);
+        // Rank one u vᵀ: nuclear norm = ‖u‖‖v‖.
+        let a = Matrix::from_rows(&[[1.0, 2.0, 2.0], [2.0, 4.0, 4.0]]).unwrap();
+        let nn = nuclear_norm(&a).unwrap();
+        assert!((nn - 5f64.sqrt() * 3.0).abs() < 1e-7);
+    }
+}

@@ -1,0 +1,379 @@
+//! Representation similarity indices between two representations of the same `n` inputs
+//! (`X: [n × d1]`, `Y: [n × d2]`, row `i` of both describing input `i`): linear CKA (biased and
+//! debiased), RSA and the orthogonal Procrustes distance, plus layer × layer CKA matrices.
+
+use crate::linalg::{cross_product_centered, nuclear_norm, LinalgError, Matrix};
+use crate::stats::{spearman, Rng, Side, StatsError};
+use rayon::prelude::*;
+
+/// Errors of the similarity indices.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SimilarityError {
+    /// A linear-algebra failure (shape, non-finite input).
+    #[error(transparent)]
+    Linalg(#[from] LinalgError),
+    /// The final correlation is undefined (e.g. all distances equal).
+    #[error(transparent)]
+    Stats(#[from] StatsError),
+    /// The two representations do not describe the same number of inputs.
+    #[error("representations have {first} and {second} rows; paired rows are required")]
+    RowMismatch {
+        /// Rows of the first input.
+        first: usize,
+        /// Rows of the second input.
+        second: usize,
+    },
+    /// Too few rows for the index.
+    #[error("need at least {needed} rows, got {got}")]
+    TooFewRows {
+        /// Minimum rows.
+        needed: usize,
+        /// Rows given.
+        got: usize,
+    },
+    /// A representation whose rows are all equal (after centring it is zero).
+    #[error("{0} representation has zero variance")]
+    ZeroVariance(Side),
+    /// Cosine distance with a zero row.
+    #[error("row {row} of the {side} representation has zero norm; cosine distance undefined")]
+    ZeroNorm {
+        /// Input holding it.
+        side: Side,
+        /// Row index (within the RSA sample's source matrix).
+        row: usize,
+    },
+    /// The unbiased HSIC of an input with itself came out non-positive (tiny or degenerate `n`).
+    #[error("debiased HSIC of the {side} representation with itself is {value}; CKA undefined")]
+    NonPositiveSelfHsic {
+        /// Input concerned.
+        side: Side,
+        /// The estimate.
+        value: f64,
+    },
+}
+
+/// Which HSIC estimator CKA uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CkaEstimator {
+    /// Biased (V-statistic) HSIC: Kornblith et al. 2019's linear CKA.
+    #[default]
+    Biased,
+    /// Unbiased HSIC (Song et al. 2012): debiased CKA (Davari et al. 2022).
+    Debiased,
+}
+
+/// Per-representation quantities reused by every pair it takes part in.
+struct Prepared<'a> {
+    m: &'a Matrix,
+    mean: Vec<f64>,
+    /// Squared norms of the centred rows, `s_i = ‖x_i − μ‖²`.
+    row_sq: Vec<f64>,
+    /// `Σ s_i = ‖X_c‖²_F`.
+    total_sq: f64,
+    /// `sqrt(HSIC(X, X))` up to the estimator's constant factor.
+    self_norm: f64,
+}
+
+fn prepare<'a>(
+    m: &'a Matrix,
+    estimator: CkaEstimator,
+    side: Side,
+) -> Result<Prepared<'a>, SimilarityError> {
+    let needed = match estimator {
+        CkaEstimator::Biased => 2,
+        CkaEstimator::Debiased => 4,
+    };
+    if m.rows() < needed {
+        return Err(SimilarityError::TooFewRows {
+            needed,
+            got: m.rows(),
+        });
+    }
+    m.check_finite()?;
+    let mean = m.column_means();
+    let row_sq: Vec<f64> = m
+        .row_iter()
+        .map(|r| r.iter().zip(&mean).map(|(v, c)| (v - c) * (v - c)).sum())
+        .collect();
+    let total_sq: f64 = row_sq.iter().sum();
+    if total_sq == 0.0 {
+        return Err(SimilarityError::ZeroVariance(side));
+    }
+    let mut p = Prepared {
+        m,
+        mean,
+        row_sq,
+        total_sq,
+        self_norm: 0.0,
+    };
+    let xtx = centered_cross_sq(&p, &p)?;
+    p.self_norm = match estimator {
+        CkaEstimator::Biased => xtx.sqrt(),
+        CkaEstimator::Debiased => {
+            let h = debiased_hsic_scaled(xtx, &p, &p);
+            if h <= 0.0 || !h.is_finite() {
+                return Err(SimilarityError::NonPositiveSelfHsic { side, value: h });
+            }
+            h.sqrt()
+        }
+    };
+    if p.self_norm == 0.0 {
+        return Err(SimilarityError::ZeroVariance(side));
+    }
+    Ok(p)
+}
+
+/// `‖X_cᵀ Y_c‖²_F`, which equals `tr(K_c L_c)` for the centred linear kernels.
+fn centered_cross_sq(x: &Prepared, y: &Prepared) -> Result<f64, LinalgError> {
+    let c = cross_product_centered(x.m, Some(&x.mean), y.m, Some(&y.mean))?;
+    Ok(c.as_slice().iter().map(|v| v * v).sum())
+}
+
+/// `n(n−3)·HSIC₁(X, Y)` for linear kernels on centred features, in closed form:
+/// `‖X_cᵀY_c‖²_F − n/(n−2)·sₓ·s_y + ‖X_c‖²_F‖Y_c‖²_F/((n−1)(n−2))`, with `s` the centred
+/// row squared norms. This equals Song et al.'s estimator on the `n × n` Gram matrices
+/// (Kornblith's `_debiased_dot_product_similarity_helper`); the estimator is invariant to
+/// translating the features, so centring first changes nothing but rounding.
+fn debiased_hsic_scaled(xty: f64, x: &Prepared, y: &Prepared) -> f64 {
+    let n = x.row_sq.len() as f64;
+    let sxsy: f64 = x.row_sq.iter().zip(&y.row_sq).map(|(a, b)| a * b).sum();
+    xty - n / (n - 2.0) * sxsy + x.total_sq * y.total_sq / ((n - 1.0) * (n - 2.0))
+}
+
+fn cka_prepared(
+    x: &Prepared,
+    y: &Prepared,
+    estimator: CkaEstimator,
+) -> Result<f64, SimilarityError> {
+    let xty = centered_cross_sq(x, y)?;
+    let num = match estimator {
+        CkaEstimator::Biased => xty,
+        CkaEstimator::Debiased => debiased_hsic_scaled(xty, x, y),
+    };
+    Ok(num / (x.self_norm * y.self_norm))
+}
+
+fn check_rows(x: &Matrix, y: &Matrix) -> Result<(), SimilarityError> {
+    if x.rows() != y.rows() {
+        return Err(SimilarityError::RowMismatch {
+            first: x.rows(),
+            second: y.rows(),
+        });
+    }
+    Ok(())
+}
+
+/// Linear CKA (Kornblith et al. 2019, eq. 5) with the chosen HSIC estimator.
+///
+/// Biased: `‖X_cᵀY_c‖²_F / (‖X_cᵀX_c‖_F ‖Y_cᵀY_c‖_F)` with column-centred `X_c`, `Y_c`; in `[0, 1]`,
+/// invariant to orthogonal transforms, isotropic scaling and translation.
+/// Debiased: `HSIC₁(K, L) / sqrt(HSIC₁(K, K) HSIC₁(L, L))` with Song et al. 2012's unbiased
+/// estimator (see [`debiased_linear_cka`]); may be slightly negative.
+///
+/// Both cost `O(n·(d1 + d2)²)` time and `O(d1·d2)` extra memory, parallel over row chunks.
+pub fn cka(x: &Matrix, y: &Matrix, estimator: CkaEstimator) -> Result<f64, SimilarityError> {
+    check_rows(x, y)?;
+    let px = prepare(x, estimator, Side::First)?;
+    let py = prepare(y, estimator, Side::Second)?;
+    cka_prepared(&px, &py, estimator)
+}
+
+/// Biased linear CKA, `‖X_cᵀY_c‖²_F / (‖X_cᵀX_c‖_F ‖Y_cᵀY_c‖_F)` (Kornblith et al. 2019); see [`cka`].
+pub fn linear_cka(x: &Matrix, y: &Matrix) -> Result<f64, SimilarityError> {
+    cka(x, y, CkaEstimator::Biased)
+}
+
+/// Debiased linear CKA (Davari et al. 2022; Kornblith's notebook `debiased=True`).
+///
+/// With `K = XXᵀ`, `L = YYᵀ`, `K̃`, `L̃` their copies with zeroed diagonals, Song et al. 2012's
+/// unbiased `HSIC₁ = [tr(K̃L̃) + 1ᵀK̃1·1ᵀL̃1/((n−1)(n−2)) − 2/(n−2)·1ᵀK̃L̃1] / (n(n−3))`, and
+/// `CKA = HSIC₁(K, L)/sqrt(HSIC₁(K, K)·HSIC₁(L, L))`. Computed exactly without `n × n` matrices
+/// via the closed form in feature space (`O(n·d²)`). Needs `n ≥ 4`.
+pub fn debiased_linear_cka(x: &Matrix, y: &Matrix) -> Result<f64, SimilarityError> {
+    cka(x, y, CkaEstimator::Debiased)
+}
+
+/// CKA for every pair `(xs[i], ys[j])`, returned as an `xs.len() × ys.len()` matrix (e.g. the
+/// layers of a pre-trained vs a fine-tuned encoder on the same inputs). Each input's own terms are
+/// computed once; pairs run in parallel. All matrices must have the same number of rows.
+pub fn cka_matrix(
+    xs: &[Matrix],
+    ys: &[Matrix],
+    estimator: CkaEstimator,
+) -> Result<Matrix, SimilarityError> {
+    let (px, py) = prepare_lists(xs, ys, estimator)?;
+    let pairs: Vec<(usize, usize)> = (0..xs.len())
+        .flat_map(|i| (0..ys.len()).map(move |j| (i, j)))
+        .collect();
+    let values: Vec<f64> = pairs
+        .par_iter()
+        .map(|&(i, j)| cka_prepared(&px[i], &py[j], estimator))
+        .collect::<Result<_, _>>()?;
+    Ok(Matrix::new(xs.len(), ys.len(), values)?)
+}
+
+/// Symmetric CKA matrix of one list (e.g. all layers of one encoder): entry `(i, j)` is
+/// `CKA(xs[i], xs[j])`; only `i ≤ j` is computed (in parallel) and mirrored.
+pub fn cka_self_matrix(xs: &[Matrix], estimator: CkaEstimator) -> Result<Matrix, SimilarityError> {
+    let (px, _) = prepare_lists(xs, &[], estimator)?;
+    let k = xs.len();
+    let pairs: Vec<(usize, usize)> = (0..k).flat_map(|i| (i..k).map(move |j| (i, j))).collect();
+    let values: Vec<f64> = pairs
+        .par_iter()
+        .map(|&(i, j)| cka_prepared(&px[i], &px[j], estimator))
+        .collect::<Result<_, _>>()?;
+    let mut out = Matrix::zeros(k, k);
+    for (&(i, j), &v) in pairs.iter().zip(&values) {
+        out[(i, j)] = v;
+        out[(j, i)] = v;
+    }
+    Ok(out)
+}
+
+type PreparedLists<'a> = (Vec<Prepared<'a>>, Vec<Prepared<'a>>);
+
+fn prepare_lists<'a>(
+    xs: &'a [Matrix],
+    ys: &'a [Matrix],
+    estimator: CkaEstimator,
+) -> Result<PreparedLists<'a>, SimilarityError> {
+    if let Some(first) = xs.first().or(ys.first()) {
+        for m in xs.iter().chain(ys) {
+            check_rows(first, m)?;
+        }
+    }
+    let px = xs
+        .par_iter()
+        .map(|m| prepare(m, estimator, Side::First))
+        .collect::<Result<Vec<_>, _>>()?;
+    let py = ys
+        .par_iter()
+        .map(|m| prepare(m, estimator, Side::Second))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((px, py))
+}
+
+/// Dissimilarity between two rows for RSA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DistanceMetric {
+    /// `‖a − b‖₂`.
+    #[default]
+    Euclidean,
+    /// `1 − a·b / (‖a‖‖b‖)` (scipy's `cosine`); undefined for a zero row.
+    Cosine,
+}
+
+/// Settings of [`rsa`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RsaOptions {
+    /// Rows used: a seeded uniform sample of this many rows (all rows when `n ≤ sample`).
+    pub sample: usize,
+    /// Seed of the row sample ([`Rng`]).
+    pub seed: u64,
+    /// Distance inside each representation.
+    pub metric: DistanceMetric,
+}
+
+impl Default for RsaOptions {
+    /// 2,000 rows, seed 0, Euclidean distance.
+    fn default() -> Self {
+        Self {
+            sample: 2000,
+            seed: 0,
+            metric: DistanceMetric::Euclidean,
+        }
+    }
+}
+
+/// The rows [`rsa`] uses for `n` inputs: `Rng::new(seed).sample_indices(n, sample)`, ascending.
+pub fn rsa_sample_rows(n: usize, options: &RsaOptions) -> Vec<usize> {
+    Rng::new(options.seed).sample_indices(n, options.sample)
+}
+
+/// Condensed pairwise distance vector of the rows (scipy `pdist` order: `(0,1), (0,2), …,
+/// (0,m−1), (1,2), …`), length `m(m−1)/2`; rows are processed in parallel.
+pub fn pairwise_distances(x: &Matrix, metric: DistanceMetric) -> Result<Vec<f64>, SimilarityError> {
+    x.check_finite()?;
+    let m = x.rows();
+    let norms: Vec<f64> = x
+        .row_iter()
+        .map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt())
+        .collect();
+    if metric == DistanceMetric::Cosine {
+        if let Some(row) = norms.iter().position(|&v| v == 0.0) {
+            return Err(SimilarityError::ZeroNorm {
+                side: Side::First,
+                row,
+            });
+        }
+    }
+    let rows: Vec<Vec<f64>> = (0..m)
+        .into_par_iter()
+        .map(|i| {
+            let a = x.row(i);
+            (i + 1..m)
+                .map(|j| {
+                    let b = x.row(j);
+                    match metric {
+                        DistanceMetric::Euclidean => a
+                            .iter()
+                            .zip(b)
+                            .map(|(u, v)| (u - v) * (u - v))
+                            .sum::<f64>()
+                            .sqrt(),
+                        DistanceMetric::Cosine => {
+                            let dot: f64 = a.iter().zip(b).map(|(u, v)| u * v).sum();
+                            1.0 - dot / (norms[i] * norms[j])
+                        }
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Ok(rows.concat())
+}
+
+/// Representational similarity analysis (Kriegeskorte et al. 2008): Spearman correlation
+/// (tie-averaged ranks) between the condensed distance vectors of `X` and `Y` over the same
+/// sampled rows ([`rsa_sample_rows`]). Cost `O(m²·(d1 + d2) + m² log m)` for `m` sampled rows.
+pub fn rsa(x: &Matrix, y: &Matrix, options: &RsaOptions) -> Result<f64, SimilarityError> {
+    check_rows(x, y)?;
+    if x.rows() < 3 || options.sample < 3 {
+        return Err(SimilarityError::TooFewRows {
+            needed: 3,
+            got: x.rows().min(options.sample),
+        });
+    }
+    let rows = rsa_sample_rows(x.rows(), options);
+    let (xs, ys) = (x.select_rows(&rows), y.select_rows(&rows));
+    let dx = pairwise_distances(&xs, options.metric).map_err(|e| relabel(e, Side::First, &rows))?;
+    let dy =
+        pairwise_distances(&ys, options.metric).map_err(|e| relabel(e, Side::Second, &rows))?;
+    Ok(spearman(&dx, &dy)?)
+}
+
+/// Maps a zero-norm row of a sample back to the input side and row.
+fn relabel(e: SimilarityError, side: Side, rows: &[usize]) -> SimilarityError {
+    match e {
+        SimilarityError::ZeroNorm { row, .. } => SimilarityError::ZeroNorm {
+            side,
+            row: rows[row],
+        },
+        other => other,
+    }
+}
+
+/// Orthogonal Procrustes distance (Ding et al. 2021, §2; Schönemann 1966).
+///
+/// Centre the columns of both, scale each to unit Frobenius norm (`X̂ = X_c/‖X_c‖_F`), then
+/// `d = ‖X̂‖²_F + ‖Ŷ‖²_F − 2‖X̂ᵀŶ‖_* = 2 − 2‖X̂ᵀŶ‖_*`, which is `min_Q ‖X̂Q − Ŷ‖²_F` over
+/// orthogonal `Q` (for `d1 ≠ d2` the nuclear norm of the `d1 × d2` cross-product is still used).
+/// Ranges over `[0, 2]`; rounding below 0 is clamped. Cost `O(n·d1·d2 + min(d1, d2)³)`.
+pub fn procrustes_distance(x: &Matrix, y: &Matrix) -> Result<f64, SimilarityError> {
+    check_rows(x, y)?;
+    let px = prepare(x, CkaEstimator::Biased, Side::First)?;
+    let py = prepare(y, CkaEstimator::Biased, Side::Second)?;
+    let mut c = cross_product_centered(x, Some(&px.mean), y, Some(&py.mean))?;
+    c.scale(1.0 / (px.total_sq.sqrt() * py.total_sq.sqrt()));
+    Ok((2.0 - 2.0 * nuclear_norm(&c)?).max(0.0))
+}

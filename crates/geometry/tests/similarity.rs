@@ -1,0 +1,490 @@
+//! Similarity indices, PCA and statistics against the committed reference fixture
+//! (`scripts/reference/similarity_reference.py`, numpy/scipy) plus invariance properties.
+
+use serde_json::Value;
+use tunescope_geometry::linalg::{cross_product, symmetric_eigen, Matrix};
+use tunescope_geometry::pca::{Pca, PcaError};
+use tunescope_geometry::similarity::{
+    cka, cka_matrix, cka_self_matrix, debiased_linear_cka, linear_cka, pairwise_distances,
+    procrustes_distance, rsa, rsa_sample_rows, CkaEstimator, DistanceMetric, RsaOptions,
+    SimilarityError,
+};
+use tunescope_geometry::stats::{
+    average_ranks, bootstrap_mean_ci, mean, paired_permutation_test, pearson, quantile_sorted,
+    spearman, splitmix64, std_dev, Rng, Side, StatsError,
+};
+
+const REL: f64 = 1e-9;
+
+fn fixture() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/similarity.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
+}
+
+fn vec_of(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
+}
+
+fn mat_of(v: &Value) -> Matrix {
+    let rows: Vec<Vec<f64>> = v.as_array().expect("rows").iter().map(vec_of).collect();
+    Matrix::from_rows(&rows).expect("matrix")
+}
+
+fn assert_rel(got: f64, want: f64, what: &str) {
+    assert!(
+        (got - want).abs() <= REL * want.abs(),
+        "{what}: got {got}, want {want}"
+    );
+}
+
+/// Element-wise comparison relative to the largest magnitude of the expected vector.
+fn assert_vec_rel(got: &[f64], want: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= REL * scale,
+            "{what}[{i}]: got {g}, want {w}"
+        );
+    }
+}
+
+fn matrices(fx: &Value) -> impl Fn(&str) -> Matrix + '_ {
+    move |name| mat_of(&fx["matrices"][name])
+}
+
+fn gaussian(rows: usize, cols: usize, seed: u64) -> Matrix {
+    let mut rng = Rng::new(seed);
+    Matrix::new(rows, cols, (0..rows * cols).map(|_| rng.normal()).collect()).unwrap()
+}
+
+/// Random orthogonal matrix: eigenvectors of a random symmetric matrix.
+fn orthogonal(d: usize, seed: u64) -> Matrix {
+    let g = gaussian(d + 5, d, seed);
+    symmetric_eigen(&cross_product(&g, &g).unwrap())
+        .unwrap()
+        .vectors
+}
+
+/// `s·X·Q + 1bᵀ`.
+fn similarity_transform(x: &Matrix, q: &Matrix, s: f64, b: &[f64]) -> Matrix {
+    let mut t = x.matmul(q).unwrap();
+    t.scale(s);
+    for i in 0..t.rows() {
+        for (v, c) in t.row_mut(i).iter_mut().zip(b) {
+            *v += c;
+        }
+    }
+    t
+}
+
+#[test]
+fn similarity_indices_match_reference() {
+    let fx = fixture();
+    let m = matrices(&fx);
+    let all_rows = RsaOptions {
+        sample: 1000,
+        ..RsaOptions::default()
+    };
+    let cosine = RsaOptions {
+        metric: DistanceMetric::Cosine,
+        ..all_rows
+    };
+    for case in fx["similarity"].as_array().unwrap() {
+        let (a, b) = (
+            case["first"].as_str().unwrap(),
+            case["second"].as_str().unwrap(),
+        );
+        let (x, y) = (m(a), m(b));
+        let tag = format!("{a}-{b}");
+        let want = |k: &str| case[k].as_f64().unwrap();
+        assert_rel(linear_cka(&x, &y).unwrap(), want("linear_cka"), &tag);
+        assert_rel(
+            debiased_linear_cka(&x, &y).unwrap(),
+            want("debiased_cka"),
+            &tag,
+        );
+        assert_rel(rsa(&x, &y, &all_rows).unwrap(), want("rsa_euclidean"), &tag);
+        assert_rel(rsa(&x, &y, &cosine).unwrap(), want("rsa_cosine"), &tag);
+        assert_rel(
+            procrustes_distance(&x, &y).unwrap(),
+            want("procrustes"),
+            &tag,
+        );
+    }
+}
+
+#[test]
+fn cka_matrices_match_reference() {
+    let fx = fixture();
+    let m = matrices(&fx);
+    let layers: Vec<Matrix> = fx["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| m(n.as_str().unwrap()))
+        .collect();
+    for (estimator, key) in [
+        (CkaEstimator::Biased, "cka_matrix"),
+        (CkaEstimator::Debiased, "debiased_cka_matrix"),
+    ] {
+        let want = mat_of(&fx[key]);
+        let full = cka_matrix(&layers, &layers, estimator).unwrap();
+        let sym = cka_self_matrix(&layers, estimator).unwrap();
+        for i in 0..3 {
+            for j in 0..3 {
+                assert_rel(full[(i, j)], want[(i, j)], key);
+                assert_rel(sym[(i, j)], want[(i, j)], key);
+            }
+        }
+        // Rectangular: 2 × 1.
+        let rect = cka_matrix(&layers[..2], &layers[2..], estimator).unwrap();
+        assert_eq!(rect.shape(), (2, 1));
+        assert_rel(rect[(1, 0)], want[(1, 2)], key);
+    }
+}
+
+#[test]
+fn pca_matches_reference() {
+    let fx = fixture();
+    let m = matrices(&fx);
+    for (case, others) in [("tall", vec!["x", "z"]), ("wide", vec!["wide"])] {
+        let want = &fx["pca"][case];
+        let x = m(want["input"].as_str().unwrap());
+        let k = want["k"].as_u64().unwrap() as usize;
+        let p = Pca::fit(&x, k).unwrap();
+        assert_vec_rel(p.mean(), &vec_of(&want["mean"]), "mean");
+        assert_vec_rel(
+            p.components().as_slice(),
+            mat_of(&want["components"]).as_slice(),
+            &format!("{case} components"),
+        );
+        assert_vec_rel(
+            p.explained_variance(),
+            &vec_of(&want["explained_variance"]),
+            "explained variance",
+        );
+        assert_vec_rel(
+            p.explained_variance_ratio(),
+            &vec_of(&want["explained_variance_ratio"]),
+            "explained variance ratio",
+        );
+        for (name, proj) in others.iter().zip(want["projections"].as_array().unwrap()) {
+            let got = p.transform(&m(name)).unwrap();
+            assert_vec_rel(
+                got.as_slice(),
+                mat_of(proj).as_slice(),
+                &format!("{case} projection of {name}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn statistics_match_reference() {
+    let fx = fixture();
+    let s = &fx["stats"];
+    let (a, b) = (vec_of(&s["a"]), vec_of(&s["b"]));
+    let (at, bt) = (vec_of(&s["a_tied"]), vec_of(&s["b_tied"]));
+    let want = |k: &str| s[k].as_f64().unwrap();
+    assert_rel(pearson(&a, &b).unwrap(), want("pearson_ab"), "pearson");
+    assert_rel(
+        pearson(&at, &bt).unwrap(),
+        want("pearson_tied"),
+        "pearson tied",
+    );
+    assert_rel(spearman(&a, &b).unwrap(), want("spearman_ab"), "spearman");
+    assert_rel(
+        spearman(&at, &bt).unwrap(),
+        want("spearman_tied"),
+        "spearman tied",
+    );
+    assert_eq!(average_ranks(&at).unwrap(), vec_of(&s["rankdata_a_tied"]));
+    assert_rel(mean(&a).unwrap(), want("mean_a"), "mean");
+    assert_rel(std_dev(&a, 0).unwrap(), want("std_a_ddof0"), "std ddof 0");
+    assert_rel(std_dev(&a, 1).unwrap(), want("std_a_ddof1"), "std ddof 1");
+    let mut sorted = a.clone();
+    sorted.sort_by(f64::total_cmp);
+    for (q, w) in vec_of(&s["quantile_qs"])
+        .iter()
+        .zip(vec_of(&s["quantiles_a"]))
+    {
+        assert_rel(quantile_sorted(&sorted, *q).unwrap(), w, "quantile");
+    }
+    for case in s["permutation"].as_array().unwrap() {
+        let t = paired_permutation_test(&vec_of(&case["a"]), &vec_of(&case["b"]), 0, 0).unwrap();
+        assert!(t.exact);
+        assert_eq!(t.p_value, case["p_exact"].as_f64().unwrap());
+    }
+}
+
+#[test]
+fn rng_streams_match_reference_algorithms() {
+    let fx = fixture();
+    let parse = |k: &str| -> Vec<u64> {
+        fx["rng"][k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().parse().unwrap())
+            .collect()
+    };
+    let mut state = 0u64;
+    let sm: Vec<u64> = (0..4).map(|_| splitmix64(&mut state)).collect();
+    assert_eq!(sm, parse("splitmix64_seed0"));
+    let mut rng = Rng::new(42);
+    let xs: Vec<u64> = (0..6).map(|_| rng.next_u64()).collect();
+    assert_eq!(xs, parse("xoshiro256ss_seed42"));
+}
+
+#[test]
+fn cka_is_invariant_to_orthogonal_scale_and_translation() {
+    let x = gaussian(200, 12, 1);
+    let q = orthogonal(12, 2);
+    let b: Vec<f64> = (0..12).map(|i| 100.0 + i as f64).collect();
+    let y = similarity_transform(&x, &q, -3.5, &b);
+    for est in [CkaEstimator::Biased, CkaEstimator::Debiased] {
+        let v = cka(&x, &y, est).unwrap();
+        assert!((v - 1.0).abs() < 1e-10, "{est:?}: {v}");
+        let other = gaussian(200, 5, 3);
+        let xy = cka(&x, &other, est).unwrap();
+        let yx = cka(&other, &x, est).unwrap();
+        assert!((xy - yx).abs() < 1e-14, "{est:?} symmetry");
+        assert!(xy < 0.2, "{est:?}: independent data gave {xy}");
+        // Invariant on either side.
+        let other2 = similarity_transform(&other, &orthogonal(5, 4), 0.01, &[5.0; 5]);
+        assert!((cka(&y, &other2, est).unwrap() - xy).abs() < 1e-10);
+    }
+}
+
+#[test]
+fn procrustes_is_zero_for_rotated_copies_and_positive_otherwise() {
+    let x = gaussian(150, 9, 5);
+    let y = similarity_transform(&x, &orthogonal(9, 6), 7.0, &[-3.0; 9]);
+    let d = procrustes_distance(&x, &y).unwrap();
+    assert!(d.abs() < 1e-12, "{d}");
+    let z = gaussian(150, 9, 7);
+    let dz = procrustes_distance(&x, &z).unwrap();
+    assert!(dz > 1.0 && dz <= 2.0, "{dz}");
+    assert!((dz - procrustes_distance(&z, &x).unwrap()).abs() < 1e-12);
+    // Non-orthogonal linear maps are not free: stretching one axis costs distance.
+    let mut stretch = Matrix::identity(9);
+    stretch[(0, 0)] = 10.0;
+    let ds = procrustes_distance(&x, &x.matmul(&stretch).unwrap()).unwrap();
+    assert!(ds > 0.05, "{ds}");
+}
+
+#[test]
+fn rsa_samples_rows_deterministically() {
+    let x = gaussian(300, 6, 8);
+    let y = similarity_transform(&x, &orthogonal(6, 9), 2.0, &[1.0; 6]);
+    let opts = RsaOptions {
+        sample: 40,
+        seed: 11,
+        metric: DistanceMetric::Euclidean,
+    };
+    // Euclidean distances are preserved by a scaled rotation: ranks identical.
+    assert!((rsa(&x, &y, &opts).unwrap() - 1.0).abs() < 1e-12);
+    let noise = gaussian(300, 6, 10);
+    let r1 = rsa(&x, &noise, &opts).unwrap();
+    assert_eq!(r1, rsa(&x, &noise, &opts).unwrap());
+    let rows = rsa_sample_rows(300, &opts);
+    assert_eq!(rows.len(), 40);
+    let direct = rsa(
+        &x.select_rows(&rows),
+        &noise.select_rows(&rows),
+        &RsaOptions {
+            sample: 1000,
+            ..opts
+        },
+    )
+    .unwrap();
+    assert_eq!(r1, direct);
+    assert_ne!(rows, rsa_sample_rows(300, &RsaOptions { seed: 12, ..opts }));
+    // Condensed order and values.
+    let p = Matrix::from_rows(&[[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]]).unwrap();
+    assert_eq!(
+        pairwise_distances(&p, DistanceMetric::Euclidean).unwrap(),
+        vec![5.0, 1.0, 18f64.sqrt()]
+    );
+    assert!(matches!(
+        pairwise_distances(&p, DistanceMetric::Cosine),
+        Err(SimilarityError::ZeroNorm { row: 0, .. })
+    ));
+}
+
+#[test]
+fn similarity_errors_are_reported() {
+    let x = gaussian(10, 3, 1);
+    assert!(matches!(
+        linear_cka(&x, &gaussian(11, 3, 2)),
+        Err(SimilarityError::RowMismatch { .. })
+    ));
+    let constant = Matrix::new(10, 2, vec![1.5; 20]).unwrap();
+    assert_eq!(
+        linear_cka(&x, &constant),
+        Err(SimilarityError::ZeroVariance(Side::Second))
+    );
+    assert!(matches!(
+        debiased_linear_cka(&gaussian(3, 2, 1), &gaussian(3, 2, 2)),
+        Err(SimilarityError::TooFewRows { needed: 4, got: 3 })
+    ));
+    let mut bad = x.clone();
+    bad[(2, 1)] = f64::NAN;
+    assert!(matches!(
+        procrustes_distance(&x, &bad),
+        Err(SimilarityError::Linalg(_))
+    ));
+    // Identical distances everywhere: Spearman undefined, reported as such.
+    let simplex = Matrix::identity(4);
+    assert!(matches!(
+        rsa(
+            &simplex,
+            &x.select_rows(&[0, 1, 2, 3]),
+            &RsaOptions::default()
+        ),
+        Err(SimilarityError::Stats(StatsError::Constant(Side::First)))
+    ));
+}
+
+#[test]
+fn cka_matrix_is_symmetric_with_unit_diagonal() {
+    let base = gaussian(120, 8, 20);
+    let layers: Vec<Matrix> = (0..4)
+        .map(|i| {
+            let mut l = base.matmul(&orthogonal(8, 30 + i)).unwrap();
+            let noise = gaussian(120, 8, 40 + i);
+            for r in 0..120 {
+                for c in 0..8 {
+                    l[(r, c)] += 0.3 * (i as f64) * noise[(r, c)];
+                }
+            }
+            l
+        })
+        .collect();
+    let m = cka_self_matrix(&layers, CkaEstimator::Biased).unwrap();
+    for i in 0..4 {
+        assert!((m[(i, i)] - 1.0).abs() < 1e-12);
+        for j in 0..4 {
+            assert_eq!(m[(i, j)], m[(j, i)]);
+        }
+    }
+    // More noise on layer 3 than on layer 1: less similar to the clean layer 0.
+    assert!(m[(0, 3)] < m[(0, 1)]);
+    let full = cka_matrix(&layers, &layers, CkaEstimator::Biased).unwrap();
+    for (a, b) in full.as_slice().iter().zip(m.as_slice()) {
+        assert!((a - b).abs() < 1e-14);
+    }
+}
+
+#[test]
+fn pca_of_collinear_points_and_projection_of_other_sets() {
+    // Points on the line p0 + t·u in 5-D.
+    let u = [1.0, -2.0, 0.5, 0.0, 3.0];
+    let rows: Vec<Vec<f64>> = (0..20)
+        .map(|t| {
+            u.iter()
+                .map(|c| 7.0 + c * (t as f64 * 0.37 - 2.0))
+                .collect()
+        })
+        .collect();
+    let x = Matrix::from_rows(&rows).unwrap();
+    let (p, proj) = Pca::fit_transform(&x, 2).unwrap();
+    assert!((p.explained_variance_ratio()[0] - 1.0).abs() < 1e-12);
+    assert!(p.explained_variance_ratio()[1].abs() < 1e-12);
+    // Axis = ±u/‖u‖ with the largest entry (3.0) positive.
+    let norm = u.iter().map(|v| v * v).sum::<f64>().sqrt();
+    for (c, w) in p.components().row(0).iter().zip(u) {
+        assert!((c - w / norm).abs() < 1e-12);
+    }
+    // Projection of the mean is 0; of a shifted set, the shift's coordinates.
+    let shifted = similarity_transform(&x, &Matrix::identity(5), 1.0, &u);
+    let ps = p.transform(&shifted).unwrap();
+    for r in 0..20 {
+        assert!((ps[(r, 0)] - proj[(r, 0)] - norm).abs() < 1e-10);
+    }
+    assert!(proj.as_slice().iter().step_by(2).sum::<f64>().abs() < 1e-10);
+    // Wide data (n < d) of rank 1 cannot give a second axis.
+    let wide = Matrix::from_rows(&[[1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0, 8.0], [0.0; 4]]).unwrap();
+    assert!(matches!(
+        Pca::fit(&wide, 2),
+        Err(PcaError::RankDeficient { rank: 1, .. })
+    ));
+    assert_eq!(
+        Pca::fit(&Matrix::new(3, 2, vec![1.0; 6]).unwrap(), 1),
+        Err(PcaError::ZeroVariance)
+    );
+    assert!(matches!(
+        p.transform(&Matrix::zeros(2, 4)),
+        Err(PcaError::ColumnMismatch { .. })
+    ));
+}
+
+#[test]
+fn permutation_test_behaves_under_null_and_shift() {
+    let a: Vec<f64> = (0..12).map(|i| (i as f64).sin()).collect();
+    // Identical samples: nothing is more extreme than a zero difference.
+    let t = paired_permutation_test(&a, &a, 0, 0).unwrap();
+    assert_eq!((t.p_value, t.mean_difference, t.exact), (1.0, 0.0, true));
+    // A clear shift on 12 pairs: only the all-same-sign patterns are as extreme.
+    let b: Vec<f64> = a.iter().map(|v| v - 1.0 - 0.01 * v).collect();
+    let t = paired_permutation_test(&a, &b, 0, 0).unwrap();
+    assert_eq!(t.permutations, 4096);
+    assert!(t.p_value <= 2.0 / 4096.0 + 1e-15, "{}", t.p_value);
+    // Monte Carlo (n > 16): +1 correction bounds p below by 1/(R + 1).
+    let mut rng = Rng::new(3);
+    let a: Vec<f64> = (0..40).map(|_| rng.normal()).collect();
+    let b: Vec<f64> = a.iter().map(|v| v - 2.0 + 0.1 * rng.normal()).collect();
+    let t = paired_permutation_test(&a, &b, 999, 1).unwrap();
+    assert!(!t.exact);
+    assert_eq!(t.p_value, 1.0 / 1000.0);
+    assert_eq!(t, paired_permutation_test(&a, &b, 999, 1).unwrap());
+    // Under the null, p-values are roughly uniform: about 5 % fall at or below 0.05.
+    let mut small = 0;
+    let mut total_p = 0.0;
+    let trials = 400;
+    for s in 0..trials {
+        let x: Vec<f64> = (0..20).map(|_| rng.normal()).collect();
+        let y: Vec<f64> = (0..20).map(|_| rng.normal()).collect();
+        let p = paired_permutation_test(&x, &y, 199, s).unwrap().p_value;
+        total_p += p;
+        if p <= 0.05 {
+            small += 1;
+        }
+    }
+    assert!((5..=40).contains(&small), "{small} of {trials}");
+    let mean_p = total_p / trials as f64;
+    assert!((0.42..0.58).contains(&mean_p), "{mean_p}");
+}
+
+#[test]
+fn bootstrap_ci_is_seeded_and_covers_the_mean() {
+    let mut rng = Rng::new(9);
+    let xs: Vec<f64> = (0..400).map(|_| 5.0 + 2.0 * rng.normal()).collect();
+    let ci = bootstrap_mean_ci(&xs, 0.95, 2000, 17).unwrap();
+    assert_eq!(ci, bootstrap_mean_ci(&xs, 0.95, 2000, 17).unwrap());
+    assert_ne!(ci, bootstrap_mean_ci(&xs, 0.95, 2000, 18).unwrap());
+    let m = mean(&xs).unwrap();
+    assert_eq!(ci.estimate, m);
+    assert!(ci.lower < m && m < ci.upper);
+    // Width ≈ 2·1.96·s/√n for a large normal sample.
+    let se = std_dev(&xs, 1).unwrap() / (xs.len() as f64).sqrt();
+    let width = ci.upper - ci.lower;
+    assert!(
+        (width / (2.0 * 1.96 * se) - 1.0).abs() < 0.1,
+        "{width} vs {se}"
+    );
+    let narrow = bootstrap_mean_ci(&xs, 0.5, 2000, 17).unwrap();
+    assert!(narrow.upper - narrow.lower < width);
+    let one = bootstrap_mean_ci(&[3.0], 0.95, 10, 1).unwrap();
+    assert_eq!((one.lower, one.upper), (3.0, 3.0));
+    assert!(bootstrap_mean_ci(&xs, 1.0, 10, 1).is_err());
+    assert!(bootstrap_mean_ci(&[], 0.95, 10, 1).is_err());
+}
