@@ -10,6 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use super::{lines, read_utf8, Corpus, LabelCheck};
 use crate::error::DataError;
 use crate::task::{Sentence, Target, Unit};
@@ -56,12 +58,15 @@ pub fn files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     Ok(files)
 }
 
-/// Reads every Brown file of directory `dir`, in file-name order.
+/// Reads every Brown file of directory `dir` (in parallel), concatenated in file-name order.
 pub fn read_dir(dir: &Path, task: BrownTask, labels: LabelCheck) -> Result<Corpus, DataError> {
+    let parts: Vec<Corpus> = files(dir)?
+        .par_iter()
+        .map(|file| parse(&read_utf8(file)?, file, task, labels))
+        .collect::<Result<_, _>>()?;
     let mut corpus = Corpus::default();
-    for file in files(dir)? {
-        let text = read_utf8(&file)?;
-        corpus.extend(parse(&text, &file, task, labels)?);
+    for part in parts {
+        corpus.extend(part);
     }
     Ok(corpus)
 }
