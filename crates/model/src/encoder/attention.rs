@@ -1,0 +1,110 @@
+//! `attention.*`: multi-head self-attention with a padding mask, and its output sub-layer.
+
+use tch::{nn, nn::Module, Tensor};
+
+use super::config::BertConfig;
+
+/// Query/key/value projections (`attention.self`).
+#[derive(Debug)]
+pub struct BertSelfAttention {
+    pub(crate) query: nn::Linear,
+    pub(crate) key: nn::Linear,
+    pub(crate) value: nn::Linear,
+    heads: i64,
+    head_dim: i64,
+    dropout: f64,
+}
+
+pub(crate) fn linear(p: nn::Path, inp: i64, out: i64) -> nn::Linear {
+    let cfg = nn::LinearConfig {
+        ws_init: nn::Init::Randn {
+            mean: 0.0,
+            stdev: 0.02,
+        },
+        bs_init: Some(nn::Init::Const(0.0)),
+        bias: true,
+    };
+    nn::linear(p, inp, out, cfg)
+}
+
+impl BertSelfAttention {
+    /// Creates the parameters under `p` (normally `attention.self`).
+    pub fn new(p: nn::Path, cfg: &BertConfig) -> Self {
+        let h = cfg.hidden_size;
+        Self {
+            query: linear(&p / "query", h, h),
+            key: linear(&p / "key", h, h),
+            value: linear(&p / "value", h, h),
+            heads: cfg.num_attention_heads,
+            head_dim: cfg.head_dim(),
+            dropout: cfg.attention_probs_dropout_prob,
+        }
+    }
+
+    /// `xs`: `[batch, seq, hidden]`; `mask`: bool `[batch, 1, 1, seq]`, true where a key may be
+    /// attended to. Returns the concatenated heads, `[batch, seq, hidden]`.
+    pub fn forward_t(&self, xs: &Tensor, mask: &Tensor, train: bool) -> Tensor {
+        let (b, t, h) = xs.size3().expect("hidden states are [batch, seq, hidden]");
+        let split = |x: Tensor| x.view([b, t, self.heads, self.head_dim]).transpose(1, 2);
+        let q = split(self.query.forward(xs));
+        let k = split(self.key.forward(xs));
+        let v = split(self.value.forward(xs));
+        let p = if train { self.dropout } else { 0.0 };
+        let ctx =
+            Tensor::scaled_dot_product_attention(&q, &k, &v, Some(mask), p, false, None, false);
+        ctx.transpose(1, 2).contiguous().view([b, t, h])
+    }
+}
+
+/// Output projection, dropout and residual LayerNorm (`attention.output`).
+#[derive(Debug)]
+pub struct BertSelfOutput {
+    pub(crate) dense: nn::Linear,
+    pub(crate) layer_norm: nn::LayerNorm,
+    dropout: f64,
+}
+
+impl BertSelfOutput {
+    /// Creates the parameters under `p` (normally `attention.output`).
+    pub fn new(p: nn::Path, cfg: &BertConfig) -> Self {
+        let h = cfg.hidden_size;
+        let ln = nn::LayerNormConfig {
+            eps: cfg.layer_norm_eps,
+            ..Default::default()
+        };
+        Self {
+            dense: linear(&p / "dense", h, h),
+            layer_norm: nn::layer_norm(&p / "LayerNorm", vec![h], ln),
+            dropout: cfg.hidden_dropout_prob,
+        }
+    }
+
+    /// `LayerNorm(dropout(dense(xs)) + input)`.
+    pub fn forward_t(&self, xs: &Tensor, input: &Tensor, train: bool) -> Tensor {
+        let ys = self.dense.forward(xs).dropout(self.dropout, train);
+        self.layer_norm.forward(&(ys + input))
+    }
+}
+
+/// Self-attention plus its output sub-layer (`attention`).
+#[derive(Debug)]
+pub struct BertAttention {
+    pub(crate) self_attention: BertSelfAttention,
+    pub(crate) output: BertSelfOutput,
+}
+
+impl BertAttention {
+    /// Creates the parameters under `p` (normally `encoder.layer.<i>.attention`).
+    pub fn new(p: nn::Path, cfg: &BertConfig) -> Self {
+        Self {
+            self_attention: BertSelfAttention::new(&p / "self", cfg),
+            output: BertSelfOutput::new(&p / "output", cfg),
+        }
+    }
+
+    /// Attention block output, `[batch, seq, hidden]`.
+    pub fn forward_t(&self, xs: &Tensor, mask: &Tensor, train: bool) -> Tensor {
+        let ctx = self.self_attention.forward_t(xs, mask, train);
+        self.output.forward_t(&ctx, xs, train)
+    }
+}

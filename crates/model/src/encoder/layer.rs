@@ -1,0 +1,88 @@
+//! `encoder.layer.<i>`: one transformer layer (attention block, then feed-forward block).
+
+use tch::{nn, nn::Module, Tensor};
+
+use super::attention::{linear, BertAttention};
+use super::config::{Activation, BertConfig};
+
+/// First feed-forward projection and activation (`intermediate`).
+#[derive(Debug)]
+pub struct BertIntermediate {
+    pub(crate) dense: nn::Linear,
+    act: Activation,
+}
+
+impl BertIntermediate {
+    /// Creates the parameters under `p` (normally `intermediate`).
+    pub fn new(p: nn::Path, cfg: &BertConfig) -> Self {
+        Self {
+            dense: linear(&p / "dense", cfg.hidden_size, cfg.intermediate_size),
+            act: cfg.hidden_act,
+        }
+    }
+
+    /// `act(dense(xs))`.
+    pub fn forward(&self, xs: &Tensor) -> Tensor {
+        let ys = self.dense.forward(xs);
+        match self.act {
+            Activation::Gelu => ys.gelu("none"),
+            Activation::GeluTanh => ys.gelu("tanh"),
+            Activation::Relu => ys.relu(),
+        }
+    }
+}
+
+/// Second feed-forward projection, dropout and residual LayerNorm (`output`).
+#[derive(Debug)]
+pub struct BertOutput {
+    pub(crate) dense: nn::Linear,
+    pub(crate) layer_norm: nn::LayerNorm,
+    dropout: f64,
+}
+
+impl BertOutput {
+    /// Creates the parameters under `p` (normally `output`).
+    pub fn new(p: nn::Path, cfg: &BertConfig) -> Self {
+        let ln = nn::LayerNormConfig {
+            eps: cfg.layer_norm_eps,
+            ..Default::default()
+        };
+        Self {
+            dense: linear(&p / "dense", cfg.intermediate_size, cfg.hidden_size),
+            layer_norm: nn::layer_norm(&p / "LayerNorm", vec![cfg.hidden_size], ln),
+            dropout: cfg.hidden_dropout_prob,
+        }
+    }
+
+    /// `LayerNorm(dropout(dense(xs)) + input)`.
+    pub fn forward_t(&self, xs: &Tensor, input: &Tensor, train: bool) -> Tensor {
+        let ys = self.dense.forward(xs).dropout(self.dropout, train);
+        self.layer_norm.forward(&(ys + input))
+    }
+}
+
+/// One transformer layer (transformers' `BertLayer`).
+#[derive(Debug)]
+pub struct BertLayer {
+    pub(crate) attention: BertAttention,
+    pub(crate) intermediate: BertIntermediate,
+    pub(crate) output: BertOutput,
+}
+
+impl BertLayer {
+    /// Creates the parameters under `p` (normally `encoder.layer.<i>`).
+    pub fn new(p: nn::Path, cfg: &BertConfig) -> Self {
+        Self {
+            attention: BertAttention::new(&p / "attention", cfg),
+            intermediate: BertIntermediate::new(&p / "intermediate", cfg),
+            output: BertOutput::new(&p / "output", cfg),
+        }
+    }
+
+    /// Layer output, `[batch, seq, hidden]`.
+    pub fn forward_t(&self, xs: &Tensor, mask: &Tensor, train: bool) -> Tensor {
+        let att = self.attention.forward_t(xs, mask, train);
+        let mid = self.intermediate.forward(&att);
+        self.output.forward_t(&mid, &att, train)
+    }
+}

@@ -1,0 +1,319 @@
+//! Loading a Hugging Face BERT directory and saving an encoder back in the same layout.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use safetensors::{Dtype, SafeTensors};
+use sha2::{Digest, Sha256};
+use tch::{nn, Device, Kind, Tensor};
+
+use super::config::BertConfig;
+use super::model::Bert;
+use super::tokenize::WordTokenizer;
+
+/// Tokenizer side files copied verbatim when an encoder is saved.
+const TOKENIZER_SIDE_FILES: [&str; 3] = [
+    "vocab.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+];
+
+/// A loaded encoder: weights in a `VarStore`, tokenizer, configuration and provenance.
+pub struct Encoder {
+    /// Holds the parameters (on the requested device).
+    pub vs: nn::VarStore,
+    /// The model, built on `vs.root()`.
+    pub bert: Bert,
+    /// Words → sub-words, with windowing at `max_position_embeddings`.
+    pub tokenizer: WordTokenizer,
+    /// Parsed architecture.
+    pub config: BertConfig,
+    /// `config.json` as read, so saving keeps fields this crate does not interpret.
+    pub config_json: serde_json::Value,
+    /// The directory the model came from.
+    pub dir: PathBuf,
+    /// SHA-256 (hex) of `model.safetensors`: the content hash of the weights.
+    pub weights_sha256: String,
+    side_files: Vec<(String, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("dir", &self.dir)
+            .field("config", &self.config)
+            .field("weights_sha256", &self.weights_sha256)
+            .finish()
+    }
+}
+
+/// Resolves `model` to a local directory: an existing directory as is; otherwise, with the
+/// `hub` feature, a Hugging Face hub id downloaded into the hub cache.
+pub fn resolve(model: &str) -> Result<PathBuf> {
+    let p = Path::new(model);
+    if p.is_dir() {
+        return Ok(p.to_path_buf());
+    }
+    resolve_hub(model)
+}
+
+#[cfg(feature = "hub")]
+fn resolve_hub(id: &str) -> Result<PathBuf> {
+    let api = hf_hub::api::sync::Api::new().context("cannot start the Hugging Face hub client")?;
+    let repo = api.model(id.to_string());
+    let config = repo
+        .get("config.json")
+        .with_context(|| format!("{id} is neither a local directory nor a reachable hub model"))?;
+    repo.get("model.safetensors")
+        .with_context(|| format!("hub model {id} has no model.safetensors"))?;
+    let mut tok = false;
+    for f in [
+        "tokenizer.json",
+        "vocab.txt",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+    ] {
+        tok |=
+            repo.get(f).is_ok() && f != "tokenizer_config.json" && f != "special_tokens_map.json";
+    }
+    if !tok {
+        bail!("hub model {id} has neither tokenizer.json nor vocab.txt");
+    }
+    Ok(config
+        .parent()
+        .expect("hub files live in a directory")
+        .to_path_buf())
+}
+
+#[cfg(not(feature = "hub"))]
+fn resolve_hub(id: &str) -> Result<PathBuf> {
+    bail!(
+        "model directory {id} does not exist (hub ids need tunescope built with the `hub` \
+         feature and a network connection)"
+    )
+}
+
+/// Loads a Hugging Face BERT directory (`config.json`, `model.safetensors` with or without the
+/// `bert.` prefix, and `tokenizer.json` or `vocab.txt`) onto `device`.
+pub fn load(dir: impl AsRef<Path>, device: Device) -> Result<Encoder> {
+    let dir = dir.as_ref();
+    if !dir.is_dir() {
+        bail!("model directory {} does not exist", dir.display());
+    }
+    let cfg_path = dir.join("config.json");
+    if !cfg_path.is_file() {
+        bail!("{}: missing config.json", dir.display());
+    }
+    let config_json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&cfg_path)
+            .with_context(|| format!("cannot read {}", cfg_path.display()))?,
+    )
+    .with_context(|| format!("{} is not valid JSON", cfg_path.display()))?;
+    let config = BertConfig::from_json(&config_json)
+        .with_context(|| format!("invalid BERT config {}", cfg_path.display()))?;
+    let weights = weights_file(dir)?;
+    let tokenizer = WordTokenizer::from_dir(dir, config.max_position_embeddings as usize)?;
+    let vs = nn::VarStore::new(device);
+    let bert = Bert::new(&vs.root(), &config);
+    let weights_sha256 = load_weights(&bert, &weights)?;
+    let mut side_files = Vec::new();
+    for f in TOKENIZER_SIDE_FILES {
+        let p = dir.join(f);
+        if p.is_file() {
+            side_files.push((
+                f.to_string(),
+                std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?,
+            ));
+        }
+    }
+    Ok(Encoder {
+        vs,
+        bert,
+        tokenizer,
+        config,
+        config_json,
+        dir: dir.to_path_buf(),
+        weights_sha256,
+        side_files,
+    })
+}
+
+/// `dir/model.safetensors`, or a clear error (pickle checkpoints are refused, never unpickled).
+pub fn weights_file(dir: &Path) -> Result<PathBuf> {
+    let st = dir.join("model.safetensors");
+    if st.is_file() {
+        return Ok(st);
+    }
+    if dir.join("pytorch_model.bin").is_file() {
+        bail!(
+            "{}: only a pickle checkpoint (pytorch_model.bin) was found; tunescope never unpickles. \
+             Convert it to safetensors first, e.g. python -c \"from transformers import AutoModel; \
+             AutoModel.from_pretrained('{0}').save_pretrained('{0}', safe_serialization=True)\"",
+            dir.display()
+        );
+    }
+    bail!("{}: missing model.safetensors", dir.display())
+}
+
+fn kind_of(dtype: Dtype) -> Option<Kind> {
+    match dtype {
+        Dtype::F32 => Some(Kind::Float),
+        Dtype::F16 => Some(Kind::Half),
+        Dtype::BF16 => Some(Kind::BFloat16),
+        Dtype::F64 => Some(Kind::Double),
+        _ => None,
+    }
+}
+
+/// Copies the weights of a safetensors file into `bert` and returns the file's SHA-256 (hex).
+///
+/// Checkpoint names may carry the `bert.` prefix (task models); tensors the encoder does not
+/// have (heads, `position_ids`) are ignored. A missing tensor or a shape that disagrees with
+/// the configuration is an error naming both; a checkpoint without a pooler keeps the freshly
+/// initialised one (it plays no part in the hidden states).
+pub fn load_weights(bert: &Bert, path: &Path) -> Result<String> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read weights {}", path.display()))?;
+    let sha = hex(&Sha256::digest(&bytes));
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| anyhow!("{} is not a valid safetensors file: {e}", path.display()))?;
+    let mut names: HashMap<&str, String> = HashMap::new();
+    for name in st.names() {
+        let key = name.strip_prefix("bert.").unwrap_or(name);
+        names.insert(key, name.to_string());
+    }
+    let _guard = tch::no_grad_guard();
+    for (name, mut param) in bert.named_parameters() {
+        let expected = param.size();
+        let Some(full) = names.get(name.as_str()) else {
+            if name.starts_with("pooler.") {
+                tracing::info!(
+                    "{}: no {name}; keeping a freshly initialised pooler",
+                    path.display()
+                );
+                continue;
+            }
+            bail!(
+                "{}: missing tensor {name} (expected shape {expected:?})",
+                path.display()
+            );
+        };
+        let view = st
+            .tensor(full)
+            .map_err(|e| anyhow!("{}: cannot read tensor {full}: {e}", path.display()))?;
+        let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+        if shape != expected {
+            bail!(
+                "{}: tensor {full} has shape {shape:?}, expected {expected:?} (from config.json)",
+                path.display()
+            );
+        }
+        let kind = kind_of(view.dtype()).ok_or_else(|| {
+            anyhow!(
+                "{}: tensor {full} has dtype {:?}, expected a float type",
+                path.display(),
+                view.dtype()
+            )
+        })?;
+        let src = Tensor::f_from_data_size(view.data(), &shape, kind)?;
+        param.f_copy_(&src)?;
+    }
+    Ok(sha)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 (hex) of a file's contents.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(hex(&h.finalize()))
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp-partial");
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes `bert`'s parameters to `path` as safetensors with transformers' names (no prefix).
+pub fn save_weights(bert: &Bert, path: &Path) -> Result<()> {
+    let params: Vec<(String, Vec<usize>, Vec<u8>)> = bert
+        .named_parameters()
+        .into_iter()
+        .map(|(name, t)| {
+            let t = t
+                .detach()
+                .to_device(Device::Cpu)
+                .to_kind(Kind::Float)
+                .contiguous();
+            let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+            let n = t.numel();
+            let mut buf = vec![0f32; n];
+            t.view(-1).copy_data(&mut buf, n);
+            let bytes: Vec<u8> = buf.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (name, shape, bytes)
+        })
+        .collect();
+    let views = params
+        .iter()
+        .map(|(name, shape, bytes)| {
+            let v = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map_err(|e| anyhow!("tensor {name}: {e}"))?;
+            Ok((name.clone(), v))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let bytes = safetensors::tensor::serialize(views, Some(meta))
+        .map_err(|e| anyhow!("cannot serialise weights for {}: {e}", path.display()))?;
+    write_atomic(path, &bytes)
+}
+
+/// Saves an encoder in Hugging Face layout: `config.json` (the given JSON), `model.safetensors`
+/// (transformers' names) and the tokenizer (`tokenizer.json` plus the side files it was loaded
+/// with), each file written atomically.
+pub fn save_pretrained(
+    bert: &Bert,
+    config_json: &serde_json::Value,
+    tokenizer: &WordTokenizer,
+    side_files: &[(String, Vec<u8>)],
+    out: &Path,
+) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    save_weights(bert, &out.join("model.safetensors"))?;
+    let tok = tokenizer
+        .inner()
+        .to_string(true)
+        .map_err(|e| anyhow!("cannot serialise the tokenizer: {e}"))?;
+    write_atomic(&out.join("tokenizer.json"), tok.as_bytes())?;
+    for (name, bytes) in side_files {
+        write_atomic(&out.join(name), bytes)?;
+    }
+    write_atomic(
+        &out.join("config.json"),
+        serde_json::to_string_pretty(config_json)?.as_bytes(),
+    )
+}
+
+impl Encoder {
+    /// Tokenizer side files (vocab.txt, tokenizer_config.json, ...) as loaded.
+    pub fn side_files(&self) -> &[(String, Vec<u8>)] {
+        &self.side_files
+    }
+
+    /// Saves this encoder (current weights) in Hugging Face layout under `out`.
+    pub fn save(&self, out: &Path) -> Result<()> {
+        save_pretrained(
+            &self.bert,
+            &self.config_json,
+            &self.tokenizer,
+            &self.side_files,
+            out,
+        )
+    }
+}
