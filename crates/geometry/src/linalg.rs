@@ -302,6 +302,9 @@ pub fn cross_product(a: &Matrix, b: &Matrix) -> Result<Matrix, LinalgError> {
 
 /// `(A − 1μ_aᵀ)ᵀ(B − 1μ_bᵀ)` without materialising the centred matrices (rows are centred on the
 /// fly); `None` means no centring of that operand. See [`cross_product`].
+///
+/// # Panics
+/// If a mean's length differs from its matrix's column count.
 pub fn cross_product_centered(
     a: &Matrix,
     mean_a: Option<&[f64]>,
@@ -315,6 +318,26 @@ pub fn cross_product_centered(
             right: b.shape(),
         });
     }
+    Ok(cross_impl(a, mean_a, b, mean_b, false))
+}
+
+/// Gram matrix `(A − 1μᵀ)ᵀ(A − 1μᵀ)` (`[p × p]`, `None`: no centring). Only the upper triangle is
+/// accumulated (half the work of [`cross_product_centered`]) and mirrored, so the result is
+/// exactly symmetric and its upper triangle is bit-identical to the general routine's.
+///
+/// # Panics
+/// If `mean`'s length differs from the column count.
+pub fn gram_centered(a: &Matrix, mean: Option<&[f64]>) -> Matrix {
+    cross_impl(a, mean, a, mean, true)
+}
+
+fn cross_impl(
+    a: &Matrix,
+    mean_a: Option<&[f64]>,
+    b: &Matrix,
+    mean_b: Option<&[f64]>,
+    symmetric: bool,
+) -> Matrix {
     let (n, p, q) = (a.rows, a.cols, b.cols);
     if let Some(m) = mean_a {
         assert_eq!(m.len(), p, "mean_a length");
@@ -324,7 +347,7 @@ pub fn cross_product_centered(
     }
     let mut out = Matrix::zeros(p, q);
     if n == 0 || p == 0 || q == 0 {
-        return Ok(out);
+        return out;
     }
     let chunk = chunk_rows(n);
     let starts: Vec<usize> = (0..n).step_by(chunk).collect();
@@ -333,7 +356,7 @@ pub fn cross_product_centered(
         .map(|&s| {
             let e = (s + chunk).min(n);
             let mut acc = vec![0.0; p * q];
-            cross_chunk(a, mean_a, b, mean_b, s, e, &mut acc);
+            cross_chunk_dispatch(a, mean_a, b, mean_b, s..e, &mut acc, symmetric);
             acc
         })
         .collect();
@@ -342,7 +365,55 @@ pub fn cross_product_centered(
             *o += v;
         }
     }
-    Ok(out)
+    if symmetric {
+        for i in 1..p {
+            for j in 0..i {
+                out.data[i * p + j] = out.data[j * p + i];
+            }
+        }
+    }
+    out
+}
+
+/// [`cross_chunk`] compiled for AVX2 when the CPU has it, else the portable build. The two give
+/// bit-identical results: the same operations in the same order, only on wider vectors (no FMA
+/// contraction happens without `mul_add`).
+fn cross_chunk_dispatch(
+    a: &Matrix,
+    mean_a: Option<&[f64]>,
+    b: &Matrix,
+    mean_b: Option<&[f64]>,
+    rows: std::ops::Range<usize>,
+    acc: &mut [f64],
+    symmetric: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            unsafe { cross_chunk_avx2(a, mean_a, b, mean_b, rows, acc, symmetric) };
+            return;
+        }
+    }
+    cross_chunk(a, mean_a, b, mean_b, rows, acc, symmetric);
+}
+
+/// [`cross_chunk`] compiled with AVX2 enabled.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn cross_chunk_avx2(
+    a: &Matrix,
+    mean_a: Option<&[f64]>,
+    b: &Matrix,
+    mean_b: Option<&[f64]>,
+    rows: std::ops::Range<usize>,
+    acc: &mut [f64],
+    symmetric: bool,
+) {
+    cross_chunk(a, mean_a, b, mean_b, rows, acc, symmetric);
 }
 
 /// Copies row `r` of `m` into `buf`, subtracting `mean` if given.
@@ -358,46 +429,69 @@ fn load_row(m: &Matrix, mean: Option<&[f64]>, r: usize, buf: &mut [f64]) {
     }
 }
 
-/// Adds `Σ_{r ∈ [start, end)} a_r b_rᵀ` to `acc` (`p × q`), four rows at a time.
+/// Adds `Σ_{r ∈ rows} a_r b_rᵀ` to `acc` (`p × q`), register-blocked over four input rows and
+/// two output rows; with `symmetric`, output row `i` only from column `i` (rounded down to the
+/// block) on.
+#[inline(always)]
 fn cross_chunk(
     a: &Matrix,
     mean_a: Option<&[f64]>,
     b: &Matrix,
     mean_b: Option<&[f64]>,
-    start: usize,
-    end: usize,
+    rows: std::ops::Range<usize>,
     acc: &mut [f64],
+    symmetric: bool,
 ) {
     let (p, q) = (a.cols, b.cols);
+    // Four centred rows of each operand; missing rows at the end stay zero (adding 0·0 = +0).
     let mut xa = vec![0.0; 4 * p];
     let mut xb = vec![0.0; 4 * q];
-    let mut r = start;
-    while r + 4 <= end {
+    let mut r = rows.start;
+    while r < rows.end {
+        let m = (rows.end - r).min(4);
         for k in 0..4 {
-            load_row(a, mean_a, r + k, &mut xa[k * p..(k + 1) * p]);
-            load_row(b, mean_b, r + k, &mut xb[k * q..(k + 1) * q]);
+            if k < m {
+                load_row(a, mean_a, r + k, &mut xa[k * p..(k + 1) * p]);
+                load_row(b, mean_b, r + k, &mut xb[k * q..(k + 1) * q]);
+            } else {
+                xa[k * p..(k + 1) * p].fill(0.0);
+                xb[k * q..(k + 1) * q].fill(0.0);
+            }
         }
         let (b0, rest) = xb.split_at(q);
         let (b1, rest) = rest.split_at(q);
         let (b2, b3) = rest.split_at(q);
-        for (i, out) in acc.chunks_exact_mut(q).enumerate() {
-            let (x0, x1, x2, x3) = (xa[i], xa[p + i], xa[2 * p + i], xa[3 * p + i]);
-            for ((((o, &y0), &y1), &y2), &y3) in out.iter_mut().zip(b0).zip(b1).zip(b2).zip(b3) {
-                *o += x0 * y0 + x1 * y1 + x2 * y2 + x3 * y3;
+        let coef = |i: usize| [xa[i], xa[p + i], xa[2 * p + i], xa[3 * p + i]];
+        let mut i = 0;
+        while i < p {
+            let j0 = if symmetric { i } else { 0 };
+            let ys = b0[j0..].iter().zip(&b1[j0..]).zip(&b2[j0..]).zip(&b3[j0..]);
+            let c = coef(i);
+            if i + 3 < p {
+                let (d, e, f) = (coef(i + 1), coef(i + 2), coef(i + 3));
+                let (lo, hi) = acc.split_at_mut((i + 1) * q);
+                let (h1, hi) = hi.split_at_mut(q);
+                let (h2, h3) = hi.split_at_mut(q);
+                let o0 = &mut lo[i * q + j0..];
+                let (o1, o2, o3) = (&mut h1[j0..], &mut h2[j0..], &mut h3[j0..q]);
+                for ((((u0, u1), u2), u3), (((&y0, &y1), &y2), &y3)) in
+                    o0.iter_mut().zip(o1).zip(o2).zip(o3).zip(ys)
+                {
+                    *u0 += c[0] * y0 + c[1] * y1 + c[2] * y2 + c[3] * y3;
+                    *u1 += d[0] * y0 + d[1] * y1 + d[2] * y2 + d[3] * y3;
+                    *u2 += e[0] * y0 + e[1] * y1 + e[2] * y2 + e[3] * y3;
+                    *u3 += f[0] * y0 + f[1] * y1 + f[2] * y2 + f[3] * y3;
+                }
+                i += 4;
+            } else {
+                let o0 = &mut acc[i * q + j0..(i + 1) * q];
+                for (u, (((&y0, &y1), &y2), &y3)) in o0.iter_mut().zip(ys) {
+                    *u += c[0] * y0 + c[1] * y1 + c[2] * y2 + c[3] * y3;
+                }
+                i += 1;
             }
         }
-        r += 4;
-    }
-    while r < end {
-        load_row(a, mean_a, r, &mut xa[..p]);
-        load_row(b, mean_b, r, &mut xb[..q]);
-        for (i, out) in acc.chunks_exact_mut(q).enumerate() {
-            let x = xa[i];
-            for (o, &y) in out.iter_mut().zip(&xb[..q]) {
-                *o += x * y;
-            }
-        }
-        r += 1;
+        r += m;
     }
 }
 
@@ -438,9 +532,8 @@ pub fn symmetric_eigen(a: &Matrix) -> Result<SymmetricEigen, LinalgError> {
     let mut d = vec![0.0; n];
     let mut e = vec![0.0; n];
     tred2(&mut v.data, n, &mut d, &mut e);
-    // tql2 applies its rotations to pairs of eigenvector columns; work on the transpose so
-    // that they touch contiguous rows.
-    let mut w = v.transpose();
+    // `tred2` stores V column-major, i.e. the buffer holds Vᵀ row-major: eigenvector i is row i.
+    let mut w = v;
     tql2(&mut w.data, n, &mut d, &mut e)?;
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&i, &j| d[j].total_cmp(&d[i]).then(i.cmp(&j)));
@@ -449,11 +542,13 @@ pub fn symmetric_eigen(a: &Matrix) -> Result<SymmetricEigen, LinalgError> {
     Ok(SymmetricEigen { values, vectors })
 }
 
-/// Householder tridiagonalisation (EISPACK `tred2`): on return `v` (row-major `n × n`) holds the
-/// accumulated orthogonal transform, `d` the diagonal and `e[1..]` the sub-diagonal.
+/// Householder tridiagonalisation (EISPACK `tred2`): on return `v` holds the accumulated orthogonal
+/// transform `V`, `d` the diagonal and `e[1..]` the sub-diagonal. `V` is stored column-major
+/// (`V[i][j]` at `j·n + i`) so the `O(n³)` inner loops, which run down columns, are contiguous;
+/// the input is symmetric, so its layout does not matter.
 #[allow(clippy::needless_range_loop)]
 fn tred2(v: &mut [f64], n: usize, d: &mut [f64], e: &mut [f64]) {
-    let idx = |i: usize, j: usize| i * n + j;
+    let idx = |i: usize, j: usize| j * n + i;
     for j in 0..n {
         d[j] = v[idx(n - 1, j)];
     }
@@ -548,7 +643,8 @@ fn tred2(v: &mut [f64], n: usize, d: &mut [f64], e: &mut [f64]) {
 }
 
 /// Implicit QL on the tridiagonal `(d, e)` (EISPACK `tql2`); `w` holds the transform from
-/// [`tred2`] **transposed**, so eigenvector `i` ends up in row `i`.
+/// [`tred2`] as `Vᵀ` row-major, so the rotations of eigenvector pairs touch contiguous rows and
+/// eigenvector `i` ends up in row `i`.
 #[allow(clippy::needless_range_loop)]
 fn tql2(w: &mut [f64], n: usize, d: &mut [f64], e: &mut [f64]) -> Result<(), LinalgError> {
     const MAX_ITER: usize = 60;
@@ -634,10 +730,9 @@ fn tql2(w: &mut [f64], n: usize, d: &mut [f64], e: &mut [f64]) -> Result<(), Lin
 pub fn singular_values(a: &Matrix) -> Result<Vec<f64>, LinalgError> {
     a.check_finite()?;
     let gram = if a.rows >= a.cols {
-        cross_product(a, a)?
+        gram_centered(a, None)
     } else {
-        let t = a.transpose();
-        cross_product(&t, &t)?
+        gram_centered(&a.transpose(), None)
     };
     let eig = symmetric_eigen(&gram)?;
     Ok(eig.values.iter().map(|&l| l.max(0.0).sqrt()).collect())
@@ -682,6 +777,31 @@ mod tests {
             assert!((x - y).abs() < 1e-10, "{x} vs {y}");
         }
         assert!(cross_product(&a, &lcg_matrix(3, 5, 1)).is_err());
+    }
+
+    #[test]
+    fn gram_and_simd_dispatch_agree_bitwise_with_portable_kernel() {
+        let a = lcg_matrix(1031, 11, 3);
+        let b = lcg_matrix(1031, 6, 4);
+        let mu = a.column_means();
+        for (sym, other) in [(false, &b), (true, &a)] {
+            let q = other.cols;
+            let mut portable = vec![0.0; 11 * q];
+            let mut dispatched = vec![0.0; 11 * q];
+            cross_chunk(&a, Some(&mu), other, None, 0..1031, &mut portable, sym);
+            cross_chunk_dispatch(&a, Some(&mu), other, None, 0..1031, &mut dispatched, sym);
+            assert_eq!(portable, dispatched);
+        }
+        let g = gram_centered(&a, Some(&mu));
+        let c = cross_product_centered(&a, Some(&mu), &a, Some(&mu)).unwrap();
+        for i in 0..11 {
+            for j in 0..11 {
+                assert_eq!(g[(i, j)], g[(j, i)]);
+                if i <= j {
+                    assert_eq!(g[(i, j)], c[(i, j)]);
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Principal component analysis: fit on one point set, project any other with the same columns
 //! (the dynamics analyses fit on the label centroids of all checkpoints, then project each).
 
-use crate::linalg::{cross_product, cross_product_centered, symmetric_eigen, LinalgError, Matrix};
+use crate::linalg::{gram_centered, symmetric_eigen, LinalgError, Matrix};
 
 /// Errors of [`Pca`].
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -89,7 +89,7 @@ impl Pca {
             return Err(PcaError::ZeroVariance);
         }
         let (mut components, explained_variance) = if d <= n {
-            let mut cov = cross_product_centered(x, Some(&mean), x, Some(&mean))?;
+            let mut cov = gram_centered(x, Some(&mean));
             cov.scale(1.0 / denom);
             let eig = symmetric_eigen(&cov)?;
             let idx: Vec<usize> = (0..k).collect();
@@ -134,7 +134,7 @@ impl Pca {
         total_variance: f64,
     ) -> Result<(Matrix, Vec<f64>), PcaError> {
         let xct = x.centered().transpose(); // d × n
-        let gram = cross_product(&xct, &xct)?; // n × n
+        let gram = gram_centered(&xct, None); // n × n
         let eig = symmetric_eigen(&gram)?;
         let tiny = 1e-12 * total_variance * denom;
         let rank = eig.values.iter().filter(|&&l| l > tiny).count();

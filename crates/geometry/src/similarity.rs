@@ -2,7 +2,7 @@
 //! (`X: [n × d1]`, `Y: [n × d2]`, row `i` of both describing input `i`): linear CKA (biased and
 //! debiased), RSA and the orthogonal Procrustes distance, plus layer × layer CKA matrices.
 
-use crate::linalg::{cross_product_centered, nuclear_norm, LinalgError, Matrix};
+use crate::linalg::{cross_product_centered, gram_centered, nuclear_norm, LinalgError, Matrix};
 use crate::stats::{spearman, Rng, Side, StatsError};
 use rayon::prelude::*;
 
@@ -83,6 +83,30 @@ fn prepare<'a>(
         CkaEstimator::Biased => 2,
         CkaEstimator::Debiased => 4,
     };
+    let mut p = centre_stats(m, side, needed)?;
+    let xtx: f64 = gram_centered(m, Some(&p.mean))
+        .as_slice()
+        .iter()
+        .map(|v| v * v)
+        .sum();
+    p.self_norm = match estimator {
+        CkaEstimator::Biased => xtx.sqrt(),
+        CkaEstimator::Debiased => {
+            let h = debiased_hsic_scaled(xtx, &p, &p);
+            if h <= 0.0 || !h.is_finite() {
+                return Err(SimilarityError::NonPositiveSelfHsic { side, value: h });
+            }
+            h.sqrt()
+        }
+    };
+    if p.self_norm == 0.0 {
+        return Err(SimilarityError::ZeroVariance(side));
+    }
+    Ok(p)
+}
+
+/// Column means and centred row norms (no self term yet: `self_norm` is 0).
+fn centre_stats(m: &Matrix, side: Side, needed: usize) -> Result<Prepared<'_>, SimilarityError> {
     if m.rows() < needed {
         return Err(SimilarityError::TooFewRows {
             needed,
@@ -99,28 +123,13 @@ fn prepare<'a>(
     if total_sq == 0.0 {
         return Err(SimilarityError::ZeroVariance(side));
     }
-    let mut p = Prepared {
+    Ok(Prepared {
         m,
         mean,
         row_sq,
         total_sq,
         self_norm: 0.0,
-    };
-    let xtx = centered_cross_sq(&p, &p)?;
-    p.self_norm = match estimator {
-        CkaEstimator::Biased => xtx.sqrt(),
-        CkaEstimator::Debiased => {
-            let h = debiased_hsic_scaled(xtx, &p, &p);
-            if h <= 0.0 || !h.is_finite() {
-                return Err(SimilarityError::NonPositiveSelfHsic { side, value: h });
-            }
-            h.sqrt()
-        }
-    };
-    if p.self_norm == 0.0 {
-        return Err(SimilarityError::ZeroVariance(side));
-    }
-    Ok(p)
+    })
 }
 
 /// `‖X_cᵀ Y_c‖²_F`, which equals `tr(K_c L_c)` for the centred linear kernels.
@@ -371,8 +380,8 @@ fn relabel(e: SimilarityError, side: Side, rows: &[usize]) -> SimilarityError {
 /// Ranges over `[0, 2]`; rounding below 0 is clamped. Cost `O(n·d1·d2 + min(d1, d2)³)`.
 pub fn procrustes_distance(x: &Matrix, y: &Matrix) -> Result<f64, SimilarityError> {
     check_rows(x, y)?;
-    let px = prepare(x, CkaEstimator::Biased, Side::First)?;
-    let py = prepare(y, CkaEstimator::Biased, Side::Second)?;
+    let px = centre_stats(x, Side::First, 2)?;
+    let py = centre_stats(y, Side::Second, 2)?;
     let mut c = cross_product_centered(x, Some(&px.mean), y, Some(&py.mean))?;
     c.scale(1.0 / (px.total_sq.sqrt() * py.total_sq.sqrt()));
     Ok((2.0 - 2.0 * nuclear_norm(&c)?).max(0.0))
