@@ -1,0 +1,431 @@
+//! The report page: one self-contained HTML document (inline CSS and SVG, the data as an inert
+//! JSON block, no scripts, no external resources).
+
+use std::fmt::Write as _;
+
+use crate::figures::{Figure, Place, RunPart};
+use crate::model::*;
+use crate::svg::{esc, fmt_value};
+use crate::{ReportError, Result};
+
+const CSS: &str = "
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,'Liberation Sans','DejaVu Sans',sans-serif;
+color:#222;background:#fff;margin:0 auto;max-width:1360px;padding:16px 28px 48px;line-height:1.45;font-size:15px}
+h1{font-size:26px;margin:8px 0 4px}h2{font-size:21px;margin:36px 0 8px;border-bottom:2px solid #ddd;padding-bottom:4px}
+h3{font-size:17px;margin:22px 0 6px}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.ft td{background:#fbfbfb}tr.group-start td{border-top:2px solid #bbb}
+.up{color:#1a7f37;font-weight:600}.down{color:#c62828;font-weight:700}tr.worse td{background:#fdecea}
+.not-computed{color:#777;font-style:italic}.muted{color:#666}
+figure{display:inline-block;vertical-align:top;margin:10px 18px 18px 0;max-width:100%}
+figure svg{max-width:100%;height:auto;display:block;border:1px solid #eee}
+figcaption{font-size:13px;color:#444;max-width:640px;margin-top:4px}
+pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px;max-height:420px}
+nav ul{columns:3;font-size:13px}code{font-size:12px}
+";
+
+/// Builds the HTML page for `data` with its `figures` inlined.
+pub fn page(data: &ReportData, figures: &[Figure]) -> Result<String> {
+    let title = if data.title.is_empty() {
+        "tunescope report"
+    } else {
+        data.title.as_str()
+    };
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\
+         <title>{t}</title><style>{CSS}</style></head><body>\n<h1>{t}</h1>\
+         <p class=\"muted\">How fine-tuning changes the encoder's representation space — after Zhou &amp; Srikumar, \
+         “A Closer Look at How Fine-tuning Changes BERT” (ACL 2022) and “DirectProbe” (NAACL 2021). \
+         Every figure is also in <code>figures/</code> as SVG with its data as CSV.</p>\n",
+        t = esc(title)
+    );
+    toc(&mut h, data);
+    study(&mut h, data.study.as_ref());
+    table_a(&mut h, &data.table_a, figures);
+    cross_task(&mut h, data.cross_task.as_deref(), figures);
+    runs(&mut h, data, figures);
+    let json = serde_json::to_string(data).map_err(|e| ReportError::Json(e.to_string()))?;
+    let _ = write!(
+        h,
+        "\n<script type=\"application/json\" id=\"report-data\">{}</script>\n</body></html>\n",
+        json_for_script(&json)
+    );
+    Ok(h)
+}
+
+/// Makes JSON safe inside a `<script>` element: `<`, `>` and `&` become `\u003c` etc., which
+/// JSON parsers read back unchanged (they can only occur inside strings).
+pub fn json_for_script(json: &str) -> String {
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+fn anchor(i: usize) -> String {
+    format!("run-{i}")
+}
+
+fn toc(h: &mut String, data: &ReportData) {
+    h.push_str("<nav><ul><li><a href=\"#study\">Study settings</a></li><li><a href=\"#table-a\">Table A: probing</a></li>\
+                <li><a href=\"#cross-task\">Cross-task fine-tuning</a></li>");
+    for (i, r) in data.runs.iter().enumerate() {
+        let _ = write!(
+            h,
+            "<li><a href=\"#{}\">{} · {}</a></li>",
+            anchor(i),
+            esc(&r.task),
+            esc(&r.model)
+        );
+    }
+    h.push_str("</ul></nav>\n");
+}
+
+fn not_computed(h: &mut String) {
+    h.push_str("<p class=\"not-computed\">not computed</p>\n");
+}
+
+fn kv_table(h: &mut String, rows: &[KeyValue]) {
+    h.push_str("<table><tr><th>key</th><th>value</th></tr>");
+    for kv in rows {
+        let _ = write!(
+            h,
+            "<tr><td><code>{}</code></td><td><code>{}</code></td></tr>",
+            esc(&kv.key),
+            esc(&kv.value)
+        );
+    }
+    h.push_str("</table>\n");
+}
+
+fn study(h: &mut String, s: Option<&StudyInfo>) {
+    h.push_str("<h2 id=\"study\">Study settings and content hashes</h2>\n");
+    let Some(s) = s else {
+        not_computed(h);
+        return;
+    };
+    h.push_str("<h3>Settings</h3>");
+    if s.settings.is_empty() {
+        not_computed(h);
+    } else {
+        kv_table(h, &s.settings);
+    }
+    h.push_str("<h3>Content hashes</h3>");
+    if s.hashes.is_empty() {
+        not_computed(h);
+    } else {
+        kv_table(h, &s.hashes);
+    }
+    if let Some(toml) = &s.config_toml {
+        let _ = write!(
+            h,
+            "<details><summary>Resolved configuration (TOML)</summary><pre>{}</pre></details>\n",
+            esc(toml)
+        );
+    }
+}
+
+fn figures_at(h: &mut String, figures: &[Figure], place: Place) -> usize {
+    let mut n = 0;
+    for f in figures.iter().filter(|f| f.place == place) {
+        let _ = write!(
+            h,
+            "<figure id=\"fig-{n}\">{svg}<figcaption><b>{n}</b> — {c} <a href=\"figures/{n}.svg\">SVG</a> · \
+             <a href=\"figures/{n}.csv\">CSV</a></figcaption></figure>\n",
+            n = esc(&f.name),
+            svg = f.svg,
+            c = esc(&f.caption)
+        );
+        n += 1;
+    }
+    n
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.digits$}"),
+        Some(x) => fmt_value(x),
+        None => "–".into(),
+    }
+}
+
+fn delta(after: Option<f64>, before: Option<f64>, digits: usize) -> String {
+    match (after, before) {
+        (Some(a), Some(b)) if a.is_finite() && b.is_finite() => {
+            let d = a - b;
+            let class = if d > 0.0 {
+                "up"
+            } else if d < 0.0 {
+                "down"
+            } else {
+                ""
+            };
+            format!(
+                "<span class=\"{class}\">{}{d:.digits$}</span>",
+                if d > 0.0 { "+" } else { "" }
+            )
+            .replace('-', "−")
+        }
+        _ => String::new(),
+    }
+}
+
+fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
+    h.push_str("<h2 id=\"table-a\">Table A — probing before and after fine-tuning</h2>\n");
+    if rows.is_empty() {
+        not_computed(h);
+        return;
+    }
+    h.push_str(
+        "<p class=\"muted\">Acc/Std: classifier-probe test accuracy (%) over seeds; best hidden sizes chosen on dev; \
+         #clusters: DirectProbe on the training set; similarity: Pearson correlation of the train and test \
+         label-pair distance vectors (– when undefined). Δ: fine-tuned − original; a red row marks a \
+         pair where fine-tuning lowered accuracy (paper: only BERT-small on PS-fxn).</p>\n\
+         <table><tr><th>model</th><th>task</th><th>version</th><th>layer</th><th>acc</th><th>std</th><th>Δ acc</th>\
+         <th>best hidden</th><th>#clusters</th><th>Δ #clusters</th><th>linear</th><th>similarity</th></tr>\n",
+    );
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for r in rows {
+        if !seen.contains(&(r.model.as_str(), r.task.as_str())) {
+            seen.push((r.model.as_str(), r.task.as_str()));
+        }
+    }
+    for (model, task) in seen {
+        let group: Vec<&TableARow> = rows
+            .iter()
+            .filter(|r| r.model == model && r.task == task)
+            .collect();
+        let orig = group.iter().find(|r| r.version == Version::Original);
+        for (k, r) in group.iter().enumerate() {
+            let is_ft = r.version == Version::FineTuned;
+            let (dacc, dcl) = match (is_ft, orig) {
+                (true, Some(o)) => (
+                    delta(r.acc_mean, o.acc_mean, 2),
+                    delta(
+                        r.n_clusters.map(|v| v as f64),
+                        o.n_clusters.map(|v| v as f64),
+                        0,
+                    ),
+                ),
+                _ => (String::new(), String::new()),
+            };
+            let worse = is_ft && dacc.contains("class=\"down\"");
+            let mut class = Vec::new();
+            if is_ft {
+                class.push("ft");
+            }
+            if worse {
+                class.push("worse");
+            }
+            if k == 0 {
+                class.push("group-start");
+            }
+            let sim = match (r.similarity, &r.similarity_note) {
+                (Some(s), _) if s.is_finite() => format!("{s:.2}"),
+                (_, Some(note)) => format!("– <span class=\"muted\">({})</span>", esc(note)),
+                _ => "–".into(),
+            };
+            let hidden = if r.best_hidden.is_empty() {
+                "–".to_string()
+            } else {
+                format!(
+                    "({})",
+                    r.best_hidden
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            let _ = writeln!(
+                h,
+                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{dacc}</td><td>{hidden}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{dcl}</td><td>{}</td><td>{sim}</td></tr>",
+                class.join(" "),
+                esc(&r.model),
+                esc(&r.task),
+                r.version.as_str(),
+                r.layer,
+                opt(r.acc_mean, 2),
+                opt(r.acc_std, 2),
+                r.n_clusters.map(|v| v.to_string()).unwrap_or_else(|| "–".into()),
+                match r.is_linear {
+                    Some(true) => "Y",
+                    Some(false) => "N",
+                    None => "–",
+                },
+            );
+        }
+    }
+    h.push_str("</table>\n");
+    figures_at(h, figures, Place::TableA);
+}
+
+fn cross_task(h: &mut String, rows: Option<&[CrossTaskRow]>, figures: &[Figure]) {
+    h.push_str("<h2 id=\"cross-task\">Cross-task fine-tuning (Table C)</h2>\n");
+    let Some(rows) = rows.filter(|r| !r.is_empty()) else {
+        not_computed(h);
+        return;
+    };
+    h.push_str(
+        "<p class=\"muted\">Fine-tune on one task, probe another. #inc/#dec: labels whose minimum distance \
+         increased/decreased; paper (BERT-base → PS-fxn): PS-fxn 40/0, +5.29, 89.58; PS-role 27/13, +1.02, 88.53; \
+         POS 0/40, −1.68, 83.24; none: 87.75.</p>\n<table><tr><th>fine-tuned on</th><th>probing</th><th>#inc</th>\
+         <th>#dec</th><th>mean change</th><th>acc</th></tr>\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(r.finetuned_on.as_deref().unwrap_or("– (none)")),
+            esc(&r.probing),
+            r.n_inc.map(|v| v.to_string()).unwrap_or_else(|| "–".into()),
+            r.n_dec.map(|v| v.to_string()).unwrap_or_else(|| "–".into()),
+            opt(r.mean_change, 2).replace('-', "−"),
+            opt(r.acc, 2),
+        );
+    }
+    h.push_str("</table>\n");
+    figures_at(h, figures, Place::CrossTask);
+}
+
+fn runs(h: &mut String, data: &ReportData, figures: &[Figure]) {
+    if data.runs.is_empty() {
+        h.push_str("<h2>Per task × model analyses</h2>\n");
+        not_computed(h);
+        return;
+    }
+    let parts: [(RunPart, &str, &str); 7] = [
+        (
+            RunPart::Layers,
+            "Per-layer probing and geometry",
+            "RQ1/RQ2: accuracy, clusters and distances layer by layer.",
+        ),
+        (
+            RunPart::Distances,
+            "Label distances",
+            "Distances between the convex hulls of label clusters (DirectProbe).",
+        ),
+        (
+            RunPart::Pca,
+            "PCA of units",
+            "Where the units of one layer lie, before and after fine-tuning.",
+        ),
+        (
+            RunPart::Movement,
+            "Layer movement",
+            "RQ3: how far and in which directions each layer's label centroids move (Figs. N, P).",
+        ),
+        (
+            RunPart::Dynamics,
+            "Fine-tuning dynamics",
+            "Distances and structure over fine-tuning checkpoints (Figs. L, M, O).",
+        ),
+        (
+            RunPart::Memorisation,
+            "Memorisation",
+            "Does fine-tuning encode its training set? (paper v1, Fig. E).",
+        ),
+        (
+            RunPart::Cka,
+            "Layer × layer CKA",
+            "Representational similarity of every pre-trained layer with every fine-tuned layer.",
+        ),
+    ];
+    for (i, r) in data.runs.iter().enumerate() {
+        let _ = writeln!(
+            h,
+            "<h2 id=\"{}\">{} · {}</h2>",
+            anchor(i),
+            esc(&r.task),
+            esc(&r.model)
+        );
+        for (part, heading, intro) in parts {
+            let _ = writeln!(h, "<h3>{heading}</h3><p class=\"muted\">{}</p>", esc(intro));
+            if figures_at(h, figures, Place::Run(i, part)) == 0 {
+                not_computed(h);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::figures;
+
+    #[test]
+    fn empty_report_says_not_computed_for_every_section() {
+        let data = ReportData {
+            title: "empty".into(),
+            ..Default::default()
+        };
+        let html = page(&data, &figures::build(&data)).unwrap();
+        assert_eq!(html.matches("class=\"not-computed\"").count(), 4);
+        assert!(!html.contains("<figure"));
+        let data = ReportData {
+            runs: vec![TaskModelReport {
+                task: "POS".into(),
+                model: "m".into(),
+                ..Default::default()
+            }],
+            ..data
+        };
+        let html = page(&data, &figures::build(&data)).unwrap();
+        assert_eq!(html.matches("class=\"not-computed\"").count(), 3 + 7);
+    }
+
+    #[test]
+    fn json_block_cannot_close_the_script_and_parses_back() {
+        let evil = "</script><script>alert(1)</script>";
+        let data = ReportData {
+            title: evil.into(),
+            ..Default::default()
+        };
+        let html = page(&data, &[]).unwrap();
+        assert_eq!(html.matches("<script").count(), 1);
+        assert_eq!(html.matches("</script>").count(), 1);
+        let start = html.find("id=\"report-data\">").unwrap() + "id=\"report-data\">".len();
+        let end = html.rfind("</script>").unwrap();
+        let back: ReportData = serde_json::from_str(&html[start..end]).unwrap();
+        assert_eq!(back.title, evil);
+        assert!(
+            html.contains("<title>&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;</title>")
+        );
+    }
+
+    #[test]
+    fn table_a_shows_deltas_and_flags_a_drop() {
+        let row = |v, acc, cl| TableARow {
+            model: "bert-small".into(),
+            task: "PS-fxn".into(),
+            version: v,
+            layer: 4,
+            acc_mean: Some(acc),
+            acc_std: Some(0.5),
+            best_hidden: vec![256, 256],
+            n_clusters: Some(cl),
+            is_linear: Some(true),
+            similarity: None,
+            similarity_note: Some("not linear on <test>".into()),
+        };
+        let data = ReportData {
+            table_a: vec![
+                row(Version::Original, 86.26, 40),
+                row(Version::FineTuned, 85.08, 38),
+            ],
+            ..Default::default()
+        };
+        let html = page(&data, &[]).unwrap();
+        assert!(html.contains("<span class=\"down\">−1.18</span>"));
+        assert!(html.contains("<span class=\"down\">−2</span>"));
+        assert!(html.contains("class=\"ft worse\""));
+        assert!(html.contains("(not linear on &lt;test&gt;)"));
+        assert!(html.contains("(256, 256)"));
+    }
+}
