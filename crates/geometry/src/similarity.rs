@@ -42,6 +42,16 @@ pub enum SimilarityError {
         /// Row index (within the RSA sample's source matrix).
         row: usize,
     },
+    /// An entry of a list given to [`cka_matrix`] / [`cka_self_matrix`] failed.
+    #[error("entry {index} of the {list} list: {source}")]
+    Entry {
+        /// Which list (`First` = `xs`, `Second` = `ys`).
+        list: Side,
+        /// Position in that list (e.g. the layer).
+        index: usize,
+        /// What went wrong with it.
+        source: Box<SimilarityError>,
+    },
     /// The unbiased HSIC of an input with itself came out non-positive (tiny or degenerate `n`).
     #[error("debiased HSIC of the {side} representation with itself is {value}; CKA undefined")]
     NonPositiveSelfHsic {
@@ -251,14 +261,20 @@ fn prepare_lists<'a>(
             check_rows(first, m)?;
         }
     }
-    let px = xs
-        .par_iter()
-        .map(|m| prepare(m, estimator, Side::First))
-        .collect::<Result<Vec<_>, _>>()?;
-    let py = ys
-        .par_iter()
-        .map(|m| prepare(m, estimator, Side::Second))
-        .collect::<Result<Vec<_>, _>>()?;
+    let prep = |ms: &'a [Matrix], list: Side| {
+        ms.par_iter()
+            .enumerate()
+            .map(|(index, m)| {
+                prepare(m, estimator, list).map_err(|e| SimilarityError::Entry {
+                    list,
+                    index,
+                    source: Box::new(e),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let px = prep(xs, Side::First)?;
+    let py = prep(ys, Side::Second)?;
     Ok((px, py))
 }
 

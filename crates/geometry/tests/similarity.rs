@@ -342,6 +342,19 @@ fn similarity_errors_are_reported() {
         procrustes_distance(&x, &bad),
         Err(SimilarityError::Linalg(_))
     ));
+    let layers = [x.clone(), constant.clone(), x.clone()];
+    match cka_self_matrix(&layers, CkaEstimator::Biased) {
+        Err(SimilarityError::Entry {
+            list: Side::First,
+            index: 1,
+            source,
+        }) => assert!(matches!(*source, SimilarityError::ZeroVariance(_))),
+        other => panic!("expected entry 1 to fail, got {other:?}"),
+    }
+    assert!(matches!(
+        cka_matrix(&layers[..1], &[gaussian(9, 3, 1)], CkaEstimator::Biased),
+        Err(SimilarityError::RowMismatch { .. })
+    ));
     // Identical distances everywhere: Spearman undefined, reported as such.
     let simplex = Matrix::identity(4);
     assert!(matches!(
