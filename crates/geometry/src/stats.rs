@@ -295,11 +295,30 @@ pub struct ConfidenceInterval {
     pub level: f64,
 }
 
-/// Percentile bootstrap CI of the mean (Efron & Tibshirani 1993, §13.3): `resamples` means of
-/// `n` draws with replacement (seeded [`Rng`]); bounds are their type-7 quantiles
-/// ([`quantile_sorted`]) at `(1 − level)/2` and `(1 + level)/2`.
+/// Percentile bootstrap CI of the mean (Efron & Tibshirani 1993, §13.3); see [`bootstrap_ci`].
 pub fn bootstrap_mean_ci(
     xs: &[f64],
+    level: f64,
+    resamples: usize,
+    seed: u64,
+) -> Result<ConfidenceInterval, StatsError> {
+    bootstrap_ci(
+        xs,
+        |s| s.iter().sum::<f64>() / s.len() as f64,
+        level,
+        resamples,
+        seed,
+    )
+}
+
+/// Percentile bootstrap CI of any statistic of one sample (Efron & Tibshirani 1993, §13.3):
+/// `resamples` values of `statistic` on `n` draws with replacement (seeded [`Rng`], drawn in
+/// order), bounds at their type-7 quantiles ([`quantile_sorted`]) `(1 − level)/2` and
+/// `(1 + level)/2`; `estimate` is the statistic of `xs` itself. A non-finite resampled value is
+/// an error.
+pub fn bootstrap_ci(
+    xs: &[f64],
+    statistic: impl Fn(&[f64]) -> f64,
     level: f64,
     resamples: usize,
     seed: u64,
@@ -320,18 +339,21 @@ pub fn bootstrap_mean_ci(
     }
     let n = xs.len();
     let mut rng = Rng::new(seed);
-    let mut means: Vec<f64> = (0..resamples)
-        .map(|_| {
-            let s: f64 = (0..n).map(|_| xs[rng.below(n as u64) as usize]).sum();
-            s / n as f64
-        })
-        .collect();
-    means.sort_unstable_by(f64::total_cmp);
+    let mut buf = vec![0.0; n];
+    let mut values = Vec::with_capacity(resamples);
+    for _ in 0..resamples {
+        for b in buf.iter_mut() {
+            *b = xs[rng.below(n as u64) as usize];
+        }
+        values.push(statistic(&buf));
+    }
+    check_finite(&values, Side::First)?;
+    values.sort_unstable_by(f64::total_cmp);
     let alpha = (1.0 - level) / 2.0;
     Ok(ConfidenceInterval {
-        estimate: mean(xs)?,
-        lower: quantile_sorted(&means, alpha)?,
-        upper: quantile_sorted(&means, 1.0 - alpha)?,
+        estimate: statistic(xs),
+        lower: quantile_sorted(&values, alpha)?,
+        upper: quantile_sorted(&values, 1.0 - alpha)?,
         level,
     })
 }
