@@ -761,6 +761,24 @@ mod tests {
     }
 
     #[test]
+    fn constructors_validate_shapes() {
+        let m = Matrix::from_f32(2, 2, &[1.5, -2.0, 0.1, 4.0]).unwrap();
+        assert_eq!(m[(1, 0)], f64::from(0.1f32));
+        assert_eq!(m.row(0), &[1.5, -2.0]);
+        assert!(matches!(
+            Matrix::from_f32(2, 3, &[1.0; 5]),
+            Err(LinalgError::DataLength { len: 5, .. })
+        ));
+        assert!(matches!(
+            Matrix::from_rows(&[vec![1.0, 2.0], vec![3.0]]),
+            Err(LinalgError::RaggedRows { row: 1, .. })
+        ));
+        assert_eq!(m.transpose().transpose(), m);
+        assert_eq!(m.centered().column_means(), vec![0.0, 0.0]);
+        assert_eq!(m.select_rows(&[1, 1]).row(1), m.row(1));
+    }
+
+    #[test]
     fn cross_product_matches_transpose_matmul() {
         let a = lcg_matrix(1203, 7, 1);
         let b = lcg_matrix(1203, 5, 2);
