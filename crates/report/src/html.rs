@@ -16,7 +16,7 @@ h3{font-size:17px;margin:22px 0 6px}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.ft td{background:#fbfbfb}tr.group-start td{border-top:2px solid #bbb}
-.up{color:#1a7f37;font-weight:600}.down{color:#c62828;font-weight:700}tr.worse td{background:#fdecea}
+.good{color:#1a7f37;font-weight:600}.bad{color:#c62828;font-weight:700}tr.worse td{background:#fdecea}
 .not-computed{color:#777;font-style:italic}.muted{color:#666}
 figure{display:inline-block;vertical-align:top;margin:10px 18px 18px 0;max-width:100%}
 figure svg{max-width:100%;height:auto;display:block;border:1px solid #eee}
@@ -121,9 +121,9 @@ fn study(h: &mut String, s: Option<&StudyInfo>) {
         kv_table(h, &s.hashes);
     }
     if let Some(toml) = &s.config_toml {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<details><summary>Resolved configuration (TOML)</summary><pre>{}</pre></details>\n",
+            "<details><summary>Resolved configuration (TOML)</summary><pre>{}</pre></details>",
             esc(toml)
         );
     }
@@ -132,10 +132,10 @@ fn study(h: &mut String, s: Option<&StudyInfo>) {
 fn figures_at(h: &mut String, figures: &[Figure], place: Place) -> usize {
     let mut n = 0;
     for f in figures.iter().filter(|f| f.place == place) {
-        let _ = write!(
+        let _ = writeln!(
             h,
             "<figure id=\"fig-{n}\">{svg}<figcaption><b>{n}</b> — {c} <a href=\"figures/{n}.svg\">SVG</a> · \
-             <a href=\"figures/{n}.csv\">CSV</a></figcaption></figure>\n",
+             <a href=\"figures/{n}.csv\">CSV</a></figcaption></figure>",
             n = esc(&f.name),
             svg = f.svg,
             c = esc(&f.caption)
@@ -153,22 +153,21 @@ fn opt(v: Option<f64>, digits: usize) -> String {
     }
 }
 
-fn delta(after: Option<f64>, before: Option<f64>, digits: usize) -> String {
+/// Signed difference; coloured green when it goes the good way (`higher_is_better`), red otherwise.
+fn delta(after: Option<f64>, before: Option<f64>, digits: usize, higher_is_better: bool) -> String {
     match (after, before) {
         (Some(a), Some(b)) if a.is_finite() && b.is_finite() => {
             let d = a - b;
-            let class = if d > 0.0 {
-                "up"
-            } else if d < 0.0 {
-                "down"
-            } else {
+            let good = if higher_is_better { d > 0.0 } else { d < 0.0 };
+            let class = if d == 0.0 {
                 ""
+            } else if good {
+                "good"
+            } else {
+                "bad"
             };
-            format!(
-                "<span class=\"{class}\">{}{d:.digits$}</span>",
-                if d > 0.0 { "+" } else { "" }
-            )
-            .replace('-', "−")
+            let text = format!("{}{d:.digits$}", if d > 0.0 { "+" } else { "" }).replace('-', "−");
+            format!("<span class=\"{class}\">{text}</span>")
         }
         _ => String::new(),
     }
@@ -183,7 +182,7 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
     h.push_str(
         "<p class=\"muted\">Acc/Std: classifier-probe test accuracy (%) over seeds; best hidden sizes chosen on dev; \
          #clusters: DirectProbe on the training set; similarity: Pearson correlation of the train and test \
-         label-pair distance vectors (– when undefined). Δ: fine-tuned − original; a red row marks a \
+         label-pair distance vectors (– when undefined). Δ: fine-tuned − original, green when better (higher accuracy, fewer clusters); a red row marks a \
          pair where fine-tuning lowered accuracy (paper: only BERT-small on PS-fxn).</p>\n\
          <table><tr><th>model</th><th>task</th><th>version</th><th>layer</th><th>acc</th><th>std</th><th>Δ acc</th>\
          <th>best hidden</th><th>#clusters</th><th>Δ #clusters</th><th>linear</th><th>similarity</th></tr>\n",
@@ -204,16 +203,17 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
             let is_ft = r.version == Version::FineTuned;
             let (dacc, dcl) = match (is_ft, orig) {
                 (true, Some(o)) => (
-                    delta(r.acc_mean, o.acc_mean, 2),
+                    delta(r.acc_mean, o.acc_mean, 2, true),
                     delta(
                         r.n_clusters.map(|v| v as f64),
                         o.n_clusters.map(|v| v as f64),
                         0,
+                        false,
                     ),
                 ),
                 _ => (String::new(), String::new()),
             };
-            let worse = is_ft && dacc.contains("class=\"down\"");
+            let worse = is_ft && dacc.contains("class=\"bad\"");
             let mut class = Vec::new();
             if is_ft {
                 class.push("ft");
@@ -422,8 +422,11 @@ mod tests {
             ..Default::default()
         };
         let html = page(&data, &[]).unwrap();
-        assert!(html.contains("<span class=\"down\">−1.18</span>"));
-        assert!(html.contains("<span class=\"down\">−2</span>"));
+        assert!(html.contains("<span class=\"bad\">−1.18</span>"));
+        assert!(
+            html.contains("<span class=\"good\">−2</span>"),
+            "fewer clusters is simpler"
+        );
         assert!(html.contains("class=\"ft worse\""));
         assert!(html.contains("(not linear on &lt;test&gt;)"));
         assert!(html.contains("(256, 256)"));

@@ -186,9 +186,7 @@ pub fn nice_ticks(lo: f64, hi: f64, max_ticks: usize, integer: bool) -> Ticks {
         (0.0, 1.0)
     };
     if hi - lo <= f64::EPSILON * lo.abs().max(1.0) * 4.0 {
-        let pad = if integer {
-            1.0
-        } else if lo == 0.0 {
+        let pad = if integer || lo == 0.0 {
             1.0
         } else {
             lo.abs() * 0.1
@@ -306,8 +304,7 @@ fn text(out: &mut String, x: f64, y: f64, anchor: &str, size: f64, s: &str, extr
 /// Label text that may be shortened: full text in a `<title>` tooltip when shortened.
 fn label_text(
     out: &mut String,
-    x: f64,
-    y: f64,
+    at: (f64, f64),
     anchor: &str,
     size: f64,
     s: &str,
@@ -315,6 +312,7 @@ fn label_text(
     extra: &str,
 ) {
     let short = truncate(s, max);
+    let (x, y) = at;
     if short == s {
         text(out, x, y, anchor, size, s, extra);
     } else {
@@ -463,8 +461,7 @@ fn draw_axes(
         let cy = r.y + r.h / 2.0;
         label_text(
             out,
-            cx,
-            cy,
+            (cx, cy),
             "middle",
             LABEL_SIZE,
             y_label,
@@ -490,22 +487,57 @@ fn y_tick_width(yt: &Ticks, size: f64) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Chooses x ticks whose labels do not overlap at the given plot width.
-fn fit_x_ticks(lo: f64, hi: f64, width: f64, integer: bool, size: f64) -> Ticks {
+/// Chooses x ticks whose labels do not overlap at the given plot width. With `exact`, the axis
+/// spans exactly the data range (ticks inside it) instead of extending to round bounds.
+fn fit_x_ticks(lo: f64, hi: f64, width: f64, integer: bool, size: f64, exact: bool) -> Ticks {
     let mut n = tick_budget(width, 4.0 * size * 0.6);
     loop {
-        let t = nice_ticks(lo, hi, n, integer);
+        let mut t = nice_ticks(lo, hi, n, integer);
+        if exact && lo.is_finite() && hi.is_finite() && hi > lo {
+            let eps = (hi - lo) * 1e-9;
+            let inside: Vec<f64> = t
+                .values
+                .iter()
+                .copied()
+                .filter(|v| *v >= lo - eps && *v <= hi + eps)
+                .collect();
+            if !inside.is_empty() {
+                t.values = inside;
+                t.lo = lo;
+                t.hi = hi;
+            }
+        }
         let widest = t
             .values
             .iter()
             .map(|&v| text_width(&t.label(v), size))
             .fold(0.0, f64::max);
-        let per = width / (t.values.len().max(2) - 1) as f64;
+        let per = if t.values.len() < 2 {
+            width
+        } else {
+            t.step / (t.hi - t.lo) * width
+        };
         if widest + 8.0 <= per || n <= 2 {
             return t;
         }
         n -= 1;
     }
+}
+
+/// Ticks strictly inside `[lo, hi]` (for colour legends), at least 3 when possible.
+fn inner_ticks(lo: f64, hi: f64) -> Ticks {
+    let eps = (hi - lo).abs() * 1e-9;
+    let mut best = nice_ticks(lo, hi, 6, false);
+    for n in 6..=12 {
+        let mut t = nice_ticks(lo, hi, n, false);
+        t.values.retain(|v| *v >= lo - eps && *v <= hi + eps);
+        let enough = t.values.len() >= 3;
+        best = t;
+        if enough {
+            break;
+        }
+    }
+    best
 }
 
 /// A legend entry.
@@ -564,8 +596,7 @@ fn draw_legend(out: &mut String, x: f64, y: f64, avail_h: f64, items: &[LegendIt
         }
         label_text(
             out,
-            cx + 26.0,
-            cy + TICK_SIZE * 0.35,
+            (cx + 26.0, cy + TICK_SIZE * 0.35),
             "start",
             TICK_SIZE,
             it.name,
@@ -770,7 +801,7 @@ impl LineChart {
         let yt = nice_ticks(y0, y1, tick_budget(plot_h, TICK_SIZE + 10.0).min(7), false);
         let left = 34.0 + y_tick_width(&yt, TICK_SIZE);
         let plot_w = (self.width - left - 16.0 - leg_w).max(40.0);
-        let xt = fit_x_ticks(x0, x1, plot_w, self.integer_x, TICK_SIZE);
+        let xt = fit_x_ticks(x0, x1, plot_w, self.integer_x, TICK_SIZE, true);
         let r = Rect {
             x: left,
             y: top,
@@ -1111,8 +1142,7 @@ impl Heatmap {
             let y = top + r as f64 * cell + cell / 2.0 + lab_size * 0.35;
             label_text(
                 &mut out,
-                left - 6.0,
-                y,
+                (left - 6.0, y),
                 "end",
                 lab_size,
                 &label(&self.row_labels, r),
@@ -1128,8 +1158,7 @@ impl Heatmap {
             if rotate {
                 label_text(
                     &mut out,
-                    x + lab_size * 0.3,
-                    y,
+                    (x + lab_size * 0.3, y),
                     "end",
                     lab_size,
                     &name,
@@ -1143,8 +1172,7 @@ impl Heatmap {
             } else {
                 label_text(
                     &mut out,
-                    x,
-                    y + lab_size,
+                    (x, y + lab_size),
                     "middle",
                     lab_size,
                     &name,
@@ -1183,7 +1211,7 @@ impl Heatmap {
             );
         }
         let lx = left + grid_w + 24.0;
-        let bar_h = (grid_h.max(120.0)).min(240.0);
+        let bar_h = grid_h.clamp(120.0, 240.0);
         let steps = 48;
         out.push_str("<g class=\"color-legend\">");
         for i in 0..steps {
@@ -1197,7 +1225,7 @@ impl Heatmap {
                 self.scale.at(t)
             );
         }
-        let lt = nice_ticks(lo, hi, 6, false);
+        let lt = inner_ticks(lo, hi);
         for &v in lt
             .values
             .iter()
@@ -1343,7 +1371,7 @@ impl Scatter {
         let yt = nice_ticks(y0, y1, tick_budget(plot_h, TICK_SIZE + 10.0).min(7), false);
         let left = 34.0 + y_tick_width(&yt, TICK_SIZE);
         let plot_w = (self.width - left - 16.0 - leg_w).max(40.0);
-        let xt = fit_x_ticks(x0, x1, plot_w, false, TICK_SIZE);
+        let xt = fit_x_ticks(x0, x1, plot_w, false, TICK_SIZE, false);
         let r = Rect {
             x: left,
             y: top,
@@ -1393,8 +1421,7 @@ impl Scatter {
             if self.annotate {
                 label_text(
                     &mut out,
-                    xs.map(x) + 6.0,
-                    ys.map(y) - 5.0,
+                    (xs.map(x) + 6.0, ys.map(y) - 5.0),
                     "start",
                     10.0,
                     &cat_name(c),
@@ -1477,7 +1504,7 @@ impl SmallMultiples {
         let left = 30.0 + yw;
         let top = 34.0;
         let width = left + cols as f64 * pw + 10.0;
-        let height = top + rows as f64 * ph + 40.0;
+        let height = top + rows as f64 * ph + 26.0;
         let mut out = String::new();
         svg_open(&mut out, width, height, &self.title);
         if self.panels.is_empty() || !x0.is_finite() {
@@ -1492,7 +1519,7 @@ impl SmallMultiples {
             return out;
         }
         let inner_w = pw - yw - 18.0;
-        let xt = fit_x_ticks(x0, x1, inner_w, self.integer_x, 10.0);
+        let xt = fit_x_ticks(x0, x1, inner_w, self.integer_x, 10.0, true);
         for (i, p) in self.panels.iter().enumerate() {
             let (c, r) = (i % cols, i / cols);
             let px = left + c as f64 * pw;
@@ -1506,8 +1533,7 @@ impl SmallMultiples {
             let _ = write!(out, "<g class=\"panel\" data-name=\"{}\">", esc(&p.title));
             label_text(
                 &mut out,
-                px + rect.w / 2.0,
-                py + 12.0,
+                (px + rect.w / 2.0, py + 12.0),
                 "middle",
                 TICK_SIZE,
                 &p.title,
@@ -1565,7 +1591,7 @@ impl SmallMultiples {
             text(
                 &mut out,
                 left + cols as f64 * pw / 2.0,
-                height - 10.0,
+                height - 8.0,
                 "middle",
                 LABEL_SIZE,
                 &self.x_label,
@@ -1725,8 +1751,7 @@ impl BarChart {
             if rotate {
                 label_text(
                     &mut out,
-                    cx,
-                    ly + 4.0,
+                    (cx, ly + 4.0),
                     "end",
                     TICK_SIZE,
                     cat,
@@ -1736,8 +1761,7 @@ impl BarChart {
             } else {
                 label_text(
                     &mut out,
-                    cx,
-                    ly + TICK_SIZE,
+                    (cx, ly + TICK_SIZE),
                     "middle",
                     TICK_SIZE,
                     cat,
@@ -1958,12 +1982,28 @@ mod tests {
 
     #[test]
     fn x_tick_labels_do_not_overlap_on_narrow_charts() {
-        let t = fit_x_ticks(0.0, 123456.0, 150.0, false, TICK_SIZE);
-        let widest = t
-            .values
-            .iter()
-            .map(|&v| text_width(&t.label(v), TICK_SIZE))
-            .fold(0.0, f64::max);
-        assert!(widest + 8.0 <= 150.0 / (t.values.len() - 1) as f64);
+        for exact in [false, true] {
+            let t = fit_x_ticks(3.0, 123456.0, 150.0, false, TICK_SIZE, exact);
+            let widest = t
+                .values
+                .iter()
+                .map(|&v| text_width(&t.label(v), TICK_SIZE))
+                .fold(0.0, f64::max);
+            assert!(!t.values.is_empty());
+            if t.values.len() > 1 {
+                assert!(widest + 8.0 <= t.step / (t.hi - t.lo) * 150.0);
+            }
+            if exact {
+                assert_eq!((t.lo, t.hi), (3.0, 123456.0));
+                assert!(t.values.iter().all(|v| (3.0..=123456.0).contains(v)));
+            }
+        }
+    }
+
+    #[test]
+    fn colour_legend_ticks_lie_inside_the_range() {
+        let t = inner_ticks(-4.52, 4.52);
+        assert!(t.values.len() >= 3, "{:?}", t.values);
+        assert!(t.values.iter().all(|v| v.abs() <= 4.52));
     }
 }
