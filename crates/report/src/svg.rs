@@ -268,6 +268,48 @@ fn num(v: f64) -> String {
     }
 }
 
+/// Splits a chart title into at most two lines that fit `w` pixels (preferring a break at " — ").
+fn title_lines(title: &str, w: f64) -> Vec<String> {
+    let avail = w - 24.0;
+    let fits = |s: &str| text_width(s, TITLE_SIZE) * 1.08 <= avail;
+    if title.is_empty() {
+        return Vec::new();
+    }
+    if fits(title) {
+        return vec![title.to_string()];
+    }
+    let max_chars = (avail / (TITLE_SIZE * 0.62)).max(4.0) as usize;
+    if let Some((a, b)) = title.split_once(" — ") {
+        if fits(a) {
+            return vec![a.to_string(), truncate(b, max_chars)];
+        }
+    }
+    let mut first = String::new();
+    let mut words = title.split(' ').peekable();
+    while let Some(word) = words.peek() {
+        let candidate = if first.is_empty() {
+            word.to_string()
+        } else {
+            format!("{first} {word}")
+        };
+        if !fits(&candidate) {
+            break;
+        }
+        first = candidate;
+        words.next();
+    }
+    if first.is_empty() {
+        return vec![truncate(title, max_chars)];
+    }
+    let rest: Vec<&str> = words.collect();
+    vec![first, truncate(&rest.join(" "), max_chars)]
+}
+
+/// Extra vertical space a wrapped title needs above the plot.
+fn title_extra(title: &str, w: f64) -> f64 {
+    18.0 * title_lines(title, w).len().saturating_sub(1) as f64
+}
+
 fn svg_open(out: &mut String, w: f64, h: f64, title: &str) {
     let _ = write!(
         out,
@@ -280,13 +322,13 @@ fn svg_open(out: &mut String, w: f64, h: f64, title: &str) {
         font = esc(FONT_STACK),
         t = esc(title),
     );
-    if !title.is_empty() {
+    for (i, line) in title_lines(title, w).iter().enumerate() {
         let _ = write!(
             out,
-            "<text class=\"chart-title\" x=\"{}\" y=\"20\" font-size=\"{TITLE_SIZE}\" \
+            "<text class=\"chart-title\" x=\"12\" y=\"{}\" font-size=\"{TITLE_SIZE}\" \
              font-weight=\"600\" fill=\"#222\">{}</text>",
-            12,
-            esc(&truncate(title, ((w - 24.0) / (TITLE_SIZE * 0.6)) as usize))
+            20 + 18 * i,
+            esc(line)
         );
     }
 }
@@ -773,7 +815,7 @@ impl LineChart {
                 }
             }
         }
-        let top = 34.0;
+        let top = 34.0 + title_extra(&self.title, self.width);
         let bottom = 2.0 * TICK_SIZE + 30.0;
         let names: Vec<&str> = self
             .series
@@ -1038,11 +1080,11 @@ impl Heatmap {
             lab_size + 10.0
         };
         let left = 34.0 + row_w + 8.0;
-        let top = 34.0;
         let grid_w = cols as f64 * cell;
         let grid_h = rows as f64 * cell;
         let legend_w = 110.0;
         let width = (left + grid_w + 24.0 + legend_w).max(360.0);
+        let top = 34.0 + title_extra(&self.title, width);
         let height = (top + grid_h + col_band + 30.0).max(top + 200.0);
         let mut out = String::new();
         svg_open(&mut out, width, height, &self.title);
@@ -1335,7 +1377,7 @@ impl Scatter {
             .copied()
             .filter(|p| p.0.is_finite() && p.1.is_finite())
             .collect();
-        let top = 34.0;
+        let top = 34.0 + title_extra(&self.title, self.width);
         let bottom = 2.0 * TICK_SIZE + 30.0;
         let plot_h = self.height - top - bottom;
         let mut used: Vec<usize> = pts.iter().map(|p| p.2).collect();
@@ -1419,10 +1461,16 @@ impl Scatter {
                 &tip,
             );
             if self.annotate {
+                let px = xs.map(x);
+                let (lx, anchor) = if px > r.x + r.w * 0.75 {
+                    (px - 6.0, "end")
+                } else {
+                    (px + 6.0, "start")
+                };
                 label_text(
                     &mut out,
-                    (xs.map(x) + 6.0, ys.map(y) - 5.0),
-                    "start",
+                    (lx, ys.map(y) - 5.0),
+                    anchor,
                     10.0,
                     &cat_name(c),
                     16,
@@ -1502,8 +1550,8 @@ impl SmallMultiples {
         let yt = nice_ticks(y0.min(0.0), y1, 4, false);
         let yw = y_tick_width(&yt, 10.0);
         let left = 30.0 + yw;
-        let top = 34.0;
         let width = left + cols as f64 * pw + 10.0;
+        let top = 34.0 + title_extra(&self.title, width);
         let height = top + rows as f64 * ph + 26.0;
         let mut out = String::new();
         svg_open(&mut out, width, height, &self.title);
@@ -1662,7 +1710,7 @@ impl BarChart {
         } else {
             TICK_SIZE + 12.0
         };
-        let top = 34.0;
+        let top = 34.0 + title_extra(&self.title, self.width);
         let plot_h = 240.0;
         let height = top + plot_h + cat_band + 10.0;
         let mut out = String::new();
