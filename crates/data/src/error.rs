@@ -48,7 +48,7 @@ impl fmt::Display for ParseDisplay<'_> {
         {
             write!(
                 f,
-                "{}:{line}: expected {expected}, found `{text}`",
+                "{}:{line}: expected {expected}; got `{text}`",
                 path.display()
             )
         } else {
@@ -121,7 +121,7 @@ mod tests {
         let e = DataError::parse(Path::new("x/a.conllu"), 7, "1\tThe", "10 columns");
         assert_eq!(
             e.to_string(),
-            "x/a.conllu:7: expected 10 columns, found `1\\tThe`"
+            "x/a.conllu:7: expected 10 columns; got `1\\tThe`"
         );
         assert_eq!(e.line(), Some(7));
         let long = "é".repeat(200);

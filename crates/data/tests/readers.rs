@@ -140,7 +140,7 @@ fn conllu_errors_name_file_and_line() {
         e.to_string().contains("expected 10 tab-separated columns"),
         "{e}"
     );
-    assert!(e.to_string().contains("found 7"), "{e}");
+    assert!(e.to_string().contains("not 7"), "{e}");
     let e = conllu::read(
         &fixture("bad-head.conllu"),
         ConlluTask::Dep,

@@ -125,10 +125,7 @@ pub(crate) fn tab_fields<'a>(
             path,
             line_no,
             line,
-            format!(
-                "{n} tab-separated columns ({names}), found {}",
-                fields.len()
-            ),
+            format!("{n} tab-separated columns ({names}), not {}", fields.len()),
         ));
     }
     while fields.len() < n {

@@ -1,0 +1,711 @@
+//! The study configuration: one TOML file with sections `[study]`, `[data]`, `[model]`,
+//! `[finetune]`, `[probe]`, `[directprobe]` and `[compare]` (documented in `docs/config.md`).
+//!
+//! Unknown keys are rejected with the list of valid ones. `--set section.key=value` overrides are
+//! applied to the parsed TOML before it is checked; the value is parsed as TOML and taken as a
+//! string when that fails. Relative paths are relative to the current directory.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use tunescope_data::{Files, Format, LoadSpec, TaskKind, UnitKind};
+
+/// A whole study configuration, resolved (name and output directory filled in) and validated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Study identity, output directory and master seed.
+    #[serde(default)]
+    pub study: Study,
+    /// Which corpus, task and splits.
+    pub data: Data,
+    /// The pre-trained encoder and how unit vectors are formed.
+    #[serde(default)]
+    pub model: Model,
+    /// Fine-tuning hyper-parameters.
+    #[serde(default)]
+    pub finetune: Finetune,
+    /// Classifier probes.
+    #[serde(default)]
+    pub probe: Probe,
+    /// DirectProbe clustering.
+    #[serde(default)]
+    pub directprobe: DirectProbe,
+    /// Representation comparisons.
+    #[serde(default)]
+    pub compare: Compare,
+}
+
+/// `[study]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Study {
+    /// Study name; defaults to the config file's stem.
+    pub name: String,
+    /// Run directory; defaults to `runs/<name>`.
+    pub out: PathBuf,
+    /// Master seed: data split, subsampling, and any stage seed left unset.
+    pub seed: u64,
+}
+
+impl Default for Study {
+    fn default() -> Self {
+        Study {
+            name: String::new(),
+            out: PathBuf::new(),
+            seed: 42,
+        }
+    }
+}
+
+/// `[data]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Data {
+    /// Corpus format.
+    pub format: Format,
+    /// Task derived from the corpus.
+    pub task: TaskKind,
+    /// One file (Brown: the corpus directory) split by the fractions below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Training file (instead of `path`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<PathBuf>,
+    /// Development file; carved out of train when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev: Option<PathBuf>,
+    /// Test file; carved out of train when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<PathBuf>,
+    /// Share of sentences for train in a seeded split.
+    #[serde(default = "default_train_fraction")]
+    pub train_fraction: f64,
+    /// Share of sentences for dev in a seeded split.
+    #[serde(default = "default_tenth")]
+    pub dev_fraction: f64,
+    /// Share of sentences for test in a seeded split.
+    #[serde(default = "default_tenth")]
+    pub test_fraction: f64,
+    /// Keep at most this many sentences per split (seeded sample) for fast runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sentences: Option<usize>,
+    /// Closed label set: other labels are an error; listed labels count even if unused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+}
+
+fn default_train_fraction() -> f64 {
+    0.8
+}
+
+fn default_tenth() -> f64 {
+    0.1
+}
+
+impl Data {
+    /// The reader settings for this section, with `seed` for the split and subsampling.
+    pub fn load_spec(&self, seed: u64) -> anyhow::Result<LoadSpec> {
+        let files = match (&self.path, &self.train) {
+            (Some(_), Some(_)) => {
+                bail!("[data] sets both `path` and `train`; use `path` for one file to split, or `train` (with optional `dev`, `test`)")
+            }
+            (Some(path), None) => {
+                if self.dev.is_some() || self.test.is_some() {
+                    bail!("[data] `dev`/`test` files need `train` instead of `path`");
+                }
+                Files::Single(path.clone())
+            }
+            (None, Some(train)) => Files::Separate {
+                train: train.clone(),
+                dev: self.dev.clone(),
+                test: self.test.clone(),
+            },
+            (None, None) => bail!("[data] needs `path` (one file or directory) or `train` (with optional `dev`, `test`)"),
+        };
+        let spec = LoadSpec {
+            format: self.format,
+            task: self.task,
+            files,
+            fractions: [self.train_fraction, self.dev_fraction, self.test_fraction],
+            seed,
+            max_sentences: self.max_sentences,
+            labels: self.labels.clone(),
+        };
+        spec.validate().context("[data]")?;
+        Ok(spec)
+    }
+}
+
+/// How a unit's vector is pooled from its sub-word (token units) or sentence vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// First sub-word of each word (token, pair and span units).
+    First,
+    /// Last sub-word of each word (token, pair and span units).
+    Last,
+    /// Mean over sub-words (words), or over all tokens of a sentence.
+    Mean,
+    /// The `[CLS]` vector (sentence units).
+    Cls,
+}
+
+/// Which encoder layers to analyse: 0 is the embedding output, 1..L the transformer layers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Layers {
+    /// Every layer, 0..=L.
+    #[default]
+    All,
+    /// These layers, ascending, without repeats.
+    List(Vec<usize>),
+}
+
+impl Serialize for Layers {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Layers::All => s.serialize_str("all"),
+            Layers::List(l) => l.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Layers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Layers;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(r#""all" or a list of layer numbers such as [0, 6, 12]"#)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Layers, E> {
+                if v == "all" {
+                    Ok(Layers::All)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Layers, A::Error> {
+                let mut list = Vec::new();
+                while let Some(layer) = seq.next_element::<usize>()? {
+                    list.push(layer);
+                }
+                Ok(Layers::List(list))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Where tensors live: `cpu`, or `cuda:N` (`cuda` means `cuda:0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Device {
+    /// The CPU.
+    #[default]
+    Cpu,
+    /// CUDA device N.
+    Cuda(usize),
+}
+
+impl TryFrom<String> for Device {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Device::Cuda)
+                .ok_or_else(|| format!("invalid device `{s}`, expected `cpu`, `cuda` or `cuda:N`")),
+        }
+    }
+}
+
+impl From<Device> for String {
+    fn from(d: Device) -> String {
+        match d {
+            Device::Cpu => "cpu".into(),
+            Device::Cuda(n) => format!("cuda:{n}"),
+        }
+    }
+}
+
+/// `[model]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Model {
+    /// Local Hugging Face BERT directory (config.json, model.safetensors, tokenizer.json) or hub id.
+    pub path: String,
+    /// Unit pooling; unset means `first` for word units and `cls` for sentence units.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pooling: Option<Pooling>,
+    /// Layers to extract and analyse.
+    pub layers: Layers,
+    /// Longest input in sub-words (including `[CLS]`/`[SEP]`); longer sentences are truncated.
+    pub max_subwords: usize,
+    /// Sentences per forward pass during extraction.
+    pub batch_size: usize,
+    /// Where to run the encoder.
+    pub device: Device,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Model {
+            path: "assets/all-MiniLM-L6-v2".into(),
+            pooling: None,
+            layers: Layers::All,
+            max_subwords: 128,
+            batch_size: 32,
+            device: Device::Cpu,
+        }
+    }
+}
+
+impl Model {
+    /// The pooling to use for `kind` units: the configured one, or `first` / `cls`.
+    pub fn pooling_for(&self, kind: UnitKind) -> Pooling {
+        self.pooling.unwrap_or(match kind {
+            UnitKind::Sentence => Pooling::Cls,
+            _ => Pooling::First,
+        })
+    }
+}
+
+/// `[finetune]` (defaults from DESIGN.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Finetune {
+    /// AdamW learning rate.
+    pub lr: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Share of updates spent in linear warm-up (then linear decay to 0).
+    pub warmup_ratio: f64,
+    /// Sentences per batch.
+    pub batch_size: usize,
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Dropout probability during fine-tuning.
+    pub dropout: f64,
+    /// Gradient-norm clip (0 = off).
+    pub grad_clip: f64,
+    /// Batches accumulated per update.
+    pub grad_accum: usize,
+    /// Stop after this many evaluations without dev improvement (0 = never stop early).
+    pub patience: usize,
+    /// Evaluate on dev every this many updates (0 = once per epoch).
+    pub eval_every: usize,
+    /// Save a checkpoint every this many updates (0 = off).
+    pub checkpoint_every: usize,
+    /// Seed for initialisation, dropout and batching; unset means `study.seed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Train on at most this many training sentences, drawn with the seed (0 = all).
+    pub train_subset: usize,
+    /// Write a `train_log.jsonl` record every this many updates.
+    pub log_every: usize,
+    /// Save the resumable training state every this many updates (0 = once per epoch).
+    pub state_every: usize,
+    /// Train only a linear head on the frozen encoder (the before-fine-tuning baseline).
+    pub freeze_encoder: bool,
+}
+
+impl Default for Finetune {
+    fn default() -> Self {
+        Finetune {
+            lr: 5e-5,
+            weight_decay: 0.01,
+            warmup_ratio: 0.1,
+            batch_size: 32,
+            epochs: 3,
+            dropout: 0.1,
+            grad_clip: 1.0,
+            grad_accum: 1,
+            patience: 0,
+            eval_every: 0,
+            checkpoint_every: 0,
+            seed: None,
+            train_subset: 0,
+            log_every: 10,
+            state_every: 500,
+            freeze_encoder: false,
+        }
+    }
+}
+
+/// `[probe]`: linear and 2-layer ReLU MLP classifier probes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Probe {
+    /// Run the classifier probes.
+    pub enabled: bool,
+    /// Hidden sizes; MLPs use every pair (h1, h2) of this grid.
+    pub grid: Vec<usize>,
+    /// Runs (seeds) per configuration.
+    pub seeds: usize,
+    /// Also train a linear probe.
+    pub linear: bool,
+    /// Maximum training epochs.
+    pub epochs: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Units per batch.
+    pub batch_size: usize,
+    /// Stop after this many epochs without dev improvement (0 = never stop early).
+    pub patience: usize,
+    /// Also train on shuffled labels (control task).
+    pub control: bool,
+}
+
+impl Default for Probe {
+    fn default() -> Self {
+        Probe {
+            enabled: true,
+            grid: vec![32, 64, 128, 256],
+            seeds: 5,
+            linear: true,
+            epochs: 50,
+            lr: 1e-3,
+            batch_size: 64,
+            patience: 5,
+            control: false,
+        }
+    }
+}
+
+/// `[directprobe]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectProbe {
+    /// Run DirectProbe.
+    pub enabled: bool,
+    /// Clusters with at most this many points are left out of the analysis metrics.
+    pub min_cluster_size: usize,
+    /// Worker threads (0 = one per core).
+    pub threads: usize,
+    /// Cluster at most this many units per split (seeded sample with `study.seed`); unset = all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_units: Option<usize>,
+}
+
+impl Default for DirectProbe {
+    fn default() -> Self {
+        DirectProbe {
+            enabled: true,
+            min_cluster_size: 5,
+            threads: 0,
+            max_units: None,
+        }
+    }
+}
+
+/// `[compare]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Compare {
+    /// Units sampled (seeded) for representational similarity analysis.
+    pub rsa_sample: usize,
+}
+
+impl Default for Compare {
+    fn default() -> Self {
+        Compare { rsa_sample: 2000 }
+    }
+}
+
+impl Config {
+    /// Reads `path`, applies `overrides` (`section.key=value`), fills defaults that depend on
+    /// the file (study name, output directory) and validates everything.
+    pub fn load(path: &Path, overrides: &[String]) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Self::from_toml(&text, &stem, overrides)
+            .with_context(|| format!("config {}", path.display()))
+    }
+
+    /// Parses config `text`; `stem` is the default study name.
+    pub fn from_toml(text: &str, stem: &str, overrides: &[String]) -> anyhow::Result<Config> {
+        let mut config: Config = if overrides.is_empty() {
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?
+        } else {
+            let mut table: toml::Table =
+                toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+            for o in overrides {
+                apply_override(&mut table, o)?;
+            }
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e| anyhow::anyhow!("{e} (after --set overrides)"))?
+        };
+        if config.study.name.is_empty() {
+            config.study.name = stem.to_string();
+        }
+        if config.study.out.as_os_str().is_empty() {
+            config.study.out = Path::new("runs").join(&config.study.name);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The data settings for [`tunescope_data::load`].
+    pub fn load_spec(&self) -> anyhow::Result<LoadSpec> {
+        self.data.load_spec(self.study.seed)
+    }
+
+    /// Checks value ranges and cross-field consistency.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let s = &self.study;
+        if s.name.is_empty() || s.name.contains(['/', '\\']) {
+            bail!(
+                "[study] name must be non-empty without `/`, found {:?}",
+                s.name
+            );
+        }
+        self.load_spec()?;
+        let m = &self.model;
+        let kind = self.data.task.unit_kind();
+        match (m.pooling_for(kind), kind) {
+            (Pooling::Cls, k) if k != UnitKind::Sentence => bail!(
+                "[model] pooling `cls` is for sentence tasks; `{}` has {} units (use first, last or mean)",
+                self.data.task.name(),
+                k.name()
+            ),
+            (Pooling::First | Pooling::Last, UnitKind::Sentence) => {
+                bail!("[model] pooling for sentence tasks is `cls` or `mean`")
+            }
+            _ => {}
+        }
+        if let Layers::List(l) = &m.layers {
+            if l.is_empty() || l.windows(2).any(|w| w[0] >= w[1]) {
+                bail!("[model] layers must be \"all\" or a non-empty ascending list without repeats, found {l:?}");
+            }
+        }
+        if !(3..=512).contains(&m.max_subwords) {
+            bail!(
+                "[model] max_subwords must be in 3..=512, found {}",
+                m.max_subwords
+            );
+        }
+        positive("[model] batch_size", m.batch_size)?;
+        let f = &self.finetune;
+        if !(f.lr > 0.0 && f.lr.is_finite()) {
+            bail!("[finetune] lr must be positive, found {}", f.lr);
+        }
+        unit_interval("[finetune] weight_decay", f.weight_decay)?;
+        unit_interval("[finetune] warmup_ratio", f.warmup_ratio)?;
+        if !(0.0..1.0).contains(&f.dropout) {
+            bail!("[finetune] dropout must be in [0, 1), found {}", f.dropout);
+        }
+        if !(f.grad_clip >= 0.0 && f.grad_clip.is_finite()) {
+            bail!(
+                "[finetune] grad_clip must be ≥ 0 (0 = off), found {}",
+                f.grad_clip
+            );
+        }
+        positive("[finetune] batch_size", f.batch_size)?;
+        positive("[finetune] epochs", f.epochs)?;
+        positive("[finetune] grad_accum", f.grad_accum)?;
+        positive("[finetune] log_every", f.log_every)?;
+        let p = &self.probe;
+        if p.grid.is_empty() || p.grid.contains(&0) {
+            bail!(
+                "[probe] grid must list positive hidden sizes, found {:?}",
+                p.grid
+            );
+        }
+        positive("[probe] seeds", p.seeds)?;
+        positive("[probe] epochs", p.epochs)?;
+        positive("[probe] batch_size", p.batch_size)?;
+        if !(p.lr > 0.0 && p.lr.is_finite()) {
+            bail!("[probe] lr must be positive, found {}", p.lr);
+        }
+        if self.compare.rsa_sample < 3 {
+            bail!(
+                "[compare] rsa_sample must be at least 3, found {}",
+                self.compare.rsa_sample
+            );
+        }
+        Ok(())
+    }
+}
+
+fn positive(what: &str, v: usize) -> anyhow::Result<()> {
+    if v == 0 {
+        bail!("{what} must be at least 1");
+    }
+    Ok(())
+}
+
+fn unit_interval(what: &str, v: f64) -> anyhow::Result<()> {
+    if !(0.0..=1.0).contains(&v) {
+        bail!("{what} must be in [0, 1], found {v}");
+    }
+    Ok(())
+}
+
+/// Applies one `section.key=value` override to the raw TOML table.
+fn apply_override(table: &mut toml::Table, o: &str) -> anyhow::Result<()> {
+    let (key, raw) = o
+        .split_once('=')
+        .with_context(|| format!("--set `{o}`: expected `section.key=value`"))?;
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    if parts.len() < 2 || parts.iter().any(|p| p.is_empty()) {
+        bail!("--set `{o}`: expected `section.key=value` (e.g. `data.max_sentences=100`)");
+    }
+    let raw = raw.trim();
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let (last, sections) = parts.split_last().expect("at least two parts");
+    let mut here = table;
+    for (i, section) in sections.iter().enumerate() {
+        let entry = here
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        here = match entry {
+            toml::Value::Table(t) => t,
+            _ => bail!("--set `{o}`: `{}` is not a section", parts[..=i].join(".")),
+        };
+    }
+    here.insert(last.to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str =
+        "[data]\nformat = \"brown\"\ntask = \"brown-pos\"\npath = \"assets/brown\"\n";
+
+    fn repo_root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    #[test]
+    fn defaults_fill_in() {
+        let c = Config::from_toml(MINIMAL, "my-study", &[]).unwrap();
+        assert_eq!(c.study.name, "my-study");
+        assert_eq!(c.study.out, Path::new("runs/my-study"));
+        assert_eq!(c.study.seed, 42);
+        assert_eq!(c.model.max_subwords, 128);
+        assert_eq!(c.model.pooling_for(UnitKind::Token), Pooling::First);
+        assert_eq!(c.model.pooling_for(UnitKind::Sentence), Pooling::Cls);
+        assert_eq!(c.finetune.lr, 5e-5);
+        assert_eq!(c.finetune.warmup_ratio, 0.1);
+        assert_eq!(c.probe.grid, [32, 64, 128, 256]);
+        assert_eq!(c.directprobe.min_cluster_size, 5);
+        assert_eq!((c.data.train_fraction, c.data.dev_fraction), (0.8, 0.1));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_the_valid_ones() {
+        let e = Config::from_toml(&format!("{MINIMAL}max_sentence = 3\n"), "s", &[]).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("unknown field `max_sentence`"), "{msg}");
+        assert!(msg.contains("`max_sentences`"), "{msg}");
+        assert!(msg.contains("line 5"), "{msg}");
+        let e =
+            Config::from_toml(MINIMAL, "s", &["finetune.learning_rate=1e-4".into()]).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("unknown field `learning_rate`"), "{msg}");
+        assert!(msg.contains("`lr`"), "{msg}");
+        let e = Config::from_toml(&format!("{MINIMAL}[modle]\n"), "s", &[]).unwrap_err();
+        assert!(format!("{e:#}").contains("unknown field `modle`"), "{e:#}");
+    }
+
+    #[test]
+    fn overrides_parse_as_toml_then_string() {
+        let sets: Vec<String> = [
+            "data.max_sentences=100",
+            "model.layers=[0, 6]",
+            "model.device=cuda:1",
+            "study.name=quick",
+            "finetune.lr=2e-5",
+            "probe.control=true",
+        ]
+        .map(String::from)
+        .to_vec();
+        let c = Config::from_toml(MINIMAL, "s", &sets).unwrap();
+        assert_eq!(c.data.max_sentences, Some(100));
+        assert_eq!(c.model.layers, Layers::List(vec![0, 6]));
+        assert_eq!(c.model.device, Device::Cuda(1));
+        assert_eq!(c.study.out, Path::new("runs/quick"));
+        assert_eq!(c.finetune.lr, 2e-5);
+        assert!(c.probe.control);
+        let e = Config::from_toml(MINIMAL, "s", &["data".into()]).unwrap_err();
+        assert!(
+            e.to_string().contains("expected `section.key=value`"),
+            "{e}"
+        );
+        let e = Config::from_toml(MINIMAL, "s", &["data.path.x=1".into()]).unwrap_err();
+        assert!(
+            e.to_string().contains("`data.path` is not a section"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn invalid_values_are_explained() {
+        for (set, needle) in [
+            ("model.pooling=cls", "pooling `cls` is for sentence tasks"),
+            ("model.layers=[6, 2]", "ascending"),
+            (
+                "model.layers=\"some\"",
+                "\"all\" or a list of layer numbers",
+            ),
+            ("model.device=gpu", "invalid device `gpu`"),
+            (
+                "data.task=dep",
+                "task `dep` cannot be read from format `brown`",
+            ),
+            ("data.task=ud", "unknown variant `ud`"),
+            ("data.dev_fraction=0.5", "sum to 1"),
+            ("finetune.dropout=1.0", "dropout must be in [0, 1)"),
+            ("probe.grid=[]", "grid must list positive"),
+            ("data.train=x.conllu", "both `path` and `train`"),
+        ] {
+            let e = Config::from_toml(MINIMAL, "s", &[set.to_string()]).unwrap_err();
+            let msg = format!("{e:#}");
+            assert!(msg.contains(needle), "{set}: {msg}");
+        }
+    }
+
+    #[test]
+    fn every_example_config_loads_and_validates() {
+        let dir = repo_root().join("examples");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let c = Config::load(&path, &[]).unwrap_or_else(|e| panic!("{e:#}"));
+                assert_eq!(c.study.name, path.file_stem().unwrap().to_string_lossy());
+                names.push(c.study.name);
+            }
+        }
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "brown-genre",
+                "brown-pos",
+                "streusle-ps-fxn",
+                "streusle-ps-role",
+                "trec50",
+                "ud-ewt-dep",
+                "ud-ewt-pos"
+            ]
+        );
+    }
+}
