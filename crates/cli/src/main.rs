@@ -2,6 +2,7 @@
 //!
 //! Each subcommand lives in `cmd/<name>.rs` with its clap `Args` struct and a `run` function.
 mod cmd;
+mod config;
 
 use clap::{Parser, Subcommand};
 
@@ -14,7 +15,10 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Inspect a study's data: counts per split, labels, warnings.
+    Data(cmd::data::Args),
+}
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -25,7 +29,9 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Data(a) => cmd::data::run(a),
+    };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
