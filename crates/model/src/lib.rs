@@ -2,3 +2,4 @@
 //! extraction of representations, fine-tuning and classifier probes.
 
 pub mod encoder;
+pub mod probe;

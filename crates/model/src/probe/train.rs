@@ -1,0 +1,317 @@
+//! Training one probe shape for several seeds at once.
+//!
+//! The seeds of a shape are stacked along a leading dimension: weights are `[S, in, out]`, a
+//! mini-batch is `[S, B, d]` (each seed draws its own batch order), and every layer is one
+//! `baddbmm`. The loss is the sum of the per-seed mean losses and Adam is element-wise, so each
+//! seed's trajectory is exactly that of an independently trained probe.
+
+use super::rng::{mix, Rng};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
+
+/// Rows evaluated per forward pass when measuring accuracy.
+const EVAL_CHUNK: i64 = 8192;
+
+/// Vectors with their label indices; `-1` marks a label the probe cannot predict.
+pub(crate) struct LabelledSet {
+    pub x: Tensor,
+    pub y: Tensor,
+}
+
+impl LabelledSet {
+    /// Another handle on the same storage (tensors are `Send` but not `Sync`, so every worker
+    /// thread gets its own handles).
+    fn shallow(&self) -> Self {
+        LabelledSet {
+            x: self.x.shallow_clone(),
+            y: self.y.shallow_clone(),
+        }
+    }
+}
+
+/// The splits one probe family (task or control) trains and evaluates on.
+pub(crate) struct Family {
+    pub train: LabelledSet,
+    pub dev: LabelledSet,
+    pub test: Option<LabelledSet>,
+    /// Sets whose accuracy is recorded after every epoch.
+    pub curves: Vec<LabelledSet>,
+}
+
+impl Family {
+    fn shallow(&self) -> Self {
+        Family {
+            train: self.train.shallow(),
+            dev: self.dev.shallow(),
+            test: self.test.as_ref().map(LabelledSet::shallow),
+            curves: self.curves.iter().map(LabelledSet::shallow).collect(),
+        }
+    }
+}
+
+/// One training run: a shape with all its seeds on one family.
+pub(crate) struct Job<'a> {
+    pub spec: TrainSpec<'a>,
+    pub family: usize,
+}
+
+/// Hyper-parameters of one training run.
+pub(crate) struct TrainSpec<'a> {
+    pub hidden: &'a [usize],
+    pub seeds: &'a [u64],
+    pub n_classes: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub batch_size: usize,
+    pub max_epochs: usize,
+    pub patience: Option<usize>,
+    /// Separates the random streams of different probe families (task vs control).
+    pub stream: u64,
+}
+
+/// Per-seed outcome of a training run (accuracies as fractions).
+pub(crate) struct TrainOutcome {
+    pub train: Vec<f64>,
+    pub dev: Vec<f64>,
+    pub test: Option<Vec<f64>>,
+    /// 1-based epoch whose weights were kept (best dev accuracy).
+    pub best_epoch: Vec<usize>,
+    /// Epochs trained before early stopping.
+    pub epochs: Vec<usize>,
+    /// Per curve set: per seed, accuracy after each epoch.
+    pub curves: Vec<Vec<Vec<f64>>>,
+}
+
+struct Layer {
+    w: Tensor,
+    b: Tensor,
+}
+
+fn shape_tag(hidden: &[usize]) -> u64 {
+    hidden
+        .iter()
+        .fold(mix(hidden.len() as u64), |acc, &h| mix(acc ^ h as u64))
+}
+
+/// PyTorch's default `nn.Linear` initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn per
+/// seed from its own stream.
+fn init_layers(spec: &TrainSpec, d: usize, vs: &nn::VarStore) -> Vec<Layer> {
+    let mut dims = vec![d];
+    dims.extend_from_slice(spec.hidden);
+    dims.push(spec.n_classes);
+    let s = spec.seeds.len();
+    let tag = shape_tag(spec.hidden);
+    let mut rngs: Vec<Rng> = spec
+        .seeds
+        .iter()
+        .map(|&seed| Rng::stream(&[spec.stream, seed, 1, tag]))
+        .collect();
+    let root = vs.root();
+    dims.windows(2)
+        .enumerate()
+        .map(|(k, io)| {
+            let (fan_in, fan_out) = (io[0], io[1]);
+            let bound = 1.0 / (fan_in as f64).sqrt();
+            let mut w = Vec::with_capacity(s * fan_in * fan_out);
+            let mut b = Vec::with_capacity(s * fan_out);
+            for rng in rngs.iter_mut() {
+                w.extend(
+                    (0..fan_in * fan_out).map(|_| ((2.0 * rng.next_f64() - 1.0) * bound) as f32),
+                );
+                b.extend((0..fan_out).map(|_| ((2.0 * rng.next_f64() - 1.0) * bound) as f32));
+            }
+            let (si, fi, fo) = (s as i64, fan_in as i64, fan_out as i64);
+            let w = Tensor::from_slice(&w).view([si, fi, fo]);
+            let b = Tensor::from_slice(&b).view([si, 1, fo]);
+            Layer {
+                w: root.var_copy(&format!("w{k}"), &w),
+                b: root.var_copy(&format!("b{k}"), &b),
+            }
+        })
+        .collect()
+}
+
+/// Logits `[S, B, C]` for per-seed inputs `[S, B, d]` or shared inputs `[B, d]`.
+fn forward(layers: &[(Tensor, Tensor)], x: &Tensor) -> Tensor {
+    let (w0, b0) = &layers[0];
+    let mut h = if x.dim() == 2 {
+        x.matmul(w0) + b0
+    } else {
+        b0.baddbmm(x, w0, 1.0, 1.0)
+    };
+    for (w, b) in &layers[1..] {
+        h = b.baddbmm(&h.relu(), w, 1.0, 1.0);
+    }
+    h
+}
+
+/// Correct predictions per seed on `set`, as fractions.
+fn accuracy(layers: &[(Tensor, Tensor)], set: &LabelledSet) -> Vec<f64> {
+    let n = set.x.size()[0];
+    let s = layers[0].0.size()[0];
+    let _guard = tch::no_grad_guard();
+    let mut correct = Tensor::zeros([s], (Kind::Int64, Device::Cpu));
+    let mut start = 0;
+    while start < n {
+        let len = EVAL_CHUNK.min(n - start);
+        let logits = forward(layers, &set.x.narrow(0, start, len));
+        let pred = logits.argmax(-1, false);
+        let hit = pred.eq_tensor(&set.y.narrow(0, start, len).unsqueeze(0));
+        correct += hit.sum_dim_intlist(1, false, Kind::Int64);
+        start += len;
+    }
+    let counts = Vec::<i64>::try_from(&correct).expect("int64 counts");
+    counts.iter().map(|&c| c as f64 / n.max(1) as f64).collect()
+}
+
+fn snapshot(layers: &[Layer]) -> Vec<(Tensor, Tensor)> {
+    let _guard = tch::no_grad_guard();
+    layers
+        .iter()
+        .map(|l| (l.w.detach().copy(), l.b.detach().copy()))
+        .collect()
+}
+
+fn live(layers: &[Layer]) -> Vec<(Tensor, Tensor)> {
+    layers
+        .iter()
+        .map(|l| (l.w.shallow_clone(), l.b.shallow_clone()))
+        .collect()
+}
+
+/// Trains `spec.hidden` for every seed of `spec.seeds` with Adam on shuffled mini-batches, keeps
+/// each seed's weights from its best dev epoch (early stopping with `spec.patience`), and reports
+/// train/dev/test accuracy of those weights plus per-epoch accuracy on `curve_sets`.
+fn train(spec: &TrainSpec, family: &Family) -> TrainOutcome {
+    let (train, dev) = (&family.train, &family.dev);
+    let (n, d) = (train.x.size()[0], train.x.size()[1]);
+    let s = spec.seeds.len();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let layers = init_layers(spec, d as usize, &vs);
+    let mut opt = nn::Adam {
+        wd: spec.weight_decay,
+        ..Default::default()
+    }
+    .build(&vs, spec.lr)
+    .expect("Adam over a CPU var store");
+    let mut order_rngs: Vec<Rng> = spec
+        .seeds
+        .iter()
+        .map(|&seed| Rng::stream(&[spec.stream, seed, 2]))
+        .collect();
+    let mut best = snapshot(&layers);
+    let mut best_dev = vec![f64::NEG_INFINITY; s];
+    let mut best_epoch = vec![0usize; s];
+    let mut epochs = vec![0usize; s];
+    let mut stopped = vec![false; s];
+    let mut curves = vec![vec![Vec::new(); s]; family.curves.len()];
+    let bsz = spec.batch_size as i64;
+    let mut perms = vec![0i64; s * n as usize];
+    for epoch in 1..=spec.max_epochs {
+        for (k, rng) in order_rngs.iter_mut().enumerate() {
+            let p = &mut perms[k * n as usize..(k + 1) * n as usize];
+            p.iter_mut().enumerate().for_each(|(i, v)| *v = i as i64);
+            rng.shuffle(p);
+        }
+        let order = Tensor::from_slice(&perms).view([s as i64, n]);
+        let params = live(&layers);
+        let mut start = 0;
+        while start < n {
+            let len = bsz.min(n - start);
+            let idx = order.narrow(1, start, len).reshape([-1]);
+            let xb = train.x.index_select(0, &idx).view([s as i64, len, d]);
+            let yb = train.y.index_select(0, &idx);
+            let logits = forward(&params, &xb);
+            let loss = logits
+                .view([-1, spec.n_classes as i64])
+                .cross_entropy_for_logits(&yb)
+                * s as f64;
+            opt.backward_step(&loss);
+            start += len;
+        }
+        let dev_acc = accuracy(&params, dev);
+        let curve_acc: Vec<Vec<f64>> = family
+            .curves
+            .iter()
+            .map(|set| accuracy(&params, set))
+            .collect();
+        let _guard = tch::no_grad_guard();
+        for k in 0..s {
+            if stopped[k] {
+                continue;
+            }
+            epochs[k] = epoch;
+            for (c, acc) in curve_acc.iter().enumerate() {
+                curves[c][k].push(acc[k]);
+            }
+            if dev_acc[k] > best_dev[k] {
+                best_dev[k] = dev_acc[k];
+                best_epoch[k] = epoch;
+                for ((bw, bb), l) in best.iter_mut().zip(&layers) {
+                    bw.get(k as i64).copy_(&l.w.get(k as i64));
+                    bb.get(k as i64).copy_(&l.b.get(k as i64));
+                }
+            } else if spec.patience.is_some_and(|p| epoch - best_epoch[k] >= p) {
+                stopped[k] = true;
+            }
+        }
+        if stopped.iter().all(|&x| x) {
+            break;
+        }
+    }
+    TrainOutcome {
+        train: accuracy(&best, train),
+        dev: accuracy(&best, dev),
+        test: family.test.as_ref().map(|t| accuracy(&best, t)),
+        best_epoch,
+        epochs,
+        curves,
+    }
+}
+
+/// Runs `jobs` on `workers` threads, each with single-threaded libtorch (probe-sized matrix
+/// products gain little from intra-op threads, which contend badly on a busy machine). Larger
+/// shapes start first. Every job is deterministic on its own, so the results, returned in job
+/// order with their wall time in seconds, do not depend on the number of workers.
+pub(crate) fn run_jobs(
+    jobs: &[Job],
+    families: &[Family],
+    workers: usize,
+) -> Vec<(TrainOutcome, f64)> {
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    let cost = |j: &Job| {
+        let mut dims = vec![families[j.family].train.x.size()[1] as usize];
+        dims.extend_from_slice(j.spec.hidden);
+        dims.push(j.spec.n_classes);
+        dims.windows(2).map(|w| w[0] * w[1]).sum::<usize>()
+    };
+    order.sort_by_key(|&i| std::cmp::Reverse(cost(&jobs[i])));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<(TrainOutcome, f64)>>> =
+        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers.clamp(1, jobs.len().max(1)) {
+            let own: Vec<Family> = families.iter().map(Family::shallow).collect();
+            let (next, results, order) = (&next, &results, &order);
+            scope.spawn(move || {
+                tch::set_num_threads(1);
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = order.get(k) else { break };
+                    let t0 = Instant::now();
+                    let outcome = train(&jobs[i].spec, &own[jobs[i].family]);
+                    let secs = t0.elapsed().as_secs_f64();
+                    results.lock().expect("no worker panicked")[i] = Some((outcome, secs));
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .expect("no worker panicked")
+        .into_iter()
+        .map(|r| r.expect("every job ran"))
+        .collect()
+}
