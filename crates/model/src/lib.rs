@@ -2,4 +2,5 @@
 //! extraction of representations, fine-tuning and classifier probes.
 
 pub mod encoder;
+pub mod finetune;
 pub mod probe;

@@ -215,8 +215,9 @@ pub fn build_model(
 }
 
 impl Model {
-    /// Logits of one batch's units.
-    fn logits(&self, batch: &super::prep::Batch, train: bool, encoder_train: bool) -> Tensor {
+    /// Logits of one batch's units; dropout in the head when `train`, in the encoder when
+    /// `encoder_train`.
+    pub fn logits(&self, batch: &super::prep::Batch, train: bool, encoder_train: bool) -> Tensor {
         let states = self.bert.forward_t(&batch.ids, &batch.mask, encoder_train);
         let last = states
             .last()
