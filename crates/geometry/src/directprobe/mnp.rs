@@ -1,0 +1,395 @@
+//! Wolfe's minimum-norm-point algorithm on the Minkowski difference conv(A) − conv(B).
+//!
+//! The iterate is x = Σ w_k (a_{i_k} − b_{j_k}) over a small "corral" of point pairs, so every
+//! iterate carries explicit convex weights λ (on A) and μ (on B) with Aᵀλ − Bᵀμ = x. Each major
+//! step queries the linear minimisation oracle min_a x·a − max_b x·b over all points, which
+//! doubles as a separating-hyperplane check: when it is positive, the hyperplane normal x
+//! separates the sets with a margin verified on every point.
+
+/// Outcome of a minimum-norm-point run.
+#[derive(Debug, Clone)]
+pub(crate) enum Mnp {
+    /// A hyperplane `w·p = offset` with `w·a ≥ offset + gap/2` on A and `≤ offset − gap/2` on B
+    /// (|w| = 1), verified on all points; `upper` is ‖x‖ at that point (an upper bound on the
+    /// distance) and `gap` a lower bound on it.
+    Separated {
+        w: Vec<f64>,
+        offset: f64,
+        gap: f64,
+        upper: f64,
+    },
+    /// Points of both hulls closer than the overlap tolerance: convex weights on A and B
+    /// (index, weight) with ‖Aᵀλ − Bᵀμ‖ = `residual`.
+    Touching {
+        lambda: Vec<(usize, f64)>,
+        mu: Vec<(usize, f64)>,
+        residual: f64,
+    },
+    /// The iteration stopped without a decision (iteration cap or numerical stall), with bounds
+    /// on the distance and the hyperplane (unit normal, offset) attaining `lower` when positive.
+    Stalled {
+        lower: f64,
+        upper: f64,
+        best: Option<(Vec<f64>, f64)>,
+    },
+}
+
+/// Settings for one run.
+pub(crate) struct MnpParams {
+    /// Stop as soon as a separating hyperplane with margin > `sep_tol` is verified.
+    pub stop_at_separation: bool,
+    /// Residual at or below which the hulls are declared to touch (absolute).
+    pub overlap_tol: f64,
+    /// Margin above which a hyperplane counts as separating (absolute).
+    pub sep_tol: f64,
+    /// Relative duality gap at which a distance is considered converged.
+    pub rel_gap: f64,
+    /// Major-iteration cap.
+    pub max_iter: usize,
+}
+
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut s = [0.0f64; 4];
+    let n = a.len() / 4 * 4;
+    let (a4, at) = a.split_at(n);
+    let (b4, bt) = b.split_at(n);
+    for (x, y) in a4.chunks_exact(4).zip(b4.chunks_exact(4)) {
+        s[0] += x[0] * y[0];
+        s[1] += x[1] * y[1];
+        s[2] += x[2] * y[2];
+        s[3] += x[3] * y[3];
+    }
+    let mut t = (s[0] + s[1]) + (s[2] + s[3]);
+    for (x, y) in at.iter().zip(bt) {
+        t += x * y;
+    }
+    t
+}
+
+/// Cholesky factorisation in place (lower triangle, row-major n×n); false if not positive
+/// definite within a relative pivot threshold.
+fn cholesky(m: &mut [f64], n: usize) -> bool {
+    let maxd = (0..n).map(|i| m[i * n + i]).fold(0.0f64, f64::max);
+    for j in 0..n {
+        let mut s = m[j * n + j];
+        for k in 0..j {
+            s -= m[j * n + k] * m[j * n + k];
+        }
+        if s <= 1e-13 * maxd.max(f64::MIN_POSITIVE) {
+            return false;
+        }
+        let l = s.sqrt();
+        m[j * n + j] = l;
+        for i in j + 1..n {
+            let mut t = m[i * n + j];
+            for k in 0..j {
+                t -= m[i * n + k] * m[j * n + k];
+            }
+            m[i * n + j] = t / l;
+        }
+    }
+    true
+}
+
+fn chol_solve(l: &[f64], n: usize, b: &mut [f64]) {
+    for i in 0..n {
+        let mut s = b[i];
+        for k in 0..i {
+            s -= l[i * n + k] * b[k];
+        }
+        b[i] = s / l[i * n + i];
+    }
+    for i in (0..n).rev() {
+        let mut s = b[i];
+        for k in i + 1..n {
+            s -= l[k * n + i] * b[k];
+        }
+        b[i] = s / l[i * n + i];
+    }
+}
+
+/// Affine minimiser of ‖Σ α_k v_k‖ with Σ α_k = 1. `h` (s×s) is the shifted Gram matrix:
+/// `h[k][l] = Δ_k·Δ_l` for k, l ≥ 1 and `h[k][0] = Δ_k·v_0`, with Δ_k = v_k − v_0 computed
+/// explicitly (no cancellation between large Gram entries).
+fn affine_min(h: &[f64], s: usize) -> Option<Vec<f64>> {
+    if s == 1 {
+        return Some(vec![1.0]);
+    }
+    let n = s - 1;
+    let mut m = vec![0.0; n * n];
+    let mut rhs = vec![0.0; n];
+    for k in 1..s {
+        for l in 1..s {
+            m[(k - 1) * n + (l - 1)] = h[k * s + l];
+        }
+        rhs[k - 1] = -h[k * s];
+    }
+    if !cholesky(&mut m, n) {
+        return None;
+    }
+    chol_solve(&m, n, &mut rhs);
+    let mut alpha = Vec::with_capacity(s);
+    alpha.push(1.0 - rhs.iter().sum::<f64>());
+    alpha.extend_from_slice(&rhs);
+    Some(alpha)
+}
+
+/// Shifted Gram matrix (see [`affine_min`]) and the differences Δ_k, from scratch.
+fn shifted_gram(vecs: &[Vec<f64>]) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let s = vecs.len();
+    let deltas: Vec<Vec<f64>> = vecs
+        .iter()
+        .map(|v| v.iter().zip(&vecs[0]).map(|(x, y)| x - y).collect())
+        .collect();
+    let mut h = vec![0.0; s * s];
+    h[0] = dot(&vecs[0], &vecs[0]);
+    for k in 1..s {
+        let t = dot(&deltas[k], &vecs[0]);
+        h[k * s] = t;
+        h[k] = t;
+        for l in 1..=k {
+            let t = dot(&deltas[k], &deltas[l]);
+            h[k * s + l] = t;
+            h[l * s + k] = t;
+        }
+    }
+    (deltas, h)
+}
+
+/// Runs Wolfe's algorithm for conv(A) − conv(B); `a` and `b` are row-major with `d` columns
+/// (ideally centred on the pair's centroid, for accuracy).
+pub(crate) fn min_norm_point(a: &[f64], b: &[f64], d: usize, p: &MnpParams) -> Mnp {
+    let a: Vec<&[f64]> = a.chunks_exact(d).collect();
+    let b: Vec<&[f64]> = b.chunks_exact(d).collect();
+    // Start from the pair that is extreme along the centroid difference.
+    let mut dir = vec![0.0; d];
+    for r in &a {
+        for (x, v) in dir.iter_mut().zip(r.iter()) {
+            *x += v / a.len() as f64;
+        }
+    }
+    for r in &b {
+        for (x, v) in dir.iter_mut().zip(r.iter()) {
+            *x -= v / b.len() as f64;
+        }
+    }
+    let (i0, _) = argmin(a.iter().map(|r| dot(&dir, r)));
+    let (j0, _) = argmax(b.iter().map(|r| dot(&dir, r)));
+    let diff =
+        |i: usize, j: usize| -> Vec<f64> { a[i].iter().zip(b[j]).map(|(x, y)| x - y).collect() };
+    let mut corral: Vec<(usize, usize)> = vec![(i0, j0)];
+    let mut vecs: Vec<Vec<f64>> = vec![diff(i0, j0)];
+    let mut gram: Vec<f64> = vec![dot(&vecs[0], &vecs[0])];
+    let mut deltas: Vec<Vec<f64>> = vec![vec![0.0; d]];
+    let mut w: Vec<f64> = vec![1.0];
+    let mut x = vecs[0].clone();
+    let mut ga = vec![0.0; a.len()];
+    let mut gb = vec![0.0; b.len()];
+    let mut lower = 0.0f64;
+    let mut upper = f64::INFINITY;
+    let mut best: Option<(Vec<f64>, f64)> = None;
+    for _ in 0..p.max_iter {
+        let xx = dot(&x, &x);
+        if xx.sqrt() <= p.overlap_tol {
+            return touching(&corral, &w, xx.sqrt());
+        }
+        for (g, r) in ga.iter_mut().zip(&a) {
+            *g = dot(&x, r);
+        }
+        for (g, r) in gb.iter_mut().zip(&b) {
+            *g = dot(&x, r);
+        }
+        let (i, amin) = argmin(ga.iter().copied());
+        let (j, bmax) = argmax(gb.iter().copied());
+        let lo = amin - bmax;
+        let nx = xx.sqrt();
+        let gap = lo / nx;
+        let converged = xx - lo <= p.rel_gap * xx;
+        if gap > p.sep_tol && (p.stop_at_separation || converged) {
+            return Mnp::Separated {
+                w: x.iter().map(|v| v / nx).collect(),
+                offset: (amin + bmax) / (2.0 * nx),
+                gap,
+                upper: nx,
+            };
+        }
+        if gap > lower {
+            lower = gap;
+            best = Some((
+                x.iter().map(|v| v / nx).collect(),
+                (amin + bmax) / (2.0 * nx),
+            ));
+        }
+        upper = nx;
+        if converged || corral.contains(&(i, j)) {
+            // Converged at a point farther than the overlap tolerance but the margin does not
+            // clear the separation tolerance: undecided here.
+            return Mnp::Stalled { lower, upper, best };
+        }
+        // Add the new vertex and run the minor cycle.
+        let v = diff(i, j);
+        let dv: Vec<f64> = v.iter().zip(&vecs[0]).map(|(x, y)| x - y).collect();
+        let s = corral.len();
+        let mut g2 = vec![0.0; (s + 1) * (s + 1)];
+        for r in 0..s {
+            for c in 0..s {
+                g2[r * (s + 1) + c] = gram[r * s + c];
+            }
+            let t = if r == 0 {
+                dot(&dv, &vecs[0])
+            } else {
+                dot(&deltas[r], &dv)
+            };
+            g2[r * (s + 1) + s] = t;
+            g2[s * (s + 1) + r] = t;
+        }
+        g2[s * (s + 1) + s] = dot(&dv, &dv);
+        gram = g2;
+        corral.push((i, j));
+        vecs.push(v);
+        deltas.push(dv);
+        w.push(0.0);
+        loop {
+            let s = corral.len();
+            let Some(alpha) = affine_min(&gram, s) else {
+                return Mnp::Stalled { lower, upper, best };
+            };
+            if alpha.iter().all(|&al| al > 1e-12) {
+                w = alpha;
+                break;
+            }
+            let mut theta = 1.0f64;
+            for (wk, ak) in w.iter().zip(&alpha) {
+                if *ak <= 1e-12 {
+                    let t = wk / (wk - ak);
+                    if t < theta {
+                        theta = t;
+                    }
+                }
+            }
+            for (wk, ak) in w.iter_mut().zip(&alpha) {
+                *wk += theta * (ak - *wk);
+            }
+            // Drop vanished vertices (at least the one that hit zero).
+            let keep: Vec<bool> = w.iter().map(|&wk| wk > 1e-14).collect();
+            if keep.iter().all(|&k| k) {
+                let (kmin, _) = argmin(w.iter().copied());
+                return_if_all_kept(kmin, &mut w, &mut corral, &mut vecs, &mut deltas, &mut gram);
+            } else {
+                compact(
+                    &keep,
+                    &mut w,
+                    &mut corral,
+                    &mut vecs,
+                    &mut deltas,
+                    &mut gram,
+                );
+            }
+            if corral.is_empty() {
+                return Mnp::Stalled { lower, upper, best };
+            }
+            let tot: f64 = w.iter().sum();
+            for wk in w.iter_mut() {
+                *wk /= tot;
+            }
+        }
+        x.iter_mut().for_each(|v| *v = 0.0);
+        for (wk, v) in w.iter().zip(&vecs) {
+            for (xe, ve) in x.iter_mut().zip(v) {
+                *xe += wk * ve;
+            }
+        }
+    }
+    Mnp::Stalled { lower, upper, best }
+}
+
+fn return_if_all_kept(
+    k: usize,
+    w: &mut Vec<f64>,
+    corral: &mut Vec<(usize, usize)>,
+    vecs: &mut Vec<Vec<f64>>,
+    deltas: &mut Vec<Vec<f64>>,
+    gram: &mut Vec<f64>,
+) {
+    let keep: Vec<bool> = (0..w.len()).map(|i| i != k).collect();
+    compact(&keep, w, corral, vecs, deltas, gram);
+}
+
+/// Keeps the marked corral vertices; rebuilds the shifted Gram matrix when the base vertex goes.
+fn compact(
+    keep: &[bool],
+    w: &mut Vec<f64>,
+    corral: &mut Vec<(usize, usize)>,
+    vecs: &mut Vec<Vec<f64>>,
+    deltas: &mut Vec<Vec<f64>>,
+    gram: &mut Vec<f64>,
+) {
+    let s = w.len();
+    let idx: Vec<usize> = (0..s).filter(|&i| keep[i]).collect();
+    *w = idx.iter().map(|&i| w[i]).collect();
+    *corral = idx.iter().map(|&i| corral[i]).collect();
+    let mut old = std::mem::take(vecs);
+    *vecs = idx.iter().map(|&i| std::mem::take(&mut old[i])).collect();
+    if vecs.is_empty() {
+        deltas.clear();
+        gram.clear();
+    } else if keep[0] {
+        let n = idx.len();
+        let mut g = vec![0.0; n * n];
+        for (r, &ir) in idx.iter().enumerate() {
+            for (c, &ic) in idx.iter().enumerate() {
+                g[r * n + c] = gram[ir * s + ic];
+            }
+        }
+        *gram = g;
+        let mut old = std::mem::take(deltas);
+        *deltas = idx.iter().map(|&i| std::mem::take(&mut old[i])).collect();
+    } else {
+        let (dl, g) = shifted_gram(vecs);
+        *deltas = dl;
+        *gram = g;
+    }
+}
+
+fn touching(corral: &[(usize, usize)], w: &[f64], residual: f64) -> Mnp {
+    let mut lambda: Vec<(usize, f64)> = Vec::new();
+    let mut mu: Vec<(usize, f64)> = Vec::new();
+    for (&(i, j), &wk) in corral.iter().zip(w) {
+        add_weight(&mut lambda, i, wk);
+        add_weight(&mut mu, j, wk);
+    }
+    lambda.sort_by_key(|e| e.0);
+    mu.sort_by_key(|e| e.0);
+    Mnp::Touching {
+        lambda,
+        mu,
+        residual,
+    }
+}
+
+fn add_weight(v: &mut Vec<(usize, f64)>, i: usize, w: f64) {
+    match v.iter_mut().find(|e| e.0 == i) {
+        Some(e) => e.1 += w,
+        None => v.push((i, w)),
+    }
+}
+
+fn argmin(it: impl Iterator<Item = f64>) -> (usize, f64) {
+    let mut best = (0, f64::INFINITY);
+    for (i, v) in it.enumerate() {
+        if v < best.1 {
+            best = (i, v);
+        }
+    }
+    best
+}
+
+fn argmax(it: impl Iterator<Item = f64>) -> (usize, f64) {
+    let mut best = (0, f64::NEG_INFINITY);
+    for (i, v) in it.enumerate() {
+        if v > best.1 {
+            best = (i, v);
+        }
+    }
+    best
+}

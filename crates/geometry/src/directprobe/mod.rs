@@ -1,0 +1,677 @@
+//! DirectProbe (Zhou & Srikumar, NAACL 2021) with exact convex-hull tests and distances.
+//!
+//! * [`probe`] clusters labelled points: starting from singletons, same-label clusters are merged
+//!   in order of centroid distance (ties by cluster index) iff the merged hull intersects no hull
+//!   of a differently-labelled cluster; a rejected pair is never retried. This gives the same
+//!   clusters as the original's current code under an exact overlap test.
+//! * [`hulls_intersect`] decides hull intersection with a certificate either way.
+//! * [`hull_distance`], [`point_hull_distance`]: exact minimum distances (0 when intersecting).
+//! * [`predict`], [`cluster_distances`], [`label_metrics`], [`check_clusters`]: the analyses of the
+//!   two papers' code; [`report`] formats them in the original tools' file layouts.
+//!
+//! Tolerances are relative to the pair's radius R (largest distance of a point of either set
+//! from the pair's centroid): hulls closer than [`TOUCH_TOL`]·R count as intersecting.
+
+mod cluster;
+mod lp;
+mod mnp;
+pub mod report;
+
+use mnp::{dot, min_norm_point, Mnp, MnpParams};
+use rayon::prelude::*;
+
+pub use cluster::{probe, Clustering, Options, Progress, Stats};
+
+/// Relative distance (to the pair radius) at or below which two hulls count as intersecting.
+pub const TOUCH_TOL: f64 = 1e-9;
+
+/// Relative gap ‖x‖² − min x·p ≤ ε‖x‖² at which a distance counts as converged (distance
+/// accurate to about ε/2 relative).
+const DIST_REL_GAP: f64 = 1e-10;
+
+/// When the iteration stalls numerically, its certified bounds must agree within this fraction
+/// of the pair radius.
+const DIST_ABS_TOL: f64 = 1e-9;
+
+/// Errors of DirectProbe.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// Input shapes disagree or are empty.
+    #[error("{0}")]
+    Shape(String),
+    /// A coordinate is NaN or infinite.
+    #[error("row {row} (0-based) has a non-finite value in column {col}")]
+    NonFinite {
+        /// Row index.
+        row: usize,
+        /// Column index.
+        col: usize,
+    },
+    /// Two identical vectors carry different labels, so no clustering can be clean.
+    #[error(
+        "rows {first} and {second} (0-based) are identical vectors with different labels \
+         ({first_label} vs {second_label}): their hulls can never be separated"
+    )]
+    DuplicateConflict {
+        /// First row.
+        first: usize,
+        /// Second row.
+        second: usize,
+        /// Label index of the first row.
+        first_label: usize,
+        /// Label index of the second row.
+        second_label: usize,
+    },
+    /// A solver failed to reach a certified answer.
+    #[error("numerical failure: {0}")]
+    Numerical(String),
+}
+
+/// A dense row-major matrix of points, `n` rows of dimension `d`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Points {
+    data: Vec<f64>,
+    n: usize,
+    d: usize,
+}
+
+impl Points {
+    /// Wraps row-major data; checks the length and that every value is finite.
+    pub fn new(data: Vec<f64>, n: usize, d: usize) -> Result<Self, ProbeError> {
+        if d == 0 || data.len() != n * d {
+            return Err(ProbeError::Shape(format!(
+                "{} values do not form {n} rows of dimension {d}",
+                data.len()
+            )));
+        }
+        if let Some(k) = data.iter().position(|v| !v.is_finite()) {
+            return Err(ProbeError::NonFinite {
+                row: k / d,
+                col: k % d,
+            });
+        }
+        Ok(Self { data, n, d })
+    }
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+    /// True when there are no points.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+    /// Dimension.
+    pub fn dim(&self) -> usize {
+        self.d
+    }
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.data[i * self.d..(i + 1) * self.d]
+    }
+    /// Copies the given rows into a contiguous buffer.
+    pub fn gather(&self, idx: &[usize]) -> Vec<f64> {
+        let mut out = Vec::with_capacity(idx.len() * self.d);
+        for &i in idx {
+            out.extend_from_slice(self.row(i));
+        }
+        out
+    }
+}
+
+/// Certificate-backed answer to "do the two hulls intersect?".
+#[derive(Debug, Clone)]
+pub enum Overlap {
+    /// Disjoint. `normal·a ≥ offset + margin/2` for every a in A and `≤ offset − margin/2` for
+    /// every b in B (unit normal, original coordinates); `None` when the LP proved
+    /// infeasibility but the nearest-point iteration produced no hyperplane.
+    Disjoint {
+        /// Separating hyperplane `(normal, offset, margin)`.
+        hyperplane: Option<(Vec<f64>, f64, f64)>,
+    },
+    /// Intersecting: convex weights (row within A, weight) and (row within B, weight) whose
+    /// combinations differ by `residual` in norm.
+    Intersect {
+        /// Weights on A.
+        lambda: Vec<(usize, f64)>,
+        /// Weights on B.
+        mu: Vec<(usize, f64)>,
+        /// ‖Aᵀλ − Bᵀμ‖.
+        residual: f64,
+    },
+}
+
+impl Overlap {
+    /// True for [`Overlap::Intersect`].
+    pub fn intersects(&self) -> bool {
+        matches!(self, Overlap::Intersect { .. })
+    }
+}
+
+/// Which machinery decided an overlap test (for counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decider {
+    Mnp,
+    Lp,
+}
+
+/// Centres the union of two row blocks on its centroid; returns (a, b, centroid, radius).
+fn centre_pair(a: &[f64], b: &[f64], d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>, f64) {
+    let n = (a.len() + b.len()) / d;
+    let mut c = vec![0.0; d];
+    for r in a.chunks_exact(d).chain(b.chunks_exact(d)) {
+        for (x, v) in c.iter_mut().zip(r) {
+            *x += v;
+        }
+    }
+    c.iter_mut().for_each(|x| *x /= n as f64);
+    let shift = |m: &[f64]| -> Vec<f64> {
+        m.chunks_exact(d)
+            .flat_map(|r| r.iter().zip(&c).map(|(x, y)| x - y))
+            .collect()
+    };
+    let (ca, cb) = (shift(a), shift(b));
+    let radius = ca
+        .chunks_exact(d)
+        .chain(cb.chunks_exact(d))
+        .map(|r| dot(r, r))
+        .fold(0.0f64, f64::max)
+        .sqrt();
+    (ca, cb, c, radius)
+}
+
+/// Exact intersection test of conv(A) and conv(B) given as row-major blocks with `d` columns.
+pub(crate) fn overlap_blocks(
+    a: &[f64],
+    b: &[f64],
+    d: usize,
+) -> Result<(Overlap, Decider), ProbeError> {
+    let (ca, cb, c, radius) = centre_pair(a, b, d);
+    if radius == 0.0 {
+        return Ok((
+            Overlap::Intersect {
+                lambda: vec![(0, 1.0)],
+                mu: vec![(0, 1.0)],
+                residual: 0.0,
+            },
+            Decider::Mnp,
+        ));
+    }
+    let tol = TOUCH_TOL * radius;
+    let params = MnpParams {
+        stop_at_separation: true,
+        overlap_tol: tol,
+        sep_tol: tol,
+        rel_gap: 1e-12,
+        max_iter: 4 * (d + 2),
+    };
+    let offset_of = |w: &[f64], off: f64| off + dot(w, &c);
+    match min_norm_point(&ca, &cb, d, &params) {
+        Mnp::Separated { w, offset, gap, .. } => {
+            let o = offset_of(&w, offset);
+            return Ok((
+                Overlap::Disjoint {
+                    hyperplane: Some((w, o, gap)),
+                },
+                Decider::Mnp,
+            ));
+        }
+        Mnp::Touching {
+            lambda,
+            mu,
+            residual,
+        } => {
+            return Ok((
+                Overlap::Intersect {
+                    lambda,
+                    mu,
+                    residual,
+                },
+                Decider::Mnp,
+            ))
+        }
+        // Stalled with a positive certified margin: disjoint.
+        Mnp::Stalled {
+            lower,
+            best: Some((w, offset)),
+            ..
+        } if lower > tol => {
+            let o = offset_of(&w, offset);
+            return Ok((
+                Overlap::Disjoint {
+                    hyperplane: Some((w, o, lower)),
+                },
+                Decider::Mnp,
+            ));
+        }
+        Mnp::Stalled { .. } => {}
+    }
+    match lp::intersect(&ca, &cb, d) {
+        lp::LpResult::Intersect { lambda, mu } => {
+            let residual = combination_residual(&ca, &cb, d, &lambda, &mu);
+            if residual > 1e-5 * radius {
+                return Err(ProbeError::Numerical(format!(
+                    "intersection LP returned weights with residual {residual:.3e} \
+                     (pair radius {radius:.3e})"
+                )));
+            }
+            Ok((
+                Overlap::Intersect {
+                    lambda,
+                    mu,
+                    residual,
+                },
+                Decider::Lp,
+            ))
+        }
+        lp::LpResult::Disjoint => {
+            // Certify with a full nearest-point run when possible.
+            let full = MnpParams {
+                stop_at_separation: false,
+                rel_gap: 1e-14,
+                max_iter: 50 * (d + 2),
+                ..params
+            };
+            let hyperplane = match min_norm_point(&ca, &cb, d, &full) {
+                Mnp::Separated { w, offset, gap, .. } => {
+                    let o = offset_of(&w, offset);
+                    Some((w, o, gap))
+                }
+                _ => None,
+            };
+            Ok((Overlap::Disjoint { hyperplane }, Decider::Lp))
+        }
+        lp::LpResult::Failed(msg) => Err(ProbeError::Numerical(format!(
+            "intersection LP failed ({msg}) on sets of {} and {} points",
+            a.len() / d,
+            b.len() / d
+        ))),
+    }
+}
+
+fn combination_residual(
+    a: &[f64],
+    b: &[f64],
+    d: usize,
+    lambda: &[(usize, f64)],
+    mu: &[(usize, f64)],
+) -> f64 {
+    let mut x = vec![0.0; d];
+    for &(i, w) in lambda {
+        for (xe, v) in x.iter_mut().zip(&a[i * d..(i + 1) * d]) {
+            *xe += w * v;
+        }
+    }
+    for &(j, w) in mu {
+        for (xe, v) in x.iter_mut().zip(&b[j * d..(j + 1) * d]) {
+            *xe -= w * v;
+        }
+    }
+    dot(&x, &x).sqrt()
+}
+
+/// Decides whether the convex hulls of rows `a` and rows `b` of `points` intersect.
+pub fn hulls_intersect(points: &Points, a: &[usize], b: &[usize]) -> Result<Overlap, ProbeError> {
+    if a.is_empty() || b.is_empty() {
+        return Err(ProbeError::Shape("empty point set".into()));
+    }
+    let ov = overlap_blocks(&points.gather(a), &points.gather(b), points.d)?.0;
+    Ok(match ov {
+        Overlap::Intersect {
+            lambda,
+            mu,
+            residual,
+        } => Overlap::Intersect {
+            lambda: lambda.into_iter().map(|(i, w)| (a[i], w)).collect(),
+            mu: mu.into_iter().map(|(j, w)| (b[j], w)).collect(),
+            residual,
+        },
+        other => other,
+    })
+}
+
+/// Exact minimum distance between two row blocks' hulls (0 if they intersect).
+fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
+    let (ca, cb, _, radius) = centre_pair(a, b, d);
+    if radius == 0.0 {
+        return Ok(0.0);
+    }
+    let tol = TOUCH_TOL * radius;
+    let params = MnpParams {
+        stop_at_separation: false,
+        overlap_tol: tol,
+        sep_tol: tol,
+        rel_gap: DIST_REL_GAP,
+        max_iter: 50 * (d + 2),
+    };
+    match min_norm_point(&ca, &cb, d, &params) {
+        Mnp::Separated { upper, .. } => Ok(upper),
+        Mnp::Touching { .. } => Ok(0.0),
+        // Numerically converged: the certified bounds agree.
+        Mnp::Stalled { lower, upper, .. }
+            if lower > tol && upper - lower <= DIST_ABS_TOL * radius =>
+        {
+            Ok(upper)
+        }
+        Mnp::Stalled { lower, upper, .. } => match lp::intersect(&ca, &cb, d) {
+            lp::LpResult::Intersect { .. } => Ok(0.0),
+            lp::LpResult::Failed(msg) => Err(ProbeError::Numerical(format!(
+                "hull distance: the nearest-point iteration stalled (bounds {lower:.6e} .. \
+                 {upper:.6e}) and the LP failed ({msg})"
+            ))),
+            lp::LpResult::Disjoint => Err(ProbeError::Numerical(format!(
+                "hull distance did not converge (bounds {lower:.6e} .. {upper:.6e})"
+            ))),
+        },
+    }
+}
+
+/// Exact minimum Euclidean distance between the hulls of rows `a` and rows `b` (0 if they
+/// intersect or touch within [`TOUCH_TOL`]).
+pub fn hull_distance(points: &Points, a: &[usize], b: &[usize]) -> Result<f64, ProbeError> {
+    if a.is_empty() || b.is_empty() {
+        return Err(ProbeError::Shape("empty point set".into()));
+    }
+    distance_blocks(&points.gather(a), &points.gather(b), points.d)
+}
+
+/// Exact distance from point `p` to the hull of rows `hull` (0 if inside).
+pub fn point_hull_distance(points: &Points, hull: &[usize], p: &[f64]) -> Result<f64, ProbeError> {
+    if hull.is_empty() || p.len() != points.d {
+        return Err(ProbeError::Shape(format!(
+            "point of dimension {} against a hull of {} points in dimension {}",
+            p.len(),
+            hull.len(),
+            points.d
+        )));
+    }
+    distance_blocks(&points.gather(hull), p, points.d)
+}
+
+/// Nearest-cluster prediction of one test point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// Clusters as (cluster id, label, distance), by increasing distance (ties by cluster id).
+    pub ranking: Vec<(usize, usize, f64)>,
+}
+
+impl Prediction {
+    /// Predicted label: the label of the nearest cluster.
+    pub fn label(&self) -> usize {
+        self.ranking[0].1
+    }
+}
+
+/// Distances from every test point to every cluster, ranked (the original's `points2convex`).
+pub fn predict(
+    points: &Points,
+    clustering: &Clustering,
+    test: &Points,
+) -> Result<Vec<Prediction>, ProbeError> {
+    if test.d != points.d {
+        return Err(ProbeError::Shape(format!(
+            "test vectors have dimension {}, training vectors {}",
+            test.d, points.d
+        )));
+    }
+    let blocks: Vec<Vec<f64>> = clustering
+        .clusters
+        .iter()
+        .map(|c| points.gather(&c.members))
+        .collect();
+    (0..test.n)
+        .into_par_iter()
+        .map(|t| {
+            let p = test.row(t);
+            let mut ranking = Vec::with_capacity(blocks.len());
+            for (k, blk) in blocks.iter().enumerate() {
+                let dist = distance_blocks(blk, p, points.d)?;
+                ranking.push((k, clustering.clusters[k].label, dist));
+            }
+            ranking.sort_by(|x, y| x.2.total_cmp(&y.2).then(x.0.cmp(&y.0)));
+            Ok(Prediction { ranking })
+        })
+        .collect()
+}
+
+/// Hull distance between clusters `i < j` with different labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterDistance {
+    /// First cluster id.
+    pub i: usize,
+    /// Second cluster id.
+    pub j: usize,
+    /// Exact hull distance.
+    pub distance: f64,
+}
+
+/// Hull distances for every pair of clusters (among `ids`) with different labels, `i < j`.
+pub fn cluster_distances(
+    points: &Points,
+    clusters: &[cluster::Cluster],
+    ids: &[usize],
+) -> Result<Vec<ClusterDistance>, ProbeError> {
+    let mut pairs = Vec::new();
+    for (x, &i) in ids.iter().enumerate() {
+        for &j in &ids[x + 1..] {
+            if clusters[i].label != clusters[j].label {
+                pairs.push((i.min(j), i.max(j)));
+            }
+        }
+    }
+    let blocks: Vec<Option<Vec<f64>>> = (0..clusters.len())
+        .map(|k| {
+            ids.contains(&k)
+                .then(|| points.gather(&clusters[k].members))
+        })
+        .collect();
+    pairs
+        .into_par_iter()
+        .map(|(i, j)| {
+            let a = blocks[i].as_deref().expect("block of a listed cluster");
+            let b = blocks[j].as_deref().expect("block of a listed cluster");
+            Ok(ClusterDistance {
+                i,
+                j,
+                distance: distance_blocks(a, b, points.d)?,
+            })
+        })
+        .collect()
+}
+
+/// Label-level summaries of the fine-tuning paper's code (`develop_run`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LabelMetrics {
+    /// Clusters with at most this many points were dropped.
+    pub min_cluster_size: usize,
+    /// Ids of the clusters used.
+    pub kept: Vec<usize>,
+    /// Ids of the clusters dropped by the size filter.
+    pub dropped: Vec<usize>,
+    /// `pair[a][b]`: mean hull distance over kept cluster pairs with labels {a, b}; `None` when
+    /// no such pair exists (the original's +∞).
+    pub pair: Vec<Vec<Option<f64>>>,
+    /// Distance vector over label pairs a < b (0 where undefined), in label order.
+    pub vec: Vec<(usize, usize, f64)>,
+    /// Per label: minimum over other labels of `pair` (0 where undefined).
+    pub outside_min: Vec<f64>,
+    /// Per label: mean over its clusters of the mean pairwise distance inside the cluster.
+    pub inside_mean: Vec<f64>,
+    /// Per label: max over its clusters of the max pairwise distance inside the cluster.
+    pub inside_max: Vec<f64>,
+}
+
+/// Computes [`LabelMetrics`] for `n_labels` labels, keeping clusters of more than
+/// `min_cluster_size` points.
+pub fn label_metrics(
+    points: &Points,
+    clusters: &[cluster::Cluster],
+    n_labels: usize,
+    min_cluster_size: usize,
+) -> Result<LabelMetrics, ProbeError> {
+    label_metrics_with(points, clusters, n_labels, min_cluster_size, None)
+}
+
+/// [`label_metrics`] reusing already computed cluster distances `known` (used when they cover
+/// every kept pair; otherwise the distances are computed).
+pub fn label_metrics_with(
+    points: &Points,
+    clusters: &[cluster::Cluster],
+    n_labels: usize,
+    min_cluster_size: usize,
+    known: Option<&[ClusterDistance]>,
+) -> Result<LabelMetrics, ProbeError> {
+    let (kept, dropped): (Vec<usize>, Vec<usize>) =
+        (0..clusters.len()).partition(|&k| clusters[k].members.len() > min_cluster_size);
+    if let Some(c) = clusters.iter().find(|c| c.label >= n_labels) {
+        return Err(ProbeError::Shape(format!(
+            "cluster label {} out of range for {n_labels} labels",
+            c.label
+        )));
+    }
+    let dists = match known {
+        Some(k) => {
+            let keep: std::collections::HashSet<usize> = kept.iter().copied().collect();
+            let have: Vec<ClusterDistance> = k
+                .iter()
+                .filter(|c| keep.contains(&c.i) && keep.contains(&c.j))
+                .cloned()
+                .collect();
+            let n_pairs = kept
+                .iter()
+                .enumerate()
+                .map(|(x, &i)| {
+                    kept[x + 1..]
+                        .iter()
+                        .filter(|&&j| clusters[i].label != clusters[j].label)
+                        .count()
+                })
+                .sum::<usize>();
+            if have.len() == n_pairs {
+                have
+            } else {
+                cluster_distances(points, clusters, &kept)?
+            }
+        }
+        None => cluster_distances(points, clusters, &kept)?,
+    };
+    let mut sum = vec![vec![0.0; n_labels]; n_labels];
+    let mut cnt = vec![vec![0usize; n_labels]; n_labels];
+    for cd in &dists {
+        let (a, b) = (clusters[cd.i].label, clusters[cd.j].label);
+        for (x, y) in [(a, b), (b, a)] {
+            sum[x][y] += cd.distance;
+            cnt[x][y] += 1;
+        }
+    }
+    let pair: Vec<Vec<Option<f64>>> = (0..n_labels)
+        .map(|a| {
+            (0..n_labels)
+                .map(|b| (cnt[a][b] > 0).then(|| sum[a][b] / cnt[a][b] as f64))
+                .collect()
+        })
+        .collect();
+    let mut vec = Vec::new();
+    for (a, row) in pair.iter().enumerate() {
+        for (b, v) in row.iter().enumerate().skip(a + 1) {
+            vec.push((a, b, v.unwrap_or(0.0)));
+        }
+    }
+    let outside_min = (0..n_labels)
+        .map(|a| {
+            (0..n_labels)
+                .filter(|&b| b != a)
+                .filter_map(|b| pair[a][b])
+                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))))
+                .unwrap_or(0.0)
+        })
+        .collect();
+    let inside: Vec<Option<(f64, f64)>> = kept
+        .par_iter()
+        .map(|&k| {
+            let m = &clusters[k].members;
+            if m.len() < 2 {
+                return None;
+            }
+            let (mut s, mut mx, mut c) = (0.0, 0.0f64, 0usize);
+            for x in 0..m.len() {
+                for y in x + 1..m.len() {
+                    let dd: f64 = points
+                        .row(m[x])
+                        .iter()
+                        .zip(points.row(m[y]))
+                        .map(|(u, v)| (u - v) * (u - v))
+                        .sum::<f64>()
+                        .sqrt();
+                    s += dd;
+                    mx = mx.max(dd);
+                    c += 1;
+                }
+            }
+            Some((s / c as f64, mx))
+        })
+        .collect();
+    let mut inside_mean = vec![0.0; n_labels];
+    let mut inside_max = vec![0.0; n_labels];
+    let mut n_in = vec![0usize; n_labels];
+    for (&k, v) in kept.iter().zip(&inside) {
+        if let Some((mean, mx)) = v {
+            let l = clusters[k].label;
+            inside_mean[l] += mean;
+            n_in[l] += 1;
+            inside_max[l] = f64::max(inside_max[l], *mx);
+        }
+    }
+    for l in 0..n_labels {
+        if n_in[l] > 0 {
+            inside_mean[l] /= n_in[l] as f64;
+        }
+    }
+    Ok(LabelMetrics {
+        min_cluster_size,
+        kept,
+        dropped,
+        pair,
+        vec,
+        outside_min,
+        inside_mean,
+        inside_max,
+    })
+}
+
+/// A pair of differently-labelled clusters found to intersect by [`check_clusters`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverlappingPair {
+    /// First cluster id.
+    pub i: usize,
+    /// Second cluster id.
+    pub j: usize,
+}
+
+/// Checks fixed clusters (e.g. from an earlier run) for overlap: every pair of clusters (among
+/// `ids`) with different labels whose hulls intersect (the batch mode's `_check_overlaps`).
+pub fn check_clusters(
+    points: &Points,
+    clusters: &[cluster::Cluster],
+    ids: &[usize],
+) -> Result<Vec<OverlappingPair>, ProbeError> {
+    let mut pairs = Vec::new();
+    for (x, &i) in ids.iter().enumerate() {
+        for &j in &ids[x + 1..] {
+            if clusters[i].label != clusters[j].label {
+                pairs.push((i.min(j), i.max(j)));
+            }
+        }
+    }
+    let res: Result<Vec<Option<OverlappingPair>>, ProbeError> = pairs
+        .into_par_iter()
+        .map(|(i, j)| {
+            let a = points.gather(&clusters[i].members);
+            let b = points.gather(&clusters[j].members);
+            let (ov, _) = overlap_blocks(&a, &b, points.d)?;
+            Ok(ov.intersects().then_some(OverlappingPair { i, j }))
+        })
+        .collect();
+    Ok(res?.into_iter().flatten().collect())
+}
+
+pub use cluster::Cluster;

@@ -1,0 +1,288 @@
+//! DirectProbe: hand-checkable cases and cross-checks against the independent reference
+//! (`scripts/reference/directprobe_reference.py`, scipy HiGHS LP + active-set QP), whose outputs
+//! are stored under `tests/fixtures/`.
+
+use serde_json::Value;
+use tunescope_geometry::directprobe::{self as dp, Overlap, Points};
+
+fn pts(rows: &[&[f64]]) -> Points {
+    let d = rows[0].len();
+    Points::new(
+        rows.iter().flat_map(|r| r.iter().copied()).collect(),
+        rows.len(),
+        d,
+    )
+    .unwrap()
+}
+
+fn matrix(v: &Value) -> Vec<Vec<f64>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+fn stack(parts: &[&Vec<Vec<f64>>]) -> Points {
+    let rows: Vec<&[f64]> = parts
+        .iter()
+        .flat_map(|p| p.iter().map(|r| r.as_slice()))
+        .collect();
+    pts(&rows)
+}
+
+fn fixture(name: &str) -> Value {
+    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/").to_string() + name;
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+#[test]
+fn rectangles_are_four_apart() {
+    // The original's probing/test.py example.
+    let p = pts(&[
+        &[1.0, 6.0],
+        &[1.0, 3.0],
+        &[15.0, 3.0],
+        &[15.0, 6.0],
+        &[1.0, -3.0],
+        &[1.0, -1.0],
+        &[2.0, -3.0],
+        &[2.0, -1.0],
+    ]);
+    let d = dp::hull_distance(&p, &[0, 1, 2, 3], &[4, 5, 6, 7]).unwrap();
+    assert!((d - 4.0).abs() < 1e-9, "{d}");
+    match dp::hulls_intersect(&p, &[0, 1, 2, 3], &[4, 5, 6, 7]).unwrap() {
+        Overlap::Disjoint {
+            hyperplane: Some((w, off, margin)),
+        } => {
+            assert!(margin > 0.0);
+            for i in 0..4 {
+                assert!(w[0] * p.row(i)[0] + w[1] * p.row(i)[1] >= off + margin / 2.0 - 1e-12);
+            }
+            for i in 4..8 {
+                assert!(w[0] * p.row(i)[0] + w[1] * p.row(i)[1] <= off - margin / 2.0 + 1e-12);
+            }
+        }
+        other => panic!("expected a separating hyperplane, got {other:?}"),
+    }
+}
+
+#[test]
+fn point_to_square() {
+    let p = pts(&[&[0.0, 0.0], &[10.0, 0.0], &[0.0, 10.0], &[10.0, 10.0]]);
+    let sq = [0, 1, 2, 3];
+    let d = dp::point_hull_distance(&p, &sq, &[13.0, 5.0]).unwrap();
+    assert!((d - 3.0).abs() < 1e-9, "{d}");
+    assert_eq!(dp::point_hull_distance(&p, &sq, &[5.0, 5.0]).unwrap(), 0.0);
+    assert_eq!(dp::point_hull_distance(&p, &sq, &[10.0, 4.0]).unwrap(), 0.0);
+    let corner = dp::point_hull_distance(&p, &sq, &[13.0, 14.0]).unwrap();
+    assert!((corner - 5.0).abs() < 1e-9, "{corner}");
+}
+
+#[test]
+fn xor_gives_three_clusters() {
+    // Rows: (0,0) A, (0,1) B, (1,0) B, (1,1) A. Both same-label pairs are √2 apart; the tie goes
+    // to the lower indices, so A merges first and then B's diagonal crosses A's: rejected.
+    let p = pts(&[&[0.0, 0.0], &[0.0, 1.0], &[1.0, 0.0], &[1.0, 1.0]]);
+    let c = dp::probe(&p, &[0, 1, 1, 0], &dp::Options::default()).unwrap();
+    assert_eq!(c.n_clusters(), 3);
+    assert_eq!(c.assignment, vec![2, 0, 1, 2]);
+    assert_eq!(c.stats.merges, 1);
+    assert_eq!(c.stats.rejected, 1);
+    let bad = dp::check_clusters(
+        &p,
+        &dp::Clustering::from_assignment(&[0, 1, 1, 0], &[0, 1, 1, 0])
+            .unwrap()
+            .clusters,
+        &[0, 1],
+    )
+    .unwrap();
+    assert_eq!(bad, vec![dp::OverlappingPair { i: 0, j: 1 }]);
+}
+
+#[test]
+fn identical_vectors_with_different_labels_are_an_error() {
+    let p = pts(&[&[0.0, 0.0], &[1.0, 2.0], &[3.0, 3.0], &[1.0, 2.0]]);
+    let e = dp::probe(&p, &[0, 0, 1, 1], &dp::Options::default()).unwrap_err();
+    assert!(matches!(
+        e,
+        dp::ProbeError::DuplicateConflict {
+            first: 1,
+            second: 3,
+            ..
+        }
+    ));
+    assert!(e.to_string().contains("rows 1 and 3"), "{e}");
+    // Same label: fine.
+    assert!(dp::probe(&p, &[0, 1, 1, 1], &dp::Options::default()).is_ok());
+    assert!(dp::probe(&p, &[0, 1, 1], &dp::Options::default()).is_err());
+}
+
+#[test]
+fn pairs_match_reference() {
+    let f = fixture("directprobe_pairs.json");
+    for (k, case) in f["cases"].as_array().unwrap().iter().enumerate() {
+        let a = matrix(&case["a"]);
+        let b = matrix(&case["b"]);
+        let p = stack(&[&a, &b]);
+        let ia: Vec<usize> = (0..a.len()).collect();
+        let ib: Vec<usize> = (a.len()..a.len() + b.len()).collect();
+        let ov = dp::hulls_intersect(&p, &ia, &ib).unwrap();
+        assert_eq!(
+            ov.intersects(),
+            case["intersects"].as_bool().unwrap(),
+            "case {k}"
+        );
+        // Certificates hold on every point.
+        match &ov {
+            Overlap::Disjoint {
+                hyperplane: Some((w, off, m)),
+            } => {
+                let v = |i: usize| -> f64 { w.iter().zip(p.row(i)).map(|(x, y)| x * y).sum() };
+                assert!(ia.iter().all(|&i| v(i) >= off + m / 2.0 - 1e-9), "case {k}");
+                assert!(ib.iter().all(|&i| v(i) <= off - m / 2.0 + 1e-9), "case {k}");
+            }
+            Overlap::Intersect { lambda, mu, .. } => {
+                let d = p.dim();
+                let mut x = vec![0.0; d];
+                for &(i, w) in lambda {
+                    assert!(ia.contains(&i) && w >= 0.0);
+                    x.iter_mut().zip(p.row(i)).for_each(|(s, v)| *s += w * v);
+                }
+                for &(j, w) in mu {
+                    assert!(ib.contains(&j) && w >= 0.0);
+                    x.iter_mut().zip(p.row(j)).for_each(|(s, v)| *s -= w * v);
+                }
+                assert!((lambda.iter().map(|e| e.1).sum::<f64>() - 1.0).abs() < 1e-9);
+                assert!((mu.iter().map(|e| e.1).sum::<f64>() - 1.0).abs() < 1e-9);
+                assert!(
+                    x.iter().map(|v| v * v).sum::<f64>().sqrt() < 1e-7,
+                    "case {k}"
+                );
+            }
+            other => panic!("case {k}: uncertified {other:?}"),
+        }
+        let d = dp::hull_distance(&p, &ia, &ib).unwrap();
+        let want = case["distance"].as_f64().unwrap();
+        assert!((d - want).abs() < 1e-7, "case {k}: {d} vs {want}");
+        let dpnt = dp::point_hull_distance(&p, &ia, &b[0]).unwrap();
+        let want = case["point_distance"].as_f64().unwrap();
+        assert!((dpnt - want).abs() < 1e-7, "case {k}: {dpnt} vs {want}");
+    }
+}
+
+#[test]
+fn clustering_matches_reference() {
+    let f = fixture("directprobe_instances.json");
+    for (k, inst) in f["instances"].as_array().unwrap().iter().enumerate() {
+        let x = matrix(&inst["x"]);
+        let p = stack(&[&x]);
+        let y: Vec<usize> = inst["y"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        let want: Vec<usize> = inst["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        let c = dp::probe(&p, &y, &dp::Options::default()).unwrap();
+        assert_eq!(c.assignment, want, "instance {k}");
+
+        let all: Vec<usize> = (0..c.n_clusters()).collect();
+        let dists = dp::cluster_distances(&p, &c.clusters, &all).unwrap();
+        let ref_d = inst["cluster_distances"].as_object().unwrap();
+        assert_eq!(dists.len(), ref_d.len(), "instance {k}");
+        for cd in &dists {
+            let want = ref_d[&format!("{},{}", cd.i, cd.j)].as_f64().unwrap();
+            assert!(
+                (cd.distance - want).abs() < 1e-7,
+                "instance {k}: {cd:?} vs {want}"
+            );
+        }
+        // The final clusters are pairwise separable.
+        assert!(dp::check_clusters(&p, &c.clusters, &all)
+            .unwrap()
+            .is_empty());
+
+        let xt = matrix(&inst["x_test"]);
+        let test = stack(&[&xt]);
+        let preds = dp::predict(&p, &c, &test).unwrap();
+        for (t, (pr, row)) in preds
+            .iter()
+            .zip(inst["test_distances"].as_array().unwrap())
+            .enumerate()
+        {
+            for &(cl, lab, d) in &pr.ranking {
+                let want = row[cl].as_f64().unwrap();
+                assert!(
+                    (d - want).abs() < 1e-7,
+                    "instance {k} test {t} cluster {cl}"
+                );
+                assert_eq!(lab, c.clusters[cl].label);
+            }
+            assert!(pr.ranking.windows(2).all(|w| w[0].2 <= w[1].2));
+        }
+    }
+}
+
+#[test]
+fn same_clusters_for_any_thread_count() {
+    let f = fixture("directprobe_instances.json");
+    let inst = &f["instances"][3];
+    let p = stack(&[&matrix(&inst["x"])]);
+    let y: Vec<usize> = inst["y"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
+    let run = |t: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .unwrap()
+            .install(|| dp::probe(&p, &y, &dp::Options::default()).unwrap())
+    };
+    let one = run(1);
+    assert!(one.n_clusters() > 4, "instance should be non-linear");
+    assert_eq!(one, run(3));
+}
+
+#[test]
+fn label_metrics_follow_the_fine_tuning_code() {
+    // Label 0: a right triangle at the origin; label 1: the same shifted by 5; label 2 absent.
+    let p = pts(&[
+        &[0.0, 0.0],
+        &[1.0, 0.0],
+        &[0.0, 1.0],
+        &[5.0, 0.0],
+        &[6.0, 0.0],
+        &[5.0, 1.0],
+    ]);
+    let c = dp::probe(&p, &[0, 0, 0, 1, 1, 1], &dp::Options::default()).unwrap();
+    assert_eq!(c.n_clusters(), 2);
+    let m = dp::label_metrics(&p, &c.clusters, 3, 2).unwrap();
+    assert!(m.dropped.is_empty());
+    assert!((m.pair[0][1].unwrap() - 4.0).abs() < 1e-9);
+    assert_eq!(m.vec.len(), 3);
+    assert!((m.vec[0].2 - 4.0).abs() < 1e-9);
+    assert_eq!(m.vec[1].2, 0.0); // label 2 has no cluster
+    assert!((m.outside_min[0] - 4.0).abs() < 1e-9);
+    let mean = (1.0 + 1.0 + 2f64.sqrt()) / 3.0;
+    assert!((m.inside_mean[0] - mean).abs() < 1e-12);
+    assert!((m.inside_max[1] - 2f64.sqrt()).abs() < 1e-12);
+    // Size filter: clusters of ≤ 3 points are all dropped, and reported.
+    let m = dp::label_metrics_with(&p, &c.clusters, 3, 3, None).unwrap();
+    assert_eq!(m.dropped, vec![0, 1]);
+    assert_eq!(m.outside_min, vec![0.0, 0.0, 0.0]);
+}

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Independent reference for tunescope's DirectProbe (fixtures for crates/geometry/tests).
+
+Written from the algorithm's definition, sharing no code with the Rust implementation:
+
+* hull intersection: the LP  lam >= 0, mu >= 0, sum(lam) = sum(mu) = 1, A^T lam = B^T mu,
+  solved by scipy's HiGHS (``scipy.optimize.linprog(method="highs")``);
+* hull-to-hull and point-to-hull distance: the QP  min ||A^T lam - B^T mu||^2  over the two
+  simplices, solved by Lawson-Hanson NNLS with the simplex equalities as heavily weighted rows,
+  then polished exactly on the active set (equality-constrained least squares via the KKT
+  system) and checked for optimality (all multipliers of inactive variables >= 0);
+* clustering: singletons, same-label pairs by centroid distance (ties by cluster index, new
+  clusters appended), merge iff the merged hull intersects no differently-labelled active
+  cluster (every test by the LP, no filters), rejected pairs never retried.
+
+Usage (numpy + scipy, e.g. in ~/.cache/tunescope/venv-ref):
+    python scripts/reference/directprobe_reference.py --out crates/geometry/tests/fixtures
+"""
+import argparse
+import heapq
+import json
+import os
+
+import numpy as np
+from scipy.optimize import linprog, nnls
+
+
+def intersects(A, B):
+    """True iff conv(A) and conv(B) intersect (HiGHS LP feasibility)."""
+    m, n = len(A), len(B)
+    d = A.shape[1]
+    A_eq = np.zeros((d + 2, m + n))
+    A_eq[:d, :m] = A.T
+    A_eq[:d, m:] = -B.T
+    A_eq[d, :m] = 1.0
+    A_eq[d + 1, m:] = 1.0
+    b_eq = np.zeros(d + 2)
+    b_eq[d] = b_eq[d + 1] = 1.0
+    res = linprog(np.zeros(m + n), A_eq=A_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+    if res.status == 0:
+        return True
+    if res.status == 2:
+        return False
+    raise RuntimeError(f"HiGHS status {res.status}: {res.message}")
+
+
+def hull_distance(A, B):
+    """Exact minimum distance between conv(A) and conv(B) (active-set QP)."""
+    m, n = len(A), len(B)
+    c = np.vstack([A, B]).mean(axis=0)
+    A = A - c
+    B = B - c
+    M = np.hstack([A.T, -B.T])  # d x (m+n)
+    w = 1e4 * (1.0 + np.abs(M).max())
+    E = np.zeros((2, m + n))
+    E[0, :m] = 1.0
+    E[1, m:] = 1.0
+    z, _ = nnls(np.vstack([M, w * E]), np.concatenate([np.zeros(M.shape[0]), [w, w]]),
+                maxiter=100 * (m + n))
+    # Polish on the active set: min ||M_S z_S|| s.t. E_S z_S = 1 (KKT), then verify optimality.
+    S = np.where(z > 1e-12)[0]
+    for _ in range(50):
+        MS, ES = M[:, S], E[:, S]
+        K = np.block([[MS.T @ MS, ES.T], [ES, np.zeros((2, 2))]])
+        rhs = np.concatenate([np.zeros(len(S)), [1.0, 1.0]])
+        sol = np.linalg.lstsq(K, rhs, rcond=None)[0]
+        zs = sol[: len(S)]
+        if np.all(zs >= -1e-14):
+            break
+        S = S[zs > 1e-14]
+    z = np.zeros(m + n)
+    z[S] = np.maximum(zs, 0.0)
+    z[:m] /= z[:m].sum()
+    z[m:] /= z[m:].sum()
+    x = M @ z
+    dist = float(np.linalg.norm(x))
+    # Optimality: x . (a_i - b_j) >= ||x||^2 for all vertices (Wolfe's criterion).
+    lo = float((A @ x).min() - (B @ x).max())
+    if dist > 1e-12 and lo < dist * dist * (1 - 1e-7) - 1e-12:
+        raise RuntimeError(f"QP not optimal: ||x||^2={dist * dist:.3e}, min x.p={lo:.3e}")
+    return dist
+
+
+def cluster(X, y):
+    """Reference greedy DirectProbe clustering; returns per-point cluster ids."""
+    members = [[i] for i in range(len(X))]
+    labels = [int(v) for v in y]
+    cents = [X[i].copy() for i in range(len(X))]
+    active = [True] * len(X)
+    heap = []
+    for i in range(len(X)):
+        for j in range(i + 1, len(X)):
+            if labels[i] == labels[j]:
+                heapq.heappush(heap, (float(np.sum((X[i] - X[j]) ** 2)), i, j))
+    while heap:
+        _, p, q = heapq.heappop(heap)
+        if not (active[p] and active[q]):
+            continue
+        t = sorted(members[p] + members[q])
+        ok = all(not intersects(X[t], X[members[k]])
+                 for k in range(len(members))
+                 if active[k] and labels[k] != labels[p])
+        if not ok:
+            continue
+        m = len(members)
+        members.append(t)
+        labels.append(labels[p])
+        cents.append(X[t].mean(axis=0))
+        active[p] = active[q] = False
+        active.append(True)
+        for v in range(m):
+            if active[v] and labels[v] == labels[m]:
+                heapq.heappush(heap, (float(np.sum((cents[v] - cents[m]) ** 2)), v, m))
+    ids = [-1] * len(X)
+    cid = 0
+    for k in range(len(members)):
+        if active[k]:
+            for i in members[k]:
+                ids[i] = cid
+            cid += 1
+    return ids
+
+
+def pair_cases(rng):
+    """Random point-set pairs: separable, touching-close and overlapping, varied sizes."""
+    cases = []
+    for k in range(24):
+        if k % 4 == 0:  # coincident centres, many points: mostly intersecting
+            d = int(rng.integers(2, 5))
+            m, n = int(rng.integers(6, 20)), int(rng.integers(6, 20))
+        else:
+            d = int(rng.integers(2, 9))
+            m, n = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+        A = rng.normal(size=(m, d))
+        shift = rng.normal(size=d)
+        shift *= [0.0, 0.5, 1.5, 4.0][k % 4] / np.linalg.norm(shift)
+        B = rng.normal(size=(n, d)) + shift
+        cases.append((A, B))
+    # Low-rank sets in higher dimension (like contextual embeddings).
+    for k in range(6):
+        d, r = 12, 3
+        P = rng.normal(size=(r, d))
+        A = rng.normal(size=(15, r)) @ P
+        B = (rng.normal(size=(15, r)) + [0.0, 1.0, 3.0][k % 3]) @ P
+        cases.append((A, B))
+    return cases
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=20221)
+    args = ap.parse_args()
+    rng = np.random.default_rng(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+
+    pairs = []
+    for A, B in pair_cases(rng):
+        inter = intersects(A, B)
+        dist = 0.0 if inter else hull_distance(A, B)
+        pairs.append({"a": A.tolist(), "b": B.tolist(), "intersects": inter,
+                      "distance": dist, "point_distance": hull_distance(A, B[:1])
+                      if not intersects(A, B[:1]) else 0.0})
+    with open(os.path.join(args.out, "directprobe_pairs.json"), "w") as f:
+        json.dump({"generator": "scripts/reference/directprobe_reference.py",
+                   "seed": args.seed, "cases": pairs}, f)
+
+    instances = []
+    for k in range(6):
+        n, d, L = [(30, 2, 2), (40, 3, 3), (50, 4, 3), (60, 3, 4), (45, 5, 2), (60, 6, 3)][k]
+        y = rng.integers(0, L, size=n)
+        centres = rng.normal(size=(L, d)) * [0.8, 1.5, 3.0][k % 3]
+        X = centres[y] + rng.normal(size=(n, d))
+        Xt = centres[(yt := rng.integers(0, L, size=10))] + rng.normal(size=(10, d))
+        ids = cluster(X, y)
+        K = max(ids) + 1
+        mem = [[i for i in range(n) if ids[i] == c] for c in range(K)]
+        clab = [int(y[m[0]]) for m in mem]
+        dis = {f"{i},{j}": hull_distance(X[mem[i]], X[mem[j]])
+               if not intersects(X[mem[i]], X[mem[j]]) else 0.0
+               for i in range(K) for j in range(i + 1, K) if clab[i] != clab[j]}
+        pdist = [[0.0 if intersects(X[mem[c]], Xt[t:t + 1]) else
+                  hull_distance(X[mem[c]], Xt[t:t + 1]) for c in range(K)]
+                 for t in range(len(Xt))]
+        instances.append({"x": X.tolist(), "y": y.tolist(), "clusters": ids,
+                          "cluster_distances": dis, "x_test": Xt.tolist(),
+                          "y_test": yt.tolist(), "test_distances": pdist})
+    with open(os.path.join(args.out, "directprobe_instances.json"), "w") as f:
+        json.dump({"generator": "scripts/reference/directprobe_reference.py",
+                   "seed": args.seed, "instances": instances}, f)
+
+
+if __name__ == "__main__":
+    main()
