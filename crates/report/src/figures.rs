@@ -212,6 +212,16 @@ fn series_csv(csv: &mut Csv, name: &str, xs: &[f64], s: &Series) {
     }
 }
 
+/// Whether positive values span more than a factor of 50 (then a log axis reads better).
+fn wide_positive_range(series: &[&Series]) -> bool {
+    let pos = series
+        .iter()
+        .flat_map(|s| s.values.iter().copied())
+        .filter(|v| v.is_finite() && *v > 0.0);
+    let (lo, hi) = pos.fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
+    lo.is_finite() && hi / lo > 50.0
+}
+
 fn subsample(points: &[Point2]) -> Vec<(f64, f64, usize)> {
     let stride = points.len().div_ceil(MAX_SCATTER_POINTS).max(1);
     points
@@ -380,8 +390,8 @@ impl Builder {
                 "DirectProbe clusters per layer",
                 "number of clusters",
                 l.clusters.as_ref(),
-                "Number of DirectProbe clusters on the training set; one cluster per label means \
-                 linearly separable. Paper: fine-tuning groups same-label points into fewer clusters \
+                "Number of DirectProbe clusters on the training set (log scale when the counts span \
+                 orders of magnitude); one cluster per label means linearly separable. Paper: fine-tuning groups same-label points into fewer clusters \
                  (BERT-tiny POS 3936 → 20; TREC-50 399 → 51).",
             ),
             (
@@ -397,6 +407,7 @@ impl Builder {
             let Some(ba) = ba else { continue };
             let mut chart = LineChart::new(&format!("{} — {title}", ctx.title), "layer", ylab);
             chart.integer_x = true;
+            chart.log_y = key == "clusters" && wide_positive_range(&[&ba.before, &ba.after]);
             chart.series.push(series_line(
                 "original",
                 &xs,

@@ -143,11 +143,16 @@ pub struct Ticks {
     pub step: f64,
     /// Tick values from `lo` to `hi`.
     pub values: Vec<f64>,
+    /// Values are base-10 logarithms: labels show `10^v`.
+    pub log10: bool,
 }
 
 impl Ticks {
     /// Tick label for `v` with as many decimals as the step needs.
     pub fn label(&self, v: f64) -> String {
+        if self.log10 {
+            return fmt_value(10f64.powf(v));
+        }
         let decimals = if self.step >= 1.0 {
             0
         } else {
@@ -215,6 +220,7 @@ pub fn nice_ticks(lo: f64, hi: f64, max_ticks: usize, integer: bool) -> Ticks {
                 hi: *values.last().unwrap_or(&values[0]),
                 step,
                 values,
+                log10: false,
             };
         }
         step = next_nice(step);
@@ -772,6 +778,8 @@ pub struct LineChart {
     pub y_range: Option<(f64, f64)>,
     /// X values are integers (layers, epochs): ticks at whole numbers only.
     pub integer_x: bool,
+    /// Logarithmic y axis (ticks at powers of ten); non-positive values are skipped.
+    pub log_y: bool,
 }
 
 impl LineChart {
@@ -786,11 +794,32 @@ impl LineChart {
             height: 340.0,
             y_range: None,
             integer_x: false,
+            log_y: false,
         }
     }
 
     /// Renders the chart as an SVG document.
     pub fn render(&self) -> String {
+        if !self.log_y {
+            return self.render_axes(false);
+        }
+        let f = |v: f64| if v > 0.0 { v.log10() } else { f64::NAN };
+        let mut t = self.clone();
+        for s in &mut t.series {
+            for p in &mut s.points {
+                p.1 = f(p.1);
+            }
+            for b in &mut s.band {
+                b.1 = f(b.1);
+                b.2 = f(b.2);
+            }
+        }
+        t.y_range = self.y_range.map(|(a, b)| (f(a), f(b)));
+        t.render_axes(true)
+    }
+
+    /// Renders with y values already transformed (`log`: they are base-10 logarithms).
+    fn render_axes(&self, log: bool) -> String {
         let mut out = String::new();
         svg_open(&mut out, self.width, self.height, &self.title);
         let (mut x0, mut x1, mut y0, mut y1) = (
@@ -840,7 +869,8 @@ impl LineChart {
             y1 = b;
         }
         let plot_h = self.height - top - bottom;
-        let yt = nice_ticks(y0, y1, tick_budget(plot_h, TICK_SIZE + 10.0).min(7), false);
+        let mut yt = nice_ticks(y0, y1, tick_budget(plot_h, TICK_SIZE + 10.0).min(7), log);
+        yt.log10 = log;
         let left = 34.0 + y_tick_width(&yt, TICK_SIZE);
         let plot_w = (self.width - left - 16.0 - leg_w).max(40.0);
         let xt = fit_x_ticks(x0, x1, plot_w, self.integer_x, TICK_SIZE, true);
@@ -937,7 +967,9 @@ impl LineChart {
                 }
                 if s.markers || run.len() == 1 {
                     for &(x, y) in &run {
-                        let tip = format!("{}: x = {}, y = {}", s.name, fmt_value(x), fmt_value(y));
+                        let shown = if log { 10f64.powf(y) } else { y };
+                        let tip =
+                            format!("{}: x = {}, y = {}", s.name, fmt_value(x), fmt_value(shown));
                         marker(
                             &mut out,
                             xs.map(x),
@@ -2046,6 +2078,29 @@ mod tests {
                 assert!(t.values.iter().all(|v| (3.0..=123456.0).contains(v)));
             }
         }
+    }
+
+    #[test]
+    fn log_axis_ticks_at_powers_of_ten_and_skips_non_positive_values() {
+        let mut lc = LineChart::new("clusters", "layer", "#clusters");
+        lc.log_y = true;
+        lc.series.push(LineSeries {
+            name: "s".into(),
+            points: vec![(0.0, 3936.0), (1.0, 400.0), (2.0, 17.0), (3.0, 0.0)],
+            color: "#000".into(),
+            markers: true,
+            ..Default::default()
+        });
+        let svg = lc.render();
+        for label in [">10<", ">100<", ">1000<", ">10000<"] {
+            assert!(svg.contains(label), "{label} tick");
+        }
+        assert_eq!(
+            svg.matches("<circle").count(),
+            3,
+            "zero is not drawn on a log axis"
+        );
+        assert!(svg.contains("y = 3936"));
     }
 
     #[test]
