@@ -1,7 +1,7 @@
 //! The task model every reader produces: sentences, units (what gets a vector and a label) and
 //! splits.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -115,11 +115,14 @@ impl Split {
 
     /// How many units carry each label.
     pub fn label_counts(&self) -> BTreeMap<String, usize> {
-        let mut counts = BTreeMap::new();
+        let mut counts: HashMap<&str, usize> = HashMap::new();
         for unit in &self.units {
-            *counts.entry(unit.label.clone()).or_insert(0) += 1;
+            *counts.entry(unit.label.as_str()).or_insert(0) += 1;
         }
         counts
+            .into_iter()
+            .map(|(l, n)| (l.to_string(), n))
+            .collect()
     }
 
     /// Whether the split has no sentences.
@@ -189,14 +192,18 @@ impl Task {
 
     /// Unit count per label over all splits; every label of the label list is present.
     pub fn label_counts(&self) -> BTreeMap<String, usize> {
-        let mut counts: BTreeMap<String, usize> =
-            self.labels.iter().map(|l| (l.clone(), 0)).collect();
+        let mut counts = vec![0usize; self.labels.len()];
+        let mut others: BTreeMap<String, usize> = BTreeMap::new();
         for (_, split) in self.splits() {
             for unit in &split.units {
-                *counts.entry(unit.label.clone()).or_insert(0) += 1;
+                match self.label_index(&unit.label) {
+                    Some(i) => counts[i] += 1,
+                    None => *others.entry(unit.label.clone()).or_insert(0) += 1,
+                }
             }
         }
-        counts
+        others.extend(self.labels.iter().cloned().zip(counts));
+        others
     }
 
     /// Problems a user should know about before training: empty splits, splits without units,
@@ -213,16 +220,13 @@ impl Task {
                 ));
             }
         }
-        let seen: BTreeSet<&str> = self.train.units.iter().map(|u| u.label.as_str()).collect();
+        let train = self.train.label_counts();
         for (name, split) in [("dev", &self.dev), ("test", &self.test)] {
-            let unseen: BTreeMap<&str, usize> = split
-                .units
-                .iter()
-                .filter(|u| !seen.contains(u.label.as_str()))
-                .fold(BTreeMap::new(), |mut m, u| {
-                    *m.entry(u.label.as_str()).or_insert(0) += 1;
-                    m
-                });
+            let unseen: BTreeMap<String, usize> = split
+                .label_counts()
+                .into_iter()
+                .filter(|(l, _)| !train.contains_key(l))
+                .collect();
             if !unseen.is_empty() {
                 let list: Vec<String> = unseen.iter().map(|(l, n)| format!("{l} ({n})")).collect();
                 out.push(format!(
