@@ -29,6 +29,8 @@ const TICK_SIZE: f64 = 11.0;
 const AXIS_COLOR: &str = "#444";
 const GRID_COLOR: &str = "#e4e4e4";
 const MAX_LABEL_CHARS: usize = 28;
+/// Width kept for axes and plot when a legend is wide; the chart grows instead of squeezing.
+const MIN_PLOT_AREA: f64 = 420.0;
 
 /// Palette colour for category `i` (cycles; use [`marker_shape`] to tell repeats apart).
 pub fn color(i: usize) -> &'static str {
@@ -820,6 +822,19 @@ impl LineChart {
 
     /// Renders with y values already transformed (`log`: they are base-10 logarithms).
     fn render_axes(&self, log: bool) -> String {
+        let names: Vec<&str> = self
+            .series
+            .iter()
+            .map(|s| s.name.as_str())
+            .filter(|n| !n.is_empty())
+            .collect();
+        let est_h = self.height - 2.0 * TICK_SIZE - 64.0 - title_extra(&self.title, self.width);
+        let leg = legend_width(&names, est_h);
+        if self.width - leg < MIN_PLOT_AREA {
+            let mut wider = self.clone();
+            wider.width = leg + MIN_PLOT_AREA;
+            return wider.render_axes(log);
+        }
         let mut out = String::new();
         svg_open(&mut out, self.width, self.height, &self.title);
         let (mut x0, mut x1, mut y0, mut y1) = (
@@ -1401,6 +1416,28 @@ pub struct Scatter {
 impl Scatter {
     /// Renders the scatter plot as an SVG document.
     pub fn render(&self) -> String {
+        if !self.annotate {
+            let mut used: Vec<usize> = self.points.iter().map(|p| p.2).collect();
+            used.sort_unstable();
+            used.dedup();
+            let names: Vec<String> = used
+                .iter()
+                .map(|&c| {
+                    self.categories
+                        .get(c)
+                        .cloned()
+                        .unwrap_or_else(|| format!("#{c}"))
+                })
+                .collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let est_h = self.height - 2.0 * TICK_SIZE - 64.0 - title_extra(&self.title, self.width);
+            let leg = legend_width(&refs, est_h);
+            if self.width - leg < MIN_PLOT_AREA {
+                let mut wider = self.clone();
+                wider.width = leg + MIN_PLOT_AREA;
+                return wider.render();
+            }
+        }
         let mut out = String::new();
         svg_open(&mut out, self.width, self.height, &self.title);
         let pts: Vec<(f64, f64, usize)> = self
@@ -2101,6 +2138,62 @@ mod tests {
             "zero is not drawn on a log axis"
         );
         assert!(svg.contains("y = 3936"));
+    }
+
+    #[test]
+    fn single_point_chart_has_finite_coordinates_and_a_marker() {
+        let mut lc = LineChart::new("one", "layer", "acc");
+        lc.integer_x = true;
+        lc.series.push(LineSeries {
+            name: "s".into(),
+            points: vec![(3.0, 0.5)],
+            color: "#000".into(),
+            ..Default::default()
+        });
+        let svg = lc.render();
+        assert_eq!(svg.matches("<circle").count(), 1);
+        assert!(!svg.contains("NaN") && !svg.contains("inf"));
+        assert!(svg.contains(">3<"), "the x tick at the point");
+    }
+
+    #[test]
+    fn many_categories_widen_the_chart_instead_of_squeezing_the_plot() {
+        let categories: Vec<String> = (0..46).map(|i| format!("nmod:label-{i}")).collect();
+        let points = (0..46)
+            .map(|i| (i as f64, (i * 7 % 11) as f64, i))
+            .collect();
+        let s = Scatter {
+            title: "DEP".into(),
+            x_label: String::new(),
+            y_label: String::new(),
+            categories,
+            points,
+            annotate: false,
+            width: 640.0,
+            height: 440.0,
+        };
+        let svg = s.render();
+        let width: f64 = svg
+            .split("width=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(width > 640.0);
+        assert_eq!(svg.matches("class=\"legend-label\"").count(), 46);
+        assert_eq!(
+            svg.matches("<circle").count(),
+            2 * 24,
+            "first 24 categories: circles (points + legend)"
+        );
+        assert_eq!(
+            svg.matches("<rect").count(),
+            1 + 2 * 22,
+            "then squares, plus the background"
+        );
     }
 
     #[test]
