@@ -174,6 +174,8 @@ fn strip_suffixes(mut t: &str) -> &str {
 
 /// The universal tag (Petrov et al. 2012: `VERB NOUN PRON ADJ ADV ADP CONJ DET NUM PRT X .`)
 /// of a Brown tag, via its base tag with a genitive `$` ignored; foreign words (`fw-…`) are `X`.
+/// Each base tag goes where its closest Penn Treebank tag goes in Petrov et al.'s `en-ptb.map`
+/// (subordinating `cs` like `IN` → `ADP`, nominal pronouns `pn` like `NN` → `NOUN`).
 /// `None` for a tag that is not a Brown tag.
 pub fn universal_tag(tag: &str) -> Option<&'static str> {
     if tag.starts_with("fw-") {
@@ -190,12 +192,12 @@ pub fn universal_tag(tag: &str) -> Option<&'static str> {
         | "hv" | "hvd" | "hvg" | "hvn" | "hvz" | "md" | "vb" | "vbd" | "vbg" | "vbn" | "vbz" => {
             "VERB"
         }
-        "cc" | "cs" => "CONJ",
+        "cc" => "CONJ",
+        "in" | "cs" => "ADP",
         "cd" => "NUM",
         "od" | "jj" | "jjr" | "jjs" | "jjt" => "ADJ",
-        "in" => "ADP",
-        "nn" | "nns" | "np" | "nps" | "nr" | "nrs" => "NOUN",
-        "pn" | "pp" | "ppl" | "ppls" | "ppo" | "pps" | "ppss" | "wp" | "wpo" | "wps" => "PRON",
+        "nn" | "nns" | "np" | "nps" | "nr" | "nrs" | "pn" => "NOUN",
+        "pp" | "ppl" | "ppls" | "ppo" | "pps" | "ppss" | "wp" | "wpo" | "wps" => "PRON",
         "rp" | "to" => "PRT",
         "uh" | "nil" => "X",
         _ => return None,
@@ -254,7 +256,9 @@ mod tests {
             ("to", "PRT"),
             ("``", "."),
             ("ppss+bem", "PRON"),
-            ("cs", "CONJ"),
+            ("cs", "ADP"),
+            ("cc", "CONJ"),
+            ("pn", "NOUN"),
         ] {
             assert_eq!(universal_tag(tag), Some(u), "{tag}");
         }
