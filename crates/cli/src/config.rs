@@ -559,15 +559,17 @@ fn apply_override(table: &mut toml::Table, o: &str) -> anyhow::Result<()> {
         .split_once('=')
         .with_context(|| format!("--set `{o}`: expected `section.key=value`"))?;
     let parts: Vec<&str> = key.trim().split('.').collect();
-    if parts.len() < 2 || parts.iter().any(|p| p.is_empty()) {
-        bail!("--set `{o}`: expected `section.key=value` (e.g. `data.max_sentences=100`)");
-    }
+    let (last, sections) = match parts.split_last() {
+        Some((last, sections)) if !sections.is_empty() && parts.iter().all(|p| !p.is_empty()) => {
+            (last, sections)
+        }
+        _ => bail!("--set `{o}`: expected `section.key=value` (e.g. `data.max_sentences=100`)"),
+    };
     let raw = raw.trim();
     let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-    let (last, sections) = parts.split_last().expect("at least two parts");
     let mut here = table;
     for (i, section) in sections.iter().enumerate() {
         let entry = here
