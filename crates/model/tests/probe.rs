@@ -192,6 +192,18 @@ fn same_seeds_give_identical_results_with_any_worker_count() {
 }
 
 #[test]
+fn a_seed_trains_the_same_alone_or_stacked_with_others() {
+    let all = noisy_report(0..3, 1);
+    let alone = noisy_report(1..2, 1);
+    for (a, b) in all.shapes.iter().zip(&alone.shapes) {
+        assert_eq!(a.per_seed.dev[1], b.per_seed.dev[0]);
+        assert_eq!(a.per_seed.train[1], b.per_seed.train[0]);
+        assert_eq!(a.per_seed.epochs[1], b.per_seed.epochs[0]);
+        assert_eq!(a.curves["train"][1], b.curves["train"][0]);
+    }
+}
+
+#[test]
 fn curves_track_every_epoch_and_match_the_kept_weights() {
     let r = noisy_report(0..2, 2);
     for s in &r.shapes {

@@ -9,7 +9,7 @@ use super::rng::{mix, Rng};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
-use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
+use tch::{Device, Kind, Reduction, Tensor};
 
 /// Rows evaluated per forward pass when measuring accuracy.
 const EVAL_CHUNK: i64 = 8192;
@@ -84,9 +84,61 @@ pub(crate) struct TrainOutcome {
     pub curves: Vec<Vec<Vec<f64>>>,
 }
 
-struct Layer {
-    w: Tensor,
-    b: Tensor,
+/// One trainable tensor with its Adam moments.
+struct Param {
+    value: Tensor,
+    m: Tensor,
+    v: Tensor,
+}
+
+impl Param {
+    fn new(init: Tensor) -> Self {
+        Param {
+            m: init.zeros_like(),
+            v: init.zeros_like(),
+            value: init.set_requires_grad(true),
+        }
+    }
+
+    /// Keeps only the seeds at positions `keep` (dimension 0).
+    fn select(&mut self, keep: &Tensor) {
+        let _guard = tch::no_grad_guard();
+        self.value = self.value.index_select(0, keep).set_requires_grad(true);
+        self.m = self.m.index_select(0, keep);
+        self.v = self.v.index_select(0, keep);
+    }
+}
+
+/// PyTorch's `torch.optim.Adam` (L2 weight decay added to the gradient).
+struct Adam {
+    lr: f64,
+    weight_decay: f64,
+    steps: i32,
+}
+
+impl Adam {
+    const BETA1: f64 = 0.9;
+    const BETA2: f64 = 0.999;
+    const EPS: f64 = 1e-8;
+
+    fn step(&mut self, params: &mut [Param]) {
+        let _guard = tch::no_grad_guard();
+        self.steps += 1;
+        let bc1 = 1.0 - Self::BETA1.powi(self.steps);
+        let bc2 = 1.0 - Self::BETA2.powi(self.steps);
+        for p in params.iter_mut() {
+            let mut g = p.value.grad();
+            if self.weight_decay != 0.0 {
+                g += &p.value * self.weight_decay;
+            }
+            p.m = &p.m * Self::BETA1 + &g * (1.0 - Self::BETA1);
+            p.v = &p.v * Self::BETA2 + (&g * &g) * (1.0 - Self::BETA2);
+            let denom = p.v.sqrt() / bc2.sqrt() + Self::EPS;
+            let update = &p.m / denom * (self.lr / bc1);
+            p.value -= update;
+            p.value.zero_grad();
+        }
+    }
 }
 
 fn shape_tag(hidden: &[usize]) -> u64 {
@@ -96,8 +148,8 @@ fn shape_tag(hidden: &[usize]) -> u64 {
 }
 
 /// PyTorch's default `nn.Linear` initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn per
-/// seed from its own stream.
-fn init_layers(spec: &TrainSpec, d: usize, vs: &nn::VarStore) -> Vec<Layer> {
+/// seed from its own stream. Returns weights `[S, in, out]` and biases `[S, 1, out]`, alternating.
+fn init_params(spec: &TrainSpec, d: usize) -> Vec<Param> {
     let mut dims = vec![d];
     dims.extend_from_slice(spec.hidden);
     dims.push(spec.n_classes);
@@ -108,28 +160,29 @@ fn init_layers(spec: &TrainSpec, d: usize, vs: &nn::VarStore) -> Vec<Layer> {
         .iter()
         .map(|&seed| Rng::stream(&[spec.stream, seed, 1, tag]))
         .collect();
-    let root = vs.root();
-    dims.windows(2)
-        .enumerate()
-        .map(|(k, io)| {
-            let (fan_in, fan_out) = (io[0], io[1]);
-            let bound = 1.0 / (fan_in as f64).sqrt();
-            let mut w = Vec::with_capacity(s * fan_in * fan_out);
-            let mut b = Vec::with_capacity(s * fan_out);
-            for rng in rngs.iter_mut() {
-                w.extend(
-                    (0..fan_in * fan_out).map(|_| ((2.0 * rng.next_f64() - 1.0) * bound) as f32),
-                );
-                b.extend((0..fan_out).map(|_| ((2.0 * rng.next_f64() - 1.0) * bound) as f32));
-            }
-            let (si, fi, fo) = (s as i64, fan_in as i64, fan_out as i64);
-            let w = Tensor::from_slice(&w).view([si, fi, fo]);
-            let b = Tensor::from_slice(&b).view([si, 1, fo]);
-            Layer {
-                w: root.var_copy(&format!("w{k}"), &w),
-                b: root.var_copy(&format!("b{k}"), &b),
-            }
-        })
+    let mut params = Vec::with_capacity(2 * (dims.len() - 1));
+    for io in dims.windows(2) {
+        let (fan_in, fan_out) = (io[0], io[1]);
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let mut w = Vec::with_capacity(s * fan_in * fan_out);
+        let mut b = Vec::with_capacity(s * fan_out);
+        for rng in rngs.iter_mut() {
+            let mut draw = || ((2.0 * rng.next_f64() - 1.0) * bound) as f32;
+            w.extend((0..fan_in * fan_out).map(|_| draw()));
+            b.extend((0..fan_out).map(|_| draw()));
+        }
+        let (si, fi, fo) = (s as i64, fan_in as i64, fan_out as i64);
+        params.push(Param::new(Tensor::from_slice(&w).view([si, fi, fo])));
+        params.push(Param::new(Tensor::from_slice(&b).view([si, 1, fo])));
+    }
+    params
+}
+
+/// (weight, bias) handles of each layer.
+fn layers(params: &[Param]) -> Vec<(Tensor, Tensor)> {
+    params
+        .chunks(2)
+        .map(|wb| (wb[0].value.shallow_clone(), wb[1].value.shallow_clone()))
         .collect()
 }
 
@@ -166,99 +219,101 @@ fn accuracy(layers: &[(Tensor, Tensor)], set: &LabelledSet) -> Vec<f64> {
     counts.iter().map(|&c| c as f64 / n.max(1) as f64).collect()
 }
 
-fn snapshot(layers: &[Layer]) -> Vec<(Tensor, Tensor)> {
-    let _guard = tch::no_grad_guard();
-    layers
-        .iter()
-        .map(|l| (l.w.detach().copy(), l.b.detach().copy()))
-        .collect()
-}
-
-fn live(layers: &[Layer]) -> Vec<(Tensor, Tensor)> {
-    layers
-        .iter()
-        .map(|l| (l.w.shallow_clone(), l.b.shallow_clone()))
-        .collect()
-}
-
 /// Trains `spec.hidden` for every seed of `spec.seeds` with Adam on shuffled mini-batches, keeps
 /// each seed's weights from its best dev epoch (early stopping with `spec.patience`), and reports
-/// train/dev/test accuracy of those weights plus per-epoch accuracy on `curve_sets`.
+/// train/dev/test accuracy of those weights plus per-epoch accuracy on the family's curve sets.
+///
+/// Seeds that stop early are dropped from the stack, so the remaining ones train faster. The
+/// loss is a sum over rows divided by the batch size, so a seed's gradients (and thus its whole
+/// trajectory) do not depend on which other seeds share the stack.
 fn train(spec: &TrainSpec, family: &Family) -> TrainOutcome {
     let (train, dev) = (&family.train, &family.dev);
     let (n, d) = (train.x.size()[0], train.x.size()[1]);
     let s = spec.seeds.len();
-    let vs = nn::VarStore::new(Device::Cpu);
-    let layers = init_layers(spec, d as usize, &vs);
-    let mut opt = nn::Adam {
-        wd: spec.weight_decay,
-        ..Default::default()
-    }
-    .build(&vs, spec.lr)
-    .expect("Adam over a CPU var store");
+    let mut params = init_params(spec, d as usize);
+    let mut adam = Adam {
+        lr: spec.lr,
+        weight_decay: spec.weight_decay,
+        steps: 0,
+    };
     let mut order_rngs: Vec<Rng> = spec
         .seeds
         .iter()
         .map(|&seed| Rng::stream(&[spec.stream, seed, 2]))
         .collect();
-    let mut best = snapshot(&layers);
+    // Original seed index of each stack position.
+    let mut active: Vec<usize> = (0..s).collect();
+    let mut best: Vec<(Tensor, Tensor)> = {
+        let _guard = tch::no_grad_guard();
+        layers(&params)
+            .iter()
+            .map(|(w, b)| (w.detach().copy(), b.detach().copy()))
+            .collect()
+    };
     let mut best_dev = vec![f64::NEG_INFINITY; s];
     let mut best_epoch = vec![0usize; s];
     let mut epochs = vec![0usize; s];
-    let mut stopped = vec![false; s];
     let mut curves = vec![vec![Vec::new(); s]; family.curves.len()];
     let bsz = spec.batch_size as i64;
-    let mut perms = vec![0i64; s * n as usize];
+    let mut perms = Vec::with_capacity(s * n as usize);
     for epoch in 1..=spec.max_epochs {
-        for (k, rng) in order_rngs.iter_mut().enumerate() {
-            let p = &mut perms[k * n as usize..(k + 1) * n as usize];
-            p.iter_mut().enumerate().for_each(|(i, v)| *v = i as i64);
-            rng.shuffle(p);
+        perms.clear();
+        for rng in order_rngs.iter_mut() {
+            let start = perms.len();
+            perms.extend(0..n);
+            rng.shuffle(&mut perms[start..]);
         }
-        let order = Tensor::from_slice(&perms).view([s as i64, n]);
-        let params = live(&layers);
+        let stack = active.len() as i64;
+        let order = Tensor::from_slice(&perms).view([stack, n]);
         let mut start = 0;
         while start < n {
             let len = bsz.min(n - start);
             let idx = order.narrow(1, start, len).reshape([-1]);
-            let xb = train.x.index_select(0, &idx).view([s as i64, len, d]);
+            let xb = train.x.index_select(0, &idx).view([stack, len, d]);
             let yb = train.y.index_select(0, &idx);
-            let logits = forward(&params, &xb);
+            let logits = forward(&layers(&params), &xb);
             let loss = logits
                 .view([-1, spec.n_classes as i64])
-                .cross_entropy_for_logits(&yb)
-                * s as f64;
-            opt.backward_step(&loss);
+                .cross_entropy_loss::<Tensor>(&yb, None, Reduction::Sum, -100, 0.0)
+                / len as f64;
+            loss.backward();
+            adam.step(&mut params);
             start += len;
         }
-        let dev_acc = accuracy(&params, dev);
+        let live = layers(&params);
+        let dev_acc = accuracy(&live, dev);
         let curve_acc: Vec<Vec<f64>> = family
             .curves
             .iter()
-            .map(|set| accuracy(&params, set))
+            .map(|set| accuracy(&live, set))
             .collect();
         let _guard = tch::no_grad_guard();
-        for k in 0..s {
-            if stopped[k] {
-                continue;
-            }
+        let mut keep = Vec::with_capacity(active.len());
+        for (pos, &k) in active.iter().enumerate() {
             epochs[k] = epoch;
             for (c, acc) in curve_acc.iter().enumerate() {
-                curves[c][k].push(acc[k]);
+                curves[c][k].push(acc[pos]);
             }
-            if dev_acc[k] > best_dev[k] {
-                best_dev[k] = dev_acc[k];
+            if dev_acc[pos] > best_dev[k] {
+                best_dev[k] = dev_acc[pos];
                 best_epoch[k] = epoch;
-                for ((bw, bb), l) in best.iter_mut().zip(&layers) {
-                    bw.get(k as i64).copy_(&l.w.get(k as i64));
-                    bb.get(k as i64).copy_(&l.b.get(k as i64));
+                for ((bw, bb), (w, b)) in best.iter_mut().zip(&live) {
+                    bw.get(k as i64).copy_(&w.get(pos as i64));
+                    bb.get(k as i64).copy_(&b.get(pos as i64));
                 }
-            } else if spec.patience.is_some_and(|p| epoch - best_epoch[k] >= p) {
-                stopped[k] = true;
+            }
+            if spec.patience.is_none_or(|p| epoch - best_epoch[k] < p) {
+                keep.push(pos);
             }
         }
-        if stopped.iter().all(|&x| x) {
+        if keep.is_empty() {
             break;
+        }
+        if keep.len() < active.len() {
+            let keep_t = Tensor::from_slice(&keep.iter().map(|&p| p as i64).collect::<Vec<_>>());
+            params.iter_mut().for_each(|p| p.select(&keep_t));
+            active = keep.iter().map(|&p| active[p]).collect();
+            order_rngs = keep.iter().map(|&p| order_rngs[p].clone()).collect();
         }
     }
     TrainOutcome {
