@@ -18,6 +18,8 @@ struct Cli {
 enum Command {
     /// Inspect a study's data: counts per split, labels, warnings.
     Data(cmd::data::Args),
+    /// Classifier probes (linear + MLP grid, several seeds) on stored vectors.
+    Probe(cmd::probe::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +33,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         Command::Data(a) => cmd::data::run(a),
+        Command::Probe(a) => cmd::probe::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,461 @@
+//! `tunescope probe`: classifier probes (linear + MLP grid, several seeds) on stored vectors.
+
+use anyhow::{bail, ensure, Context, Result};
+use clap::Parser;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tunescope_data::npy;
+use tunescope_model::probe::{self, ProbeConfig, ProbeInput, Split};
+
+/// Train classifier probes on frozen vectors and write DIR/probe.json.
+///
+/// Shapes: the linear probe plus every two-hidden-layer ReLU MLP over the grid sizes (16 for the
+/// default grid). The reported probe is the shape with the best mean dev accuracy; its test
+/// accuracy is given as mean ± std over seeds.
+#[derive(Parser, Debug)]
+pub struct Args {
+    /// Training vectors: .npy float32/float64 matrix [n, d].
+    #[arg(long)]
+    train_vectors: PathBuf,
+    /// Training labels: text (one per line) or integer .npy, one per vector.
+    #[arg(long)]
+    train_labels: PathBuf,
+    /// Dev vectors (early stopping and shape selection).
+    #[arg(long)]
+    dev_vectors: PathBuf,
+    /// Dev labels.
+    #[arg(long)]
+    dev_labels: PathBuf,
+    /// Test vectors.
+    #[arg(long)]
+    test_vectors: PathBuf,
+    /// Test labels.
+    #[arg(long)]
+    test_labels: PathBuf,
+    /// Output directory (created if missing); receives probe.json.
+    #[arg(long)]
+    out: PathBuf,
+    /// Hidden-layer sizes of the MLP grid.
+    #[arg(long, value_delimiter = ',', default_value = "32,64,128,256")]
+    grid: Vec<usize>,
+    /// Numbers of hidden layers to include: 0 = linear, 1 = [h], 2 = [h1, h2].
+    #[arg(long, value_delimiter = ',', default_value = "0,2")]
+    depths: Vec<usize>,
+    /// Only the linear probe (multinomial logistic regression).
+    #[arg(long)]
+    linear_only: bool,
+    /// Number of seeds per shape.
+    #[arg(long, default_value_t = 5)]
+    seeds: u64,
+    /// First seed; seeds are first, first+1, ...
+    #[arg(long, default_value_t = 0)]
+    first_seed: u64,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Adam L2 weight decay.
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Maximum training epochs.
+    #[arg(long, default_value_t = 50)]
+    max_epochs: usize,
+    /// Epochs without dev improvement before stopping; 0 trains all epochs (keeping the best).
+    #[arg(long, default_value_t = 5)]
+    patience: usize,
+    /// Also train Hewitt & Liang control tasks and report selectivity (needs --*-types).
+    #[arg(long, requires_all = ["train_types", "dev_types", "test_types"])]
+    control: bool,
+    /// Word type of each training vector (text, one per line), for --control.
+    #[arg(long)]
+    train_types: Option<PathBuf>,
+    /// Word type of each dev vector.
+    #[arg(long)]
+    dev_types: Option<PathBuf>,
+    /// Word type of each test vector.
+    #[arg(long)]
+    test_types: Option<PathBuf>,
+    /// Seed of the control-label assignment.
+    #[arg(long, default_value_t = 0)]
+    control_seed: u64,
+    /// Shapes trained concurrently, each on one core (default: all cores). Results do not
+    /// depend on it.
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
+    threads: usize,
+}
+
+/// Reads a 2-D float .npy matrix as f32 rows.
+fn read_vectors(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
+    let header = npy::read_header(path)?;
+    ensure!(
+        header.shape.len() == 2,
+        "{}: expected a 2-D matrix [rows, dim], got shape {:?}",
+        path.display(),
+        header.shape
+    );
+    let data = match header.dtype {
+        npy::Dtype::F32 => npy::read_f32(path)?.data,
+        npy::Dtype::F64 => npy::read_f64(path)?
+            .data
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
+        other => bail!(
+            "{}: vectors must be float32 or float64, got {other:?}",
+            path.display()
+        ),
+    };
+    Ok((data, header.shape[0], header.shape[1]))
+}
+
+/// Reads non-empty lines (labels or word types), one per vector.
+fn read_lines(path: &Path, what: &str) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {what} from {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let line = line.trim_end_matches('\r');
+            ensure!(
+                !line.trim().is_empty(),
+                "{}:{}: empty line, expected one {what} per line",
+                path.display(),
+                i + 1
+            );
+            Ok(line.to_string())
+        })
+        .collect()
+}
+
+/// Labels as strings: integer .npy (1-D, or [n, 1]) or text.
+fn read_labels(path: &Path) -> Result<Vec<String>> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+    {
+        let a = npy::read_i64(path)?;
+        ensure!(
+            a.shape.len() == 1 || (a.shape.len() == 2 && a.shape[1] == 1),
+            "{}: labels must be a 1-D integer array, got shape {:?}",
+            path.display(),
+            a.shape
+        );
+        Ok(a.data.iter().map(i64::to_string).collect())
+    } else {
+        read_lines(path, "label")
+    }
+}
+
+struct SplitData {
+    x: Vec<f32>,
+    rows: usize,
+    dim: usize,
+    labels: Vec<usize>,
+    types: Option<Vec<String>>,
+}
+
+fn load_split(
+    name: &str,
+    vectors: &Path,
+    labels: &Path,
+    types: Option<&PathBuf>,
+    vocab: &mut HashMap<String, usize>,
+) -> Result<SplitData> {
+    let (x, rows, dim) = read_vectors(vectors)?;
+    let names = read_labels(labels)?;
+    ensure!(
+        names.len() == rows,
+        "{name}: {} has {rows} vectors but {} has {} labels",
+        vectors.display(),
+        labels.display(),
+        names.len()
+    );
+    let labels = names
+        .into_iter()
+        .map(|l| {
+            let next = vocab.len();
+            *vocab.entry(l).or_insert(next)
+        })
+        .collect();
+    let types = match types {
+        Some(p) => {
+            let t = read_lines(p, "word type")?;
+            ensure!(
+                t.len() == rows,
+                "{name}: {} has {rows} vectors but {} has {} word types",
+                vectors.display(),
+                p.display(),
+                t.len()
+            );
+            Some(t)
+        }
+        None => None,
+    };
+    Ok(SplitData {
+        x,
+        rows,
+        dim,
+        labels,
+        types,
+    })
+}
+
+/// Runs the probe grid and writes `<out>/probe.json`.
+pub fn run(args: Args) -> Result<()> {
+    ensure!(args.seeds > 0, "--seeds must be at least 1");
+    ensure!(!args.grid.is_empty() || args.linear_only, "--grid is empty");
+    if let Some(d) = args.depths.iter().find(|&&d| d > 2) {
+        bail!("--depths: {d} hidden layers is not supported (use 0, 1 or 2)");
+    }
+    let types = [&args.train_types, &args.dev_types, &args.test_types];
+    let types = types.map(|t| if args.control { t.as_ref() } else { None });
+    let mut vocab = HashMap::new();
+    let train = load_split(
+        "train",
+        &args.train_vectors,
+        &args.train_labels,
+        types[0],
+        &mut vocab,
+    )?;
+    let dev = load_split(
+        "dev",
+        &args.dev_vectors,
+        &args.dev_labels,
+        types[1],
+        &mut vocab,
+    )?;
+    let test = load_split(
+        "test",
+        &args.test_vectors,
+        &args.test_labels,
+        types[2],
+        &mut vocab,
+    )?;
+    for (name, s, path) in [
+        ("dev", &dev, &args.dev_vectors),
+        ("test", &test, &args.test_vectors),
+    ] {
+        ensure!(
+            s.dim == train.dim,
+            "{}: {name} vectors have dimension {} but train vectors have {}",
+            path.display(),
+            s.dim,
+            train.dim
+        );
+    }
+    let depths = if args.linear_only {
+        vec![0]
+    } else {
+        args.depths.clone()
+    };
+    let cfg = ProbeConfig {
+        shapes: probe::grid_shapes(&args.grid, &depths),
+        seeds: (args.first_seed..args.first_seed + args.seeds).collect(),
+        lr: args.lr,
+        weight_decay: args.weight_decay,
+        batch_size: args.batch_size,
+        max_epochs: args.max_epochs,
+        patience: (args.patience > 0).then_some(args.patience),
+        control: args.control,
+        control_seed: args.control_seed,
+        workers: args.threads,
+    };
+    let tensors = [&train, &dev, &test].map(|s| probe::matrix(&s.x, s.rows, s.dim));
+    let [tx, dx, sx] = tensors;
+    let (tx, dx, sx) = (tx?, dx?, sx?);
+    let input = ProbeInput {
+        train: Split {
+            x: &tx,
+            labels: &train.labels,
+            types: train.types.as_deref(),
+        },
+        dev: Split {
+            x: &dx,
+            labels: &dev.labels,
+            types: dev.types.as_deref(),
+        },
+        test: Some(Split {
+            x: &sx,
+            labels: &test.labels,
+            types: test.types.as_deref(),
+        }),
+        curves: Vec::new(),
+    };
+    let report = probe::run(&input, &cfg)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let path = args.out.join("probe.json");
+    report.write_json(&path)?;
+    let b = &report.best;
+    eprintln!(
+        "best {:?}: dev {:.4} ± {:.4}, test {:.4} ± {:.4} over {} seeds ({:.1} s) -> {}",
+        b.hidden,
+        b.dev_mean,
+        b.dev_std,
+        b.test_mean.unwrap_or(f64::NAN),
+        b.test_std.unwrap_or(f64::NAN),
+        report.seeds.len(),
+        report.seconds,
+        path.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("tunescope-cmd-probe-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Two labels on a line: x < 0.5 is "a"/0, x >= 0.5 is "b"/1, with a second constant column.
+    fn write_split(dir: &Path, name: &str, xs: &[f32]) {
+        let data: Vec<f32> = xs.iter().flat_map(|&x| [x, 1.0]).collect();
+        npy::write_f32(dir.join(format!("{name}_X.npy")), &[xs.len(), 2], &data).unwrap();
+        let labels: Vec<&str> = xs
+            .iter()
+            .map(|&x| if x < 0.5 { "a" } else { "b" })
+            .collect();
+        std::fs::write(dir.join(format!("{name}_y.txt")), labels.join("\n") + "\n").unwrap();
+    }
+
+    fn args(dir: &Path, extra: &[&str]) -> Args {
+        let p = |f: &str| dir.join(f).display().to_string();
+        let mut argv = vec!["probe".to_string()];
+        for (flag, file) in [
+            ("--train-vectors", "train_X.npy"),
+            ("--train-labels", "train_y.txt"),
+            ("--dev-vectors", "dev_X.npy"),
+            ("--dev-labels", "dev_y.txt"),
+            ("--test-vectors", "test_X.npy"),
+            ("--test-labels", "test_y.txt"),
+            ("--out", "out"),
+        ] {
+            argv.push(flag.into());
+            argv.push(p(file));
+        }
+        argv.extend(extra.iter().map(|s| s.to_string()));
+        Args::try_parse_from(argv).unwrap()
+    }
+
+    fn line(n: usize) -> Vec<f32> {
+        (0..n).map(|i| i as f32 / n as f32).collect()
+    }
+
+    #[test]
+    fn writes_probe_json_for_text_labels() {
+        let dir = scratch("ok");
+        for (name, n) in [("train", 40), ("dev", 20), ("test", 20)] {
+            write_split(&dir, name, &line(n));
+        }
+        let extra = [
+            "--grid",
+            "4",
+            "--depths",
+            "0,1",
+            "--seeds",
+            "2",
+            "--max-epochs",
+            "3",
+        ];
+        run(args(&dir, &extra)).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("out/probe.json")).unwrap())
+                .unwrap();
+        assert_eq!(json["shapes"].as_array().unwrap().len(), 2);
+        assert_eq!(json["shapes"][1]["hidden"], serde_json::json!([4]));
+        assert_eq!(json["seeds"], serde_json::json!([0, 1]));
+        assert!(json["best"]["test_mean"].as_f64().unwrap() > 0.0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn integer_npy_labels_share_the_text_vocabulary() {
+        let dir = scratch("npy");
+        let mut vocab = HashMap::new();
+        std::fs::write(dir.join("y.txt"), "7\n3\n7\n").unwrap();
+        npy::write_i64(dir.join("y.npy"), &[2], &[3, 9]).unwrap();
+        npy::write_f32(dir.join("a.npy"), &[3, 1], &[0.0, 1.0, 2.0]).unwrap();
+        npy::write_f32(dir.join("b.npy"), &[2, 1], &[0.0, 1.0]).unwrap();
+        let a = load_split(
+            "train",
+            &dir.join("a.npy"),
+            &dir.join("y.txt"),
+            None,
+            &mut vocab,
+        );
+        let b = load_split(
+            "dev",
+            &dir.join("b.npy"),
+            &dir.join("y.npy"),
+            None,
+            &mut vocab,
+        );
+        assert_eq!(a.unwrap().labels, vec![0, 1, 0]);
+        assert_eq!(b.unwrap().labels, vec![1, 2]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bad_inputs_name_the_file_and_write_nothing() {
+        let dir = scratch("bad");
+        for (name, n) in [("train", 10), ("dev", 6), ("test", 6)] {
+            write_split(&dir, name, &line(n));
+        }
+        std::fs::write(dir.join("dev_y.txt"), "a\n\nb\na\nb\na\n").unwrap();
+        let e = format!("{:#}", run(args(&dir, &["--linear-only"])).unwrap_err());
+        assert!(e.contains("dev_y.txt:2: empty line"), "{e}");
+
+        write_split(&dir, "dev", &line(6));
+        std::fs::write(dir.join("test_y.txt"), "a\nb\n").unwrap();
+        let e = format!("{:#}", run(args(&dir, &["--linear-only"])).unwrap_err());
+        assert!(
+            e.contains("test_X.npy has 6 vectors") && e.contains("test_y.txt has 2"),
+            "{e}"
+        );
+
+        write_split(&dir, "test", &line(6));
+        npy::write_f32(dir.join("test_X.npy"), &[6, 3], &[0.0; 18]).unwrap();
+        let e = format!("{:#}", run(args(&dir, &["--linear-only"])).unwrap_err());
+        assert!(e.contains("test vectors have dimension 3"), "{e}");
+
+        npy::write_i64(dir.join("test_X.npy"), &[6, 2], &[0; 12]).unwrap();
+        let e = format!("{:#}", run(args(&dir, &["--linear-only"])).unwrap_err());
+        assert!(
+            e.contains("test_X.npy") && e.contains("float32 or float64"),
+            "{e}"
+        );
+        assert!(!dir.join("out").exists(), "output written despite errors");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn control_requires_word_types() {
+        let parsed = Args::try_parse_from([
+            "probe",
+            "--train-vectors",
+            "a",
+            "--train-labels",
+            "b",
+            "--dev-vectors",
+            "c",
+            "--dev-labels",
+            "d",
+            "--test-vectors",
+            "e",
+            "--test-labels",
+            "f",
+            "--out",
+            "g",
+            "--control",
+        ]);
+        assert!(parsed.is_err());
+    }
+}
