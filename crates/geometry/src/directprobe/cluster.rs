@@ -304,17 +304,29 @@ pub fn probe(points: &Points, labels: &[usize], opts: &Options) -> Result<Cluste
                     .par_iter()
                     .map(|&(dk, k)| {
                         let tol = TOUCH_TOL * (radius + nodes[k].radius + dk);
-                        for (par, other) in [(p, q), (q, p)] {
+                        // Re-check a parent's hyperplane on the other parent, smaller side first.
+                        let order = if nodes[q].members.len() <= nodes[p].members.len() {
+                            [(p, q), (q, p)]
+                        } else {
+                            [(q, p), (p, q)]
+                        };
+                        let mut hint: Option<Vec<f64>> = None;
+                        for (par, other) in order {
                             if let Some(h) = planes.get(&key(par, k)) {
                                 if let Some(h2) =
                                     extend_plane(h, par, other, k, &nodes, points, tol)
                                 {
                                     return Ok((PairResult::Separable(Some(h2)), None));
                                 }
+                                if hint.is_none() {
+                                    // Failed, but still a good first direction (t positive).
+                                    let sign = if h.pos == par { 1.0 } else { -1.0 };
+                                    hint = Some(h.w.iter().map(|v| sign * v).collect());
+                                }
                             }
                         }
                         let block_k = points.gather(&nodes[k].members);
-                        let (ov, by) = overlap_blocks(&block_t, &block_k, d)?;
+                        let (ov, by) = overlap_blocks(&block_t, &block_k, d, hint.as_deref())?;
                         Ok((
                             match ov {
                                 Overlap::Disjoint { hyperplane } => {

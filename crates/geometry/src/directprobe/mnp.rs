@@ -157,22 +157,34 @@ fn shifted_gram(vecs: &[Vec<f64>]) -> (Vec<Vec<f64>>, Vec<f64>) {
 }
 
 /// Runs Wolfe's algorithm for conv(A) − conv(B); `a` and `b` are row-major with `d` columns
-/// (ideally centred on the pair's centroid, for accuracy).
-pub(crate) fn min_norm_point(a: &[f64], b: &[f64], d: usize, p: &MnpParams) -> Mnp {
+/// (ideally centred on the pair's centroid, for accuracy). The first vertex pair is the one
+/// extreme along `start` (a guess of the A-minus-B direction), or along the centroid difference.
+pub(crate) fn min_norm_point(
+    a: &[f64],
+    b: &[f64],
+    d: usize,
+    p: &MnpParams,
+    start: Option<&[f64]>,
+) -> Mnp {
     let a: Vec<&[f64]> = a.chunks_exact(d).collect();
     let b: Vec<&[f64]> = b.chunks_exact(d).collect();
-    // Start from the pair that is extreme along the centroid difference.
-    let mut dir = vec![0.0; d];
-    for r in &a {
-        for (x, v) in dir.iter_mut().zip(r.iter()) {
-            *x += v / a.len() as f64;
+    let dir = match start {
+        Some(s) => s.to_vec(),
+        None => {
+            let mut dir = vec![0.0; d];
+            for r in &a {
+                for (x, v) in dir.iter_mut().zip(r.iter()) {
+                    *x += v / a.len() as f64;
+                }
+            }
+            for r in &b {
+                for (x, v) in dir.iter_mut().zip(r.iter()) {
+                    *x -= v / b.len() as f64;
+                }
+            }
+            dir
         }
-    }
-    for r in &b {
-        for (x, v) in dir.iter_mut().zip(r.iter()) {
-            *x -= v / b.len() as f64;
-        }
-    }
+    };
     let (i0, _) = argmin(a.iter().map(|r| dot(&dir, r)));
     let (j0, _) = argmax(b.iter().map(|r| dot(&dir, r)));
     let diff =

@@ -180,10 +180,13 @@ fn centre_pair(a: &[f64], b: &[f64], d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>,
 }
 
 /// Exact intersection test of conv(A) and conv(B) given as row-major blocks with `d` columns.
+///
+/// `hint` is an optional guess of a separating direction (A on the positive side).
 pub(crate) fn overlap_blocks(
     a: &[f64],
     b: &[f64],
     d: usize,
+    hint: Option<&[f64]>,
 ) -> Result<(Overlap, Decider), ProbeError> {
     let (ca, cb, c, radius) = centre_pair(a, b, d);
     if radius == 0.0 {
@@ -205,7 +208,7 @@ pub(crate) fn overlap_blocks(
         max_iter: 4 * (d + 2),
     };
     let offset_of = |w: &[f64], off: f64| off + dot(w, &c);
-    match min_norm_point(&ca, &cb, d, &params) {
+    match min_norm_point(&ca, &cb, d, &params, hint) {
         Mnp::Separated { w, offset, gap, .. } => {
             let o = offset_of(&w, offset);
             return Ok((
@@ -271,7 +274,7 @@ pub(crate) fn overlap_blocks(
                 max_iter: 50 * (d + 2),
                 ..params
             };
-            let hyperplane = match min_norm_point(&ca, &cb, d, &full) {
+            let hyperplane = match min_norm_point(&ca, &cb, d, &full, None) {
                 Mnp::Separated { w, offset, gap, .. } => {
                     let o = offset_of(&w, offset);
                     Some((w, o, gap))
@@ -314,7 +317,7 @@ pub fn hulls_intersect(points: &Points, a: &[usize], b: &[usize]) -> Result<Over
     if a.is_empty() || b.is_empty() {
         return Err(ProbeError::Shape("empty point set".into()));
     }
-    let ov = overlap_blocks(&points.gather(a), &points.gather(b), points.d)?.0;
+    let ov = overlap_blocks(&points.gather(a), &points.gather(b), points.d, None)?.0;
     Ok(match ov {
         Overlap::Intersect {
             lambda,
@@ -343,7 +346,7 @@ fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
         rel_gap: DIST_REL_GAP,
         max_iter: 50 * (d + 2),
     };
-    match min_norm_point(&ca, &cb, d, &params) {
+    match min_norm_point(&ca, &cb, d, &params, None) {
         Mnp::Separated { upper, .. } => Ok(upper),
         Mnp::Touching { .. } => Ok(0.0),
         // Numerically converged: the certified bounds agree.
@@ -667,7 +670,7 @@ pub fn check_clusters(
         .map(|(i, j)| {
             let a = points.gather(&clusters[i].members);
             let b = points.gather(&clusters[j].members);
-            let (ov, _) = overlap_blocks(&a, &b, points.d)?;
+            let (ov, _) = overlap_blocks(&a, &b, points.d, None)?;
             Ok(ov.intersects().then_some(OverlappingPair { i, j }))
         })
         .collect();
