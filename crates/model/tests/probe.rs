@@ -204,6 +204,31 @@ fn a_seed_trains_the_same_alone_or_stacked_with_others() {
 }
 
 #[test]
+fn weight_decay_changes_the_trajectory() {
+    let mut g = Gen(3);
+    let (xs, ys) = blobs(200, 3, &mut g);
+    let x = matrix(&xs);
+    let input = ProbeInput {
+        train: split(&x, &ys),
+        dev: split(&x, &ys),
+        test: None,
+        curves: vec![CurveSet {
+            name: "train".into(),
+            x: &x,
+            labels: &ys,
+        }],
+    };
+    let mut cfg = config(vec![vec![8]], 1);
+    cfg.max_epochs = 6;
+    cfg.patience = None;
+    let plain = run(&input, &cfg).unwrap();
+    cfg.weight_decay = 0.5;
+    let decayed = run(&input, &cfg).unwrap();
+    assert_ne!(plain.best.curves["train"], decayed.best.curves["train"]);
+    assert_eq!(decayed.best.per_seed.epochs, vec![6]);
+}
+
+#[test]
 fn curves_track_every_epoch_and_match_the_kept_weights() {
     let r = noisy_report(0..2, 2);
     for s in &r.shapes {

@@ -377,6 +377,39 @@ mod tests {
     }
 
     #[test]
+    fn control_reports_selectivity() {
+        let dir = scratch("control");
+        for (name, n) in [("train", 40), ("dev", 20), ("test", 20)] {
+            write_split(&dir, name, &line(n));
+            let types: Vec<String> = (0..n).map(|i| format!("w{}", i % 7)).collect();
+            std::fs::write(dir.join(format!("{name}_t.txt")), types.join("\n")).unwrap();
+        }
+        let t = |s: &str| dir.join(s).display().to_string();
+        let extra = [
+            "--linear-only".to_string(),
+            "--max-epochs".into(),
+            "2".into(),
+            "--control".into(),
+            "--train-types".into(),
+            t("train_t.txt"),
+            "--dev-types".into(),
+            t("dev_t.txt"),
+            "--test-types".into(),
+            t("test_t.txt"),
+        ];
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        run(args(&dir, &extra)).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("out/probe.json")).unwrap())
+                .unwrap();
+        let c = &json["best"]["control"];
+        let sel = c["selectivity_test"].as_f64().unwrap();
+        let diff = json["best"]["test_mean"].as_f64().unwrap() - c["test_mean"].as_f64().unwrap();
+        assert_eq!(sel, diff);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn integer_npy_labels_share_the_text_vocabulary() {
         let dir = scratch("npy");
         let mut vocab = HashMap::new();
