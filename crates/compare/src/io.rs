@@ -1,0 +1,178 @@
+//! Run-directory layout of the inputs (`reps/<model>/<split>/`), reading them with errors that
+//! name the file, and atomic writing of outputs.
+
+use crate::analysis::LabelledVectors;
+use anyhow::{bail, ensure, Context, Result};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use tunescope_data::npy;
+
+/// The pre-trained encoder's directory name under `reps/`, `probe/` and `directprobe/`.
+pub const PRETRAINED: &str = "pretrained";
+/// The fine-tuned encoder's directory name.
+pub const FINETUNED: &str = "finetuned";
+/// The splits, in order.
+pub const SPLITS: [&str; 3] = ["train", "dev", "test"];
+
+/// `reps/<model>/<split>/`.
+pub fn reps_dir(run: &Path, model: &str, split: &str) -> PathBuf {
+    run.join("reps").join(model).join(split)
+}
+
+/// `reps/<model>/<split>/layer-<k>.npy`.
+pub fn layer_file(run: &Path, model: &str, split: &str, layer: usize) -> PathBuf {
+    reps_dir(run, model, split).join(format!("layer-{layer}.npy"))
+}
+
+/// `probe/<model>/layer-<k>.json`.
+pub fn probe_file(run: &Path, model: &str, layer: usize) -> PathBuf {
+    run.join("probe")
+        .join(model)
+        .join(format!("layer-{layer}.json"))
+}
+
+/// `directprobe/<model>/<split>/layer-<k>/`.
+pub fn directprobe_dir(run: &Path, model: &str, split: &str, layer: usize) -> PathBuf {
+    run.join("directprobe")
+        .join(model)
+        .join(split)
+        .join(format!("layer-{layer}"))
+}
+
+/// Layers with a `layer-<k>.npy` in `dir`, ascending.
+pub fn layers_in(dir: &Path) -> Result<Vec<usize>> {
+    let mut out = BTreeSet::new();
+    let entries = std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
+    for e in entries {
+        let name = e?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(k) = name
+            .strip_prefix("layer-")
+            .and_then(|r| r.strip_suffix(".npy"))
+            .and_then(|k| k.parse().ok())
+        {
+            out.insert(k);
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Label names of a split's units, one per row: `labels.txt` (one label per line).
+pub fn read_label_names(dir: &Path) -> Result<Vec<String>> {
+    let path = dir.join("labels.txt");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading {} (expected one label per unit, one per line)",
+            path.display()
+        )
+    })?;
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let l = l.trim_end_matches('\r');
+            ensure!(
+                !l.trim().is_empty(),
+                "{}:{}: empty label (expected one label per line)",
+                path.display(),
+                i + 1
+            );
+            Ok(l.to_string())
+        })
+        .collect()
+}
+
+/// Reads `layer-<k>.npy` of a split as labelled vectors; `names` are the split's row labels and
+/// `labels` the sorted label list they index into.
+pub fn read_layer(path: &Path, names: &[String], labels: &[String]) -> Result<LabelledVectors> {
+    let header = npy::read_header(path)?;
+    ensure!(
+        header.shape.len() == 2 && header.shape[1] > 0,
+        "{}: expected a 2-D float matrix [units, dim], found shape {:?}",
+        path.display(),
+        header.shape
+    );
+    let data = match header.dtype {
+        npy::Dtype::F32 => npy::read_f32(path)?.data,
+        npy::Dtype::F64 => npy::read_f64(path)?
+            .data
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
+        other => bail!(
+            "{}: expected float32 or float64 vectors, found {other:?}",
+            path.display()
+        ),
+    };
+    let (rows, dim) = (header.shape[0], header.shape[1]);
+    ensure!(
+        rows == names.len(),
+        "{}: {rows} vectors but the split's labels.txt has {} labels",
+        path.display(),
+        names.len()
+    );
+    if let Some(k) = data.iter().position(|v| !v.is_finite()) {
+        bail!(
+            "{}: row {} has a non-finite value in column {}",
+            path.display(),
+            k / dim,
+            k % dim
+        );
+    }
+    let labels = names
+        .iter()
+        .map(|n| {
+            labels
+                .binary_search(n)
+                .expect("label list built from every split's labels")
+        })
+        .collect();
+    Ok(LabelledVectors {
+        data,
+        rows,
+        dim,
+        labels,
+    })
+}
+
+/// Writes `contents` to `path` through a temporary file in the same directory, then renames it.
+pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} has no file name", path.display()))?;
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, contents)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// One CSV field: quoted when it holds a comma, quote or line break.
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// A CSV table: header plus rows, fields quoted as needed.
+pub fn csv(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut out = header.join(",");
+    out.push('\n');
+    for r in rows {
+        out.push_str(&r.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// A number for CSV: empty when undefined.
+pub fn num(v: Option<f64>) -> String {
+    v.map(|x| format!("{x}")).unwrap_or_default()
+}

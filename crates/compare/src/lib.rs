@@ -1,0 +1,24 @@
+//! The compare stage: how fine-tuning changed a BERT encoder's representation space, layer by
+//! layer (Zhou & Srikumar, ACL 2022; DirectProbe, NAACL 2021).
+//!
+//! * [`analysis`]: the comparisons on in-memory matrices (centroid movement, distance changes,
+//!   spatial similarity, CKA/RSA/Procrustes), reusable by the dynamics and cross-task studies.
+//! * [`dp`]: DirectProbe on one split × layer, summarised, with its run-directory artifacts.
+//! * [`compare`]: walks a run directory, reuses artifacts, computes the rest; [`CompareResults`]
+//!   writes `compare/*.json` and `compare/*.csv` (documented in `docs/compare.md`).
+//! * [`terminal_table`], [`report_sections`]: the terminal summary and the report's sections.
+
+pub mod analysis;
+pub mod dp;
+mod driver;
+mod findings;
+pub mod io;
+mod report;
+pub mod results;
+mod table;
+
+pub use driver::{compare, compare_and_write, CompareOptions, Work};
+pub use findings::check_findings;
+pub use report::report_sections;
+pub use results::CompareResults;
+pub use table::terminal_table;
