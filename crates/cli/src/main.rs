@@ -16,6 +16,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Exact DirectProbe: clusters, nearest-cluster prediction, hull distances.
+    Directprobe(cmd::directprobe::Args),
     /// Inspect a study's data: counts per split, labels, warnings.
     Data(cmd::data::Args),
     /// Classifier probes (linear + MLP grid, several seeds) on stored vectors.
@@ -32,6 +34,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
+        Command::Directprobe(a) => cmd::directprobe::run(a),
         Command::Data(a) => cmd::data::run(a),
         Command::Probe(a) => cmd::probe::run(a),
     };
