@@ -33,6 +33,9 @@ const DIST_REL_GAP: f64 = 1e-10;
 /// of the pair radius.
 const DIST_ABS_TOL: f64 = 1e-9;
 
+/// Restarts of a stalled distance computation.
+const DIST_RESTARTS: usize = 4;
+
 /// Errors of DirectProbe.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -346,23 +349,43 @@ fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
         rel_gap: DIST_REL_GAP,
         max_iter: 50 * (d + 2),
     };
-    match min_norm_point(&ca, &cb, d, &params, None) {
+    let mut res = min_norm_point(&ca, &cb, d, &params, None);
+    let (mut lo, mut up) = (0.0f64, f64::INFINITY);
+    // A stall from accumulated round-off in the corral: restart from the best hyperplane found,
+    // keeping the best certified bounds.
+    for _ in 0..DIST_RESTARTS {
+        let Mnp::Stalled {
+            lower,
+            upper,
+            best: Some((w, _)),
+        } = &res
+        else {
+            break;
+        };
+        lo = lo.max(*lower);
+        up = up.min(*upper);
+        if lo <= tol || up - lo <= DIST_ABS_TOL * radius {
+            break;
+        }
+        res = min_norm_point(&ca, &cb, d, &params, Some(w));
+    }
+    if let Mnp::Stalled { lower, upper, .. } = &res {
+        lo = lo.max(*lower);
+        up = up.min(*upper);
+    }
+    match res {
         Mnp::Separated { upper, .. } => Ok(upper),
         Mnp::Touching { .. } => Ok(0.0),
         // Numerically converged: the certified bounds agree.
-        Mnp::Stalled { lower, upper, .. }
-            if lower > tol && upper - lower <= DIST_ABS_TOL * radius =>
-        {
-            Ok(upper)
-        }
-        Mnp::Stalled { lower, upper, .. } => match lp::intersect(&ca, &cb, d) {
+        Mnp::Stalled { .. } if lo > tol && up - lo <= DIST_ABS_TOL * radius => Ok(up),
+        Mnp::Stalled { .. } => match lp::intersect(&ca, &cb, d) {
             lp::LpResult::Intersect { .. } => Ok(0.0),
             lp::LpResult::Failed(msg) => Err(ProbeError::Numerical(format!(
-                "hull distance: the nearest-point iteration stalled (bounds {lower:.6e} .. \
-                 {upper:.6e}) and the LP failed ({msg})"
+                "hull distance: the nearest-point iteration stalled (bounds {lo:.6e} .. \
+                 {up:.6e}) and the LP failed ({msg})"
             ))),
             lp::LpResult::Disjoint => Err(ProbeError::Numerical(format!(
-                "hull distance did not converge (bounds {lower:.6e} .. {upper:.6e})"
+                "hull distance did not converge (bounds {lo:.6e} .. {up:.6e})"
             ))),
         },
     }
