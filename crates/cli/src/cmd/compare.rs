@@ -61,9 +61,6 @@ pub fn run(args: Args) -> Result<()> {
         (None, Layers::List(l)) => Some(l.clone()),
         (None, Layers::All) => None,
     };
-    tunescope_model::probe::set_threads(
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-    );
     let mut pool = rayon::ThreadPoolBuilder::new();
     if config.directprobe.threads > 0 {
         pool = pool.num_threads(config.directprobe.threads);
