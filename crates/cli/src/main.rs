@@ -16,6 +16,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Encode pre-tokenized sentences: every layer's word or [CLS] vectors as .npy.
+    Embed(cmd::embed::Args),
     /// Exact DirectProbe: clusters, nearest-cluster prediction, hull distances.
     Directprobe(cmd::directprobe::Args),
     /// Inspect a study's data: counts per split, labels, warnings.
@@ -34,6 +36,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
+        Command::Embed(a) => cmd::embed::run(a),
         Command::Directprobe(a) => cmd::directprobe::run(a),
         Command::Data(a) => cmd::data::run(a),
         Command::Probe(a) => cmd::probe::run(a),

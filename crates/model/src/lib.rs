@@ -2,5 +2,6 @@
 //! extraction of representations, fine-tuning and classifier probes.
 
 pub mod encoder;
+pub mod extract;
 pub mod finetune;
 pub mod probe;

@@ -1,4 +1,5 @@
 //! One module per subcommand.
+pub mod embed;
 pub mod data;
 pub mod directprobe;
 pub mod probe;

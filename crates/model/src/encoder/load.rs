@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 use sha2::{Digest, Sha256};
 use tch::{nn, Device, Kind, Tensor};
 
@@ -67,18 +67,14 @@ fn resolve_hub(id: &str) -> Result<PathBuf> {
         .with_context(|| format!("{id} is neither a local directory nor a reachable hub model"))?;
     repo.get("model.safetensors")
         .with_context(|| format!("hub model {id} has no model.safetensors"))?;
-    let mut tok = false;
-    for f in [
-        "tokenizer.json",
-        "vocab.txt",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-    ] {
-        tok |=
-            repo.get(f).is_ok() && f != "tokenizer_config.json" && f != "special_tokens_map.json";
-    }
-    if !tok {
+    let has_json = repo.get("tokenizer.json").is_ok();
+    let has_vocab = repo.get("vocab.txt").is_ok();
+    if !has_json && !has_vocab {
         bail!("hub model {id} has neither tokenizer.json nor vocab.txt");
+    }
+    // Optional side files: absent ones are simply not used.
+    for f in ["tokenizer_config.json", "special_tokens_map.json"] {
+        let _ = repo.get(f);
     }
     Ok(config
         .parent()
@@ -156,12 +152,55 @@ pub fn weights_file(dir: &Path) -> Result<PathBuf> {
     bail!("{}: missing model.safetensors", dir.display())
 }
 
-fn kind_of(dtype: Dtype) -> Option<Kind> {
+/// One tensor entry of a safetensors header.
+#[derive(serde::Deserialize)]
+struct HeaderEntry {
+    dtype: String,
+    shape: Vec<i64>,
+    data_offsets: [u64; 2],
+}
+
+/// Parses the header of a safetensors file: tensor entries by name and the data start offset.
+fn read_header(path: &Path, f: &mut std::fs::File) -> Result<(HashMap<String, HeaderEntry>, u64)> {
+    use std::io::Read;
+    let bad = |what: &str| anyhow!("{} is not a valid safetensors file: {what}", path.display());
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .map_err(|_| bad("shorter than its 8-byte header length"))?;
+    let n = u64::from_le_bytes(len);
+    let file_len = f
+        .metadata()
+        .with_context(|| format!("cannot stat {}", path.display()))?
+        .len();
+    if n > 100 << 20 || n + 8 > file_len {
+        return Err(bad(&format!("header length {n} does not fit the file")));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header)
+        .map_err(|_| bad("truncated header"))?;
+    let raw: HashMap<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| bad(&format!("header is not JSON ({e})")))?;
+    let mut entries = HashMap::new();
+    for (name, v) in raw {
+        if name == "__metadata__" {
+            continue;
+        }
+        let e: HeaderEntry =
+            serde_json::from_value(v).map_err(|e| bad(&format!("entry {name}: {e}")))?;
+        if e.data_offsets[0] > e.data_offsets[1] || 8 + n + e.data_offsets[1] > file_len {
+            return Err(bad(&format!("tensor {name} lies outside the file")));
+        }
+        entries.insert(name, e);
+    }
+    Ok((entries, 8 + n))
+}
+
+fn kind_of(dtype: &str) -> Option<(Kind, usize)> {
     match dtype {
-        Dtype::F32 => Some(Kind::Float),
-        Dtype::F16 => Some(Kind::Half),
-        Dtype::BF16 => Some(Kind::BFloat16),
-        Dtype::F64 => Some(Kind::Double),
+        "F32" => Some((Kind::Float, 4)),
+        "F16" => Some((Kind::Half, 2)),
+        "BF16" => Some((Kind::BFloat16, 2)),
+        "F64" => Some((Kind::Double, 8)),
         _ => None,
     }
 }
@@ -171,22 +210,22 @@ fn kind_of(dtype: Dtype) -> Option<Kind> {
 /// Checkpoint names may carry the `bert.` prefix (task models); tensors the encoder does not
 /// have (heads, `position_ids`) are ignored. A missing tensor or a shape that disagrees with
 /// the configuration is an error naming both; a checkpoint without a pooler keeps the freshly
-/// initialised one (it plays no part in the hidden states).
+/// initialised one (it plays no part in the hidden states). Tensors are read one at a time, so
+/// loading needs little memory beyond the model itself.
 pub fn load_weights(bert: &Bert, path: &Path) -> Result<String> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read weights {}", path.display()))?;
-    let sha = hex(&Sha256::digest(&bytes));
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| anyhow!("{} is not a valid safetensors file: {e}", path.display()))?;
-    let mut names: HashMap<&str, String> = HashMap::new();
-    for name in st.names() {
-        let key = name.strip_prefix("bert.").unwrap_or(name);
-        names.insert(key, name.to_string());
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)
+        .with_context(|| format!("cannot open weights {}", path.display()))?;
+    let (entries, data_start) = read_header(path, &mut f)?;
+    let mut names: HashMap<&str, &str> = HashMap::new();
+    for name in entries.keys() {
+        names.insert(name.strip_prefix("bert.").unwrap_or(name), name);
     }
     let _guard = tch::no_grad_guard();
+    let mut buf = Vec::new();
     for (name, mut param) in bert.named_parameters() {
         let expected = param.size();
-        let Some(full) = names.get(name.as_str()) else {
+        let Some(&full) = names.get(name.as_str()) else {
             if name.starts_with("pooler.") {
                 tracing::info!(
                     "{}: no {name}; keeping a freshly initialised pooler",
@@ -199,27 +238,37 @@ pub fn load_weights(bert: &Bert, path: &Path) -> Result<String> {
                 path.display()
             );
         };
-        let view = st
-            .tensor(full)
-            .map_err(|e| anyhow!("{}: cannot read tensor {full}: {e}", path.display()))?;
-        let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-        if shape != expected {
+        let e = &entries[full];
+        if e.shape != expected {
             bail!(
-                "{}: tensor {full} has shape {shape:?}, expected {expected:?} (from config.json)",
-                path.display()
+                "{}: tensor {full} has shape {:?}, expected {expected:?} (from config.json)",
+                path.display(),
+                e.shape
             );
         }
-        let kind = kind_of(view.dtype()).ok_or_else(|| {
+        let (kind, size) = kind_of(&e.dtype).ok_or_else(|| {
             anyhow!(
-                "{}: tensor {full} has dtype {:?}, expected a float type",
+                "{}: tensor {full} has dtype {}, expected a float type",
                 path.display(),
-                view.dtype()
+                e.dtype
             )
         })?;
-        let src = Tensor::f_from_data_size(view.data(), &shape, kind)?;
+        let len = (e.data_offsets[1] - e.data_offsets[0]) as usize;
+        if len != param.numel() * size {
+            bail!(
+                "{}: tensor {full} holds {len} bytes, expected {}",
+                path.display(),
+                param.numel() * size
+            );
+        }
+        buf.resize(len, 0);
+        f.seek(SeekFrom::Start(data_start + e.data_offsets[0]))
+            .and_then(|_| f.read_exact(&mut buf))
+            .with_context(|| format!("cannot read tensor {full} from {}", path.display()))?;
+        let src = Tensor::f_from_data_size(&buf, &expected, kind)?;
         param.f_copy_(&src)?;
     }
-    Ok(sha)
+    file_sha256(path)
 }
 
 fn hex(bytes: &[u8]) -> String {

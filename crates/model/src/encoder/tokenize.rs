@@ -32,6 +32,8 @@ pub struct WordPlacement {
 pub struct Window {
     /// Sub-word ids including `[CLS]` and `[SEP]`.
     pub ids: Vec<i64>,
+    /// The sentence's words this window encodes (context included), a contiguous range.
+    pub span: std::ops::Range<usize>,
     /// Words assigned to this window (each word of the sentence is in exactly one window).
     pub words: Vec<WordPlacement>,
 }
@@ -251,6 +253,7 @@ impl WordTokenizer {
                 ids.push(self.sep);
                 Window {
                     ids,
+                    span: r.clone(),
                     words: Vec::new(),
                 }
             })
