@@ -87,7 +87,11 @@ impl Progress for Bar {
             r.scores.accuracy,
             r.scores.macro_f1,
             r.scores.n,
-            if r.best && r.split == "dev" { " (best so far)" } else { "" }
+            if r.best && r.split == "dev" {
+                " (best so far)"
+            } else {
+                ""
+            }
         ));
     }
     fn note(&mut self, msg: &str) {
@@ -121,7 +125,10 @@ pub fn run(args: Args) -> Result<()> {
     let outcome = finetune(&job, &mut Bar(bar.clone()));
     bar.finish_and_clear();
     let outcome = outcome?;
-    write_atomic(&config.study.out.join("finetune_config.toml"), resolved.as_bytes())?;
+    write_atomic(
+        &config.study.out.join("finetune_config.toml"),
+        resolved.as_bytes(),
+    )?;
     println!(
         "kept update {} (epoch {:.2}) of {}: dev accuracy {:.4} macro-F1 {:.4}; test accuracy {:.4} macro-F1 {:.4}",
         outcome.best_update,
