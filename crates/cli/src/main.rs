@@ -22,6 +22,8 @@ enum Command {
     Directprobe(cmd::directprobe::Args),
     /// Inspect a study's data: counts per split, labels, warnings.
     Data(cmd::data::Args),
+    /// Fine-tune the encoder plus a task head; save it in Hugging Face layout.
+    Finetune(cmd::finetune::Args),
     /// Classifier probes (linear + MLP grid, several seeds) on stored vectors.
     Probe(cmd::probe::Args),
 }
@@ -39,6 +41,7 @@ fn main() -> std::process::ExitCode {
         Command::Embed(a) => cmd::embed::run(a),
         Command::Directprobe(a) => cmd::directprobe::run(a),
         Command::Data(a) => cmd::data::run(a),
+        Command::Finetune(a) => cmd::finetune::run(a),
         Command::Probe(a) => cmd::probe::run(a),
     };
     match result {

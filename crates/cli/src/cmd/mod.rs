@@ -2,4 +2,5 @@
 pub mod embed;
 pub mod data;
 pub mod directprobe;
+pub mod finetune;
 pub mod probe;
