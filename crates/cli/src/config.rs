@@ -49,6 +49,9 @@ pub struct Study {
     pub out: PathBuf,
     /// Master seed: data split, subsampling, and any stage seed left unset.
     pub seed: u64,
+    /// Content-addressed stage cache shared by studies (e.g. the cells of a grid); unset = none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<PathBuf>,
 }
 
 impl Default for Study {
@@ -57,6 +60,7 @@ impl Default for Study {
             name: String::new(),
             out: PathBuf::new(),
             seed: 42,
+            cache: None,
         }
     }
 }
@@ -411,11 +415,16 @@ impl Default for DirectProbe {
 pub struct Compare {
     /// Units sampled (seeded) for representational similarity analysis.
     pub rsa_sample: usize,
+    /// Test units sampled (seeded) for CKA, Procrustes and the layer × layer CKA (0 = all).
+    pub similarity_units: usize,
 }
 
 impl Default for Compare {
     fn default() -> Self {
-        Compare { rsa_sample: 2000 }
+        Compare {
+            rsa_sample: 2000,
+            similarity_units: 5000,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! Each subcommand lives in `cmd/<name>.rs` with its clap `Args` struct and a `run` function.
 mod cmd;
 mod config;
+mod study;
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +17,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The whole study: data, fine-tuning, extraction, probes, DirectProbe, compare, report.
+    Study(cmd::study::Args),
+    /// Split a grid of studies (configs × varied settings) into jobs, e.g. a Slurm job array.
+    Plan(cmd::plan::Args),
     /// Encode pre-tokenized sentences: every layer's word or [CLS] vectors as .npy.
     Embed(cmd::embed::Args),
     /// Exact DirectProbe: clusters, nearest-cluster prediction, hull distances.
@@ -26,6 +31,9 @@ enum Command {
     Finetune(cmd::finetune::Args),
     /// Classifier probes (linear + MLP grid, several seeds) on stored vectors.
     Probe(cmd::probe::Args),
+    /// Before/after fine-tuning comparisons of a run directory: Table A, label distances,
+    /// layer movement, spatial similarity, CKA/RSA/Procrustes.
+    Compare(cmd::compare::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,11 +46,14 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
+        Command::Study(a) => cmd::study::run(a),
+        Command::Plan(a) => cmd::plan::run(a),
         Command::Embed(a) => cmd::embed::run(a),
         Command::Directprobe(a) => cmd::directprobe::run(a),
         Command::Data(a) => cmd::data::run(a),
         Command::Finetune(a) => cmd::finetune::run(a),
         Command::Probe(a) => cmd::probe::run(a),
+        Command::Compare(a) => cmd::compare::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,130 @@
+//! `tunescope study CONFIG`: the whole study — data, fine-tuning, extraction, probes,
+//! DirectProbe, comparisons and the report — skipping every stage that is up to date.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::config::Config;
+use crate::study;
+
+/// Run every configured stage in order, resuming where an earlier run stopped.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Study config (TOML), e.g. examples/brown-pos.toml.
+    pub config: PathBuf,
+    /// Override a config value: `section.key=value` (repeatable), e.g. `study.out=runs/x`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Print the plan (stages to run or skip, and why) and exit without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// No progress display (stage lines and the summary are still printed).
+    #[arg(long)]
+    pub quiet: bool,
+    /// libtorch intra-op threads (default: libtorch's choice, one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Runs `tunescope study`.
+pub fn run(args: Args) -> Result<()> {
+    let config = Config::load(&args.config, &args.set)?;
+    if args.dry_run {
+        let plan = study::dry_plan(&config)?;
+        print!(
+            "plan for study `{}` in {}\n{}",
+            config.study.name,
+            config.study.out.display(),
+            study::format_plan(&plan)
+        );
+        return Ok(());
+    }
+    tunescope_model::encoder::set_threads(args.threads)?;
+    let outcome = study::run(&config, args.quiet)?;
+    print!("{}", summary(&config, &outcome)?);
+    Ok(())
+}
+
+/// The closing summary: per-stage timings, Table A and where the report is.
+fn summary(config: &Config, outcome: &study::Outcome) -> Result<String> {
+    let mut s = String::new();
+    let m = &outcome.manifest;
+    let _ = writeln!(
+        s,
+        "study `{}`: {} stage(s) run, {} skipped as unchanged",
+        config.study.name,
+        outcome.ran.len(),
+        outcome.skipped.len()
+    );
+    // Seconds per stage type (recorded times, including stages skipped in this run).
+    let mut by_type: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for (id, rec) in &m.stages {
+        let t = id.split('/').next().unwrap_or(id);
+        if !order.contains(&t) {
+            order.push(t);
+        }
+        let e = by_type.entry(t).or_default();
+        e.0 += 1;
+        e.1 += rec.seconds;
+    }
+    order.sort_by_key(|t| study::plan::stage_rank(t));
+    let _ = writeln!(s, "time per stage (as recorded in manifest.json):");
+    let mut total = 0.0;
+    for t in order {
+        let (n, secs) = by_type[t];
+        total += secs;
+        let _ = writeln!(s, "  {t:12} {n:3} × {:>9}", fmt_secs(secs));
+    }
+    let _ = writeln!(s, "  {:12}       {:>9}", "total", fmt_secs(total));
+    let rows = study::table_a(config)?;
+    if !rows.is_empty() {
+        let _ = writeln!(
+            s,
+            "Table A (classifier probe test accuracy, DirectProbe clusters):"
+        );
+        let _ = writeln!(
+            s,
+            "  {:10} {:>5}  {:>14}  {:>12}  {:>8}  {:>6}  {:>10}",
+            "model", "layer", "acc % (±std)", "best hidden", "clusters", "linear", "similarity"
+        );
+        for r in rows {
+            let acc = match (r.acc_mean, r.acc_std) {
+                (Some(m), Some(sd)) => format!("{m:.2} ± {sd:.2}"),
+                _ => "–".into(),
+            };
+            let _ = writeln!(
+                s,
+                "  {:10} {:>5}  {:>14}  {:>12}  {:>8}  {:>6}  {:>10}",
+                r.version.as_str(),
+                r.layer,
+                acc,
+                format!("{:?}", r.best_hidden),
+                r.n_clusters.map_or("–".into(), |n| n.to_string()),
+                r.is_linear.map_or("–", |l| if l { "yes" } else { "no" }),
+                r.similarity.map_or("–".into(), |v| format!("{v:.3}")),
+            );
+        }
+    }
+    let report = config.study.out.join("report").join("index.html");
+    if report.is_file() {
+        let _ = writeln!(s, "report: {}", report.display());
+    }
+    let _ = writeln!(
+        s,
+        "manifest: {}",
+        study::manifest_path(&config.study.out).display()
+    );
+    Ok(s)
+}
+
+fn fmt_secs(secs: f64) -> String {
+    if secs >= 60.0 {
+        format!("{}m{:04.1}s", (secs / 60.0).floor(), secs % 60.0)
+    } else {
+        format!("{secs:.1}s")
+    }
+}

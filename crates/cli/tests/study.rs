@@ -1,0 +1,278 @@
+//! `tunescope study` end to end on a small synthetic tagging task with the tiny random BERT:
+//! a full run, a re-run that skips everything, a probe-setting change that re-runs only what
+//! reads the probes, resuming after an interruption, the dry-run plan and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tunescope-study-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A deterministic toy POS task over words of the tiny model's vocabulary.
+fn write_task(dir: &Path) {
+    let lex: [(&str, &[&str]); 5] = [
+        ("DET", &["the", "a", "an"]),
+        ("ADJ", &["quick", "brown", "lazy"]),
+        ("NOUN", &["fox", "dog", "dogs", "cat", "mat"]),
+        ("VERB", &["jump", "jumps", "sat", "run", "was"]),
+        ("ADP", &["over", "on"]),
+    ];
+    let patterns: [&[usize]; 3] = [
+        &[0, 1, 2, 3, 4, 0, 2],
+        &[0, 2, 3],
+        &[0, 1, 1, 2, 3, 4, 0, 2],
+    ];
+    let mut state = 7u64;
+    let mut next = |n: usize| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) % n as u64) as usize
+    };
+    for (name, n) in [("train", 60), ("dev", 20), ("test", 20)] {
+        let mut text = String::new();
+        for _ in 0..n {
+            let pattern = patterns[next(patterns.len())];
+            let (mut words, mut tags) = (Vec::new(), Vec::new());
+            for &p in pattern {
+                let (tag, ws) = lex[p];
+                words.push(format!("\"{}\"", ws[next(ws.len())]));
+                tags.push(format!("\"{tag}\""));
+            }
+            text.push_str(&format!(
+                "{{\"tokens\": [{}], \"tags\": [{}]}}\n",
+                words.join(", "),
+                tags.join(", ")
+            ));
+        }
+        std::fs::write(dir.join(format!("{name}.jsonl")), text).unwrap();
+    }
+}
+
+fn write_config(dir: &Path) -> PathBuf {
+    write_task(dir);
+    let model = root().join("crates/model/tests/fixtures/tiny-bert/model");
+    let text = format!(
+        r#"[study]
+name = "tiny"
+out = "{out}"
+
+[data]
+format = "jsonl"
+task = "tagging"
+train = "{d}/train.jsonl"
+dev = "{d}/dev.jsonl"
+test = "{d}/test.jsonl"
+
+[model]
+path = "{model}"
+layers = [1, 3]
+max_subwords = 20
+batch_size = 16
+
+[finetune]
+epochs = 1
+batch_size = 8
+
+[probe]
+grid = [8]
+seeds = 2
+epochs = 5
+
+[directprobe]
+min_cluster_size = 1
+
+[compare]
+rsa_sample = 20
+"#,
+        out = dir.join("run").display(),
+        d = dir.display(),
+        model = model.display()
+    );
+    let path = dir.join("tiny.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn study(config: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tunescope"))
+        .arg("study")
+        .arg(config)
+        .args(["--threads", "1", "--quiet"])
+        .args(extra)
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    stdout
+}
+
+fn manifest(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("run/manifest.json")).unwrap()).unwrap()
+}
+
+/// Stage ids the study's stderr says it ran (`done  <id> (…)`).
+fn ran(o: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("done  "))
+        .map(|l| l.split(" (").next().unwrap().to_string())
+        .collect()
+}
+
+fn keys(m: &Value) -> Vec<(String, String)> {
+    m["stages"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v["key"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn study_runs_skips_and_reruns_only_what_changed() {
+    let dir = scratch("e2e");
+    let cfg = write_config(&dir);
+
+    // The plan before anything ran.
+    let plan = ok(&study(&cfg, &["--dry-run"]));
+    assert!(plan.contains("run   data "), "{plan}");
+    assert!(plan.contains("never run"), "{plan}");
+    assert!(plan.contains("probe/finetuned/layer-3"), "{plan}");
+    assert!(
+        !dir.join("run/manifest.json").exists(),
+        "a dry run writes nothing"
+    );
+
+    // Full run.
+    let first = study(&cfg, &[]);
+    let out = ok(&first);
+    let all = ran(&first);
+    let expected = [
+        "data",
+        "finetune",
+        "extract/pretrained",
+        "extract/finetuned",
+        "probe/pretrained/layer-1",
+        "directprobe/pretrained/train/layer-1",
+        "directprobe/finetuned/test/layer-3",
+        "compare",
+        "report",
+    ];
+    for id in expected {
+        assert!(all.contains(&id.to_string()), "{id} not run: {all:?}");
+    }
+    assert_eq!(all.len(), 2 + 2 + 2 * 2 * 3 + 2, "{all:?}");
+    assert!(out.contains("Table A"), "{out}");
+    assert!(out.contains("report: "), "{out}");
+    assert!(dir.join("run/report/index.html").is_file());
+    let m1 = manifest(&dir);
+    assert!(m1["stages"]
+        .as_object()
+        .unwrap()
+        .values()
+        .all(|s| s["status"] == "done"));
+    assert_eq!(m1["seeds"]["probe"], serde_json::json!([0, 1]));
+    let table1 = std::fs::read_to_string(dir.join("run/compare/table_a.csv")).unwrap();
+
+    // Unchanged: nothing runs, the manifest keeps the same keys.
+    let second = study(&cfg, &[]);
+    let out = ok(&second);
+    assert!(ran(&second).is_empty(), "{:?}", ran(&second));
+    assert!(out.contains("0 stage(s) run"), "{out}");
+    assert_eq!(keys(&manifest(&dir)), keys(&m1));
+
+    // A probe setting: the dry run says what re-runs and why; only probes, compare, report run.
+    let set = ["--set", "probe.seeds=3"];
+    let plan = ok(&study(&cfg, &[&set[..], &["--dry-run"]].concat()));
+    assert!(
+        plan.contains("run   probe/pretrained/layer-1") && plan.contains("probe.seeds"),
+        "{plan}"
+    );
+    assert!(plan.contains("skip  extract/finetuned"), "{plan}");
+    assert!(plan.contains("skip  finetune"), "{plan}");
+    let third = study(&cfg, &set);
+    ok(&third);
+    let mut rerun = ran(&third);
+    rerun.sort();
+    assert_eq!(
+        rerun,
+        [
+            "compare",
+            "probe/finetuned/layer-1",
+            "probe/finetuned/layer-3",
+            "probe/pretrained/layer-1",
+            "probe/pretrained/layer-3",
+            "report"
+        ]
+    );
+    let m3 = manifest(&dir);
+    assert_eq!(m3["seeds"]["probe"], serde_json::json!([0, 1, 2]));
+    for id in [
+        "data",
+        "finetune",
+        "extract/finetuned",
+        "directprobe/pretrained/test/layer-1",
+    ] {
+        assert_eq!(m3["stages"][id]["key"], m1["stages"][id]["key"], "{id}");
+    }
+
+    // Back to the first settings after an interruption: a stage left running and a missing
+    // output are redone, then the results equal the first run's.
+    let probe = dir.join("run/probe/finetuned/layer-3.json");
+    let mut m = manifest(&dir);
+    m["stages"]["directprobe/finetuned/train/layer-3"]["status"] = "running".into();
+    std::fs::write(dir.join("run/manifest.json"), m.to_string()).unwrap();
+    std::fs::remove_dir_all(dir.join("run/directprobe/finetuned/train/layer-3")).unwrap();
+    let plan = ok(&study(&cfg, &["--dry-run", "--set", "probe.seeds=3"]));
+    assert!(
+        plan.contains("run   directprobe/finetuned/train/layer-3  interrupted"),
+        "{plan}"
+    );
+    let fourth = study(&cfg, &[]);
+    ok(&fourth);
+    assert!(probe.is_file());
+    assert!(ran(&fourth).contains(&"directprobe/finetuned/train/layer-3".to_string()));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("run/compare/table_a.csv")).unwrap(),
+        table1,
+        "same results after resuming"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_fails_cleanly_without_output() {
+    let dir = scratch("bad");
+    let cfg = write_config(&dir);
+    std::fs::remove_file(dir.join("dev.jsonl")).unwrap();
+    let o = study(&cfg, &[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("dev.jsonl"), "{err}");
+    assert!(!dir.join("run").exists(), "no run directory on bad input");
+
+    let o = study(&cfg, &["--set", "probe.sedes=3"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown field `sedes`"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
