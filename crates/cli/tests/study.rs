@@ -245,7 +245,10 @@ fn study_runs_skips_and_reruns_only_what_changed() {
     std::fs::remove_dir_all(dir.join("run/directprobe/finetuned/train/layer-3")).unwrap();
     let plan = ok(&study(&cfg, &["--dry-run", "--set", "probe.seeds=3"]));
     assert!(
-        plan.contains("run   directprobe/finetuned/train/layer-3  interrupted"),
+        plan.lines().any(
+            |l| l.starts_with("run   directprobe/finetuned/train/layer-3 ")
+                && l.ends_with("interrupted before it finished: resuming")
+        ),
         "{plan}"
     );
     let fourth = study(&cfg, &[]);

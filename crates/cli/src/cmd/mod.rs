@@ -1,9 +1,9 @@
 //! One module per subcommand.
-pub mod embed;
+pub mod compare;
 pub mod data;
 pub mod directprobe;
-pub mod compare;
+pub mod embed;
 pub mod finetune;
-pub mod probe;
 pub mod plan;
+pub mod probe;
 pub mod study;
