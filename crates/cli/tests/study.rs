@@ -279,3 +279,55 @@ fn bad_input_fails_cleanly_without_output() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown field `sedes`"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn shared_cache_reuses_the_pretrained_stages_across_seeds() {
+    let dir = scratch("cache");
+    let cfg = write_config(&dir);
+    let cache = format!("study.cache={}", dir.join("cache").display());
+    let first = study(&cfg, &["--set", &cache]);
+    ok(&first);
+    assert!(ran(&first).contains(&"extract/pretrained".to_string()));
+    let out2 = format!("study.out={}", dir.join("run2").display());
+    let second = study(
+        &cfg,
+        &["--set", &cache, "--set", &out2, "--set", "finetune.seed=7"],
+    );
+    ok(&second);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    let cached: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("cache "))
+        .map(|l| l.split(" (").next().unwrap())
+        .collect();
+    assert_eq!(
+        cached,
+        [
+            "data",
+            "extract/pretrained",
+            "probe/pretrained/layer-1",
+            "directprobe/pretrained/train/layer-1",
+            "directprobe/pretrained/test/layer-1",
+            "probe/pretrained/layer-3",
+            "directprobe/pretrained/train/layer-3",
+            "directprobe/pretrained/test/layer-3",
+        ],
+        "{stderr}"
+    );
+    let ran2 = ran(&second);
+    assert!(
+        ran2.contains(&"finetune".to_string()) && ran2.contains(&"extract/finetuned".to_string())
+    );
+    for f in [
+        "reps/pretrained/train/layer-3.npy",
+        "probe/pretrained/layer-1.json",
+    ] {
+        assert_eq!(
+            std::fs::read(dir.join("run").join(f)).unwrap(),
+            std::fs::read(dir.join("run2").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert!(dir.join("run2/report/index.html").is_file());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
