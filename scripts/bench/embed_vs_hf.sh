@@ -24,9 +24,9 @@ trap 'rm -rf "$work"' EXIT
 cd "$root"
 cargo build --release -q -p tunescope -p tunescope-model --example forward_throughput
 # Brown `word/tag` tokens -> words (tag = text after the last slash), one sentence per line.
-cat assets/brown/c[a-r][0-9][0-9] | awk 'NF {
+awk -v n="$n" 'NF {
   out = ""; for (i = 1; i <= NF; i++) { w = $i; sub(/\/[^\/]*$/, "", w); out = out (i > 1 ? " " : "") w }
-  print out }' | head -n "$n" >"$work/input.txt"
+  print out; if (++c == n) exit }' assets/brown/c[a-r][0-9][0-9] >"$work/input.txt"
 words=$(wc -w <"$work/input.txt")
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 

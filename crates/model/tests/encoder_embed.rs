@@ -168,7 +168,13 @@ fn long_sentences_are_windowed_not_cut() {
         Device::Cpu,
     )
     .unwrap();
-    let got = rows(&windowed.embed(&[words.clone()]).unwrap().words.get(0));
+    let got = rows(
+        &windowed
+            .embed(std::slice::from_ref(&words))
+            .unwrap()
+            .words
+            .get(0),
+    );
     assert_eq!(got.len(), words.len());
     let w1 = &e.windows[1];
     assert!(w1.span.start > 0 && w1.span.end <= words.len());
