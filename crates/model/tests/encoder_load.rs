@@ -6,6 +6,14 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 use tunescope_model::encoder::{self, load_weights, Bert, BertConfig};
 
+/// libtorch's random generator is process-wide and tests run on parallel threads: every test
+/// here that builds a model (random initialisation draws from it) holds this lock, so the
+/// seeded-dropout test sees no interleaved draws.
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn tiny_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bert/model")
 }
@@ -45,6 +53,7 @@ fn err_of(r: anyhow::Result<encoder::Encoder>) -> String {
 
 #[test]
 fn vocab_txt_fallback_tokenizes_like_tokenizer_json() {
+    let _rng = rng_lock();
     tch::set_num_threads(1);
     let d = copy_of(
         "vocab",
@@ -84,6 +93,7 @@ fn vocab_txt_fallback_tokenizes_like_tokenizer_json() {
 
 #[test]
 fn missing_files_and_pickles_are_clear_errors() {
+    let _rng = rng_lock();
     let d = copy_of("missing", &["model.safetensors", "tokenizer.json"]);
     assert!(err_of(encoder::load(&d, Device::Cpu)).contains("missing config.json"));
     std::fs::copy(tiny_dir().join("config.json"), d.join("config.json")).unwrap();
@@ -120,6 +130,7 @@ fn rewrite(name: &str, f: impl Fn(Vec<(String, Tensor)>) -> Vec<(String, Tensor)
 
 #[test]
 fn bert_prefix_missing_tensor_and_wrong_shape() {
+    let _rng = rng_lock();
     tch::set_num_threads(1);
     let reference = encoder::load(tiny_dir(), Device::Cpu).unwrap();
     let (ids, mask) = batch();
@@ -173,6 +184,7 @@ fn bert_prefix_missing_tensor_and_wrong_shape() {
 
 #[test]
 fn save_round_trips_names_and_outputs() {
+    let _rng = rng_lock();
     tch::set_num_threads(1);
     let a = encoder::load(tiny_dir(), Device::Cpu).unwrap();
     let out = scratch("saved");
@@ -215,6 +227,7 @@ fn save_round_trips_names_and_outputs() {
 
 #[test]
 fn dropout_only_in_training_and_seeded() {
+    let _rng = rng_lock();
     tch::set_num_threads(1);
     let cfg = BertConfig::from_file(&tiny_dir().join("config.json")).unwrap();
     let vs = tch::nn::VarStore::new(Device::Cpu);
