@@ -54,18 +54,28 @@ fn json_summary_of_a_brown_subset() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["task"], "brown-genre");
     assert_eq!(v["unit_kind"], "sentence");
-    let mut units = 0;
+    // `splits` describes the whole corpus, `subset` the sample the study uses.
+    let total = |v: &serde_json::Value, key: &str| -> u64 {
+        ["train", "dev", "test"]
+            .iter()
+            .map(|s| v["splits"][s][key].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(total(&v, "sentences"), 57_340);
+    let sub = &v["subset"];
+    assert_eq!(sub["max_sentences"], 300);
     for split in ["train", "dev", "test"] {
-        assert_eq!(v["splits"][split]["sentences"], 300, "{split}");
-        assert_eq!(v["splits"][split]["units"], 300, "{split}");
-        units += 300;
+        assert_eq!(sub["splits"][split]["sentences"], 300, "{split}");
+        assert_eq!(sub["splits"][split]["units"], 300, "{split}");
     }
-    let labels = v["labels"].as_object().unwrap();
-    assert_eq!(labels.len(), 15);
-    assert_eq!(
-        labels.values().map(|c| c.as_u64().unwrap()).sum::<u64>(),
-        units
-    );
+    for (v, units) in [(&v, 57_340), (sub, 900)] {
+        let labels = v["labels"].as_object().unwrap();
+        assert_eq!(labels.len(), 15);
+        assert_eq!(
+            labels.values().map(|c| c.as_u64().unwrap()).sum::<u64>(),
+            units
+        );
+    }
 }
 
 #[test]

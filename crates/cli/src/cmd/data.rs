@@ -44,15 +44,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
+/// Summarises the whole corpus the config points at; when `data.max_sentences` samples a subset
+/// for the study, that subset is summarised too (`subset` in the JSON, a second table).
 fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.config, &args.set)?;
-    let task = load_task(&config)?;
+    let subset = match config.data.max_sentences {
+        Some(max) => Some((max, load_task(&config)?)),
+        None => None,
+    };
+    let mut whole = config.clone();
+    whole.data.max_sentences = None;
+    let task = load_task(&whole)?;
     let out = if args.json {
-        let mut s = serde_json::to_string_pretty(&summary_json(&task))?;
+        let mut json = summary_json(&task);
+        if let Some((max, sub)) = &subset {
+            let mut sub_json = summary_json(sub);
+            sub_json["max_sentences"] = json!(max);
+            json["subset"] = sub_json;
+        }
+        let mut s = serde_json::to_string_pretty(&json)?;
         s.push('\n');
         s
     } else {
-        summary_table(&task)
+        let mut s = summary_table(&task);
+        if let Some((max, sub)) = &subset {
+            let _ = writeln!(
+                s,
+                "\nstudy subset (data.max_sentences = {max} per split, seeded sample):\n"
+            );
+            s.push_str(&summary_table(sub));
+        }
+        s
     };
     print!("{out}");
     Ok(())
