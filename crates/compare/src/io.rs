@@ -59,26 +59,7 @@ pub fn layers_in(dir: &Path) -> Result<Vec<usize>> {
 
 /// Label names of a split's units, one per row: `labels.txt` (one label per line).
 pub fn read_label_names(dir: &Path) -> Result<Vec<String>> {
-    let path = dir.join("labels.txt");
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "reading {} (expected one label per unit, one per line)",
-            path.display()
-        )
-    })?;
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| {
-            let l = l.trim_end_matches('\r');
-            ensure!(
-                !l.trim().is_empty(),
-                "{}:{}: empty label (expected one label per line)",
-                path.display(),
-                i + 1
-            );
-            Ok(l.to_string())
-        })
-        .collect()
+    tunescope_data::read_lines(&dir.join("labels.txt"), "label")
 }
 
 /// Reads `layer-<k>.npy` of a split as labelled vectors; `names` are the split's row labels and

@@ -5,6 +5,7 @@
 //! data settings ([`LoadSpec`]) into a task; failures are [`DataError`]s naming file and line.
 
 pub mod error;
+pub mod lines;
 pub mod load;
 pub mod npy;
 pub mod readers;
@@ -12,5 +13,6 @@ pub mod split;
 pub mod task;
 
 pub use error::DataError;
+pub use lines::read_lines;
 pub use load::{load, Files, Format, LoadSpec, TaskKind};
 pub use task::{Sentence, Split, Target, Task, Unit, UnitKind, SPLIT_NAMES};

@@ -4,7 +4,7 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use tunescope_data::npy;
+use tunescope_data::{npy, read_lines};
 use tunescope_model::probe::{self, ProbeConfig, ProbeInput, Split};
 
 /// Train classifier probes on frozen vectors and write DIR/probe.json.
@@ -108,25 +108,6 @@ fn read_vectors(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
         ),
     };
     Ok((data, header.shape[0], header.shape[1]))
-}
-
-/// Reads non-empty lines (labels or word types), one per vector.
-fn read_lines(path: &Path, what: &str) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading {what} from {}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .map(|(i, line)| {
-            let line = line.trim_end_matches('\r');
-            ensure!(
-                !line.trim().is_empty(),
-                "{}:{}: empty line, expected one {what} per line",
-                path.display(),
-                i + 1
-            );
-            Ok(line.to_string())
-        })
-        .collect()
 }
 
 /// Labels as strings: integer .npy (1-D, or [n, 1]) or text.
