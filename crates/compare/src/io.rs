@@ -65,26 +65,15 @@ pub fn read_label_names(dir: &Path) -> Result<Vec<String>> {
 /// Reads `layer-<k>.npy` of a split as labelled vectors; `names` are the split's row labels and
 /// `labels` the sorted label list they index into.
 pub fn read_layer(path: &Path, names: &[String], labels: &[String]) -> Result<LabelledVectors> {
-    let header = npy::read_header(path)?;
+    let m = npy::read_f32_matrix(path)?;
     ensure!(
-        header.shape.len() == 2 && header.shape[1] > 0,
-        "{}: expected a 2-D float matrix [units, dim], found shape {:?}",
+        m.shape[1] > 0,
+        "{}: expected a float matrix [units, dim] with dim > 0, found shape {:?}",
         path.display(),
-        header.shape
+        m.shape
     );
-    let data = match header.dtype {
-        npy::Dtype::F32 => npy::read_f32(path)?.data,
-        npy::Dtype::F64 => npy::read_f64(path)?
-            .data
-            .into_iter()
-            .map(|v| v as f32)
-            .collect(),
-        other => bail!(
-            "{}: expected float32 or float64 vectors, found {other:?}",
-            path.display()
-        ),
-    };
-    let (rows, dim) = (header.shape[0], header.shape[1]);
+    let data = m.data;
+    let (rows, dim) = (m.shape[0], m.shape[1]);
     ensure!(
         rows == names.len(),
         "{}: {rows} vectors but the split's labels.txt has {} labels",

@@ -295,6 +295,36 @@ pub fn read_f64(path: impl AsRef<Path>) -> Result<Array<f64>, NpyError> {
     })
 }
 
+/// Reads a floating-point 2-D array `[n, d]` (`<f4` or `<f8`) as `f32`, rejecting other ranks;
+/// `<f8` values are rounded to the nearest `f32`.
+pub fn read_f32_matrix(path: impl AsRef<Path>) -> Result<Array<f32>, NpyError> {
+    let path = path.as_ref();
+    let (h, raw) = read_raw(path)?;
+    if h.shape.len() != 2 {
+        return Err(fmt_err(
+            path,
+            format!("shape {:?}: expected a 2-D array [n, d]", h.shape),
+        ));
+    }
+    let data = match h.dtype {
+        Dtype::F32 => decode(&raw, f32::from_le_bytes),
+        Dtype::F64 => decode(&raw, |b| f64::from_le_bytes(b) as f32),
+        d => {
+            return Err(fmt_err(
+                path,
+                format!(
+                    "dtype is '{}', expected float32 or float64 ('<f4' or '<f8')",
+                    d.descr()
+                ),
+            ))
+        }
+    };
+    Ok(Array {
+        shape: h.shape,
+        data,
+    })
+}
+
 /// Reads an integer array (`<i4` or `<i8`) as `i64`.
 pub fn read_i64(path: impl AsRef<Path>) -> Result<Array<i64>, NpyError> {
     let path = path.as_ref();
@@ -533,6 +563,11 @@ mod tests {
         assert_eq!(a.row(1), &[0.0, 4.0, -0.5]);
         let b = read_f64_matrix(&p).unwrap();
         assert_eq!(b.data[2], 3.25);
+        let c = read_f32_matrix(&p).unwrap();
+        assert_eq!(
+            (c.shape.as_slice(), c.row(1)),
+            (&[2, 3][..], &[0.0f32, 4.0, -0.5][..])
+        );
         assert!(read_i64(&p).unwrap_err().to_string().contains("a.npy"));
     }
 
@@ -603,6 +638,8 @@ mod tests {
 
         write_f32(&p, &[6], &[0.0; 6]).unwrap();
         let e = read_f64_matrix(&p).unwrap_err().to_string();
+        assert!(e.contains("2-D"), "{e}");
+        let e = read_f32_matrix(&p).unwrap_err().to_string();
         assert!(e.contains("2-D"), "{e}");
 
         let missing = d.join("missing.npy");

@@ -88,26 +88,8 @@ pub struct Args {
 
 /// Reads a 2-D float .npy matrix as f32 rows.
 fn read_vectors(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
-    let header = npy::read_header(path)?;
-    ensure!(
-        header.shape.len() == 2,
-        "{}: expected a 2-D matrix [rows, dim], got shape {:?}",
-        path.display(),
-        header.shape
-    );
-    let data = match header.dtype {
-        npy::Dtype::F32 => npy::read_f32(path)?.data,
-        npy::Dtype::F64 => npy::read_f64(path)?
-            .data
-            .into_iter()
-            .map(|v| v as f32)
-            .collect(),
-        other => bail!(
-            "{}: vectors must be float32 or float64, got {other:?}",
-            path.display()
-        ),
-    };
-    Ok((data, header.shape[0], header.shape[1]))
+    let m = npy::read_f32_matrix(path)?;
+    Ok((m.data, m.shape[0], m.shape[1]))
 }
 
 /// Labels as strings: integer .npy (1-D, or [n, 1]) or text.
