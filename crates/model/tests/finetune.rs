@@ -1,5 +1,5 @@
 //! Fine-tuning end to end on a tiny random BERT and a synthetic token task: learning, seeded
-//! determinism, resume after a crash, the HF-layout output and the input checks.
+//! determinism, resume after a crash or a stop request, the HF-layout output and the input checks.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -8,7 +8,7 @@ use tch::{nn, Device, Tensor};
 use tunescope_data::{Sentence, Split, Target, Task, Unit, UnitKind};
 use tunescope_model::encoder::{save_weights, Bert, BertConfig};
 use tunescope_model::finetune::{
-    batch::Rng, finetune, FinetuneConfig, Job, Outcome, Progress, Quiet,
+    batch::Rng, finetune, FinetuneConfig, Interrupted, Job, Outcome, Progress, Quiet,
 };
 
 /// libtorch's generator is process-global: runs must not interleave.
@@ -292,6 +292,46 @@ fn same_seed_gives_identical_weights_and_resume_reaches_them() {
             .collect()
     };
     assert_eq!(updates("a"), updates("r"));
+    // A stop request (Ctrl-C) after update 5, which is no scheduled state update, saves the
+    // state there, writes no final model, and the rerun reaches the same weights and log.
+    struct StopAfter(u64, u64);
+    impl Progress for StopAfter {
+        fn update(&mut self, rec: &tunescope_model::finetune::train::StepRecord) {
+            self.1 = rec.update;
+        }
+        fn stop_requested(&mut self) -> bool {
+            self.1 >= self.0
+        }
+    }
+    let e = run(
+        &task,
+        &root.join("bert"),
+        &root.join("t"),
+        cfg.clone(),
+        &mut StopAfter(5, 0),
+    )
+    .unwrap_err();
+    let stopped = e
+        .downcast_ref::<Interrupted>()
+        .expect("an Interrupted error");
+    assert_eq!((stopped.update, stopped.total), (5, 16));
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("t/finetune-state/state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["update"], 5);
+    assert!(!root.join("t/models/finetuned").exists());
+    assert!(!root.join("t/finetune.json").exists());
+    let out = run(
+        &task,
+        &root.join("bert"),
+        &root.join("t"),
+        cfg.clone(),
+        &mut Quiet,
+    )
+    .unwrap();
+    assert_eq!(out.updates, 16);
+    assert_eq!(weights(&root.join("a")), weights(&root.join("t")));
+    assert_eq!(updates("a"), updates("t"));
     // A different setting does not silently continue someone else's run.
     let _ = std::fs::remove_dir_all(root.join("r/models"));
     let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

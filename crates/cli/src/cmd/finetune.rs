@@ -1,8 +1,12 @@
 //! `tunescope finetune CONFIG`: fine-tune the study's encoder plus a task head on its train
 //! split; writes `models/finetuned/` (HF layout), `train_log.jsonl`, `finetune.json` and the
-//! resolved config into the run directory, resuming an interrupted run.
+//! resolved config into the run directory, resuming an interrupted run. Ctrl-C (SIGINT) or
+//! SIGTERM stops at the next update boundary with the resumable state saved (exit status 130); a
+//! second signal exits at once.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -10,7 +14,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tunescope_data::UnitKind;
 use tunescope_model::encoder::{self, SentencePool, WordPool};
 use tunescope_model::finetune::train::{EvalRecord, StepRecord};
-use tunescope_model::finetune::{finetune, io::write_atomic, FinetuneConfig, Job, Progress};
+use tunescope_model::finetune::{
+    finetune, io::write_atomic, FinetuneConfig, Interrupted, Job, Progress,
+};
 
 use crate::cmd::data::load_task;
 use crate::config::{Config, Device, Pooling};
@@ -62,8 +68,12 @@ pub fn settings(config: &Config, kind: UnitKind) -> FinetuneConfig {
     }
 }
 
+/// Exit status of a run stopped by a signal (128 + SIGINT, as shells report Ctrl-C).
+const EXIT_INTERRUPTED: i32 = 130;
+
 /// Progress bar: epoch, loss, learning rate, tokens/s and ETA; evaluations printed above it.
-struct Bar(ProgressBar);
+/// Asks the loop to stop once `stop` is set (by the signal handler).
+struct Bar(ProgressBar, Arc<AtomicBool>);
 
 impl Progress for Bar {
     fn start(&mut self, done: u64, total: u64) {
@@ -97,6 +107,23 @@ impl Progress for Bar {
     fn note(&mut self, msg: &str) {
         self.0.println(msg);
     }
+    fn stop_requested(&mut self) -> bool {
+        self.1.load(Ordering::Relaxed)
+    }
+}
+
+/// A flag that SIGINT and SIGTERM set; a second such signal exits with status 130 at once.
+fn stop_flag() -> Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        // Registered first, so it sees the flag as the previous signal left it.
+        signal_hook::flag::register_conditional_shutdown(sig, EXIT_INTERRUPTED, Arc::clone(&stop))
+            .context("cannot install the signal handler")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("cannot install the signal handler")?;
+    }
+    Ok(stop)
 }
 
 /// Runs `tunescope finetune`.
@@ -122,9 +149,17 @@ pub fn run(args: Args) -> Result<()> {
     );
     bar.enable_steady_tick(Duration::from_millis(500));
     let resolved = toml::to_string(&config).context("cannot serialise the resolved config")?;
-    let outcome = finetune(&job, &mut Bar(bar.clone()));
+    let stop = stop_flag()?;
+    let outcome = finetune(&job, &mut Bar(bar.clone(), stop));
     bar.finish_and_clear();
-    let outcome = outcome?;
+    let outcome = match outcome {
+        Err(e) if e.is::<Interrupted>() => {
+            eprintln!("{e}");
+            eprintln!("interrupted; re-run the same command to resume");
+            std::process::exit(EXIT_INTERRUPTED);
+        }
+        other => other?,
+    };
     write_atomic(
         &config.study.out.join("finetune_config.toml"),
         resolved.as_bytes(),

@@ -16,4 +16,4 @@ pub mod train;
 
 pub use config::FinetuneConfig;
 pub use metrics::Scores;
-pub use train::{finetune, Job, Outcome, Progress, Quiet};
+pub use train::{finetune, Interrupted, Job, Outcome, Progress, Quiet};

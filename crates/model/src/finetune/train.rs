@@ -83,6 +83,22 @@ pub trait Progress {
     fn eval(&mut self, _rec: &EvalRecord) {}
     /// Something the user should read.
     fn note(&mut self, _msg: &str) {}
+    /// Asked after every update: `true` saves the resumable state and makes [`finetune`] return
+    /// [`Interrupted`] (the CLI answers Ctrl-C with it).
+    fn stop_requested(&mut self) -> bool {
+        false
+    }
+}
+
+/// The error [`finetune`] returns when [`Progress::stop_requested`] stopped it: the state in
+/// `finetune-state/` is saved, no final model is written, and the same job resumes.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted after update {update} of {total}; the resumable state is saved")]
+pub struct Interrupted {
+    /// Updates done (and saved).
+    pub update: u64,
+    /// Updates of the whole run.
+    pub total: u64,
 }
 
 /// Ignores all progress.
@@ -424,9 +440,21 @@ pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
     // ---- train ----
     let started = Instant::now();
     progress.start(state.update, total);
+    if progress.stop_requested() {
+        return Err(Interrupted {
+            update: state.update,
+            total,
+        }
+        .into());
+    }
     let (mut loss_sum, mut loss_n, mut tokens, mut window) = (0.0, 0usize, 0usize, Instant::now());
-    let mut stopped_early = false;
-    let first_epoch = state.update as usize / updates_per_epoch;
+    // A run that patience had already stopped before it was interrupted trains no further.
+    let mut stopped_early = cfg.patience > 0 && state.evals_since_best >= cfg.patience;
+    let first_epoch = if stopped_early {
+        cfg.epochs
+    } else {
+        state.update as usize / updates_per_epoch
+    };
     'epochs: for epoch in first_epoch..cfg.epochs {
         let batches = length_bucketed_batches(
             &lengths,
@@ -529,8 +557,16 @@ pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
                 save::save_hf(&model, task, cfg, &dir)?;
             }
             let state_due = every(state.update, cfg.state_every);
-            if epoch_end || state_due || stopped_early {
+            let stop = !stopped_early && progress.stop_requested();
+            if epoch_end || state_due || stopped_early || stop {
                 save_state(&sdir, &model.vs, &opt, &state, best_weights.as_deref())?;
+            }
+            if stop {
+                return Err(Interrupted {
+                    update: state.update,
+                    total,
+                }
+                .into());
             }
             if stopped_early {
                 progress.note(&format!(
