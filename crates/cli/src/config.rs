@@ -1,5 +1,6 @@
 //! The study configuration: one TOML file with sections `[study]`, `[data]`, `[model]`,
-//! `[finetune]`, `[probe]`, `[directprobe]` and `[compare]` (documented in `docs/config.md`).
+//! `[finetune]`, `[probe]`, `[directprobe]`, `[compare]`, `[dynamics]`, `[memorisation]` and
+//! `[[cross_task]]` (documented in `docs/config.md`).
 //!
 //! Unknown keys are rejected with the list of valid ones. `--set section.key=value` overrides are
 //! applied to the parsed TOML before it is checked; the value is parsed as TOML and taken as a
@@ -37,6 +38,15 @@ pub struct Config {
     /// Representation comparisons.
     #[serde(default)]
     pub compare: Compare,
+    /// Label distances over the fine-tuning checkpoints (paper Figs. L, M, O).
+    #[serde(default)]
+    pub dynamics: Dynamics,
+    /// The subtrain/subtest memorisation experiment (paper v1, Fig. E).
+    #[serde(default)]
+    pub memorisation: Memorisation,
+    /// Cross-task experiments (paper Table C): other tasks probed with the study's encoders.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cross_task: Vec<CrossTask>,
 }
 
 /// `[study]`.
@@ -428,6 +438,75 @@ impl Default for Compare {
     }
 }
 
+/// `[dynamics]`: the pre-trained space's DirectProbe clusters re-measured at every fine-tuning
+/// checkpoint (needs `finetune.checkpoint_every > 0` and DirectProbe).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dynamics {
+    /// Run the experiment when checkpoints are written.
+    pub enabled: bool,
+    /// Labels whose centroid paths are drawn; empty = the three closest labels of the
+    /// pre-trained space at each layer.
+    pub path_labels: Vec<String>,
+}
+
+impl Default for Dynamics {
+    fn default() -> Self {
+        Dynamics {
+            enabled: true,
+            path_labels: Vec::new(),
+        }
+    }
+}
+
+/// `[memorisation]`: train split 80:20 into subtrain/subtest, probe trained on subtrain only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Memorisation {
+    /// Run the experiment.
+    pub enabled: bool,
+    /// Share of the training sentences in subtrain (seeded split by sentence).
+    pub subtrain: f64,
+    /// Probe epochs (all trained; accuracy recorded after each).
+    pub epochs: usize,
+    /// Hidden sizes of the probe; unset = `[g, g]` with `g` the first `probe.grid` size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<Vec<usize>>,
+    /// Layer probed; unset = the last analysed layer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<usize>,
+}
+
+impl Default for Memorisation {
+    fn default() -> Self {
+        Memorisation {
+            enabled: true,
+            subtrain: 0.8,
+            epochs: 50,
+            hidden: None,
+            layer: None,
+        }
+    }
+}
+
+/// One `[[cross_task]]` entry: a second task Y probed with the encoder fine-tuned on the study's
+/// task X (and, with `finetune`, an encoder fine-tuned on Y probed on both tasks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossTask {
+    /// Short name (directory `cross/<name>/` and the table's row label).
+    pub name: String,
+    /// Also fine-tune the pre-trained encoder on Y (rows Y → Y and Y → X).
+    #[serde(default = "yes")]
+    pub finetune: bool,
+    /// The task Y, as a `[data]` section.
+    pub data: Data,
+}
+
+fn yes() -> bool {
+    true
+}
+
 impl Config {
     /// Reads `path`, applies `overrides` (`section.key=value`), fills defaults that depend on
     /// the file (study name, output directory) and validates everything.
@@ -469,6 +548,26 @@ impl Config {
     /// The data settings for [`tunescope_data::load`].
     pub fn load_spec(&self) -> anyhow::Result<LoadSpec> {
         self.data.load_spec(self.study.seed)
+    }
+
+    /// The configuration of a cross-task entry's sub-run: the entry's data in
+    /// `<out>/cross/<name>`, the study's encoder and hyper-parameters, pooling by unit kind, no
+    /// checkpoints and no nested experiments.
+    pub fn cross_config(&self, entry: &CrossTask) -> Config {
+        let mut c = self.clone();
+        c.study.name = format!("{}-cross-{}", self.study.name, entry.name);
+        c.study.out = self.study.out.join("cross").join(&entry.name);
+        c.study.cache = None;
+        c.data = entry.data.clone();
+        c.model.pooling = None;
+        c.finetune.checkpoint_every = 0;
+        c.cross_task.clear();
+        c
+    }
+
+    /// The hidden-state index the experiments analyse: `wanted`, else the last of `layers`.
+    pub fn experiment_layer(&self, wanted: Option<usize>, layers: &[usize]) -> usize {
+        wanted.unwrap_or_else(|| layers.last().copied().unwrap_or(0))
     }
 
     /// Checks value ranges and cross-field consistency.
@@ -537,6 +636,43 @@ impl Config {
         positive("[probe] batch_size", p.batch_size)?;
         if !(p.lr > 0.0 && p.lr.is_finite()) {
             bail!("[probe] lr must be positive, found {}", p.lr);
+        }
+        let m = &self.memorisation;
+        if !(m.subtrain > 0.0 && m.subtrain < 1.0) {
+            bail!(
+                "[memorisation] subtrain must be in (0, 1), found {}",
+                m.subtrain
+            );
+        }
+        positive("[memorisation] epochs", m.epochs)?;
+        if m.hidden
+            .as_ref()
+            .is_some_and(|h| h.len() > 2 || h.contains(&0))
+        {
+            bail!(
+                "[memorisation] hidden must list at most 2 positive sizes, found {:?}",
+                m.hidden
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, c) in self.cross_task.iter().enumerate() {
+            let ok = !c.name.is_empty()
+                && c.name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch));
+            if !ok {
+                bail!(
+                    "[[cross_task]] #{}: name must be non-empty letters, digits, `-`, `_` or `.`, found {:?}",
+                    i + 1,
+                    c.name
+                );
+            }
+            if !names.insert(c.name.as_str()) {
+                bail!("[[cross_task]] name {:?} is used twice", c.name);
+            }
+            c.data
+                .load_spec(self.study.seed)
+                .with_context(|| format!("[[cross_task]] {:?} data", c.name))?;
         }
         if self.compare.rsa_sample < 3 {
             bail!(

@@ -176,12 +176,13 @@ fn study_runs_skips_and_reruns_only_what_changed() {
         "directprobe/pretrained/train/layer-1",
         "directprobe/finetuned/test/layer-3",
         "compare",
+        "memorisation",
         "report",
     ];
     for id in expected {
         assert!(all.contains(&id.to_string()), "{id} not run: {all:?}");
     }
-    assert_eq!(all.len(), 2 + 2 + 2 * 2 * 3 + 2, "{all:?}");
+    assert_eq!(all.len(), 2 + 2 + 2 * 2 * 3 + 3, "{all:?}");
     assert!(out.contains("Table A"), "{out}");
     assert!(out.contains("report: "), "{out}");
     assert!(dir.join("run/report/index.html").is_file());
@@ -218,6 +219,7 @@ fn study_runs_skips_and_reruns_only_what_changed() {
         rerun,
         [
             "compare",
+            "memorisation",
             "probe/finetuned/layer-1",
             "probe/finetuned/layer-3",
             "probe/pretrained/layer-1",
@@ -330,4 +332,157 @@ fn shared_cache_reuses_the_pretrained_stages_across_seeds() {
     }
     assert!(dir.join("run2/report/index.html").is_file());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A sentence-classification task over the same words (label = sentence length bucket), for the
+/// cross-task experiment.
+fn write_sentence_task(dir: &Path) {
+    for name in ["train", "dev", "test"] {
+        let text = std::fs::read_to_string(dir.join(format!("{name}.jsonl"))).unwrap();
+        let mut out = String::new();
+        for line in text.lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let words: Vec<&str> = v["tokens"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w.as_str().unwrap())
+                .collect();
+            let label = if words.len() > 5 { "long" } else { "short" };
+            out.push_str(&serde_json::json!({"text": words.join(" "), "label": label}).to_string());
+            out.push('\n');
+        }
+        std::fs::write(dir.join(format!("sent-{name}.jsonl")), out).unwrap();
+    }
+}
+
+#[test]
+fn experiments_write_dynamics_memorisation_and_cross_task() {
+    let dir = scratch("experiments");
+    let cfg = write_config(&dir);
+    write_sentence_task(&dir);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text = text.replace("[finetune]\n", "[finetune]\ncheckpoint_every = 3\n");
+    text.push_str(&format!(
+        "\n[memorisation]\nepochs = 4\n\n[[cross_task]]\nname = \"length\"\n[cross_task.data]\n\
+         format = \"jsonl\"\ntask = \"classification\"\ntrain = \"{d}/sent-train.jsonl\"\n\
+         dev = \"{d}/sent-dev.jsonl\"\ntest = \"{d}/sent-test.jsonl\"\n",
+        d = dir.display()
+    ));
+    std::fs::write(&cfg, text).unwrap();
+
+    let plan = ok(&study(&cfg, &["--dry-run"]));
+    assert!(plan.contains("later dynamics"), "{plan}");
+    assert!(plan.contains("run   cross/length/finetune"), "{plan}");
+
+    let first = study(&cfg, &[]);
+    ok(&first);
+    let all = ran(&first);
+    for id in [
+        "extract/ckpt-3",
+        "extract/ckpt-6",
+        "dynamics",
+        "memorisation",
+        "cross/length/data",
+        "cross/length/finetune",
+        "cross/length",
+    ] {
+        assert!(all.contains(&id.to_string()), "{id} not run: {all:?}");
+    }
+    let run = dir.join("run");
+    // Checkpoints are extracted on the train split only.
+    assert!(run.join("reps/ckpt-3/train/layer-3.npy").is_file());
+    assert!(!run.join("reps/ckpt-3/test").exists());
+
+    let dynamics: Value = serde_json::from_slice(
+        &std::fs::read(run.join("experiments/dynamics/dynamics.json")).unwrap(),
+    )
+    .unwrap();
+    let updates: Vec<u64> = dynamics["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["update"].as_u64().unwrap())
+        .collect();
+    assert_eq!(&updates[..3], [0, 3, 6], "{updates:?}");
+    let layers = dynamics["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2);
+    for l in layers {
+        // Snapshot 0 is the pre-trained space itself.
+        assert_eq!(l["pearson"][0], 1.0);
+        assert_eq!(l["min_distance"].as_array().unwrap().len(), updates.len());
+        assert_eq!(l["paths"].as_array().unwrap().len(), 3);
+    }
+    assert_eq!(dynamics["most_increased"].as_array().unwrap().len(), 3);
+    let csv = std::fs::read_to_string(run.join("experiments/dynamics/min_distance.csv")).unwrap();
+    assert!(
+        csv.starts_with("layer,update,label,min_distance\n"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 1 + 2 * updates.len() * 5);
+
+    let memo: Value = serde_json::from_slice(
+        &std::fs::read(run.join("experiments/memorisation/memorisation.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(memo["sentences"], serde_json::json!([48, 12]));
+    assert_eq!(memo["before"]["subtest"].as_array().unwrap().len(), 4);
+    assert!(memo["gap_after"].is_number(), "{memo}");
+
+    let table: Value =
+        serde_json::from_slice(&std::fs::read(run.join("cross/length/result/table.json")).unwrap())
+            .unwrap();
+    let rows: Vec<(Value, String)> = table
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["finetuned_on"].clone(),
+                r["probing"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    for (on, probing) in [
+        (Value::Null, "classification"),
+        ("tagging".into(), "classification"),
+        ("classification".into(), "classification"),
+        (Value::Null, "tagging"),
+        ("tagging".into(), "tagging"),
+        ("classification".into(), "tagging"),
+    ] {
+        assert!(
+            rows.contains(&(on.clone(), probing.to_string())),
+            "{on} {probing}: {rows:?}"
+        );
+    }
+    for r in table.as_array().unwrap() {
+        let c = &r["change"];
+        if r["finetuned_on"].is_null() {
+            assert!(c.is_null());
+        } else {
+            let n = c["n_grew"].as_u64().unwrap() + c["n_shrank"].as_u64().unwrap();
+            assert!(
+                n + c["n_unchanged"].as_u64().unwrap() + c["n_undefined"].as_u64().unwrap() > 0
+            );
+        }
+        assert!(r["acc"].as_f64().unwrap() > 0.0);
+    }
+
+    let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
+    for needle in [
+        "dynamics-min-distance",
+        "memorisation-finetuned",
+        "Cross-task fine-tuning",
+    ] {
+        assert!(html.contains(needle), "report lacks {needle}");
+    }
+    // Re-running skips everything, experiments included.
+    let again = study(&cfg, &[]);
+    ok(&again);
+    assert!(ran(&again).is_empty(), "{:?}", ran(&again));
+    if std::env::var_os("TUNESCOPE_KEEP").is_none() {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -4,12 +4,14 @@
 //! * [`analysis`]: the comparisons on in-memory matrices (centroid movement, distance changes,
 //!   spatial similarity, CKA/RSA/Procrustes), reusable by the dynamics and cross-task studies.
 //! * [`dp`]: DirectProbe on one split × layer, summarised, with its run-directory artifacts.
+//! * [`experiments`]: dynamics over checkpoints, the memorisation split, the cross-task table.
 //! * [`compare`]: walks a run directory, reuses artifacts, computes the rest; [`CompareResults`]
 //!   writes `compare/*.json` and `compare/*.csv` (documented in `docs/compare.md`).
 //! * [`terminal_table`], [`report_sections`]: the terminal summary and the report's sections.
 
 pub mod analysis;
 pub mod dp;
+pub mod experiments;
 mod driver;
 mod findings;
 pub mod io;

@@ -23,7 +23,7 @@ pub fn shareable(stage: &Planned) -> bool {
         Kind::Extract(m) | Kind::Probe(m, _) | Kind::DirectProbe(m, _, _) => {
             *m == ModelRef::Pretrained
         }
-        Kind::Finetune | Kind::Compare | Kind::Report => false,
+        _ => false,
     }
 }
 

@@ -24,13 +24,42 @@ use crate::config::{Config, Pooling};
 /// Sentences encoded per chunk (bounds memory: one chunk's vectors of every layer).
 const CHUNK_SENTENCES: usize = 256;
 
-/// Runs the extract stage for `model`.
+/// Runs the extract stage for `model`: every split (checkpoints: the train split only, which is
+/// all the dynamics measure).
 pub fn run(config: &Config, stage: &Planned, model: &ModelRef, display: &Display) -> Result<Value> {
     let out = &config.study.out;
     let task = read_task(out)?;
-    let dir = model.dir(config, &stage.pretrained);
+    let splits: &[&str] = match model {
+        ModelRef::Checkpoint(_) => &["train"],
+        _ => &tunescope_data::SPLIT_NAMES,
+    };
+    extract(
+        config,
+        &task,
+        &model.dir(config, &stage.pretrained),
+        &stage.layers,
+        splits,
+        &out.join("reps").join(model.name()),
+        &model.name(),
+        display,
+    )
+}
+
+/// Encodes `splits` of `task` with the encoder in `dir` into `target/<split>/` (written whole
+/// into a temporary directory, then renamed); `what` names the encoder in progress messages.
+#[allow(clippy::too_many_arguments)]
+pub fn extract(
+    config: &Config,
+    task: &Task,
+    dir: &Path,
+    layers: &[usize],
+    splits: &[&str],
+    target: &Path,
+    what: &str,
+    display: &Display,
+) -> Result<Value> {
     let device = encoder::parse_device(&String::from(config.model.device))?;
-    let mut enc = encoder::load(&dir, device)
+    let mut enc = encoder::load(dir, device)
         .with_context(|| format!("loading the encoder {}", dir.display()))?;
     enc.tokenizer = enc.tokenizer.with_max_len(config.model.max_subwords)?;
     let pooling = config.model.pooling_for(task.unit_kind);
@@ -42,28 +71,35 @@ pub fn run(config: &Config, stage: &Planned, model: &ModelRef, display: &Display
     let embedder = Embedder::new(
         &enc.bert,
         &enc.tokenizer,
-        stage.layers.clone(),
+        layers.to_vec(),
         word_pool,
         config.model.batch_size,
         device,
     )?;
-    let target = out.join("reps").join(model.name());
-    std::fs::create_dir_all(out.join("reps"))?;
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let chosen: Vec<(&str, &Split)> = task
+        .splits()
+        .into_iter()
+        .filter(|(n, _)| splits.contains(n))
+        .collect();
     let mut rows = serde_json::Map::new();
-    let total: usize = task.splits().iter().map(|(_, s)| s.sentences.len()).sum();
+    let total: usize = chosen.iter().map(|(_, s)| s.sentences.len()).sum();
     let mut done = 0usize;
-    write_dir_atomic(&target, |tmp| {
-        for (name, split) in task.splits() {
+    write_dir_atomic(target, |tmp| {
+        for &(name, split) in &chosen {
             let n = write_split(
-                &task,
+                task,
                 split,
                 &embedder,
                 pooling,
-                &stage.layers,
+                layers,
                 &tmp.join(name),
                 &mut |k| {
                     done += k;
-                    display.message(format!("{} · {done}/{total} sentences", model.name()));
+                    display.message(format!("{what} · {done}/{total} sentences"));
                 },
             )
             .with_context(|| format!("{name} split"))?;
@@ -71,7 +107,7 @@ pub fn run(config: &Config, stage: &Planned, model: &ModelRef, display: &Display
         }
         Ok(())
     })?;
-    Ok(json!({"units": rows, "layers": stage.layers, "dim": enc.config.hidden_size}))
+    Ok(json!({"units": rows, "layers": layers, "dim": enc.config.hidden_size}))
 }
 
 /// Encodes one split into `dir`; returns the number of units.

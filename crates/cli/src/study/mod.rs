@@ -9,6 +9,7 @@
 //! changed probe setting re-runs only the probes and what reads them.
 
 pub mod cache;
+pub mod experiments;
 pub mod extract;
 pub mod hash;
 pub mod manifest;

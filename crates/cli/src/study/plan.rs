@@ -62,6 +62,16 @@ pub enum Kind {
     DirectProbe(ModelRef, &'static str, usize),
     /// Before/after comparisons.
     Compare,
+    /// Pre-trained clusters re-measured over the fine-tuning checkpoints.
+    Dynamics,
+    /// Subtrain/subtest probe curves before and after fine-tuning.
+    Memorisation,
+    /// Reads a cross-task entry's data into `cross/<name>/data/`.
+    CrossData(String),
+    /// Fine-tunes the pre-trained encoder on a cross-task entry's task.
+    CrossFinetune(String),
+    /// The cross-task table of one entry.
+    CrossTask(String),
     /// The HTML report.
     Report,
 }
@@ -445,6 +455,8 @@ pub fn build(
             }),
             vec!["compare".into()],
         );
+        let mut report_after = vec!["compare".to_string()];
+        report_after.extend(experiments(&mut b, cache, ft_key.as_str(), finetune_done)?);
         let all: serde_json::Map<String, Value> = b
             .plan
             .iter()
@@ -454,11 +466,162 @@ pub fn build(
         b.add(
             "report".into(),
             Kind::Report,
-            json!({"compare": compare_key, "stages": all, "config": config, "after": ["compare"]}),
+            json!({"compare": compare_key, "stages": all, "config": config, "after": report_after}),
             vec!["report/index.html".into()],
         );
     }
     Ok(b.plan)
+}
+
+/// Plans the experiment stages (dynamics, memorisation, cross-task); returns their ids.
+fn experiments(
+    b: &mut Builder<'_>,
+    cache: &mut HashCache,
+    ft_key: &str,
+    finetune_done: bool,
+) -> Result<Vec<String>> {
+    let config = b.config;
+    let layers = b.layers.clone();
+    let last = config.experiment_layer(None, &layers);
+    let mut ids = Vec::new();
+    let dp = super::stages::directprobe_settings(config);
+    if config.dynamics.enabled && config.finetune.checkpoint_every > 0 {
+        if finetune_done {
+            let mut after = vec!["finetune".to_string(), "extract/finetuned".to_string()];
+            after.extend(
+                b.plan
+                    .iter()
+                    .filter(|p| matches!(p.kind, Kind::Extract(ModelRef::Checkpoint(_))))
+                    .map(|p| p.id.clone()),
+            );
+            after.extend(
+                layers
+                    .iter()
+                    .map(|k| format!("directprobe/pretrained/train/layer-{k}")),
+            );
+            let keys: serde_json::Map<String, Value> = after
+                .iter()
+                .map(|id| (id.clone(), json!(b.key_of(id))))
+                .collect();
+            b.add(
+                "dynamics".into(),
+                Kind::Dynamics,
+                json!({"stages": keys, "dynamics": config.dynamics, "directprobe": dp, "layers": layers, "after": after}),
+                vec!["experiments/dynamics".into()],
+            );
+            ids.push("dynamics".to_string());
+        } else {
+            b.plan.push(Planned {
+                id: "dynamics".into(),
+                kind: Kind::Dynamics,
+                inputs: Value::Null,
+                key: String::new(),
+                outputs: Vec::new(),
+                action: Action::Later("after fine-tuning, on its checkpoints".into()),
+                pretrained: b.pretrained.clone(),
+                layers: layers.clone(),
+            });
+        }
+    }
+    if config.memorisation.enabled {
+        let layer = config.experiment_layer(config.memorisation.layer, &layers);
+        if !layers.contains(&layer) {
+            bail!("[memorisation] layer {layer} is not among the analysed layers {layers:?}");
+        }
+        let after = vec![
+            "extract/pretrained".to_string(),
+            "extract/finetuned".to_string(),
+        ];
+        let keys: serde_json::Map<String, Value> = after
+            .iter()
+            .map(|id| (id.clone(), json!(b.key_of(id))))
+            .collect();
+        b.add(
+            "memorisation".into(),
+            Kind::Memorisation,
+            json!({
+                "stages": keys,
+                "memorisation": config.memorisation,
+                "layer": layer,
+                "probe": super::stages::probe_config(config),
+                "seed": config.study.seed,
+                "after": after,
+            }),
+            vec!["experiments/memorisation".into()],
+        );
+        ids.push("memorisation".to_string());
+    }
+    let model_hash = cache.path(&b.pretrained.clone())?;
+    for entry in &config.cross_task {
+        let sub = config.cross_config(entry);
+        let base = format!("cross/{}", entry.name);
+        let mut files = serde_json::Map::new();
+        for f in data_files(&sub) {
+            let h = cache.path(&f).with_context(|| {
+                format!("[[cross_task]] {:?} input {}", entry.name, f.display())
+            })?;
+            files.insert(f.display().to_string(), json!(h));
+        }
+        let data_id = format!("{base}/data");
+        let data_key = b.add(
+            data_id.clone(),
+            Kind::CrossData(entry.name.clone()),
+            json!({"data": sub.data, "seed": config.study.seed, "files": files}),
+            vec![format!("{base}/data")],
+        );
+        let mut after = vec![
+            data_id,
+            "finetune".to_string(),
+            "extract/pretrained".to_string(),
+            "extract/finetuned".to_string(),
+            format!("directprobe/pretrained/train/layer-{last}"),
+            format!("directprobe/finetuned/train/layer-{last}"),
+        ];
+        if config.probe.enabled {
+            after.push(format!("probe/pretrained/layer-{last}"));
+            after.push(format!("probe/finetuned/layer-{last}"));
+        }
+        if entry.finetune {
+            let kind = sub.data.task.unit_kind();
+            let id = format!("{base}/finetune");
+            b.add(
+                id.clone(),
+                Kind::CrossFinetune(entry.name.clone()),
+                json!({
+                    "data": data_key,
+                    "model": model_hash,
+                    "finetune": crate::cmd::finetune::settings(&sub, kind),
+                    "after": [format!("{base}/data")],
+                }),
+                vec![
+                    format!("{base}/models/finetuned"),
+                    format!("{base}/finetune.json"),
+                    format!("{base}/train_log.jsonl"),
+                ],
+            );
+            after.push(id);
+        }
+        let keys: serde_json::Map<String, Value> = after
+            .iter()
+            .map(|id| (id.clone(), json!(b.key_of(id))))
+            .collect();
+        b.add(
+            base.clone(),
+            Kind::CrossTask(entry.name.clone()),
+            json!({
+                "stages": keys,
+                "finetune_key": ft_key,
+                "layer": last,
+                "extract": {"pooling": sub.model.pooling_for(sub.data.task.unit_kind()), "max_subwords": config.model.max_subwords},
+                "probe": super::stages::probe_config(config),
+                "directprobe": dp,
+                "after": after,
+            }),
+            vec![format!("{base}/result")],
+        );
+        ids.push(base);
+    }
+    Ok(ids)
 }
 
 /// Order of stage types in summaries.
@@ -470,6 +633,9 @@ pub fn stage_rank(kind: &str) -> usize {
         "probe",
         "directprobe",
         "compare",
+        "dynamics",
+        "memorisation",
+        "cross",
         "report",
     ]
     .iter()

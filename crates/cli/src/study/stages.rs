@@ -21,6 +21,7 @@ use tunescope_model::finetune::{self, Job, Progress};
 use tunescope_model::probe::{self, ProbeConfig, ProbeInput};
 use tunescope_report::{KeyValue, ReportData, StudyInfo};
 
+use super::experiments as ex;
 use super::plan::{Kind, ModelRef, Planned};
 use super::Display;
 use crate::config::Config;
@@ -39,6 +40,9 @@ pub fn execute(config: &Config, stage: &Planned, resume: bool, display: &Display
                 remove(&out.join(format!("models/ckpt-{u}")))?;
             }
         }
+        if let Kind::CrossFinetune(name) = &stage.kind {
+            remove(&out.join(format!("cross/{name}/finetune-state")))?;
+        }
     }
     match &stage.kind {
         Kind::Data => run_data(config),
@@ -49,6 +53,13 @@ pub fn execute(config: &Config, stage: &Planned, resume: bool, display: &Display
             run_directprobe(config, m, split, *layer, display)
         }),
         Kind::Compare => in_pool(config, || run_compare(config, stage, display)),
+        Kind::Dynamics => in_pool(config, || ex::run_dynamics(config, stage, display)),
+        Kind::Memorisation => ex::run_memorisation(config, stage, display),
+        Kind::CrossData(name) => ex::run_cross_data(config, name),
+        Kind::CrossFinetune(name) => ex::run_cross_finetune(config, name, stage, display),
+        Kind::CrossTask(name) => {
+            in_pool(config, || ex::run_cross_task(config, name, stage, display))
+        }
         Kind::Report => run_report(config, stage),
     }
 }
@@ -97,7 +108,7 @@ struct UnitLine {
     label: String,
 }
 
-fn run_data(config: &Config) -> Result<Value> {
+pub(super) fn run_data(config: &Config) -> Result<Value> {
     let task = crate::cmd::data::load_task(config)?;
     let dir = config.study.out.join("data");
     write_dir_atomic(&dir, |tmp| {
@@ -222,7 +233,7 @@ impl Progress for FinetuneProgress<'_> {
     }
 }
 
-fn run_finetune(config: &Config, stage: &Planned, display: &Display) -> Result<Value> {
+pub(super) fn run_finetune(config: &Config, stage: &Planned, display: &Display) -> Result<Value> {
     let task = read_task(&config.study.out)?;
     let job = Job {
         task: &task,
@@ -439,8 +450,10 @@ pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportD
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| config.model.path.clone());
-    let (table_a, run) =
+    let (table_a, mut run) =
         tunescope_compare::report_sections(&results, config.data.task.name(), &model);
+    run.dynamics = ex::dynamics_report(out)?;
+    run.memorisation = ex::memorisation_report(out)?;
     let toml_text = toml::to_string(config).context("serialising the config")?;
     Ok(ReportData {
         title: format!("tunescope study `{}`", config.study.name),
@@ -456,7 +469,7 @@ pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportD
             config_toml: Some(toml_text),
         }),
         table_a,
-        cross_task: None,
+        cross_task: ex::cross_task_report(config)?,
         runs: vec![run],
     })
 }
