@@ -1,16 +1,20 @@
 //! Batched, length-bucketed encoding of sentence chunks into word and `[CLS]` vectors.
 //!
 //! A chunk of sentences is tokenized into windows (see [`crate::encoder::tokenize`]), the
-//! windows are sorted by length and cut into batches (so a batch pads only to its own longest
-//! window, which after sorting is close to its shortest), each batch runs once without autograd
-//! for all layers, and the requested layers' vectors are scattered back into input order.
-//! Callers stream a long input chunk by chunk, so memory is bounded by one chunk's vectors.
+//! windows are sorted by length and cut into batches of at most `batch_size` windows and
+//! `batch_size × 64` padded sub-words (so a batch pads only to its own longest window, and a
+//! batch of long windows holds fewer of them), each batch runs once without autograd for all
+//! layers, and the requested layers' vectors are copied in place into the chunk's output in
+//! input order. Callers stream a long input chunk by chunk, so memory is bounded by one chunk.
 
 use anyhow::{bail, Result};
 use tch::{Device, Kind, Tensor};
 
 use crate::encoder::pool::{cls_vectors, pool_words, SubwordSpan, WordPool};
 use crate::encoder::{Bert, Window, WordTokenizer};
+
+/// Padded sub-words per window that a batch of `batch_size` windows may hold on average.
+pub const TOKENS_PER_WINDOW: usize = 64;
 
 /// Vectors of one chunk of sentences for the requested layers, in input order.
 #[derive(Debug)]
@@ -34,8 +38,8 @@ pub struct Embedder<'a> {
 }
 
 impl<'a> Embedder<'a> {
-    /// `layers` index the hidden states (0 = embeddings, L = last layer); `batch_size` counts
-    /// windows (model inputs) per forward pass.
+    /// `layers` index the hidden states (0 = embeddings, L = last layer); `batch_size` caps the
+    /// windows (model inputs) per forward pass, and `batch_size × 64` the padded sub-words.
     pub fn new(
         bert: &'a Bert,
         tokenizer: &'a WordTokenizer,
@@ -78,7 +82,16 @@ impl<'a> Embedder<'a> {
     }
 
     /// Encodes a chunk of pre-tokenized sentences.
+    ///
+    /// Afterwards the allocator's free memory is returned to the system (see
+    /// [`release_free_memory`]), so a stream of chunks keeps a flat resident size.
     pub fn embed<S: AsRef<str>>(&self, sentences: &[Vec<S>]) -> Result<ChunkVectors> {
+        let out = self.embed_chunk(sentences);
+        release_free_memory();
+        out
+    }
+
+    fn embed_chunk<S: AsRef<str>>(&self, sentences: &[Vec<S>]) -> Result<ChunkVectors> {
         let mut windows: Vec<(usize, usize, Window)> = Vec::new();
         let mut word_offset = Vec::with_capacity(sentences.len());
         let mut total_words = 0usize;
@@ -94,14 +107,15 @@ impl<'a> Embedder<'a> {
         // Length bucketing: longest first, ties in input order (deterministic).
         let mut order: Vec<usize> = (0..windows.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(windows[i].2.ids.len()));
+        let lens: Vec<usize> = order.iter().map(|&i| windows[i].2.ids.len()).collect();
 
         let h = self.bert.config().hidden_size;
         let nl = self.layers.len() as i64;
-        let mut out_words = Tensor::zeros([nl, total_words as i64, h], (Kind::Float, Device::Cpu));
-        let mut out_cls =
-            Tensor::zeros([nl, sentences.len() as i64, h], (Kind::Float, Device::Cpu));
+        let out_words = Tensor::zeros([nl, total_words as i64, h], (Kind::Float, Device::Cpu));
+        let out_cls = Tensor::zeros([nl, sentences.len() as i64, h], (Kind::Float, Device::Cpu));
         let _guard = tch::no_grad_guard();
-        for batch in order.chunks(self.batch_size) {
+        for range in batches(&lens, self.batch_size, self.batch_size * TOKENS_PER_WINDOW) {
+            let batch = &order[range];
             let t = batch
                 .iter()
                 .map(|&i| windows[i].2.ids.len())
@@ -138,19 +152,22 @@ impl<'a> Embedder<'a> {
                 .view([b as i64, t as i64])
                 .to_device(self.device);
             let states = self.bert.forward_t(&ids, &mask, false);
-            let picked: Vec<&Tensor> = self.layers.iter().map(|&l| &states[l]).collect();
-            let stacked = Tensor::stack(&picked, 0);
-            if !spans.is_empty() {
-                let v = pool_words(&stacked, &spans, self.pool)
-                    .to_device(Device::Cpu)
-                    .to_kind(Kind::Float);
-                out_words = out_words.index_copy(1, &Tensor::from_slice(&targets), &v);
-            }
-            if !cls_rows.is_empty() {
-                let v = cls_vectors(&stacked, &cls_rows)
-                    .to_device(Device::Cpu)
-                    .to_kind(Kind::Float);
-                out_cls = out_cls.index_copy(1, &Tensor::from_slice(&cls_targets), &v);
+            let targets = Tensor::from_slice(&targets);
+            let cls_targets = Tensor::from_slice(&cls_targets);
+            for (k, &l) in self.layers.iter().enumerate() {
+                let k = k as i64;
+                if !spans.is_empty() {
+                    let v = pool_words(&states[l], &spans, self.pool)
+                        .to_device(Device::Cpu)
+                        .to_kind(Kind::Float);
+                    let _ = out_words.get(k).index_copy_(0, &targets, &v);
+                }
+                if !cls_rows.is_empty() {
+                    let v = cls_vectors(&states[l], &cls_rows)
+                        .to_device(Device::Cpu)
+                        .to_kind(Kind::Float);
+                    let _ = out_cls.get(k).index_copy_(0, &cls_targets, &v);
+                }
             }
         }
         let sentence_words = word_offset
@@ -163,5 +180,59 @@ impl<'a> Embedder<'a> {
             cls: out_cls,
             sentence_words,
         })
+    }
+}
+
+/// Cuts window lengths sorted longest first into consecutive batches of at most `max_windows`
+/// windows whose padded size (count × first length) stays within `max_tokens`; a window longer
+/// than `max_tokens` gets a batch of its own.
+pub fn batches(
+    lens: &[usize],
+    max_windows: usize,
+    max_tokens: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < lens.len() {
+        let fit = (max_tokens / lens[start].max(1)).clamp(1, max_windows.max(1));
+        let end = (start + fit).min(lens.len());
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
+
+/// Returns the C allocator's free memory to the system (glibc `malloc_trim`; a no-op elsewhere).
+///
+/// libtorch frees a batch's activations through glibc malloc, whose dynamic mmap threshold soon
+/// serves tensors of up to 32 MB from the heap; the freed, fragmented heap then stays resident
+/// and grows with the number of batches of varied shapes. Trimming after every chunk keeps the
+/// resident size that of one chunk.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> std::os::raw::c_int;
+        }
+        // SAFETY: malloc_trim only releases free pages of the allocator's own arenas.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batches;
+
+    #[test]
+    fn batches_respect_window_and_token_caps() {
+        let lens = [300, 100, 100, 60, 10, 10, 10, 10, 10];
+        assert_eq!(batches(&lens, 4, 256), vec![0..1, 1..3, 3..7, 7..9]);
+        assert_eq!(
+            batches(&lens, 2, 10_000),
+            vec![0..2, 2..4, 4..6, 6..8, 8..9]
+        );
+        assert!(batches(&[], 4, 256).is_empty());
     }
 }
