@@ -328,6 +328,9 @@ pub struct Finetune {
     pub state_every: usize,
     /// Train only a linear head on the frozen encoder (the before-fine-tuning baseline).
     pub freeze_encoder: bool,
+    /// Fine-tuning replicates: the study's seed, then `seed + 1`, … in `seeds/seed-<s>/`; with
+    /// more than one, every comparison is reported as a mean with a 95 % bootstrap interval.
+    pub seeds: usize,
 }
 
 impl Default for Finetune {
@@ -349,6 +352,7 @@ impl Default for Finetune {
             log_every: 10,
             state_every: 500,
             freeze_encoder: false,
+            seeds: 1,
         }
     }
 }
@@ -565,6 +569,19 @@ impl Config {
         c
     }
 
+    /// The configuration of fine-tuning replicate `r ≥ 1`: fine-tuning seed `seed + r` in
+    /// `<out>/seeds/seed-<seed + r>`, no cross-task entries.
+    pub fn replicate_config(&self, r: usize) -> Config {
+        let mut c = self.clone();
+        let seed = self.finetune.seed.unwrap_or(self.study.seed) + r as u64;
+        c.study.out = self.study.out.join("seeds").join(format!("seed-{seed}"));
+        c.study.cache = None;
+        c.finetune.seed = Some(seed);
+        c.finetune.seeds = 1;
+        c.cross_task.clear();
+        c
+    }
+
     /// The hidden-state index the experiments analyse: `wanted`, else the last of `layers`.
     pub fn experiment_layer(&self, wanted: Option<usize>, layers: &[usize]) -> usize {
         wanted.unwrap_or_else(|| layers.last().copied().unwrap_or(0))
@@ -624,6 +641,7 @@ impl Config {
         positive("[finetune] epochs", f.epochs)?;
         positive("[finetune] grad_accum", f.grad_accum)?;
         positive("[finetune] log_every", f.log_every)?;
+        positive("[finetune] seeds", f.seeds)?;
         let p = &self.probe;
         if p.grid.is_empty() || p.grid.contains(&0) {
             bail!(

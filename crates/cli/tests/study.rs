@@ -486,3 +486,98 @@ fn experiments_write_dynamics_memorisation_and_cross_task() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+#[test]
+fn seeds_give_confidence_intervals_and_permutation_tests() {
+    let dir = scratch("seeds");
+    let cfg = write_config(&dir);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text = text.replace("[finetune]\n", "[finetune]\nseeds = 3\nlr = 1e-3\n");
+    text.push_str("\n[memorisation]\nepochs = 3\n");
+    std::fs::write(&cfg, text).unwrap();
+    let first = study(&cfg, &[]);
+    ok(&first);
+    let all = ran(&first);
+    for id in [
+        "finetune",
+        "seed-43/finetune",
+        "seed-44/extract/finetuned",
+        "seed-44/directprobe/finetuned/train/layer-3",
+        "seed-43/compare",
+        "seed-44/memorisation",
+        "seeds",
+        "report",
+    ] {
+        assert!(all.contains(&id.to_string()), "{id} not run: {all:?}");
+    }
+    // The pre-trained stages run once and are shared by the replicates.
+    assert_eq!(
+        all.iter()
+            .filter(|i| i.contains("extract/pretrained"))
+            .count(),
+        1
+    );
+    let run = dir.join("run");
+    assert!(run.join("seeds/seed-44/reps/pretrained").is_symlink());
+    let s: Value =
+        serde_json::from_slice(&std::fs::read(run.join("seeds/summary/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(s["seeds"], serde_json::json!([42, 43, 44]));
+    let last = &s["layers"][1];
+    assert_eq!(last["layer"], 3);
+    let acc = &last["probe_acc"];
+    let values: Vec<f64> = acc["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(values.len(), 3);
+    let mean = values.iter().sum::<f64>() / 3.0;
+    assert!((acc["mean"].as_f64().unwrap() - mean).abs() < 1e-9);
+    let (lo, hi) = (
+        acc["lower"].as_f64().unwrap(),
+        acc["upper"].as_f64().unwrap(),
+    );
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    assert!(min <= lo && lo <= mean && mean <= hi && hi <= max, "{acc}");
+    // Seeded replicates differ from each other.
+    let d = &last["mean_displacement"]["values"];
+    assert_ne!(d[0], d[1], "{d}");
+    // With 3 seeds the exact sign-flip test cannot go below 2/8.
+    for l in s["labels"].as_array().unwrap() {
+        if let Some(p) = l["p_value"].as_f64() {
+            assert!(p >= 0.25 - 1e-12, "{l}");
+        }
+    }
+    let tests = s["movement_tests"].as_array().unwrap();
+    assert_eq!(tests[0]["layer_a"], 3);
+    assert_eq!(tests[0]["pairs"], 15);
+    assert!(s["memorisation_gap_after"]["mean"].is_number(), "{s}");
+    // The report's per-layer figures carry the bands: fine-tuned rows have CI bounds.
+    let figs = std::fs::read_dir(run.join("report/figures")).unwrap();
+    let csv_path = figs
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("layers-probe-accuracy.csv"))
+        .expect("probe-accuracy figure CSV");
+    let csv = std::fs::read_to_string(csv_path).unwrap();
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with("fine-tuned,3,"))
+        .unwrap_or_else(|| panic!("{csv}"));
+    let cols: Vec<&str> = row.split(',').collect();
+    assert!(
+        cols[3].parse::<f64>().unwrap() <= cols[2].parse::<f64>().unwrap(),
+        "{row}"
+    );
+    let pre = csv.lines().find(|l| l.starts_with("original,3,")).unwrap();
+    assert!(
+        pre.ends_with(",,"),
+        "no band on the single pre-trained encoder: {pre}"
+    );
+    let again = study(&cfg, &[]);
+    ok(&again);
+    assert!(ran(&again).is_empty(), "{:?}", ran(&again));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -11,8 +11,8 @@
 
 pub mod analysis;
 pub mod dp;
-pub mod experiments;
 mod driver;
+pub mod experiments;
 mod findings;
 pub mod io;
 mod report;

@@ -63,7 +63,10 @@ fn summary(config: &Config, outcome: &study::Outcome) -> Result<String> {
     let mut by_type: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
     let mut order: Vec<&str> = Vec::new();
     for (id, rec) in &m.stages {
-        let t = id.split('/').next().unwrap_or(id);
+        let t = match id.split('/').next().unwrap_or(id) {
+            t if t.starts_with("seed-") => "seed-*",
+            t => t,
+        };
         if !order.contains(&t) {
             order.push(t);
         }

@@ -14,6 +14,7 @@ pub mod extract;
 pub mod hash;
 pub mod manifest;
 pub mod plan;
+pub mod seeds;
 pub mod slurm;
 pub mod stages;
 

@@ -72,6 +72,8 @@ pub enum Kind {
     CrossFinetune(String),
     /// The cross-task table of one entry.
     CrossTask(String),
+    /// Means, confidence intervals and permutation tests over the fine-tuning seeds.
+    Seeds,
     /// The HTML report.
     Report,
 }
@@ -106,6 +108,9 @@ pub struct Planned {
     pub pretrained: PathBuf,
     /// Hidden-state indices analysed.
     pub layers: Vec<usize>,
+    /// The replicate's configuration for a stage of another fine-tuning seed; `None` = the
+    /// study's own.
+    pub replicate: Option<Box<Config>>,
 }
 
 /// Seeds in effect, for the manifest.
@@ -187,6 +192,38 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// Adds a stage of replicate `rep` (see [`Builder::add`]).
+    fn add_in(
+        &mut self,
+        id: String,
+        kind: Kind,
+        inputs: Value,
+        outputs: Vec<String>,
+        rep: &Replicate,
+    ) -> String {
+        let key = self.add(id, kind, inputs, outputs);
+        if rep.seed.is_some() {
+            self.plan.last_mut().expect("just added").replicate =
+                Some(Box::new(rep.config.clone()));
+        }
+        key
+    }
+
+    /// Adds a stage known only after fine-tuning has run.
+    fn later(&mut self, id: String, kind: Kind, why: String, rep: &Replicate) {
+        self.plan.push(Planned {
+            id,
+            kind,
+            inputs: Value::Null,
+            key: String::new(),
+            outputs: Vec::new(),
+            action: Action::Later(why),
+            pretrained: self.pretrained.clone(),
+            layers: self.layers.clone(),
+            replicate: rep.seed.map(|_| Box::new(rep.config.clone())),
+        });
+    }
+
     /// Adds a stage; `upstream` are ids of stages whose keys are inputs.
     fn add(&mut self, id: String, kind: Kind, mut inputs: Value, outputs: Vec<String>) -> String {
         inputs["stage_version"] = json!(STAGE_VERSION);
@@ -211,6 +248,7 @@ impl Builder<'_> {
             action,
             pretrained: self.pretrained.clone(),
             layers: self.layers.clone(),
+            replicate: None,
         });
         key
     }
@@ -302,6 +340,52 @@ pub fn changed_inputs(old: &Value, new: &Value) -> Vec<String> {
     out
 }
 
+/// One fine-tuning replicate: the study itself (seed index 0) or `seeds/seed-<s>/` with another
+/// fine-tuning seed; both share the pre-trained stages.
+pub struct Replicate {
+    /// The replicate's configuration (its own `study.out` and `finetune.seed`).
+    pub config: Config,
+    /// `None` for the study itself, else the fine-tuning seed.
+    pub seed: Option<u64>,
+}
+
+impl Replicate {
+    /// Stage id within this replicate.
+    fn id(&self, id: &str) -> String {
+        match self.seed {
+            None => id.to_string(),
+            Some(s) => format!("seed-{s}/{id}"),
+        }
+    }
+
+    /// Output path (relative to the study's run directory) within this replicate.
+    fn path(&self, p: &str) -> String {
+        match self.seed {
+            None => p.to_string(),
+            Some(s) => format!("seeds/seed-{s}/{p}"),
+        }
+    }
+}
+
+/// The replicates of a study: itself, then one per extra `finetune.seeds`.
+pub fn replicates(config: &Config) -> Vec<Replicate> {
+    (0..config.finetune.seeds)
+        .map(|r| match r {
+            0 => Replicate {
+                config: config.clone(),
+                seed: None,
+            },
+            r => {
+                let c = config.replicate_config(r);
+                Replicate {
+                    seed: c.finetune.seed,
+                    config: c,
+                }
+            }
+        })
+        .collect()
+}
+
 /// Builds the plan for `config` given the manifest of the run directory (if any).
 pub fn build(
     config: &Config,
@@ -318,7 +402,6 @@ pub fn build(
         layers: layers.clone(),
         plan: Vec::new(),
     };
-    let out = &config.study.out;
 
     // data
     let mut files = serde_json::Map::new();
@@ -334,129 +417,74 @@ pub fn build(
         json!({"data": config.data, "seed": config.study.seed, "files": files}),
         vec!["data".into()],
     );
-
-    // fine-tuning
-    let kind = config.data.task.unit_kind();
-    let ft_settings = crate::cmd::finetune::settings(config, kind);
     let model_hash = cache
         .path(&pretrained)
         .with_context(|| format!("hashing the encoder {}", pretrained.display()))?;
-    let ft_key = b.add(
-        "finetune".into(),
-        Kind::Finetune,
-        json!({"data": data_key, "model": model_hash, "finetune": ft_settings, "after": ["data"]}),
-        vec![
-            "models/finetuned".into(),
-            "finetune.json".into(),
-            "train_log.jsonl".into(),
-        ],
-    );
-    let finetune_done = matches!(b.action_of("finetune"), Action::Skip(_));
 
-    // models whose representations are extracted
-    let mut models = vec![ModelRef::Pretrained, ModelRef::Finetuned];
-    let ckpts = checkpoints(out)?;
-    if finetune_done {
-        models.extend(ckpts.into_iter().map(ModelRef::Checkpoint));
-    }
+    // the pre-trained encoder's representations and their analyses (shared by all replicates)
+    let kind = config.data.task.unit_kind();
     let extract_settings = json!({
         "layers": layers,
         "pooling": config.model.pooling_for(kind),
         "max_subwords": config.model.max_subwords,
     });
-    for m in &models {
-        let (source, after) = match m {
-            ModelRef::Pretrained => (json!(model_hash), vec!["data"]),
-            _ => (
-                json!({"finetune": ft_key, "model": m.name()}),
-                vec!["data", "finetune"],
-            ),
-        };
-        b.add(
-            format!("extract/{}", m.name()),
-            Kind::Extract(m.clone()),
-            json!({"data": data_key, "model": source, "extract": extract_settings, "after": after}),
-            vec![format!("reps/{}", m.name())],
-        );
-    }
-    if !finetune_done && config.finetune.checkpoint_every > 0 {
-        b.plan.push(Planned {
-            id: "extract/ckpt-*".into(),
-            kind: Kind::Extract(ModelRef::Checkpoint(0)),
-            inputs: Value::Null,
-            key: String::new(),
-            outputs: Vec::new(),
-            action: Action::Later(format!(
-                "one per checkpoint (every {} updates), after fine-tuning",
-                config.finetune.checkpoint_every
-            )),
-            pretrained: pretrained.clone(),
-            layers: layers.clone(),
-        });
-    }
+    b.add(
+        "extract/pretrained".into(),
+        Kind::Extract(ModelRef::Pretrained),
+        json!({"data": data_key, "model": model_hash, "extract": extract_settings, "after": ["data"]}),
+        vec!["reps/pretrained".into()],
+    );
+    let pretrained_ids = analyses(
+        &mut b,
+        &Replicate {
+            config: config.clone(),
+            seed: None,
+        },
+        &ModelRef::Pretrained,
+    );
 
-    // probes and DirectProbe on the pre-trained and the fine-tuned encoder
-    let mut analysis_ids = Vec::new();
-    for m in [ModelRef::Pretrained, ModelRef::Finetuned] {
-        let ex = format!("extract/{}", m.name());
-        let ex_key = b.key_of(&ex);
-        for &layer in &layers {
-            if config.probe.enabled {
-                let id = format!("probe/{}/layer-{layer}", m.name());
-                b.add(
-                    id.clone(),
-                    Kind::Probe(m.clone(), layer),
-                    json!({"reps": ex_key, "layer": layer, "probe": config.probe, "seeds": probe_seeds(config), "after": [ex]}),
-                    vec![format!("probe/{}/layer-{layer}.json", m.name())],
-                );
-                analysis_ids.push(id);
-            }
-            if config.directprobe.enabled {
-                for split in DIRECTPROBE_SPLITS {
-                    let id = format!("directprobe/{}/{split}/layer-{layer}", m.name());
-                    b.add(
-                        id.clone(),
-                        Kind::DirectProbe(m.clone(), split, layer),
-                        json!({
-                            "reps": ex_key,
-                            "layer": layer,
-                            "split": split,
-                            "min_cluster_size": config.directprobe.min_cluster_size,
-                            "after": [ex],
-                        }),
-                        vec![format!("directprobe/{}/{split}/layer-{layer}", m.name())],
-                    );
-                    analysis_ids.push(id);
-                }
-            }
-        }
+    let mut report_after = Vec::new();
+    let reps = replicates(config);
+    for rep in &reps {
+        report_after.extend(branch(
+            &mut b,
+            rep,
+            &data_key,
+            &model_hash,
+            &pretrained_ids,
+        )?);
     }
-    // comparisons (they need DirectProbe) and the report
-    if config.directprobe.enabled {
-        let mut after = vec![
-            "extract/pretrained".to_string(),
-            "extract/finetuned".to_string(),
-        ];
-        after.extend(analysis_ids);
-        let keys: serde_json::Map<String, Value> = after
+    if reps.len() > 1 && config.directprobe.enabled {
+        let ids: Vec<String> = reps
+            .iter()
+            .flat_map(|r| {
+                let mut v = vec![r.id("compare")];
+                if b.plan.iter().any(|p| p.id == r.id("memorisation")) {
+                    v.push(r.id("memorisation"));
+                }
+                if b.plan
+                    .iter()
+                    .any(|p| p.id == r.id("dynamics") && !p.key.is_empty())
+                {
+                    v.push(r.id("dynamics"));
+                }
+                v
+            })
+            .collect();
+        let keys: serde_json::Map<String, Value> = ids
             .iter()
             .map(|id| (id.clone(), json!(b.key_of(id))))
             .collect();
-        let compare_key = b.add(
-            "compare".into(),
-            Kind::Compare,
-            json!({
-                "stages": keys,
-                "compare": config.compare,
-                "directprobe": super::stages::directprobe_settings(config),
-                "probe": config.probe.enabled,
-                "layers": layers,
-                "after": after,
-            }),
-            vec!["compare".into()],
+        b.add(
+            "seeds".into(),
+            Kind::Seeds,
+            json!({"stages": keys, "seeds": reps.iter().map(|r| r.config.finetune.seed.unwrap_or(config.study.seed)).collect::<Vec<_>>(), "after": ids}),
+            vec!["seeds/summary".into()],
         );
-        let mut report_after = vec!["compare".to_string()];
-        report_after.extend(experiments(&mut b, cache, ft_key.as_str(), finetune_done)?);
+        report_after.push("seeds".into());
+    }
+    if config.directprobe.enabled {
+        report_after.extend(cross_tasks(&mut b, cache, &model_hash)?);
         let all: serde_json::Map<String, Value> = b
             .plan
             .iter()
@@ -466,32 +494,177 @@ pub fn build(
         b.add(
             "report".into(),
             Kind::Report,
-            json!({"compare": compare_key, "stages": all, "config": config, "after": report_after}),
+            json!({"compare": b.key_of("compare"), "stages": all, "config": config, "after": report_after}),
             vec!["report/index.html".into()],
         );
     }
     Ok(b.plan)
 }
 
-/// Plans the experiment stages (dynamics, memorisation, cross-task); returns their ids.
+/// Probes and DirectProbe on every layer of `model`'s representations; returns the stage ids.
+fn analyses(b: &mut Builder<'_>, rep: &Replicate, model: &ModelRef) -> Vec<String> {
+    let config = &rep.config;
+    let ex = rep.id(&format!("extract/{}", model.name()));
+    let ex_key = b.key_of(&ex);
+    let mut ids = Vec::new();
+    for layer in b.layers.clone() {
+        if config.probe.enabled {
+            let id = rep.id(&format!("probe/{}/layer-{layer}", model.name()));
+            b.add_in(
+                id.clone(),
+                Kind::Probe(model.clone(), layer),
+                json!({"reps": ex_key, "layer": layer, "probe": config.probe, "seeds": probe_seeds(config), "after": [ex]}),
+                vec![rep.path(&format!("probe/{}/layer-{layer}.json", model.name()))],
+                rep,
+            );
+            ids.push(id);
+        }
+        if config.directprobe.enabled {
+            for split in DIRECTPROBE_SPLITS {
+                let id = rep.id(&format!(
+                    "directprobe/{}/{split}/layer-{layer}",
+                    model.name()
+                ));
+                b.add_in(
+                    id.clone(),
+                    Kind::DirectProbe(model.clone(), split, layer),
+                    json!({
+                        "reps": ex_key,
+                        "layer": layer,
+                        "split": split,
+                        "min_cluster_size": config.directprobe.min_cluster_size,
+                        "after": [ex],
+                    }),
+                    vec![rep.path(&format!(
+                        "directprobe/{}/{split}/layer-{layer}",
+                        model.name()
+                    ))],
+                    rep,
+                );
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
+
+/// One replicate's fine-tuning, its representations and analyses, the comparisons and the
+/// experiments; returns the ids the report waits for.
+fn branch(
+    b: &mut Builder<'_>,
+    rep: &Replicate,
+    data_key: &str,
+    model_hash: &str,
+    pretrained_ids: &[String],
+) -> Result<Vec<String>> {
+    let config = &rep.config;
+    let kind = config.data.task.unit_kind();
+    let ft_settings = crate::cmd::finetune::settings(config, kind);
+    let ft_id = rep.id("finetune");
+    let ft_key = b.add_in(
+        ft_id.clone(),
+        Kind::Finetune,
+        json!({"data": data_key, "model": model_hash, "finetune": ft_settings, "after": ["data"]}),
+        vec![
+            rep.path("models/finetuned"),
+            rep.path("finetune.json"),
+            rep.path("train_log.jsonl"),
+        ],
+        rep,
+    );
+    let finetune_done = matches!(b.action_of(&ft_id), Action::Skip(_));
+    let mut models = vec![ModelRef::Finetuned];
+    if finetune_done {
+        models.extend(
+            checkpoints(&config.study.out)?
+                .into_iter()
+                .map(ModelRef::Checkpoint),
+        );
+    }
+    let extract_settings = json!({
+        "layers": b.layers,
+        "pooling": config.model.pooling_for(kind),
+        "max_subwords": config.model.max_subwords,
+    });
+    for m in &models {
+        b.add_in(
+            rep.id(&format!("extract/{}", m.name())),
+            Kind::Extract(m.clone()),
+            json!({
+                "data": data_key,
+                "model": {"finetune": ft_key, "model": m.name()},
+                "extract": extract_settings,
+                "after": ["data", ft_id],
+            }),
+            vec![rep.path(&format!("reps/{}", m.name()))],
+            rep,
+        );
+    }
+    if !finetune_done && config.finetune.checkpoint_every > 0 {
+        b.later(
+            rep.id("extract/ckpt-*"),
+            Kind::Extract(ModelRef::Checkpoint(0)),
+            format!(
+                "one per checkpoint (every {} updates), after fine-tuning",
+                config.finetune.checkpoint_every
+            ),
+            rep,
+        );
+    }
+    let ft_ids = analyses(b, rep, &ModelRef::Finetuned);
+    let mut out = Vec::new();
+    if config.directprobe.enabled {
+        let mut after = vec![
+            "extract/pretrained".to_string(),
+            rep.id("extract/finetuned"),
+        ];
+        after.extend(pretrained_ids.iter().cloned());
+        after.extend(ft_ids);
+        let keys: serde_json::Map<String, Value> = after
+            .iter()
+            .map(|id| (id.clone(), json!(b.key_of(id))))
+            .collect();
+        b.add_in(
+            rep.id("compare"),
+            Kind::Compare,
+            json!({
+                "stages": keys,
+                "compare": config.compare,
+                "directprobe": super::stages::directprobe_settings(config),
+                "probe": config.probe.enabled,
+                "layers": b.layers,
+                "after": after,
+            }),
+            vec![rep.path("compare")],
+            rep,
+        );
+        out.push(rep.id("compare"));
+        out.extend(experiments(b, rep, &ft_key, finetune_done)?);
+    }
+    Ok(out)
+}
+
+/// Plans one replicate's dynamics and memorisation stages; returns their ids.
 fn experiments(
     b: &mut Builder<'_>,
-    cache: &mut HashCache,
+    rep: &Replicate,
     ft_key: &str,
     finetune_done: bool,
 ) -> Result<Vec<String>> {
-    let config = b.config;
+    let config = &rep.config;
     let layers = b.layers.clone();
-    let last = config.experiment_layer(None, &layers);
     let mut ids = Vec::new();
     let dp = super::stages::directprobe_settings(config);
     if config.dynamics.enabled && config.finetune.checkpoint_every > 0 {
         if finetune_done {
-            let mut after = vec!["finetune".to_string(), "extract/finetuned".to_string()];
+            let mut after = vec![rep.id("finetune"), rep.id("extract/finetuned")];
             after.extend(
                 b.plan
                     .iter()
-                    .filter(|p| matches!(p.kind, Kind::Extract(ModelRef::Checkpoint(_))))
+                    .filter(|p| {
+                        matches!(p.kind, Kind::Extract(ModelRef::Checkpoint(_)))
+                            && p.id.starts_with(&rep.id("extract/"))
+                    })
                     .map(|p| p.id.clone()),
             );
             after.extend(
@@ -503,24 +676,21 @@ fn experiments(
                 .iter()
                 .map(|id| (id.clone(), json!(b.key_of(id))))
                 .collect();
-            b.add(
-                "dynamics".into(),
+            b.add_in(
+                rep.id("dynamics"),
                 Kind::Dynamics,
-                json!({"stages": keys, "dynamics": config.dynamics, "directprobe": dp, "layers": layers, "after": after}),
-                vec!["experiments/dynamics".into()],
+                json!({"stages": keys, "finetune": ft_key, "dynamics": config.dynamics, "directprobe": dp, "layers": layers, "after": after}),
+                vec![rep.path("experiments/dynamics")],
+                rep,
             );
-            ids.push("dynamics".to_string());
+            ids.push(rep.id("dynamics"));
         } else {
-            b.plan.push(Planned {
-                id: "dynamics".into(),
-                kind: Kind::Dynamics,
-                inputs: Value::Null,
-                key: String::new(),
-                outputs: Vec::new(),
-                action: Action::Later("after fine-tuning, on its checkpoints".into()),
-                pretrained: b.pretrained.clone(),
-                layers: layers.clone(),
-            });
+            b.later(
+                rep.id("dynamics"),
+                Kind::Dynamics,
+                "after fine-tuning, on its checkpoints".into(),
+                rep,
+            );
         }
     }
     if config.memorisation.enabled {
@@ -530,14 +700,14 @@ fn experiments(
         }
         let after = vec![
             "extract/pretrained".to_string(),
-            "extract/finetuned".to_string(),
+            rep.id("extract/finetuned"),
         ];
         let keys: serde_json::Map<String, Value> = after
             .iter()
             .map(|id| (id.clone(), json!(b.key_of(id))))
             .collect();
-        b.add(
-            "memorisation".into(),
+        b.add_in(
+            rep.id("memorisation"),
             Kind::Memorisation,
             json!({
                 "stages": keys,
@@ -547,11 +717,24 @@ fn experiments(
                 "seed": config.study.seed,
                 "after": after,
             }),
-            vec!["experiments/memorisation".into()],
+            vec![rep.path("experiments/memorisation")],
+            rep,
         );
-        ids.push("memorisation".to_string());
+        ids.push(rep.id("memorisation"));
     }
-    let model_hash = cache.path(&b.pretrained.clone())?;
+    Ok(ids)
+}
+
+/// Plans the cross-task stages of every `[[cross_task]]` entry; returns the table stages' ids.
+fn cross_tasks(
+    b: &mut Builder<'_>,
+    cache: &mut HashCache,
+    model_hash: &str,
+) -> Result<Vec<String>> {
+    let config = b.config;
+    let last = config.experiment_layer(None, &b.layers);
+    let dp = super::stages::directprobe_settings(config);
+    let mut ids = Vec::new();
     for entry in &config.cross_task {
         let sub = config.cross_config(entry);
         let base = format!("cross/{}", entry.name);
@@ -610,7 +793,6 @@ fn experiments(
             Kind::CrossTask(entry.name.clone()),
             json!({
                 "stages": keys,
-                "finetune_key": ft_key,
                 "layer": last,
                 "extract": {"pooling": sub.model.pooling_for(sub.data.task.unit_kind()), "max_subwords": config.model.max_subwords},
                 "probe": super::stages::probe_config(config),
@@ -636,6 +818,8 @@ pub fn stage_rank(kind: &str) -> usize {
         "dynamics",
         "memorisation",
         "cross",
+        "seed-*",
+        "seeds",
         "report",
     ]
     .iter()

@@ -30,38 +30,67 @@ use crate::config::Config;
 /// run of the same stage, whose resumable state may be kept). Returns a short summary.
 pub fn execute(config: &Config, stage: &Planned, resume: bool, display: &Display) -> Result<Value> {
     let out = &config.study.out;
+    // A stage of another fine-tuning seed runs with that replicate's configuration.
+    let conf = stage.replicate.as_deref().unwrap_or(config);
     if !resume {
         for o in &stage.outputs {
             remove(&out.join(o))?;
         }
         if stage.kind == Kind::Finetune {
-            remove(&out.join("finetune-state"))?;
-            for u in super::plan::checkpoints(out)? {
-                remove(&out.join(format!("models/ckpt-{u}")))?;
+            let own = &conf.study.out;
+            remove(&own.join("finetune-state"))?;
+            for u in super::plan::checkpoints(own)? {
+                remove(&own.join(format!("models/ckpt-{u}")))?;
             }
         }
         if let Kind::CrossFinetune(name) = &stage.kind {
             remove(&out.join(format!("cross/{name}/finetune-state")))?;
         }
     }
+    if stage.replicate.is_some() {
+        link_shared(out, &conf.study.out)?;
+    }
     match &stage.kind {
-        Kind::Data => run_data(config),
-        Kind::Finetune => run_finetune(config, stage, display),
-        Kind::Extract(m) => super::extract::run(config, stage, m, display),
-        Kind::Probe(m, layer) => run_probe(config, m, *layer, display),
-        Kind::DirectProbe(m, split, layer) => in_pool(config, || {
-            run_directprobe(config, m, split, *layer, display)
-        }),
-        Kind::Compare => in_pool(config, || run_compare(config, stage, display)),
-        Kind::Dynamics => in_pool(config, || ex::run_dynamics(config, stage, display)),
-        Kind::Memorisation => ex::run_memorisation(config, stage, display),
+        Kind::Data => run_data(conf),
+        Kind::Finetune => run_finetune(conf, stage, display),
+        Kind::Extract(m) => super::extract::run(conf, stage, m, display),
+        Kind::Probe(m, layer) => run_probe(conf, m, *layer, display),
+        Kind::DirectProbe(m, split, layer) => {
+            in_pool(conf, || run_directprobe(conf, m, split, *layer, display))
+        }
+        Kind::Compare => in_pool(conf, || run_compare(conf, stage, display)),
+        Kind::Dynamics => in_pool(conf, || ex::run_dynamics(conf, stage, display)),
+        Kind::Memorisation => ex::run_memorisation(conf, stage, display),
         Kind::CrossData(name) => ex::run_cross_data(config, name),
         Kind::CrossFinetune(name) => ex::run_cross_finetune(config, name, stage, display),
         Kind::CrossTask(name) => {
             in_pool(config, || ex::run_cross_task(config, name, stage, display))
         }
+        Kind::Seeds => super::seeds::run(config, display),
         Kind::Report => run_report(config, stage),
     }
+}
+
+/// Links a replicate's run directory `sub` to the study's pre-trained artifacts (data,
+/// representations, probes, DirectProbe), which every replicate shares.
+fn link_shared(main: &Path, sub: &Path) -> Result<()> {
+    for (path, up) in [
+        ("data", "../../"),
+        ("reps/pretrained", "../../../"),
+        ("probe/pretrained", "../../../"),
+        ("directprobe/pretrained", "../../../"),
+    ] {
+        let (target, link) = (main.join(path), sub.join(path));
+        if !target.exists() || link.symlink_metadata().is_ok() {
+            continue;
+        }
+        let parent = link.parent().expect("a link inside the replicate");
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+        std::os::unix::fs::symlink(format!("{up}{path}"), &link)
+            .with_context(|| format!("cannot link {} to the study's {path}", link.display()))?;
+    }
+    Ok(())
 }
 
 /// Runs `f` on a rayon pool of `directprobe.threads` workers (0 = one per core).
@@ -452,6 +481,9 @@ pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportD
         .unwrap_or_else(|| config.model.path.clone());
     let (table_a, mut run) =
         tunescope_compare::report_sections(&results, config.data.task.name(), &model);
+    if let Some(l) = &mut run.layers {
+        super::seeds::add_bands(out, l)?;
+    }
     run.dynamics = ex::dynamics_report(out)?;
     run.memorisation = ex::memorisation_report(out)?;
     let toml_text = toml::to_string(config).context("serialising the config")?;
