@@ -130,13 +130,13 @@ pub struct CrossTaskRow {
     pub finetuned_on: Option<String>,
     /// Task probed.
     pub probing: String,
-    /// Number of label pairs whose distance increased.
+    /// Number of labels whose minimum distance to the other labels increased.
     #[serde(default)]
     pub n_inc: Option<usize>,
-    /// Number of label pairs whose distance decreased.
+    /// Number of labels whose minimum distance decreased.
     #[serde(default)]
     pub n_dec: Option<usize>,
-    /// Mean distance change over label pairs.
+    /// Mean change of the labels' minimum distances.
     #[serde(default, with = "nonfinite::opt")]
     pub mean_change: Option<f64>,
     /// Probe accuracy in percent.
