@@ -22,7 +22,10 @@ model=$root/assets/all-MiniLM-L6-v2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$root"
-cargo build --release -q -p tunescope -p tunescope-model --example forward_throughput
+# `--example` alone would restrict the build to the example: name the binary too.
+cargo build --release -q -p tunescope --bin tunescope
+cargo build --release -q -p tunescope-model --example forward_throughput
+target=${CARGO_TARGET_DIR:-$root/target}
 # Brown `word/tag` tokens -> words (tag = text after the last slash), one sentence per line.
 awk -v n="$n" 'NF {
   out = ""; for (i = 1; i <= NF; i++) { w = $i; sub(/\/[^\/]*$/, "", w); out = out (i > 1 ? " " : "") w }
@@ -37,10 +40,12 @@ measure() { # name, command...: prints "wall_s rss_kb"
     { cat "$work/$name.log" >&2; exit 1; }
   cat "$work/$name.time"
 }
-read -r ts_wall ts_rss < <(measure tunescope target/release/tunescope embed --model "$model" \
+read -r ts_wall ts_rss < <(measure tunescope "$target/release/tunescope" embed --model "$model" \
   --input "$work/input.txt" --out "$work/ts" --pool first --layers all --threads "$threads")
+load_hf=$(cut -d' ' -f1-3 /proc/loadavg)
 read -r hf_wall hf_rss < <(measure hf "$py" scripts/bench/embed_hf.py "$model" "$work/input.txt" \
   "$work/hf" "$threads")
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 diff=$("$py" - "$work" <<'PY'
 import sys, numpy as np
 w = sys.argv[1]
@@ -54,10 +59,10 @@ for l in range(7):
 print(f"{worst:.2e}")
 PY
 )
-ts_fixed=$(target/release/examples/forward_throughput "$model" "$threads" 20 | awk '{print $2}')
+ts_fixed=$("$target/release/examples/forward_throughput" "$model" "$threads" 20 | awk '{print $2}')
 hf_fixed=$("$py" scripts/bench/embed_hf.py "$model" --fixed "$threads" 20 | awk '{print $2}')
 
-echo "machine: $(nproc) cores, load average at start: $load; threads=$threads"
+echo "$(date -u +%F), $(nproc) cores, threads=$threads; load average (1, 5, 15 min) before tunescope: $load, before HF: $load_hf, after HF: $load_end"
 echo "input: $n Brown sentences, $words words; outputs agree to max |diff| $diff"
 printf '| measure | tunescope | HF transformers | ratio |\n|---|---|---|---|\n'
 awk -v a="$ts_wall" -v b="$hf_wall" 'BEGIN { printf "| wall time, s | %.1f | %.1f | %.2fx faster |\n", a, b, b / a }'

@@ -68,7 +68,7 @@ pub fn run(args: Args) -> Result<()> {
         pool,
         layers,
         batch_size: args.batch_size,
-        chunk_words: 4096,
+        chunk_words: 16_384,
     };
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(

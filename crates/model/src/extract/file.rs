@@ -8,8 +8,10 @@ use sha2::{Digest, Sha256};
 use tunescope_data::npy::NpyRowWriter;
 
 use super::embed::Embedder;
-use crate::encoder::pool::to_f32_vec;
 use crate::encoder::{Encoder, WordPool};
+
+/// Rows copied out of a chunk's tensor at a time when writing (bounds the copy buffer).
+const WRITE_ROWS: usize = 1024;
 
 /// What one output row stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +186,7 @@ pub fn embed_file(
         .with_context(|| format!("cannot open input {}", opts.input.display()))?;
     let mut lines = BufReader::new(f).lines();
     let mut done = 0usize;
+    let mut buf = vec![0f32; WRITE_ROWS * hidden];
     progress(0, n_sentences);
     loop {
         let mut chunk: Vec<Vec<String>> = Vec::new();
@@ -203,10 +206,17 @@ pub fn embed_file(
             EmbedPool::Word(_) => &v.words,
             EmbedPool::Cls => &v.cls,
         };
+        let n_rows = rows.size()[1];
         for (k, w) in writers.iter_mut().enumerate() {
-            let data = to_f32_vec(&rows.get(k as i64))?;
-            for row in data.chunks_exact(hidden) {
-                w.write_row(row)?;
+            let layer = rows.get(k as i64);
+            for start in (0..n_rows).step_by(WRITE_ROWS) {
+                let n = WRITE_ROWS.min((n_rows - start) as usize);
+                layer
+                    .narrow(0, start, n as i64)
+                    .f_copy_data(&mut buf[..n * hidden], n * hidden)?;
+                for row in buf[..n * hidden].chunks_exact(hidden) {
+                    w.write_row(row)?;
+                }
             }
         }
         done += chunk.len();
