@@ -581,3 +581,106 @@ fn seeds_give_confidence_intervals_and_permutation_tests() {
     assert!(ran(&again).is_empty(), "{:?}", ran(&again));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A JSON value without its wall-clock timings (`seconds` keys).
+fn without_timings(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.remove("seconds");
+            m.values_mut().for_each(without_timings);
+        }
+        Value::Array(a) => a.iter_mut().for_each(without_timings),
+        _ => {}
+    }
+}
+
+/// Every file of a run directory that holds results (CSV/JSON under compare/, experiments/,
+/// cross/*/result/, probe/), relative path → contents (JSON without timings).
+fn results(run: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![run.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(run).unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                stack.push(p);
+            } else if [
+                "compare/",
+                "experiments/",
+                "probe/",
+                "cross/length/result/table",
+            ]
+            .iter()
+            .any(|k| rel.starts_with(k))
+                && (rel.ends_with(".csv") || rel.ends_with(".json"))
+            {
+                let mut bytes = std::fs::read(&p).unwrap();
+                if rel.ends_with(".json") {
+                    let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+                    without_timings(&mut v);
+                    bytes = v.to_string().into_bytes();
+                }
+                out.push((rel, bytes));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_study_killed_anywhere_resumes_to_the_same_results() {
+    let dir = scratch("kill");
+    let cfg = write_config(&dir);
+    write_sentence_task(&dir);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text = text.replace(
+        "[finetune]\n",
+        "[finetune]\ncheckpoint_every = 3\nstate_every = 2\n",
+    );
+    text.push_str(&format!(
+        "\n[memorisation]\nepochs = 3\n\n[[cross_task]]\nname = \"length\"\n[cross_task.data]\n\
+         format = \"jsonl\"\ntask = \"classification\"\ntrain = \"{d}/sent-train.jsonl\"\n\
+         dev = \"{d}/sent-dev.jsonl\"\ntest = \"{d}/sent-test.jsonl\"\n",
+        d = dir.display()
+    ));
+    std::fs::write(&cfg, &text).unwrap();
+    let reference = study(&cfg, &[]);
+    ok(&reference);
+    let expected = results(&dir.join("run"));
+    assert!(expected.len() > 20, "{}", expected.len());
+
+    // Kill the same study (SIGKILL, no chance to clean up) after growing delays until a run
+    // finishes on its own; then the results must equal the uninterrupted run's.
+    let out2 = format!("study.out={}", dir.join("run2").display());
+    let mut kills = 0;
+    for delay_ms in (1..).map(|k| 150 * k) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tunescope"))
+            .arg("study")
+            .arg(&cfg)
+            .args(["--threads", "1", "--quiet", "--set", &out2])
+            .env("RAYON_NUM_THREADS", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+    }
+    assert!(kills >= 3, "the study was interrupted only {kills} time(s)");
+    let last = study(&cfg, &["--set", &out2]);
+    ok(&last);
+    let got = results(&dir.join("run2"));
+    let names = |v: &[(String, Vec<u8>)]| v.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&got), names(&expected));
+    for ((name, a), (_, b)) in got.iter().zip(&expected) {
+        assert!(a == b, "{name} differs after {kills} interruptions");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
