@@ -92,7 +92,8 @@ impl AdamW {
     }
 
     /// One AdamW update at learning rate `lr`, in `torch.optim.AdamW`'s order of operations
-    /// (single-tensor path): decay the weight, update the moments, then the bias-corrected step.
+    /// (single-tensor path): decay the weight, update the moments, then the bias-corrected step
+    /// (with the step size folded into the denominator, so only `sqrt(v)` is allocated).
     pub fn step(&mut self, lr: f64) {
         self.steps += 1;
         let bc1 = 1.0 - self.beta1.powi(self.steps as i32);
@@ -110,8 +111,15 @@ impl AdamW {
                 let _ = s.exp_avg.lerp_(&grad, 1.0 - self.beta1);
                 let _ = s.exp_avg_sq.g_mul_scalar_(self.beta2);
                 let _ = s.exp_avg_sq.addcmul_(&(&grad * (1.0 - self.beta2)), &grad);
-                let denom = (s.exp_avg_sq.sqrt() / bc2_sqrt) + self.eps;
-                let _ = s.param.addcdiv_(&(&s.exp_avg * -step_size), &denom);
+                if step_size == 0.0 {
+                    continue;
+                }
+                // In place on one temporary: p += m / ((sqrt(v) / bc2_sqrt + eps) / -step_size).
+                let mut denom = s.exp_avg_sq.sqrt();
+                let _ = denom.g_div_scalar_(bc2_sqrt);
+                let _ = denom.g_add_scalar_(self.eps);
+                let _ = denom.g_div_scalar_(-step_size);
+                let _ = s.param.addcdiv_(&s.exp_avg, &denom);
             }
         });
     }
