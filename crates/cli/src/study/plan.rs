@@ -266,10 +266,14 @@ impl Builder<'_> {
         };
         if rec.key != key {
             let changed = changed_inputs(&rec.inputs, inputs);
-            return Action::Run(if changed.is_empty() {
-                "stage code changed".into()
-            } else {
-                format!("inputs changed: {}", changed.join(", "))
+            return Action::Run(match changed.len() {
+                0 => "stage code changed".into(),
+                n if n > 6 => format!(
+                    "inputs changed: {} and {} more",
+                    changed[..5].join(", "),
+                    n - 5
+                ),
+                _ => format!("inputs changed: {}", changed.join(", ")),
             });
         }
         if rec.status != Status::Done {
