@@ -3,6 +3,7 @@
 //! Each subcommand lives in `cmd/<name>.rs` with its clap `Args` struct and a `run` function.
 mod cmd;
 mod config;
+mod signals;
 mod study;
 
 use clap::{Parser, Subcommand};

@@ -651,10 +651,11 @@ fn a_study_killed_anywhere_resumes_to_the_same_results() {
     let expected = results(&dir.join("run"));
     assert!(expected.len() > 20, "{}", expected.len());
 
-    // Kill the same study (SIGKILL, no chance to clean up) after growing delays until a run
-    // finishes on its own; then the results must equal the uninterrupted run's.
+    // Interrupt the same study after growing delays, alternately with SIGKILL (no chance to
+    // clean up) and Ctrl-C, until a run finishes on its own; then the results must equal the
+    // uninterrupted run's.
     let out2 = format!("study.out={}", dir.join("run2").display());
-    let mut kills = 0;
+    let (mut kills, mut sigints) = (0, 0);
     for delay_ms in (1..).map(|k| 150 * k) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tunescope"))
             .arg("study")
@@ -669,10 +670,29 @@ fn a_study_killed_anywhere_resumes_to_the_same_results() {
         if child.try_wait().unwrap().is_some() {
             break;
         }
-        child.kill().unwrap();
-        child.wait().unwrap();
+        if kills % 2 == 0 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        } else {
+            // Ctrl-C: the study stops cleanly (exit 130) unless it finished meanwhile.
+            let sent = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(sent.success());
+            let status = child.wait().unwrap();
+            assert!(
+                status.success() || status.code() == Some(130),
+                "after Ctrl-C: {status:?}"
+            );
+            if status.success() {
+                break;
+            }
+            sigints += 1;
+        }
         kills += 1;
     }
+    assert!(sigints >= 1, "no Ctrl-C was delivered while the study ran");
     assert!(kills >= 3, "the study was interrupted only {kills} time(s)");
     let last = study(&cfg, &["--set", &out2]);
     ok(&last);

@@ -1,5 +1,7 @@
 //! `tunescope study CONFIG`: the whole study — data, fine-tuning, extraction, probes,
-//! DirectProbe, comparisons and the report — skipping every stage that is up to date.
+//! DirectProbe, comparisons, experiments and the report — skipping every stage that is up to
+//! date. Ctrl-C stops it (fine-tuning at its next update with its state saved, other stages
+//! when they finish); the same command resumes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -43,7 +45,19 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     tunescope_model::encoder::set_threads(args.threads)?;
-    let outcome = study::run(&config, args.quiet)?;
+    let stop = crate::signals::stop_flag()?;
+    let outcome = match study::run(&config, args.quiet, stop) {
+        Ok(o) => o,
+        Err(e)
+            if e.chain().any(|c| {
+                c.is::<study::Interrupted>() || c.is::<tunescope_model::finetune::Interrupted>()
+            }) =>
+        {
+            eprintln!("{e:#}");
+            std::process::exit(crate::signals::EXIT_INTERRUPTED);
+        }
+        Err(e) => return Err(e),
+    };
     print!("{}", summary(&config, &outcome)?);
     Ok(())
 }

@@ -20,6 +20,8 @@ pub mod stages;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -54,10 +56,35 @@ pub struct Outcome {
 #[derive(Clone)]
 pub struct Display {
     bar: ProgressBar,
+    stop: Arc<AtomicBool>,
 }
 
+/// The study stopped on Ctrl-C/SIGTERM before its next stage (finished stages are kept).
+#[derive(Debug)]
+pub struct Interrupted {
+    /// The stage that would have run next.
+    pub next: String,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "interrupted before stage {}; finished stages are kept: re-run the same command to resume",
+            self.next
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 impl Display {
-    fn new(quiet: bool) -> Self {
+    /// Whether Ctrl-C/SIGTERM asked the study to stop.
+    pub fn stop_requested(&self) -> bool {
+        crate::signals::requested(&self.stop)
+    }
+
+    fn new(quiet: bool, stop: Arc<AtomicBool>) -> Self {
         let bar = if quiet {
             ProgressBar::hidden()
         } else {
@@ -68,7 +95,7 @@ impl Display {
                 .expect("static template"),
         );
         bar.enable_steady_tick(Duration::from_millis(250));
-        Display { bar }
+        Display { bar, stop }
     }
 
     /// Sets the current stage's detail message.
@@ -147,8 +174,10 @@ pub fn format_plan(plan: &[Planned]) -> String {
     s
 }
 
-/// Runs every stage that is not up to date, in order, recording each in the manifest.
-pub fn run(config: &Config, quiet: bool) -> Result<Outcome> {
+/// Runs every stage that is not up to date, in order, recording each in the manifest; stops
+/// with [`Interrupted`] before the next stage once `stop` is set (fine-tuning stops sooner, at
+/// its next update, with its state saved).
+pub fn run(config: &Config, quiet: bool, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let out = config.study.out.clone();
     let mpath = manifest_path(&out);
     let mut manifest = match Manifest::read(&mpath)? {
@@ -165,7 +194,7 @@ pub fn run(config: &Config, quiet: bool) -> Result<Outcome> {
     // Plan once before creating anything, so bad input leaves no run directory behind.
     plan::build(config, Some(&manifest), &mut cache)?;
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let display = Display::new(quiet);
+    let display = Display::new(quiet, stop);
     let started = Instant::now();
     let mut ran = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
@@ -188,6 +217,13 @@ pub fn run(config: &Config, quiet: bool) -> Result<Outcome> {
         let Some(next) = plan.iter().find(|p| matches!(p.action, Action::Run(_))) else {
             break;
         };
+        if display.stop_requested() {
+            display.bar.finish_and_clear();
+            return Err(Interrupted {
+                next: next.id.clone(),
+            }
+            .into());
+        }
         display.bar.set_position(done as u64);
         display.bar.set_prefix(next.id.clone());
         display.message("");

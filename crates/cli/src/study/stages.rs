@@ -260,6 +260,9 @@ impl Progress for FinetuneProgress<'_> {
     fn note(&mut self, msg: &str) {
         self.display.line(&format!("      {msg}"));
     }
+    fn stop_requested(&mut self) -> bool {
+        self.display.stop_requested()
+    }
 }
 
 pub(super) fn run_finetune(config: &Config, stage: &Planned, display: &Display) -> Result<Value> {
