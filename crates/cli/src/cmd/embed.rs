@@ -38,7 +38,8 @@ pub struct Args {
     /// Hidden states to write: `all` or a list such as `0,6` (0 = embedding output).
     #[arg(long, default_value = "all")]
     pub layers: String,
-    /// Model inputs (sentences or windows of long ones) per forward pass.
+    /// Model inputs (sentences or windows of long ones) per forward pass, at most; a batch also
+    /// holds at most 64 × this many padded sub-words.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     /// `cpu` or `cuda:N`.

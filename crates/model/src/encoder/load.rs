@@ -13,6 +13,7 @@ use super::model::Bert;
 use super::tokenize::WordTokenizer;
 
 /// Tokenizer side files copied verbatim when an encoder is saved.
+/// `vocab.txt` comes first.
 const TOKENIZER_SIDE_FILES: [&str; 3] = [
     "vocab.txt",
     "tokenizer_config.json",
@@ -58,28 +59,71 @@ pub fn resolve(model: &str) -> Result<PathBuf> {
     resolve_hub(model)
 }
 
+/// Resolves a hub id through the hub cache (`$HF_HOME/hub`, default
+/// `~/.cache/huggingface/hub`; `HF_ENDPOINT` overrides the server), downloading what is missing.
 #[cfg(feature = "hub")]
 fn resolve_hub(id: &str) -> Result<PathBuf> {
-    let api = hf_hub::api::sync::Api::new().context("cannot start the Hugging Face hub client")?;
+    let api = hf_hub::api::sync::ApiBuilder::from_env()
+        .with_progress(false)
+        .build()
+        .context("cannot start the Hugging Face hub client")?;
+    resolve_hub_with(&api, id)
+}
+
+/// Fetches (or finds in the cache) the files [`load`] reads and returns their snapshot directory.
+#[cfg(feature = "hub")]
+fn resolve_hub_with(api: &hf_hub::api::sync::Api, id: &str) -> Result<PathBuf> {
     let repo = api.model(id.to_string());
     let config = repo
         .get("config.json")
         .with_context(|| format!("{id} is neither a local directory nor a reachable hub model"))?;
     repo.get("model.safetensors")
         .with_context(|| format!("hub model {id} has no model.safetensors"))?;
-    let has_json = repo.get("tokenizer.json").is_ok();
-    let has_vocab = repo.get("vocab.txt").is_ok();
-    if !has_json && !has_vocab {
+    // Side files are optional (saved alongside when present); vocab.txt is needed without
+    // tokenizer.json.
+    let side: Vec<bool> = TOKENIZER_SIDE_FILES
+        .iter()
+        .map(|f| repo.get(f).is_ok())
+        .collect();
+    if repo.get("tokenizer.json").is_err() && !side[0] {
         bail!("hub model {id} has neither tokenizer.json nor vocab.txt");
-    }
-    // Optional side files: absent ones are simply not used.
-    for f in ["tokenizer_config.json", "special_tokens_map.json"] {
-        let _ = repo.get(f);
     }
     Ok(config
         .parent()
         .expect("hub files live in a directory")
         .to_path_buf())
+}
+
+#[cfg(all(test, feature = "hub"))]
+mod hub_tests {
+    use hf_hub::api::sync::ApiBuilder;
+    use hf_hub::Cache;
+
+    /// A cached hub model resolves offline: the endpoint is a closed local port.
+    #[test]
+    fn cached_hub_model_resolves_without_network() {
+        let root = std::env::temp_dir().join(format!("tunescope-hub-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let repo = root.join("models--org--tiny");
+        let snap = repo.join("snapshots").join("abc123");
+        std::fs::create_dir_all(&snap).unwrap();
+        std::fs::create_dir_all(repo.join("refs")).unwrap();
+        std::fs::write(repo.join("refs").join("main"), "abc123").unwrap();
+        for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+            std::fs::write(snap.join(f), "{}").unwrap();
+        }
+        let api = ApiBuilder::from_cache(Cache::new(root.clone()))
+            .with_endpoint("http://127.0.0.1:9".into())
+            .with_progress(false)
+            .build()
+            .unwrap();
+        assert_eq!(super::resolve_hub_with(&api, "org/tiny").unwrap(), snap);
+        std::fs::remove_file(snap.join("tokenizer.json")).unwrap();
+        let err = |id: &str| format!("{:#}", super::resolve_hub_with(&api, id).unwrap_err());
+        assert!(err("org/tiny").contains("neither tokenizer.json nor vocab.txt"));
+        assert!(err("org/none").contains("org/none is neither a local directory"));
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }
 
 #[cfg(not(feature = "hub"))]
