@@ -126,26 +126,8 @@ fn stop_flag() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-/// Pins glibc's mmap threshold at its 128 KiB default: large tensors (activations, gradients)
-/// then come from `mmap` and go back to the system when freed, instead of glibc raising the
-/// threshold after the first frees and fragmenting its heap (about 18 % less peak RSS measured).
-fn large_allocations_from_mmap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn mallopt(param: i32, value: i32) -> i32;
-        }
-        const M_MMAP_THRESHOLD: i32 = -3;
-        // SAFETY: mallopt only sets an allocator parameter; glibc serialises it internally.
-        unsafe {
-            mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-        }
-    }
-}
-
 /// Runs `tunescope finetune`.
 pub fn run(args: Args) -> Result<()> {
-    large_allocations_from_mmap();
     encoder::set_threads(args.threads)?;
     let config = Config::load(&args.config, &args.set)?;
     if config.model.device != Device::Cpu {
