@@ -51,6 +51,10 @@ pub struct LayerDynamics {
     pub min_distance: Vec<Vec<Option<f64>>>,
     /// Pearson correlation of each snapshot's label-pair distances with the pre-trained ones.
     pub pearson: Vec<Option<f64>>,
+    /// Per snapshot: label pairs whose fixed clusters touch or overlap (distance 0). The
+    /// authors' batch mode writes zeros for a whole snapshot with any overlap; here the other
+    /// distances are kept and the overlaps counted.
+    pub overlapping_pairs: Vec<usize>,
     /// Labels whose centroid paths are given, and `paths[label][snapshot]` in one 2-D PCA.
     pub path_labels: Vec<usize>,
     /// Centroid paths (train split, all units).
@@ -76,6 +80,9 @@ pub struct DynamicsResult {
     /// The three labels whose minimum distance grew least.
     pub least_increased: Vec<String>,
 }
+
+/// Label-pair distances at most this are counted as touching or overlapping clusters.
+const OVERLAP_TOL: f64 = 1e-9;
 
 /// The trajectory: pre-trained, every checkpoint, and the fine-tuned model when it was kept
 /// after the last checkpoint.
@@ -159,6 +166,7 @@ pub fn run_dynamics(config: &Config, stage: &Planned, display: &Display) -> Resu
         let (rows, assignment) = fixed_clusters(&dp_dir, pre.rows)?;
         let mut min_distance = Vec::new();
         let mut pearson = Vec::new();
+        let mut overlapping_pairs = Vec::new();
         let mut centroids = Vec::new();
         let mut first: Option<DirectProbeSummary> = None;
         let mut clusters = 0;
@@ -174,6 +182,15 @@ pub fn run_dynamics(config: &Config, stage: &Planned, display: &Display) -> Resu
                     .with_context(|| format!("measuring {} layer {layer}", snap.model))?;
             clusters = clustering.n_clusters();
             min_distance.push(summary.outside_min());
+            overlapping_pairs.push(
+                summary
+                    .pair
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(a, row)| row.iter().skip(a + 1))
+                    .filter(|d| d.is_some_and(|d| d <= OVERLAP_TOL))
+                    .count(),
+            );
             pearson.push(
                 first
                     .as_ref()
@@ -207,6 +224,7 @@ pub fn run_dynamics(config: &Config, stage: &Planned, display: &Display) -> Resu
             linear: first.linear,
             min_distance,
             pearson,
+            overlapping_pairs,
             path_labels,
             paths,
             paths_note,
@@ -248,6 +266,7 @@ fn write_dynamics(dir: &Path, r: &DynamicsResult) -> Result<()> {
                 l.layer.to_string(),
                 snap.update.to_string(),
                 num(l.pearson[s]),
+                l.overlapping_pairs[s].to_string(),
             ]);
             for (k, name) in r.labels.iter().enumerate() {
                 md.push(vec![
@@ -276,7 +295,15 @@ fn write_dynamics(dir: &Path, r: &DynamicsResult) -> Result<()> {
     )?;
     cio::write_atomic(
         &dir.join("layer_similarity.csv"),
-        &csv(&["layer", "update", "pearson_with_pretrained"], &sim),
+        &csv(
+            &[
+                "layer",
+                "update",
+                "pearson_with_pretrained",
+                "overlapping_pairs",
+            ],
+            &sim,
+        ),
     )?;
     cio::write_atomic(
         &dir.join("centroid_paths.csv"),
