@@ -68,9 +68,6 @@ pub fn settings(config: &Config, kind: UnitKind) -> FinetuneConfig {
     }
 }
 
-/// Exit status of a run stopped by a signal (128 + SIGINT, as shells report Ctrl-C).
-const EXIT_INTERRUPTED: i32 = 130;
-
 /// Progress bar: epoch, loss, learning rate, tokens/s and ETA; evaluations printed above it.
 /// Asks the loop to stop once `stop` is set (by the signal handler).
 struct Bar(ProgressBar, Arc<AtomicBool>);
@@ -112,19 +109,6 @@ impl Progress for Bar {
     }
 }
 
-/// A flag that SIGINT and SIGTERM set; a second such signal exits with status 130 at once.
-fn stop_flag() -> Result<Arc<AtomicBool>> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [SIGINT, SIGTERM] {
-        // Registered first, so it sees the flag as the previous signal left it.
-        signal_hook::flag::register_conditional_shutdown(sig, EXIT_INTERRUPTED, Arc::clone(&stop))
-            .context("cannot install the signal handler")?;
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("cannot install the signal handler")?;
-    }
-    Ok(stop)
-}
 
 /// Runs `tunescope finetune`.
 pub fn run(args: Args) -> Result<()> {
@@ -149,14 +133,14 @@ pub fn run(args: Args) -> Result<()> {
     );
     bar.enable_steady_tick(Duration::from_millis(500));
     let resolved = toml::to_string(&config).context("cannot serialise the resolved config")?;
-    let stop = stop_flag()?;
+    let stop = crate::signals::stop_flag()?;
     let outcome = finetune(&job, &mut Bar(bar.clone(), stop));
     bar.finish_and_clear();
     let outcome = match outcome {
         Err(e) if e.is::<Interrupted>() => {
             eprintln!("{e}");
             eprintln!("interrupted; re-run the same command to resume");
-            std::process::exit(EXIT_INTERRUPTED);
+            std::process::exit(crate::signals::EXIT_INTERRUPTED);
         }
         other => other?,
     };
