@@ -109,7 +109,6 @@ impl Progress for Bar {
     }
 }
 
-
 /// Runs `tunescope finetune`.
 pub fn run(args: Args) -> Result<()> {
     encoder::set_threads(args.threads)?;
