@@ -260,8 +260,19 @@ pub fn run(config: &Config, quiet: bool, stop: Arc<AtomicBool>) -> Result<Outcom
         }
         let t = Instant::now();
         let resume = previous.is_some_and(|r| r.key == next.key);
-        let summary = stages::execute(config, next, resume, &display)
-            .with_context(|| format!("stage {} failed (re-run the study to resume)", next.id))?;
+        let summary = match stages::execute(config, next, resume, &display) {
+            Ok(s) => s,
+            Err(e) => {
+                let stopped = e
+                    .chain()
+                    .any(|c| c.is::<tunescope_model::finetune::Interrupted>());
+                let what = if stopped { "interrupted" } else { "failed" };
+                return Err(e.context(format!(
+                    "stage {} {what} (re-run the same command to resume)",
+                    next.id
+                )));
+            }
+        };
         let seconds = t.elapsed().as_secs_f64();
         let rec = manifest.stages.get_mut(&next.id).expect("inserted above");
         rec.status = Status::Done;
