@@ -259,11 +259,22 @@ impl Builder {
         if cats.is_empty() {
             return;
         }
+        // The paper's Table A is the last layer: each task × model's deepest row.
+        let last = |t: &String, m: &String| {
+            rows.iter()
+                .filter(|r| &r.task == t && &r.model == m)
+                .map(|r| r.layer)
+                .max()
+        };
+        let layers: Vec<Option<usize>> = cats.iter().map(|(t, m)| last(t, m)).collect();
         let acc = |v: Version| -> Vec<f64> {
             cats.iter()
-                .map(|(t, m)| {
+                .zip(&layers)
+                .map(|((t, m), l)| {
                     rows.iter()
-                        .find(|r| &r.task == t && &r.model == m && r.version == v)
+                        .find(|r| {
+                            &r.task == t && &r.model == m && r.version == v && Some(r.layer) == *l
+                        })
                         .and_then(|r| r.acc_mean)
                         .unwrap_or(f64::NAN)
                 })
@@ -278,7 +289,7 @@ impl Builder {
             .collect();
         let lo = finite.iter().copied().fold(f64::INFINITY, f64::min);
         let chart = BarChart {
-            title: "Probe accuracy before and after fine-tuning (Table A)".into(),
+            title: "Probe accuracy before and after fine-tuning, last layer (Table A)".into(),
             y_label: "accuracy (%)".into(),
             categories: cats.iter().map(|(t, m)| format!("{t} · {m}")).collect(),
             series: vec![
@@ -300,15 +311,16 @@ impl Builder {
                 None
             },
         };
-        let mut csv = Csv::new(&["task", "model", "acc_original", "acc_finetuned"]);
+        let mut csv = Csv::new(&["task", "model", "layer", "acc_original", "acc_finetuned"]);
         for (i, (t, m)) in cats.iter().enumerate() {
-            csv.row([t.clone(), m.clone(), cnum(before[i]), cnum(after[i])]);
+            let layer = layers[i].map_or(String::new(), |l| l.to_string());
+            csv.row([t.clone(), m.clone(), layer, cnum(before[i]), cnum(after[i])]);
         }
         self.push(
             "table-a-accuracy".into(),
             Place::TableA,
-            "Classifier-probe test accuracy (mean over seeds) of the original and the fine-tuned encoder. \
-             Paper (Table A): fine-tuning improves accuracy in 24 of 25 model × task pairs; the exception is \
+            "Classifier-probe test accuracy (mean over seeds) of the original and the fine-tuned encoder at \
+             the last layer analysed. Paper (Table A): fine-tuning improves accuracy in 24 of 25 model × task pairs; the exception is \
              BERT-small on PS-fxn (86.26 → 85.08).",
             chart.render(),
             csv,
@@ -942,6 +954,39 @@ mod tests {
         let figs = build(&data);
         let names: Vec<&str> = figs.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, vec!["pos-m-cka-layers", "pos-m-cka-layers-2"]);
+    }
+
+    #[test]
+    fn table_a_chart_shows_the_last_layer() {
+        let row = |layer: usize, version: Version, acc: f64| TableARow {
+            model: "m".into(),
+            task: "POS".into(),
+            version,
+            layer,
+            acc_mean: Some(acc),
+            acc_std: None,
+            best_hidden: Vec::new(),
+            n_clusters: None,
+            is_linear: None,
+            similarity: None,
+            similarity_note: None,
+        };
+        let data = ReportData {
+            title: "t".into(),
+            table_a: vec![
+                row(0, Version::Original, 50.0),
+                row(0, Version::FineTuned, 51.0),
+                row(6, Version::Original, 80.0),
+                row(6, Version::FineTuned, 90.0),
+            ],
+            ..Default::default()
+        };
+        let figs = build(&data);
+        let f = figs.iter().find(|f| f.name == "table-a-accuracy").unwrap();
+        assert_eq!(
+            f.csv,
+            "task,model,layer,acc_original,acc_finetuned\nPOS,m,6,80,90\n"
+        );
     }
 
     #[test]

@@ -45,10 +45,10 @@ pub fn page(data: &ReportData, figures: &[Figure]) -> Result<String> {
         t = esc(title)
     );
     toc(&mut h, data);
-    study(&mut h, data.study.as_ref());
     table_a(&mut h, &data.table_a, figures);
     cross_task(&mut h, data.cross_task.as_deref(), figures);
     runs(&mut h, data, figures);
+    study(&mut h, data.study.as_ref());
     let json = serde_json::to_string(data).map_err(|e| ReportError::Json(e.to_string()))?;
     let _ = write!(
         h,
@@ -71,8 +71,10 @@ fn anchor(i: usize) -> String {
 }
 
 fn toc(h: &mut String, data: &ReportData) {
-    h.push_str("<nav><ul><li><a href=\"#study\">Study settings</a></li><li><a href=\"#table-a\">Table A: probing</a></li>\
-                <li><a href=\"#cross-task\">Cross-task fine-tuning</a></li>");
+    h.push_str(
+        "<nav><ul><li><a href=\"#table-a\">Table A: probing</a></li>\
+                <li><a href=\"#cross-task\">Cross-task fine-tuning</a></li>",
+    );
     for (i, r) in data.runs.iter().enumerate() {
         let _ = write!(
             h,
@@ -82,7 +84,7 @@ fn toc(h: &mut String, data: &ReportData) {
             esc(&r.model)
         );
     }
-    h.push_str("</ul></nav>\n");
+    h.push_str("<li><a href=\"#study\">Study settings</a></li></ul></nav>\n");
 }
 
 fn not_computed(h: &mut String) {
@@ -118,7 +120,13 @@ fn study(h: &mut String, s: Option<&StudyInfo>) {
     if s.hashes.is_empty() {
         not_computed(h);
     } else {
+        let _ = write!(
+            h,
+            "<details><summary>{} stage keys and input hashes</summary>",
+            s.hashes.len()
+        );
         kv_table(h, &s.hashes);
+        h.push_str("</details>\n");
     }
     if let Some(toml) = &s.config_toml {
         let _ = writeln!(
