@@ -42,16 +42,15 @@ impl BertSelfAttention {
     }
 
     /// `xs`: `[batch, seq, hidden]`; `mask`: bool `[batch, 1, 1, seq]`, true where a key may be
-    /// attended to. Returns the concatenated heads, `[batch, seq, hidden]`.
-    pub fn forward_t(&self, xs: &Tensor, mask: &Tensor, train: bool) -> Tensor {
+    /// attended to (`None`: every key). Returns the concatenated heads, `[batch, seq, hidden]`.
+    pub fn forward_t(&self, xs: &Tensor, mask: Option<&Tensor>, train: bool) -> Tensor {
         let (b, t, h) = xs.size3().expect("hidden states are [batch, seq, hidden]");
         let split = |x: Tensor| x.view([b, t, self.heads, self.head_dim]).transpose(1, 2);
         let q = split(self.query.forward(xs));
         let k = split(self.key.forward(xs));
         let v = split(self.value.forward(xs));
         let p = if train { self.dropout } else { 0.0 };
-        let ctx =
-            Tensor::scaled_dot_product_attention(&q, &k, &v, Some(mask), p, false, None, false);
+        let ctx = Tensor::scaled_dot_product_attention(&q, &k, &v, mask, p, false, None, false);
         ctx.transpose(1, 2).contiguous().view([b, t, h])
     }
 }
@@ -103,7 +102,7 @@ impl BertAttention {
     }
 
     /// Attention block output, `[batch, seq, hidden]`.
-    pub fn forward_t(&self, xs: &Tensor, mask: &Tensor, train: bool) -> Tensor {
+    pub fn forward_t(&self, xs: &Tensor, mask: Option<&Tensor>, train: bool) -> Tensor {
         let ctx = self.self_attention.forward_t(xs, mask, train);
         self.output.forward_t(&ctx, xs, train)
     }

@@ -80,7 +80,7 @@ impl BertLayer {
     }
 
     /// Layer output, `[batch, seq, hidden]`.
-    pub fn forward_t(&self, xs: &Tensor, mask: &Tensor, train: bool) -> Tensor {
+    pub fn forward_t(&self, xs: &Tensor, mask: Option<&Tensor>, train: bool) -> Tensor {
         let att = self.attention.forward_t(xs, mask, train);
         let mid = self.intermediate.forward(&att);
         self.output.forward_t(&mid, &att, train)

@@ -74,11 +74,14 @@ impl Bert {
         attention_mask: &Tensor,
         train: bool,
     ) -> Vec<Tensor> {
-        let mask = attention_mask.to_kind(Kind::Bool).unsqueeze(1).unsqueeze(1);
+        let keep = attention_mask.to_kind(Kind::Bool);
+        // A batch without padding needs no mask, which lets attention take its fused kernel.
+        let mask =
+            (!bool::try_from(keep.all()).unwrap_or(false)).then(|| keep.unsqueeze(1).unsqueeze(1));
         let mut states = Vec::with_capacity(self.layers.len() + 1);
         let mut xs = self.embeddings.forward_t(input_ids, token_type_ids, train);
         for layer in &self.layers {
-            let next = layer.forward_t(&xs, &mask, train);
+            let next = layer.forward_t(&xs, mask.as_ref(), train);
             states.push(xs);
             xs = next;
         }
