@@ -245,6 +245,37 @@ pub fn load_summary(
     Ok((s.settings == *settings && s.labels == labels && s.rows_total == rows_total).then_some(s))
 }
 
+/// The split rows a DirectProbe directory clustered: `rows.txt` (written when a cap or a conflict
+/// left rows out), else all `rows_total` rows.
+pub fn load_rows(dir: &Path, rows_total: usize) -> Result<Vec<usize>> {
+    let path = dir.join("rows.txt");
+    if !path.exists() {
+        return Ok((0..rows_total).collect());
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let r: usize = l.trim().parse().with_context(|| {
+                format!(
+                    "{}:{}: expected a row index, found {l:?}",
+                    path.display(),
+                    i + 1
+                )
+            })?;
+            if r >= rows_total {
+                bail!(
+                    "{}:{}: row {r} is beyond the split's {rows_total} rows",
+                    path.display(),
+                    i + 1
+                );
+            }
+            Ok(r)
+        })
+        .collect()
+}
+
 /// Reads `clusters.txt` from `dir` when it assigns every one of `rows` rows a cluster id.
 pub fn load_assignment(dir: &Path, rows: usize) -> Result<Option<Vec<usize>>> {
     let path = dir.join("clusters.txt");

@@ -4,4 +4,5 @@
 pub mod encoder;
 pub mod extract;
 pub mod finetune;
+pub mod memory;
 pub mod probe;

@@ -23,7 +23,9 @@ use tunescope_model::probe::{self, ProbeConfig, ProbeInput, ProbeReport};
 use tunescope_report as rep;
 
 use super::plan::{checkpoints, ModelRef, Planned};
-use super::stages::{directprobe_settings, label_list, load_layer, probe_config, read_task};
+use super::stages::{
+    directprobe_settings, label_list, load_layer, probe_config, read_task, train_probes,
+};
 use super::Display;
 use crate::config::Config;
 
@@ -81,6 +83,23 @@ pub struct DynamicsResult {
     pub least_increased: Vec<String>,
 }
 
+/// Reads a JSON file written by an earlier stage; `Ok(None)` when it does not exist.
+pub fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<Option<T>> {
+    let bytes = match std::fs::read(p) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
+    };
+    let t =
+        serde_json::from_slice(&bytes).with_context(|| format!("{} is malformed", p.display()))?;
+    Ok(Some(t))
+}
+
+/// [`read_json`] of a file that must exist.
+fn read_required<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T> {
+    read_json(p)?.with_context(|| format!("cannot read {}: it does not exist", p.display()))
+}
+
 /// Label-pair distances at most this are counted as touching or overlapping clusters.
 const OVERLAP_TOL: f64 = 1e-9;
 
@@ -96,11 +115,7 @@ fn snapshots(out: &Path) -> Result<Vec<Snapshot>> {
         update: u,
         model: ModelRef::Checkpoint(u).name(),
     }));
-    let p = out.join("finetune.json");
-    let outcome: Outcome = serde_json::from_slice(
-        &std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?,
-    )
-    .with_context(|| format!("{} is malformed", p.display()))?;
+    let outcome: Outcome = read_required(&out.join("finetune.json"))?;
     if ckpts.last().is_none_or(|&u| outcome.best_update > u) {
         s.push(Snapshot {
             update: outcome.best_update,
@@ -108,48 +123,6 @@ fn snapshots(out: &Path) -> Result<Vec<Snapshot>> {
         });
     }
     Ok(s)
-}
-
-/// Vectors of a `reps/<model>/train` layer, labels indexing `labels`.
-fn train_layer(
-    out: &Path,
-    model: &str,
-    layer: usize,
-    labels: &[String],
-) -> Result<LabelledVectors> {
-    let names = cio::read_label_names(&cio::reps_dir(out, model, "train"))?;
-    cio::read_layer(&cio::layer_file(out, model, "train", layer), &names, labels)
-}
-
-/// The rows the pre-trained DirectProbe clustered (`rows.txt`, all rows when absent) and their
-/// cluster ids.
-fn fixed_clusters(dir: &Path, rows_total: usize) -> Result<(Vec<usize>, Vec<usize>)> {
-    let rows_file = dir.join("rows.txt");
-    let rows: Vec<usize> = if rows_file.exists() {
-        tunescope_data::lines::read_lines(&rows_file, "row index")?
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                l.trim().parse().with_context(|| {
-                    format!(
-                        "{}:{}: expected a row index, found {l:?}",
-                        rows_file.display(),
-                        i + 1
-                    )
-                })
-            })
-            .collect::<Result<_>>()?
-    } else {
-        (0..rows_total).collect()
-    };
-    let assignment = cdp::load_assignment(dir, rows.len())?.with_context(|| {
-        format!(
-            "{}: expected one cluster id per clustered row ({})",
-            dir.join("clusters.txt").display(),
-            rows.len()
-        )
-    })?;
-    Ok((rows, assignment))
 }
 
 /// Runs the dynamics stage.
@@ -162,8 +135,9 @@ pub fn run_dynamics(config: &Config, stage: &Planned, display: &Display) -> Resu
     for &layer in &stage.layers {
         display.message(format!("layer {layer}: {} snapshots", snaps.len()));
         let dp_dir = cio::directprobe_dir(out, &ModelRef::Pretrained.name(), "train", layer);
-        let pre = train_layer(out, &snaps[0].model, layer, &labels)?;
-        let (rows, assignment) = fixed_clusters(&dp_dir, pre.rows)?;
+        // Snapshot 0 is the pre-trained space: its rows and labels fix what every later
+        // snapshot must hold, and its DirectProbe clusters are the ones re-measured.
+        let mut fixed: Option<(Vec<usize>, Vec<usize>, Vec<usize>)> = None;
         let mut min_distance = Vec::new();
         let mut pearson = Vec::new();
         let mut overlapping_pairs = Vec::new();
@@ -171,14 +145,29 @@ pub fn run_dynamics(config: &Config, stage: &Planned, display: &Display) -> Resu
         let mut first: Option<DirectProbeSummary> = None;
         let mut clusters = 0;
         for snap in &snaps {
-            let v = train_layer(out, &snap.model, layer, &labels)?;
+            let v = load_layer(out, &snap.model, "train", layer, &labels)?;
+            let (rows, assignment, pre_labels) = match &fixed {
+                Some(f) => f,
+                None => {
+                    let rows = cdp::load_rows(&dp_dir, v.rows)?;
+                    let assignment =
+                        cdp::load_assignment(&dp_dir, rows.len())?.with_context(|| {
+                            format!(
+                                "{}: expected one cluster id per clustered row ({})",
+                                dp_dir.join("clusters.txt").display(),
+                                rows.len()
+                            )
+                        })?;
+                    fixed.insert((rows, assignment, v.labels.clone()))
+                }
+            };
             ensure!(
-                v.rows == pre.rows && v.labels == pre.labels,
+                v.labels == *pre_labels,
                 "reps/{}/train layer {layer} does not hold the pre-trained rows",
                 snap.model
             );
             let (summary, _, clustering) =
-                cdp::remeasure(&v.select(&rows), &labels, settings, &assignment)
+                cdp::remeasure(&v.select(rows), &labels, settings, assignment)
                     .with_context(|| format!("measuring {} layer {layer}", snap.model))?;
             clusters = clustering.n_clusters();
             min_distance.push(summary.outside_min());
@@ -313,12 +302,10 @@ fn write_dynamics(dir: &Path, r: &DynamicsResult) -> Result<()> {
 
 /// The report's dynamics section from `experiments/dynamics/dynamics.json`, if present.
 pub fn dynamics_report(out: &Path) -> Result<Option<rep::Dynamics>> {
-    let p = out.join("experiments/dynamics/dynamics.json");
-    if !p.exists() {
+    let Some(r) = read_json::<DynamicsResult>(&out.join("experiments/dynamics/dynamics.json"))?
+    else {
         return Ok(None);
-    }
-    let r: DynamicsResult = serde_json::from_slice(&std::fs::read(&p)?)
-        .with_context(|| format!("{} is malformed", p.display()))?;
+    };
     let Some(last) = r.layers.iter().find(|l| l.layer == r.summary_layer) else {
         return Ok(None);
     };
@@ -464,7 +451,7 @@ pub fn run_memorisation(config: &Config, stage: &Planned, display: &Display) -> 
             sub_rows.len(),
             m.epochs
         ));
-        let train = load_layer(out, &model, "train", layer, &labels)?;
+        let train = load_layer(out, &model.name(), "train", layer, &labels)?;
         ensure!(
             train.rows == task.train.units.len(),
             "reps/{}/train has {} rows for {} training units",
@@ -475,9 +462,9 @@ pub fn run_memorisation(config: &Config, stage: &Planned, display: &Display) -> 
         let sets = [
             train.select(&sub_rows),
             train.select(&test_rows),
-            load_layer(out, &model, "test", layer, &labels)?,
+            load_layer(out, &model.name(), "test", layer, &labels)?,
         ];
-        let dev = load_layer(out, &model, "dev", layer, &labels)?;
+        let dev = load_layer(out, &model.name(), "dev", layer, &labels)?;
         curves.push(memo_curves(&sets, &dev, &cfg)?);
     }
     let after = curves.pop().expect("two curves");
@@ -532,12 +519,11 @@ pub fn run_memorisation(config: &Config, stage: &Planned, display: &Display) -> 
 
 /// The report's memorisation section, if computed.
 pub fn memorisation_report(out: &Path) -> Result<Option<rep::Memorisation>> {
-    let p = out.join("experiments/memorisation/memorisation.json");
-    if !p.exists() {
+    let Some(r) =
+        read_json::<MemorisationResult>(&out.join("experiments/memorisation/memorisation.json"))?
+    else {
         return Ok(None);
-    }
-    let r: MemorisationResult = serde_json::from_slice(&std::fs::read(&p)?)
-        .with_context(|| format!("{} is malformed", p.display()))?;
+    };
     let conv = |c: &MemoCurves| rep::MemoCurves {
         subtrain: c.subtrain.clone(),
         subtest: c.subtest.clone(),
@@ -581,68 +567,46 @@ pub fn run_cross_finetune(
 }
 
 /// One encoder's DirectProbe on a task's (sampled) train split and its classifier-probe test
-/// accuracy, at one layer of `reps` (a directory with `<split>/layer-<k>.npy`).
+/// accuracy, at one layer.
 struct Probed {
     summary: DirectProbeSummary,
     acc: Option<f64>,
 }
 
-fn probe_space(config: &Config, reps: &Path, layer: usize, labels: &[String]) -> Result<Probed> {
-    let load = |split: &str| -> Result<LabelledVectors> {
-        let names = cio::read_label_names(&reps.join(split))?;
-        cio::read_layer(
-            &reps.join(split).join(format!("layer-{layer}.npy")),
-            &names,
-            labels,
-        )
-    };
+/// [`Probed`] for the vectors in `root/reps/<tag>/<split>/`.
+fn probe_space(
+    config: &Config,
+    root: &Path,
+    tag: &str,
+    layer: usize,
+    labels: &[String],
+) -> Result<Probed> {
+    let load = |split: &str| load_layer(root, tag, split, layer, labels);
     let train = load("train")?;
     let (summary, ..) = cdp::run(&train, labels, directprobe_settings(config))
-        .with_context(|| format!("DirectProbe on {}", reps.display()))?;
+        .with_context(|| format!("DirectProbe on {tag}"))?;
     let acc = if config.probe.enabled {
-        let (dev, test) = (load("dev")?, load("test")?);
-        let x = [&train, &dev, &test]
-            .iter()
-            .map(|s| probe::matrix(&s.data, s.rows, s.dim))
-            .collect::<Result<Vec<_>>>()?;
-        let input = ProbeInput {
-            train: as_split(&x[0], &train),
-            dev: as_split(&x[1], &dev),
-            test: Some(as_split(&x[2], &test)),
-            curves: Vec::new(),
-        };
+        let sets = [train, load("dev")?, load("test")?];
         let cfg = ProbeConfig {
             control: false,
             ..probe_config(config)
         };
-        probe::run(&input, &cfg)?.best.test_mean
+        train_probes(&sets, None, &cfg)?.best.test_mean
     } else {
         None
     };
     Ok(Probed { summary, acc })
 }
 
-fn as_split<'a>(x: &'a tch::Tensor, v: &'a LabelledVectors) -> probe::Split<'a> {
-    probe::Split {
-        x,
-        labels: &v.labels,
-        types: None,
-    }
-}
-
 /// The study's own DirectProbe summary and probe accuracy of `model` at `layer` (task X).
 fn main_space(config: &Config, model: &ModelRef, layer: usize) -> Result<Probed> {
     let out = &config.study.out;
-    let p = cio::directprobe_dir(out, &model.name(), "train", layer).join(cdp::SUMMARY_FILE);
-    let summary: DirectProbeSummary = serde_json::from_slice(
-        &std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?,
-    )
-    .with_context(|| format!("{} is malformed", p.display()))?;
-    let pf = cio::probe_file(out, &model.name(), layer);
-    let acc = if config.probe.enabled && pf.exists() {
-        let r: ProbeReport = serde_json::from_slice(&std::fs::read(&pf)?)
-            .with_context(|| format!("{} is malformed", pf.display()))?;
-        r.best.test_mean
+    let summary: DirectProbeSummary = read_required(
+        &cio::directprobe_dir(out, &model.name(), "train", layer).join(cdp::SUMMARY_FILE),
+    )?;
+    let acc = if config.probe.enabled {
+        read_json::<ProbeReport>(&cio::probe_file(out, &model.name(), layer))?
+            .and_then(|r| r.best.test_mean)
     } else {
         None
     };
@@ -669,19 +633,18 @@ pub fn run_cross_task(
     let result = out.join(format!("cross/{name}/result"));
     let mut rows = Vec::new();
     write_dir_atomic(&result, |tmp| {
-        let extract = |task: &Task, conf: &Config, dir: &Path, tag: &str| -> Result<PathBuf> {
-            let target = tmp.join("reps").join(tag);
+        let extract = |task: &Task, conf: &Config, dir: &Path, tag: &str| -> Result<()> {
             super::extract::extract(
                 conf,
                 task,
                 dir,
                 &[layer],
                 &tunescope_data::SPLIT_NAMES,
-                &target,
+                &tmp.join("reps").join(tag),
                 tag,
                 display,
-            )?;
-            Ok(target)
+            )
+            .map(drop)
         };
         let mut encoders: Vec<(Option<String>, PathBuf)> = vec![
             (None, stage.pretrained.clone()),
@@ -695,8 +658,8 @@ pub fn run_cross_task(
         for (on, dir) in &encoders {
             let tag = format!("{}-on-{y}", on.as_deref().unwrap_or("pretrained"));
             display.message(format!("{name}: {tag}"));
-            let reps = extract(&y_task, &sub, dir, &tag)?;
-            let p = probe_space(&sub, &reps, layer, &y_task.labels)?;
+            extract(&y_task, &sub, dir, &tag)?;
+            let p = probe_space(&sub, tmp, &tag, layer, &y_task.labels)?;
             let min = p.summary.outside_min();
             rows.push(CrossTaskRow::new(
                 on.as_deref(),
@@ -734,8 +697,8 @@ pub fn run_cross_task(
         if let Some(d) = &y_ft {
             let tag = format!("{y}-on-{x}");
             display.message(format!("{name}: {tag}"));
-            let reps = extract(&x_task, config, d, &tag)?;
-            let p = probe_space(config, &reps, layer, &x_labels)?;
+            extract(&x_task, config, d, &tag)?;
+            let p = probe_space(config, tmp, &tag, layer, &x_labels)?;
             rows.push(CrossTaskRow::new(
                 Some(&y),
                 &x,
@@ -807,11 +770,9 @@ pub fn cross_task_report(config: &Config) -> Result<Option<Vec<rep::CrossTaskRow
             .study
             .out
             .join(format!("cross/{}/result/table.json", e.name));
-        if !p.exists() {
+        let Some(table) = read_json::<Vec<CrossTaskRow>>(&p)? else {
             continue;
-        }
-        let table: Vec<CrossTaskRow> = serde_json::from_slice(&std::fs::read(&p)?)
-            .with_context(|| format!("{} is malformed", p.display()))?;
+        };
         for r in table {
             let row = rep::CrossTaskRow {
                 finetuned_on: r.finetuned_on.clone(),

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tunescope_compare::io::{self as cio, csv, num, FINETUNED};
@@ -14,7 +14,7 @@ use tunescope_geometry::stats;
 use tunescope_model::finetune::io::write_dir_atomic;
 use tunescope_report as rep;
 
-use super::experiments::{DynamicsResult, MemorisationResult};
+use super::experiments::{read_json, DynamicsResult, MemorisationResult};
 use super::plan::replicates;
 use super::Display;
 use crate::config::Config;
@@ -130,15 +130,6 @@ fn replicate_dirs(config: &Config) -> Vec<(u64, PathBuf)> {
             )
         })
         .collect()
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<Option<T>> {
-    if !p.exists() {
-        return Ok(None);
-    }
-    let t = serde_json::from_slice(&std::fs::read(p)?)
-        .with_context(|| format!("{} is malformed", p.display()))?;
-    Ok(Some(t))
 }
 
 /// Computes the summary over the replicates' `compare/` and experiment outputs.

@@ -301,14 +301,13 @@ pub fn label_list(out: &Path) -> Result<Vec<String>> {
 /// One split's vectors at one layer, labels indexing `labels`.
 pub fn load_layer(
     out: &Path,
-    model: &ModelRef,
+    model: &str,
     split: &str,
     layer: usize,
     labels: &[String],
 ) -> Result<LabelledVectors> {
-    let name = model.name();
-    let names = cio::read_label_names(&cio::reps_dir(out, &name, split))?;
-    cio::read_layer(&cio::layer_file(out, &name, split, layer), &names, labels)
+    let names = cio::read_label_names(&cio::reps_dir(out, model, split))?;
+    cio::read_layer(&cio::layer_file(out, model, split, layer), &names, labels)
 }
 
 // ---------------------------------------------------------------- classifier probes
@@ -350,7 +349,7 @@ fn run_probe(config: &Config, model: &ModelRef, layer: usize, display: &Display)
     let labels = label_list(out)?;
     let sets = cio::SPLITS
         .iter()
-        .map(|s| load_layer(out, model, s, layer, &labels))
+        .map(|s| load_layer(out, &model.name(), s, layer, &labels))
         .collect::<Result<Vec<_>>>()?;
     let cfg = probe_config(config);
     let types = if cfg.control {
@@ -369,22 +368,7 @@ fn run_probe(config: &Config, model: &ModelRef, layer: usize, display: &Display)
         cfg.seeds.len(),
         sets[0].rows
     ));
-    let xs = sets
-        .iter()
-        .map(|s| probe::matrix(&s.data, s.rows, s.dim))
-        .collect::<Result<Vec<_>>>()?;
-    let split = |k: usize| probe::Split {
-        x: &xs[k],
-        labels: &sets[k].labels,
-        types: types.as_ref().map(|t| t[k].as_slice()),
-    };
-    let input = ProbeInput {
-        train: split(0),
-        dev: split(1),
-        test: Some(split(2)),
-        curves: Vec::new(),
-    };
-    let report = probe::run(&input, &cfg)?;
+    let report = train_probes(&sets, types.as_ref(), &cfg)?;
     let path = cio::probe_file(out, &model.name(), layer);
     let dir = path.parent().expect("probe file has a parent");
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -395,6 +379,32 @@ fn run_probe(config: &Config, model: &ModelRef, layer: usize, display: &Display)
         "test_mean": report.best.test_mean,
         "test_std": report.best.test_std,
     }))
+}
+
+/// Trains the probe family `cfg` on train/dev/test vectors (`sets` in that order), with word
+/// types per split for the control task.
+pub fn train_probes(
+    sets: &[LabelledVectors],
+    types: Option<&[Vec<String>; 3]>,
+    cfg: &ProbeConfig,
+) -> Result<probe::ProbeReport> {
+    ensure!(sets.len() == 3, "probes need train, dev and test vectors");
+    let xs = sets
+        .iter()
+        .map(|s| probe::matrix(&s.data, s.rows, s.dim))
+        .collect::<Result<Vec<_>>>()?;
+    let split = |k: usize| probe::Split {
+        x: &xs[k],
+        labels: &sets[k].labels,
+        types: types.map(|t| t[k].as_slice()),
+    };
+    let input = ProbeInput {
+        train: split(0),
+        dev: split(1),
+        test: Some(split(2)),
+        curves: Vec::new(),
+    };
+    probe::run(&input, cfg)
 }
 
 // ---------------------------------------------------------------- DirectProbe
@@ -418,7 +428,7 @@ fn run_directprobe(
 ) -> Result<Value> {
     let out = &config.study.out;
     let labels = label_list(out)?;
-    let v = load_layer(out, model, split, layer, &labels)?;
+    let v = load_layer(out, &model.name(), split, layer, &labels)?;
     let settings = directprobe_settings(config);
     display.message(format!(
         "{} of {} {split} units",

@@ -84,10 +84,10 @@ impl<'a> Embedder<'a> {
     /// Encodes a chunk of pre-tokenized sentences.
     ///
     /// Afterwards the allocator's free memory is returned to the system (see
-    /// [`release_free_memory`]), so a stream of chunks keeps a flat resident size.
+    /// [`crate::memory::release_free_memory`]), so a stream of chunks keeps a flat resident size.
     pub fn embed<S: AsRef<str>>(&self, sentences: &[Vec<S>]) -> Result<ChunkVectors> {
         let out = self.embed_chunk(sentences);
-        release_free_memory();
+        crate::memory::release_free_memory();
         out
     }
 
@@ -200,25 +200,6 @@ pub fn batches(
         start = end;
     }
     out
-}
-
-/// Returns the C allocator's free memory to the system (glibc `malloc_trim`; a no-op elsewhere).
-///
-/// libtorch frees a batch's activations through glibc malloc, whose dynamic mmap threshold soon
-/// serves tensors of up to 32 MB from the heap; the freed, fragmented heap then stays resident
-/// and grows with the number of batches of varied shapes. Trimming after every chunk keeps the
-/// resident size that of one chunk.
-pub fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn malloc_trim(pad: usize) -> std::os::raw::c_int;
-        }
-        // SAFETY: malloc_trim only releases free pages of the allocator's own arenas.
-        unsafe {
-            malloc_trim(0);
-        }
-    }
 }
 
 #[cfg(test)]

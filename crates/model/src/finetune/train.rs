@@ -498,7 +498,7 @@ pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
             opt.step(lr);
             // The step's activations are freed; hand their pages back so the next batch's peak
             // is not stacked on a fragmented heap (glibc keeps freed memory otherwise).
-            crate::extract::embed::release_free_memory();
+            crate::memory::release_free_memory();
             state.update += 1;
             let epoch_f = epoch as f64 + (k + 1) as f64 / updates_per_epoch as f64;
             let secs = window.elapsed().as_secs_f64().max(1e-9);
