@@ -92,7 +92,7 @@ fn xor_gives_three_clusters() {
     let p = pts(&[&[0.0, 0.0], &[0.0, 1.0], &[1.0, 0.0], &[1.0, 1.0]]);
     let c = dp::probe(&p, &[0, 1, 1, 0], &dp::Options::default()).unwrap();
     assert_eq!(c.n_clusters(), 3);
-    assert_eq!(c.assignment, vec![2, 0, 1, 2]);
+    assert_eq!(c.assignment, vec![0, 1, 2, 0]);
     assert_eq!(c.stats.merges, 1);
     assert_eq!(c.stats.rejected, 1);
     let bad = dp::check_clusters(
@@ -177,6 +177,21 @@ fn pairs_match_reference() {
     }
 }
 
+/// Renumbers cluster ids by first appearance (smallest member row); returns the new assignment
+/// and the new id of every old id.
+fn canonical(assignment: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let k = assignment.iter().max().map_or(0, |m| m + 1);
+    let mut new_id = vec![usize::MAX; k];
+    let mut next = 0;
+    for &a in assignment {
+        if new_id[a] == usize::MAX {
+            new_id[a] = next;
+            next += 1;
+        }
+    }
+    (assignment.iter().map(|&a| new_id[a]).collect(), new_id)
+}
+
 #[test]
 fn clustering_matches_reference() {
     let f = fixture("directprobe_instances.json");
@@ -195,15 +210,27 @@ fn clustering_matches_reference() {
             .iter()
             .map(|v| v.as_u64().unwrap() as usize)
             .collect();
+        // The reference numbers clusters in creation order; tunescope by smallest member row.
+        let (want, new_id) = canonical(&want);
         let c = dp::probe(&p, &y, &dp::Options::default()).unwrap();
         assert_eq!(c.assignment, want, "instance {k}");
+        let old_id: Vec<usize> = {
+            let mut v = vec![0; new_id.len()];
+            for (old, &new) in new_id.iter().enumerate() {
+                v[new] = old;
+            }
+            v
+        };
 
         let all: Vec<usize> = (0..c.n_clusters()).collect();
         let dists = dp::cluster_distances(&p, &c.clusters, &all).unwrap();
         let ref_d = inst["cluster_distances"].as_object().unwrap();
         assert_eq!(dists.len(), ref_d.len(), "instance {k}");
         for cd in &dists {
-            let want = ref_d[&format!("{},{}", cd.i, cd.j)].as_f64().unwrap();
+            let (i, j) = (old_id[cd.i], old_id[cd.j]);
+            let want = ref_d[&format!("{},{}", i.min(j), i.max(j))]
+                .as_f64()
+                .unwrap();
             assert!(
                 (cd.distance - want).abs() < 1e-7,
                 "instance {k}: {cd:?} vs {want}"
@@ -223,7 +250,7 @@ fn clustering_matches_reference() {
             .enumerate()
         {
             for &(cl, lab, d) in &pr.ranking {
-                let want = row[cl].as_f64().unwrap();
+                let want = row[old_id[cl]].as_f64().unwrap();
                 assert!(
                     (d - want).abs() < 1e-7,
                     "instance {k} test {t} cluster {cl}"
@@ -285,4 +312,96 @@ fn label_metrics_follow_the_fine_tuning_code() {
     let m = dp::label_metrics_with(&p, &c.clusters, 3, 3, None).unwrap();
     assert_eq!(m.dropped, vec![0, 1]);
     assert_eq!(m.outside_min, vec![0.0, 0.0, 0.0]);
+}
+
+/// A seeded Gaussian mixture: `labels` labels with `subs` sub-clusters each, `n` points in `d`
+/// dimensions of rank `rank` (a random linear map), sub-cluster centres `spread` apart; with
+/// `confuse`, every odd label shares a sub-cluster centre with label 0 (overlapping hulls).
+fn mixture(
+    seed: u64,
+    n: usize,
+    d: usize,
+    rank: usize,
+    labels: usize,
+    spread: f64,
+    confuse: bool,
+) -> (Points, Vec<usize>) {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut uniform = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut normal = move || {
+        let (u, v) = (uniform().max(1e-300), uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    };
+    let map: Vec<f64> = (0..rank * d).map(|_| normal()).collect();
+    let centres: Vec<Vec<f64>> = (0..labels * 2)
+        .map(|_| (0..rank).map(|_| spread * normal()).collect())
+        .collect();
+    let mut data = Vec::with_capacity(n * d);
+    let mut y = Vec::with_capacity(n);
+    for i in 0..n {
+        let l = i % labels;
+        let sub = (i / labels) % 2;
+        let c = if confuse && l % 2 == 1 && sub == 1 {
+            &centres[0]
+        } else {
+            &centres[2 * l + sub]
+        };
+        let z: Vec<f64> = c.iter().map(|m| m + normal()).collect();
+        for k in 0..d {
+            data.push((0..rank).map(|r| z[r] * map[r * d + k]).sum());
+        }
+        y.push(l);
+    }
+    (Points::new(data, n, d).unwrap(), y)
+}
+
+#[test]
+fn certificates_give_the_exhaustive_clusters() {
+    // Linear (well-separated labels), non-linear (shared sub-clusters) and low-rank spaces.
+    let cases = [
+        (1, 300, 12, 12, 4, 8.0, false),
+        (2, 300, 12, 12, 4, 8.0, true),
+        (3, 400, 24, 6, 5, 4.0, true),
+        (4, 240, 16, 16, 3, 1.0, false),
+    ];
+    for (seed, n, d, rank, labels, spread, confuse) in cases {
+        let (p, y) = mixture(seed, n, d, rank, labels, spread, confuse);
+        let fast = dp::probe(&p, &y, &dp::Options::default()).unwrap();
+        let full = dp::probe(
+            &p,
+            &y,
+            &dp::Options {
+                exhaustive: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(fast.clusters, full.clusters, "case {seed}");
+        assert_eq!(fast.assignment, full.assignment, "case {seed}");
+        assert_eq!(fast.stats.merges, full.stats.merges, "case {seed}");
+        assert_eq!(fast.stats.rejected, full.stats.rejected, "case {seed}");
+        if seed == 1 {
+            // Linear: every label settled without a single hull test.
+            assert_eq!(fast.n_clusters(), labels, "case {seed}");
+            assert_eq!(fast.stats.settled_labels, labels);
+            assert_eq!(fast.stats.mnp_separated + fast.stats.lp_calls, 0);
+        } else if confuse {
+            assert!(
+                fast.n_clusters() > labels,
+                "case {seed} should be non-linear"
+            );
+            assert!(fast.stats.zone_skipped > 0, "case {seed}");
+        }
+        // Every distance between clusters of different labels is positive (they were certified
+        // disjoint when formed).
+        let all: Vec<usize> = (0..fast.n_clusters()).collect();
+        for cd in dp::cluster_distances(&p, &fast.clusters, &all).unwrap() {
+            assert!(cd.distance > 0.0, "case {seed}: {cd:?}");
+        }
+    }
 }

@@ -319,6 +319,7 @@ fn run_inner(args: &Args) -> Result<()> {
         &train.labels,
         &dp::Options {
             progress: Some(&progress),
+            ..Default::default()
         },
     )
     .map_err(|e| match e {

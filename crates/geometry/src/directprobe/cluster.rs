@@ -1,10 +1,31 @@
 //! The clustering driver: checked greedy merging from singletons.
+//!
+//! The greedy definition (same-label clusters merged in order of centroid distance, a merge
+//! accepted iff the merged hull meets no hull of another label's active cluster, a rejected pair
+//! never retried) is followed exactly, with work skipped only where a certificate decides it:
+//!
+//! * **Label components.** Label-level separators ([`super::separate`]) certify pairs of labels
+//!   whose whole hulls are disjoint. Merges of a label can then never be rejected because of the
+//!   other, so the greedy runs independently on each connected component of the "not certified
+//!   disjoint" graph, and a label alone in its component (every label, in a linear space) ends as
+//!   one cluster without any merging or test.
+//! * **Zones.** Within a component, a candidate whose points are all clear of label m (on its own
+//!   side of the pair's hyperplane) is tested only against the clusters of m that hold zone
+//!   points; every other cluster of m lies strictly on the other side.
+//! * **Nearest neighbours.** Candidates come from each cluster's nearest same-label neighbour
+//!   (a lazy heap), screened in `f32` and measured exactly in `f64`, instead of a heap of all
+//!   pairs; the pop order is the same `(distance, i, j)` order.
+//!
+//! Final clusters are numbered by their smallest member row, so the numbering does not depend
+//! on the order in which components were processed.
 
+use super::kernels::{dist2, scan_f32, SCREEN_SLACK};
 use super::mnp::dot;
+use super::separate::{separators, Separators};
 use super::{overlap_blocks, Decider, Overlap, Points, ProbeError, TOUCH_TOL};
 use rayon::prelude::*;
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 
 /// Overlap tests run in batches of this size (in parallel within a batch); a batch that finds
 /// an overlap ends the candidate's checks. Fixed, so counters do not depend on thread count.
@@ -44,6 +65,12 @@ pub struct Stats {
     pub lp_intersect: usize,
     /// Clusters active now (final count at the end).
     pub active: usize,
+    /// Connected components of labels whose hulls are not certified disjoint.
+    pub components: usize,
+    /// Labels alone in their component: one cluster each, no merge tested.
+    pub settled_labels: usize,
+    /// Cluster tests skipped because the label-pair hyperplane separates the two clusters.
+    pub zone_skipped: usize,
 }
 
 /// Live progress, passed to [`Options::progress`] after every examined candidate.
@@ -54,12 +81,15 @@ pub type Progress = Stats;
 pub struct Options<'a> {
     /// Called with the counters after each examined candidate pair.
     pub progress: Option<&'a (dyn Fn(&Progress) + Sync)>,
+    /// Test every candidate against every other label's clusters (no label-level certificates:
+    /// one component, every point in every zone). Same clusters, much slower; for verification.
+    pub exhaustive: bool,
 }
 
 /// Result of [`probe`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Clustering {
-    /// Clusters, ids consecutive in creation order (the original's `clusters.txt` numbering).
+    /// Clusters, ids consecutive in the order of their smallest member row.
     pub clusters: Vec<Cluster>,
     /// Cluster id of every training point.
     pub assignment: Vec<usize>,
@@ -137,11 +167,17 @@ impl Ord for Key {
 }
 
 struct Node {
+    /// Member rows (in merge order; sorted only in the final clusters).
     members: Vec<usize>,
     label: usize,
     centroid: Vec<f64>,
+    /// Upper bound on the largest distance of a member from the centroid.
     radius: f64,
     active: bool,
+    /// Position in its label's active store, while active.
+    slot: usize,
+    /// Per component label (by position): members in the zone of that label's pair.
+    zone: Vec<u32>,
 }
 
 /// Separating hyperplane of a cluster pair: `w·x ≥ lo_pos` on cluster `pos`, `≤ hi_neg` on the
@@ -156,10 +192,6 @@ struct HPlane {
 enum PairResult {
     Separable(Option<HPlane>),
     Intersect(Vec<usize>, Vec<usize>),
-}
-
-fn dist2(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
 fn key(a: usize, b: usize) -> (usize, usize) {
@@ -202,56 +234,293 @@ pub fn probe(points: &Points, labels: &[usize], opts: &Options) -> Result<Cluste
     }
     drop(seen);
     let n_labels = labels.iter().max().map_or(0, |m| m + 1);
-    let mut nodes: Vec<Node> = (0..n)
-        .map(|i| Node {
-            members: vec![i],
-            label: labels[i],
-            centroid: points.row(i).to_vec(),
-            radius: 0.0,
-            active: true,
-        })
-        .collect();
     let mut by_label: Vec<Vec<usize>> = vec![Vec::new(); n_labels];
     for (i, &l) in labels.iter().enumerate() {
         by_label[l].push(i);
     }
-    let mut owner: Vec<usize> = (0..n).collect();
-    let initial: Vec<Reverse<Key>> = by_label
-        .iter()
-        .flat_map(|g| {
-            (0..g.len())
-                .into_par_iter()
-                .flat_map_iter(|x| {
-                    (x + 1..g.len()).map(move |y| {
-                        Reverse(Key {
-                            dist2: dist2(points.row(g[x]), points.row(g[y])),
-                            i: g[x],
-                            j: g[y],
-                        })
-                    })
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let mut heap = BinaryHeap::from(initial);
-    let mut planes: HashMap<(usize, usize), HPlane> = HashMap::new();
-    let mut plane_partners: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut blacklist: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
+    let mut mean = vec![0.0; d];
+    for i in 0..n {
+        for (m, v) in mean.iter_mut().zip(points.row(i)) {
+            *m += v;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n as f64);
+    let scale = (0..n)
+        .map(|i| dist2(points.row(i), &mean))
+        .fold(0.0f64, f64::max)
+        .sqrt();
+    let seps = separators(points, &by_label, scale, opts.exhaustive);
+
+    // Components of the "not certified disjoint" label graph (union-find).
+    let mut parent: Vec<usize> = (0..n_labels).collect();
+    fn find(p: &mut [usize], x: usize) -> usize {
+        let mut r = x;
+        while p[r] != r {
+            r = p[r];
+        }
+        p[x] = r;
+        r
+    }
+    for l in 0..n_labels {
+        for m in l + 1..n_labels {
+            if !seps.disjoint(l, m) {
+                let (a, b) = (find(&mut parent, l), find(&mut parent, m));
+                parent[a.max(b)] = a.min(b);
+            }
+        }
+    }
+    let mut comps: Vec<Vec<usize>> = vec![Vec::new(); n_labels];
+    for l in (0..n_labels).filter(|&l| !by_label[l].is_empty()) {
+        let r = find(&mut parent, l);
+        comps[r].push(l);
+    }
+    comps.retain(|c| !c.is_empty());
+
     let mut stats = Stats {
         active: n,
+        components: comps.len(),
         ..Stats::default()
     };
-
-    while let Some(Reverse(Key { i: p, j: q, .. })) = heap.pop() {
-        if !nodes[p].active || !nodes[q].active {
+    let mut clusters: Vec<Cluster> = Vec::new();
+    for comp in &comps {
+        if let [l] = comp[..] {
+            // Alone in its component: every merge of the label is accepted.
+            let k = by_label[l].len();
+            stats.candidates += k - 1;
+            stats.merges += k - 1;
+            stats.active -= k - 1;
+            stats.settled_labels += 1;
+            clusters.push(Cluster {
+                members: by_label[l].clone(),
+                label: l,
+            });
+            if let Some(cb) = opts.progress {
+                cb(&stats);
+            }
             continue;
         }
-        stats.candidates += 1;
+        let mut g = Greedy::new(points, labels, &by_label, comp, &seps, &mean);
+        g.run(&mut stats, opts)?;
+        clusters.extend(g.into_clusters());
+    }
+    for c in clusters.iter_mut() {
+        c.members.sort_unstable();
+    }
+    clusters.sort_by_key(|c| c.members[0]);
+    let mut assignment = vec![0usize; n];
+    for (id, c) in clusters.iter().enumerate() {
+        for &v in &c.members {
+            assignment[v] = id;
+        }
+    }
+    stats.active = clusters.len();
+    Ok(Clustering {
+        clusters,
+        assignment,
+        stats,
+    })
+}
+
+/// The active clusters of one label: their centroids (centred on the data mean, `f32`) in one
+/// contiguous block for the distance screen, and the node of each slot.
+#[derive(Default)]
+struct Store {
+    rows: Vec<f32>,
+    node: Vec<usize>,
+}
+
+/// The greedy on one component of labels. Node ids are local: the component's points in
+/// ascending row order first, then merged clusters in creation order (the relative order of
+/// the full run's ids, so ties break the same way).
+struct Greedy<'a> {
+    points: &'a Points,
+    seps: &'a Separators,
+    /// Component labels; a node's `zone` is indexed by position in this list.
+    comp: Vec<usize>,
+    /// Position of a label in `comp`.
+    pos: HashMap<usize, usize>,
+    mean: &'a [f64],
+    nodes: Vec<Node>,
+    stores: Vec<Store>,
+    /// Node of every row of the component (`usize::MAX` elsewhere).
+    owner: Vec<usize>,
+    /// `zone_sets[a][b]`: active nodes of label `comp[a]` with zone points of pair (a, b).
+    zone_sets: Vec<Vec<BTreeSet<usize>>>,
+    nn: Vec<Option<Key>>,
+    heap: BinaryHeap<Reverse<(Key, usize)>>,
+    rejected: HashSet<(usize, usize)>,
+    planes: HashMap<(usize, usize), HPlane>,
+    plane_partners: Vec<Vec<usize>>,
+    blacklist: Vec<(Vec<usize>, Vec<usize>)>,
+}
+
+impl<'a> Greedy<'a> {
+    fn new(
+        points: &'a Points,
+        labels: &[usize],
+        by_label: &[Vec<usize>],
+        comp: &[usize],
+        seps: &'a Separators,
+        mean: &'a [f64],
+    ) -> Self {
+        let pos: HashMap<usize, usize> = comp.iter().enumerate().map(|(i, &l)| (l, i)).collect();
+        let mut rows: Vec<usize> = comp
+            .iter()
+            .flat_map(|&l| by_label[l].iter().copied())
+            .collect();
+        rows.sort_unstable();
+        let mut owner = vec![usize::MAX; points.len()];
+        for (k, &r) in rows.iter().enumerate() {
+            owner[r] = k;
+        }
+        let c = comp.len();
+        let mut nodes: Vec<Node> = rows
+            .iter()
+            .map(|&r| Node {
+                members: vec![r],
+                label: labels[r],
+                centroid: points.row(r).to_vec(),
+                radius: 0.0,
+                active: true,
+                slot: 0,
+                zone: vec![0; c],
+            })
+            .collect();
+        let mut zone_sets = vec![vec![BTreeSet::new(); c]; c];
+        for (a, &l) in comp.iter().enumerate() {
+            for (b, &m) in comp.iter().enumerate() {
+                if a != b {
+                    for &r in seps.zone(l, m) {
+                        nodes[owner[r]].zone[b] = 1;
+                        zone_sets[a][b].insert(owner[r]);
+                    }
+                }
+            }
+        }
+        let d = points.dim();
+        let mut stores: Vec<Store> = (0..c).map(|_| Store::default()).collect();
+        for (k, node) in nodes.iter_mut().enumerate() {
+            let st = &mut stores[pos[&node.label]];
+            node.slot = st.node.len();
+            st.node.push(k);
+            st.rows
+                .extend(node.centroid.iter().zip(mean).map(|(x, m)| (x - m) as f32));
+        }
+        debug_assert!(stores.iter().all(|s| s.rows.len() == s.node.len() * d));
+        let n_nodes = nodes.len();
+        Self {
+            points,
+            seps,
+            comp: comp.to_vec(),
+            pos,
+            mean,
+            nodes,
+            stores,
+            owner,
+            zone_sets,
+            nn: vec![None; n_nodes],
+            heap: BinaryHeap::new(),
+            rejected: HashSet::new(),
+            planes: HashMap::new(),
+            plane_partners: vec![Vec::new(); n_nodes],
+            blacklist: Vec::new(),
+        }
+    }
+
+    /// The smallest `(distance, i, j)` key of node `a` with an active node of its label whose
+    /// pair was never rejected.
+    fn nearest(&self, a: usize) -> Option<Key> {
+        let st = &self.stores[self.pos[&self.nodes[a].label]];
+        let d = self.points.dim();
+        let q: Vec<f32> = self.nodes[a]
+            .centroid
+            .iter()
+            .zip(self.mean)
+            .map(|(x, m)| (x - m) as f32)
+            .collect();
+        let mut screen = vec![0.0f32; st.node.len()];
+        screen
+            .par_chunks_mut(1024)
+            .zip(st.rows.par_chunks(1024 * d))
+            .for_each(|(out, rows)| scan_f32(&q, rows, d, out));
+        let ok = |s: usize| {
+            let b = st.node[s];
+            b != a && !self.rejected.contains(&(a.min(b), a.max(b)))
+        };
+        let min = (0..screen.len())
+            .filter(|&s| ok(s))
+            .map(|s| screen[s])
+            .fold(f32::INFINITY, f32::min);
+        if !min.is_finite() {
+            return None;
+        }
+        let qn = q.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let bound = min * (1.0 + SCREEN_SLACK) + 1e-5 * min.sqrt() * (2.0 * qn + 1.0) + 1e-30;
+        (0..screen.len())
+            .filter(|&s| screen[s] <= bound && ok(s))
+            .map(|s| {
+                let b = st.node[s];
+                Key {
+                    dist2: dist2(&self.nodes[a].centroid, &self.nodes[b].centroid),
+                    i: a.min(b),
+                    j: a.max(b),
+                }
+            })
+            .min()
+    }
+
+    fn push_nn(&mut self, a: usize) {
+        self.nn[a] = self.nearest(a);
+        if let Some(k) = self.nn[a] {
+            self.heap.push(Reverse((k, a)));
+        }
+    }
+
+    fn run(&mut self, stats: &mut Stats, opts: &Options) -> Result<(), ProbeError> {
+        let initial: Vec<Option<Key>> = (0..self.nodes.len())
+            .into_par_iter()
+            .map(|a| self.nearest(a))
+            .collect();
+        for (a, k) in initial.into_iter().enumerate() {
+            self.nn[a] = k;
+            if let Some(k) = k {
+                self.heap.push(Reverse((k, a)));
+            }
+        }
+        while let Some(Reverse((key, a))) = self.heap.pop() {
+            if !self.nodes[a].active || self.nn[a] != Some(key) {
+                continue;
+            }
+            let (p, q) = (key.i, key.j);
+            let other = if p == a { q } else { p };
+            if !self.nodes[other].active {
+                self.push_nn(a);
+                continue;
+            }
+            stats.candidates += 1;
+            if self.examine(p, q, stats)? {
+                stats.merges += 1;
+                stats.active -= 1;
+            } else {
+                stats.rejected += 1;
+                self.rejected.insert((p, q));
+                self.push_nn(p);
+                self.push_nn(q);
+            }
+            if let Some(cb) = opts.progress {
+                cb(stats);
+            }
+        }
+        Ok(())
+    }
+
+    /// Tests the candidate `p ∪ q` and merges it if it meets no other label's cluster.
+    fn examine(&mut self, p: usize, q: usize, stats: &mut Stats) -> Result<bool, ProbeError> {
+        let points = self.points;
+        let d = points.dim();
+        let nodes = &self.nodes;
         let label = nodes[p].label;
-        let mut members = Vec::with_capacity(nodes[p].members.len() + nodes[q].members.len());
-        members.extend_from_slice(&nodes[p].members);
-        members.extend_from_slice(&nodes[q].members);
-        members.sort_unstable();
+        let la = self.pos[&label];
         let (np, nq) = (nodes[p].members.len() as f64, nodes[q].members.len() as f64);
         let centroid: Vec<f64> = nodes[p]
             .centroid
@@ -259,20 +528,33 @@ pub fn probe(points: &Points, labels: &[usize], opts: &Options) -> Result<Cluste
             .zip(&nodes[q].centroid)
             .map(|(a, b)| (np * a + nq * b) / (np + nq))
             .collect();
-        let radius = members
+        let radius = f64::max(
+            nodes[p].radius + dist2(&nodes[p].centroid, &centroid).sqrt(),
+            nodes[q].radius + dist2(&nodes[q].centroid, &centroid).sqrt(),
+        );
+        let zone: Vec<u32> = nodes[p]
+            .zone
             .iter()
-            .map(|&m| dist2(points.row(m), &centroid))
-            .fold(0.0f64, f64::max)
-            .sqrt();
-
-        // Differently-labelled active clusters whose bounding spheres meet the candidate's.
-        let others: Vec<usize> = by_label
-            .iter()
-            .enumerate()
-            .filter(|(l, _)| *l != label)
-            .flat_map(|(_, g)| g.iter().copied())
+            .zip(&nodes[q].zone)
+            .map(|(x, y)| x + y)
             .collect();
-        let mut near: Vec<(f64, usize)> = others
+
+        // Clusters of other labels that the pair hyperplanes do not already separate.
+        let mut consider: Vec<usize> = Vec::new();
+        for (b, &m) in self.comp.iter().enumerate() {
+            if b == la || self.seps.disjoint(label, m) {
+                continue;
+            }
+            let all = &self.stores[b].node;
+            if zone[b] == 0 {
+                let z = &self.zone_sets[b][la];
+                stats.zone_skipped += all.len() - z.len();
+                consider.extend(z.iter().copied());
+            } else {
+                consider.extend(all.iter().copied());
+            }
+        }
+        let mut near: Vec<(f64, usize)> = consider
             .par_iter()
             .filter_map(|&k| {
                 let dk = dist2(&nodes[k].centroid, &centroid).sqrt();
@@ -280,170 +562,265 @@ pub fn probe(points: &Points, labels: &[usize], opts: &Options) -> Result<Cluste
                 (dk < rr + TOUCH_TOL * (rr + dk)).then_some((dk, k))
             })
             .collect();
-        stats.sphere_pruned += others.len() - near.len();
+        stats.sphere_pruned += consider.len() - near.len();
         near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
 
-        // Known overlapping subsets: a superset of an intersecting pair intersects.
-        let in_t = |x: usize| owner[x] == p || owner[x] == q;
-        let black = blacklist.iter().any(|(s1, s2)| {
-            [(s1, s2), (s2, s1)].iter().any(|(x, y)| {
-                x.iter().all(|&v| in_t(v)) && {
-                    let k = owner[y[0]];
-                    nodes[k].label != label && y.iter().all(|&v| owner[v] == k)
-                }
-            })
-        });
-        let mut accepted = !black;
+        let mut accepted = true;
         let mut new_planes: Vec<(usize, HPlane)> = Vec::new();
-        if black {
-            stats.blacklist_hits += 1;
-        } else {
-            let block_t = points.gather(&members);
-            for batch in near.chunks(BATCH) {
-                let results: Vec<Result<(PairResult, Option<Decider>), ProbeError>> = batch
-                    .par_iter()
-                    .map(|&(dk, k)| {
-                        let tol = TOUCH_TOL * (radius + nodes[k].radius + dk);
-                        // Re-check a parent's hyperplane on the other parent, smaller side first.
-                        let order = if nodes[q].members.len() <= nodes[p].members.len() {
-                            [(p, q), (q, p)]
-                        } else {
-                            [(q, p), (p, q)]
-                        };
-                        let mut hint: Option<Vec<f64>> = None;
-                        for (par, other) in order {
-                            if let Some(h) = planes.get(&key(par, k)) {
-                                if let Some(h2) =
-                                    extend_plane(h, par, other, k, &nodes, points, tol)
-                                {
-                                    return Ok((PairResult::Separable(Some(h2)), None));
-                                }
-                                if hint.is_none() {
-                                    // Failed, but still a good first direction (t positive).
-                                    let sign = if h.pos == par { 1.0 } else { -1.0 };
-                                    hint = Some(h.w.iter().map(|v| sign * v).collect());
-                                }
-                            }
-                        }
-                        let block_k = points.gather(&nodes[k].members);
-                        let (ov, by) = overlap_blocks(&block_t, &block_k, d, hint.as_deref())?;
-                        Ok((
-                            match ov {
-                                Overlap::Disjoint { hyperplane } => {
-                                    PairResult::Separable(hyperplane.map(|(w, off, gap)| HPlane {
-                                        w,
-                                        lo_pos: off + gap / 2.0,
-                                        hi_neg: off - gap / 2.0,
-                                        pos: usize::MAX,
-                                    }))
-                                }
-                                Overlap::Intersect { lambda, mu, .. } => PairResult::Intersect(
-                                    lambda.iter().map(|e| members[e.0]).collect(),
-                                    mu.iter().map(|e| nodes[k].members[e.0]).collect(),
-                                ),
-                            },
-                            Some(by),
-                        ))
-                    })
-                    .collect();
-                let mut hit = false;
-                for (r, &(_, k)) in results.into_iter().zip(batch) {
-                    let (res, by) = r?;
-                    let intersect = matches!(res, PairResult::Intersect(..));
-                    match by {
-                        None => stats.hyperplane_hits += 1,
-                        Some(Decider::Mnp) if intersect => stats.mnp_intersect += 1,
-                        Some(Decider::Mnp) => stats.mnp_separated += 1,
-                        Some(Decider::Lp) => {
-                            stats.lp_calls += 1;
-                            if intersect {
-                                stats.lp_intersect += 1;
-                            }
-                        }
+        if !near.is_empty() {
+            // Known overlapping subsets: a superset of an intersecting pair intersects.
+            let owner = &self.owner;
+            let in_t = |x: usize| owner[x] == p || owner[x] == q;
+            let black = self.blacklist.iter().any(|(s1, s2)| {
+                [(s1, s2), (s2, s1)].iter().any(|(x, y)| {
+                    x.iter().all(|&v| in_t(v)) && {
+                        let k = owner[y[0]];
+                        k != usize::MAX
+                            && nodes[k].label != label
+                            && y.iter().all(|&v| owner[v] == k)
                     }
-                    match res {
-                        PairResult::Separable(Some(h)) => new_planes.push((k, h)),
-                        PairResult::Separable(None) => {}
-                        PairResult::Intersect(s1, s2) => {
-                            hit = true;
-                            blacklist.push((s1, s2));
-                        }
-                    }
-                }
-                if hit {
-                    accepted = false;
-                    break;
-                }
-            }
-        }
-
-        if accepted {
-            let m = nodes.len();
-            for x in [p, q] {
-                nodes[x].active = false;
-                for partner in std::mem::take(&mut plane_partners[x]) {
-                    planes.remove(&key(x, partner));
-                }
-            }
-            for &v in &members {
-                owner[v] = m;
-            }
-            by_label[label].retain(|&c| c != p && c != q);
-            let same: Vec<usize> = by_label[label].clone();
-            let new_pairs: Vec<Reverse<Key>> = same
-                .par_iter()
-                .map(|&v| {
-                    Reverse(Key {
-                        dist2: dist2(&nodes[v].centroid, &centroid),
-                        i: v,
-                        j: m,
-                    })
                 })
-                .collect();
-            heap.extend(new_pairs);
-            by_label[label].push(m);
-            nodes.push(Node {
-                members,
-                label,
-                centroid,
-                radius,
-                active: true,
             });
-            plane_partners.push(Vec::new());
-            for (k, mut h) in new_planes {
-                if h.pos == usize::MAX {
-                    h.pos = m;
+            if black {
+                stats.blacklist_hits += 1;
+                accepted = false;
+            } else {
+                let mut members =
+                    Vec::with_capacity(nodes[p].members.len() + nodes[q].members.len());
+                members.extend_from_slice(&nodes[p].members);
+                members.extend_from_slice(&nodes[q].members);
+                let block_t = points.gather(&members);
+                let planes = &self.planes;
+                for batch in near.chunks(BATCH) {
+                    let results: Vec<Result<(PairResult, Option<Decider>), ProbeError>> = batch
+                        .par_iter()
+                        .map(|&(dk, k)| {
+                            let tol = TOUCH_TOL * (radius + nodes[k].radius + dk);
+                            // Re-check a parent's hyperplane on the other parent, smaller side
+                            // first.
+                            let order = if nodes[q].members.len() <= nodes[p].members.len() {
+                                [(p, q), (q, p)]
+                            } else {
+                                [(q, p), (p, q)]
+                            };
+                            let mut hint: Option<Vec<f64>> = None;
+                            for (par, other) in order {
+                                if let Some(h) = planes.get(&key(par, k)) {
+                                    if let Some(h2) =
+                                        extend_plane(h, par, other, k, nodes, points, tol)
+                                    {
+                                        return Ok((PairResult::Separable(Some(h2)), None));
+                                    }
+                                    if hint.is_none() {
+                                        // Failed, but still a good first direction (t positive).
+                                        let sign = if h.pos == par { 1.0 } else { -1.0 };
+                                        hint = Some(h.w.iter().map(|v| sign * v).collect());
+                                    }
+                                }
+                            }
+                            let block_k = points.gather(&nodes[k].members);
+                            let (ov, by) = overlap_blocks(&block_t, &block_k, d, hint.as_deref())?;
+                            Ok((
+                                match ov {
+                                    Overlap::Disjoint { hyperplane } => {
+                                        PairResult::Separable(hyperplane.map(|(w, off, gap)| {
+                                            HPlane {
+                                                w,
+                                                lo_pos: off + gap / 2.0,
+                                                hi_neg: off - gap / 2.0,
+                                                pos: usize::MAX,
+                                            }
+                                        }))
+                                    }
+                                    Overlap::Intersect { lambda, mu, .. } => PairResult::Intersect(
+                                        lambda.iter().map(|e| members[e.0]).collect(),
+                                        mu.iter().map(|e| nodes[k].members[e.0]).collect(),
+                                    ),
+                                },
+                                Some(by),
+                            ))
+                        })
+                        .collect();
+                    let mut hit = false;
+                    for (r, &(_, k)) in results.into_iter().zip(batch) {
+                        let (res, by) = r?;
+                        let intersect = matches!(res, PairResult::Intersect(..));
+                        match by {
+                            None => stats.hyperplane_hits += 1,
+                            Some(Decider::Mnp) if intersect => stats.mnp_intersect += 1,
+                            Some(Decider::Mnp) => stats.mnp_separated += 1,
+                            Some(Decider::Lp) => {
+                                stats.lp_calls += 1;
+                                if intersect {
+                                    stats.lp_intersect += 1;
+                                }
+                            }
+                        }
+                        match res {
+                            PairResult::Separable(Some(h)) => new_planes.push((k, h)),
+                            PairResult::Separable(None) => {}
+                            PairResult::Intersect(s1, s2) => {
+                                hit = true;
+                                self.blacklist.push((s1, s2));
+                            }
+                        }
+                    }
+                    if hit {
+                        accepted = false;
+                        break;
+                    }
                 }
-                planes.insert(key(m, k), h);
-                plane_partners[m].push(k);
-                plane_partners[k].push(m);
             }
-            stats.merges += 1;
-            stats.active -= 1;
-        } else {
-            stats.rejected += 1;
         }
-        if let Some(cb) = opts.progress {
-            cb(&stats);
+        if accepted {
+            self.merge(p, q, centroid, radius, zone, new_planes);
+        }
+        Ok(accepted)
+    }
+
+    fn deactivate(&mut self, x: usize) {
+        let la = self.pos[&self.nodes[x].label];
+        let d = self.points.dim();
+        let st = &mut self.stores[la];
+        let s = self.nodes[x].slot;
+        let last = st.node.len() - 1;
+        if s != last {
+            let moved = st.node[last];
+            st.node[s] = moved;
+            st.rows.copy_within(last * d..(last + 1) * d, s * d);
+            self.nodes[moved].slot = s;
+        }
+        st.node.pop();
+        st.rows.truncate(last * d);
+        self.nodes[x].active = false;
+        for (b, &z) in self.nodes[x].zone.iter().enumerate() {
+            if z > 0 {
+                self.zone_sets[la][b].remove(&x);
+            }
+        }
+        for partner in std::mem::take(&mut self.plane_partners[x]) {
+            self.planes.remove(&key(x, partner));
         }
     }
 
-    let mut assignment = vec![0usize; n];
-    let mut clusters = Vec::with_capacity(stats.active);
-    for node in nodes.into_iter().filter(|x| x.active) {
-        for &v in &node.members {
-            assignment[v] = clusters.len();
+    fn merge(
+        &mut self,
+        p: usize,
+        q: usize,
+        centroid: Vec<f64>,
+        radius: f64,
+        zone: Vec<u32>,
+        new_planes: Vec<(usize, HPlane)>,
+    ) {
+        let m = self.nodes.len();
+        let label = self.nodes[p].label;
+        let la = self.pos[&label];
+        self.deactivate(p);
+        self.deactivate(q);
+        // Small-to-large: the larger member list takes the smaller one.
+        let (big, small) = if self.nodes[p].members.len() >= self.nodes[q].members.len() {
+            (p, q)
+        } else {
+            (q, p)
+        };
+        let mut members = std::mem::take(&mut self.nodes[big].members);
+        members.extend(std::mem::take(&mut self.nodes[small].members));
+        for &v in &members {
+            self.owner[v] = m;
         }
-        clusters.push(Cluster {
-            members: node.members,
-            label: node.label,
+        for (b, &z) in zone.iter().enumerate() {
+            if z > 0 {
+                self.zone_sets[la][b].insert(m);
+            }
+        }
+        let st = &mut self.stores[la];
+        let slot = st.node.len();
+        st.node.push(m);
+        st.rows.extend(
+            centroid
+                .iter()
+                .zip(self.mean)
+                .map(|(x, mu)| (x - mu) as f32),
+        );
+        self.nodes.push(Node {
+            members,
+            label,
+            centroid,
+            radius,
+            active: true,
+            slot,
+            zone,
         });
+        self.plane_partners.push(Vec::new());
+        self.nn.push(None);
+        for (k, mut h) in new_planes {
+            if h.pos == usize::MAX {
+                h.pos = m;
+            }
+            self.planes.insert(key(m, k), h);
+            self.plane_partners[m].push(k);
+            self.plane_partners[k].push(m);
+        }
+        // The new cluster's nearest neighbour, and every neighbour for which it is nearer than
+        // the current nearest: screened in f32, decided in f64.
+        let d = self.points.dim();
+        let st = &self.stores[la];
+        let qv = &st.rows[slot * d..(slot + 1) * d];
+        let mut screen = vec![0.0f32; st.node.len()];
+        screen
+            .par_chunks_mut(1024)
+            .zip(st.rows.par_chunks(1024 * d))
+            .for_each(|(out, rows)| scan_f32(qv, rows, d, out));
+        let qn = qv.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let slack = |s: f32| s * (1.0 + SCREEN_SLACK) + 1e-5 * s.sqrt() * (2.0 * qn + 1.0) + 1e-30;
+        let min = (0..screen.len())
+            .filter(|&s| st.node[s] != m)
+            .map(|s| screen[s])
+            .fold(f32::INFINITY, f32::min);
+        let bound_m = slack(min);
+        let mut best: Option<Key> = None;
+        let mut updates: Vec<(usize, Key)> = Vec::new();
+        for (s, &sd) in screen.iter().enumerate() {
+            let v = st.node[s];
+            if v == m {
+                continue;
+            }
+            let cur = self.nn[v].map_or(f32::INFINITY, |k| k.dist2 as f32);
+            if sd > bound_m && sd > slack(cur) {
+                continue;
+            }
+            let k = Key {
+                dist2: dist2(&self.nodes[v].centroid, &self.nodes[m].centroid),
+                i: v,
+                j: m,
+            };
+            if best.is_none_or(|b| k < b) {
+                best = Some(k);
+            }
+            if self.nn[v].is_none_or(|c| k < c) {
+                updates.push((v, k));
+            }
+        }
+        for (v, k) in updates {
+            self.nn[v] = Some(k);
+            self.heap.push(Reverse((k, v)));
+        }
+        self.nn[m] = best;
+        if let Some(k) = best {
+            self.heap.push(Reverse((k, m)));
+        }
     }
-    Ok(Clustering {
-        clusters,
-        assignment,
-        stats,
-    })
+
+    fn into_clusters(self) -> Vec<Cluster> {
+        self.nodes
+            .into_iter()
+            .filter(|x| x.active)
+            .map(|x| Cluster {
+                members: x.members,
+                label: x.label,
+            })
+            .collect()
+    }
 }
 
 /// Re-checks the separating hyperplane of (`parent`, `k`) on the points of `other`, the other

@@ -68,7 +68,7 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// Cholesky factorisation in place (lower triangle, row-major n×n); false if not positive
 /// definite within a relative pivot threshold.
-fn cholesky(m: &mut [f64], n: usize) -> bool {
+pub(crate) fn cholesky(m: &mut [f64], n: usize) -> bool {
     let maxd = (0..n).map(|i| m[i * n + i]).fold(0.0f64, f64::max);
     for j in 0..n {
         let mut s = m[j * n + j];
@@ -91,7 +91,7 @@ fn cholesky(m: &mut [f64], n: usize) -> bool {
     true
 }
 
-fn chol_solve(l: &[f64], n: usize, b: &mut [f64]) {
+pub(crate) fn chol_solve(l: &[f64], n: usize, b: &mut [f64]) {
     for i in 0..n {
         let mut s = b[i];
         for k in 0..i {
@@ -170,20 +170,7 @@ pub(crate) fn min_norm_point(
     let b: Vec<&[f64]> = b.chunks_exact(d).collect();
     let dir = match start {
         Some(s) => s.to_vec(),
-        None => {
-            let mut dir = vec![0.0; d];
-            for r in &a {
-                for (x, v) in dir.iter_mut().zip(r.iter()) {
-                    *x += v / a.len() as f64;
-                }
-            }
-            for r in &b {
-                for (x, v) in dir.iter_mut().zip(r.iter()) {
-                    *x -= v / b.len() as f64;
-                }
-            }
-            dir
-        }
+        None => centroid_difference(&a, &b, d),
     };
     let (i0, _) = argmin(a.iter().map(|r| dot(&dir, r)));
     let (j0, _) = argmax(b.iter().map(|r| dot(&dir, r)));
@@ -404,4 +391,174 @@ fn argmax(it: impl Iterator<Item = f64>) -> (usize, f64) {
         }
     }
     best
+}
+
+/// Sets with more points than this in total are solved through working sets.
+const WS_MIN_POINTS: usize = 512;
+/// Initial working-set size per side.
+const WS_INIT: usize = 64;
+/// Violators added per side and round.
+const WS_ADD: usize = 64;
+
+/// [`min_norm_point`] for large sets by column generation: Wolfe's algorithm runs on working
+/// subsets of A and B; one full pass of the linear minimisation oracle then verifies the answer
+/// on every point, or adds the most violating points and repeats. Certificates keep their
+/// meaning: weights index the full `a` and `b`, hyperplanes and bounds are verified on all points.
+pub(crate) fn min_norm_point_ws(
+    a: &[f64],
+    b: &[f64],
+    d: usize,
+    p: &MnpParams,
+    start: Option<&[f64]>,
+    max_rounds: usize,
+) -> Mnp {
+    let (na, nb) = (a.len() / d, b.len() / d);
+    if na + nb <= WS_MIN_POINTS {
+        return min_norm_point(a, b, d, p, start);
+    }
+    let ar: Vec<&[f64]> = a.chunks_exact(d).collect();
+    let br: Vec<&[f64]> = b.chunks_exact(d).collect();
+    let mut dir = match start {
+        Some(s) => s.to_vec(),
+        None => centroid_difference(&ar, &br, d),
+    };
+    let mut ga: Vec<f64> = ar.iter().map(|r| dot(&dir, r)).collect();
+    let mut gb: Vec<f64> = br.iter().map(|r| dot(&dir, r)).collect();
+    let mut in_a = vec![false; na];
+    let mut in_b = vec![false; nb];
+    let mut wa: Vec<usize> = Vec::new();
+    let mut wb: Vec<usize> = Vec::new();
+    add_extreme(&ga, &mut in_a, &mut wa, WS_INIT, false, f64::INFINITY);
+    add_extreme(&gb, &mut in_b, &mut wb, WS_INIT, true, f64::NEG_INFINITY);
+    let (mut lower, mut upper) = (0.0f64, f64::INFINITY);
+    let mut best: Option<(Vec<f64>, f64)> = None;
+    for round in 0.. {
+        let sa: Vec<f64> = wa.iter().flat_map(|&i| ar[i].iter().copied()).collect();
+        let sb: Vec<f64> = wb.iter().flat_map(|&j| br[j].iter().copied()).collect();
+        let sub = min_norm_point(&sa, &sb, d, p, Some(&dir));
+        let sub_separated = matches!(sub, Mnp::Separated { .. });
+        let (w, sub_upper) = match sub {
+            Mnp::Touching {
+                lambda,
+                mu,
+                residual,
+            } => {
+                // Points of subsets: a certificate for the whole sets.
+                let mut lambda: Vec<(usize, f64)> =
+                    lambda.into_iter().map(|(i, x)| (wa[i], x)).collect();
+                let mut mu: Vec<(usize, f64)> = mu.into_iter().map(|(j, x)| (wb[j], x)).collect();
+                lambda.sort_by_key(|e| e.0);
+                mu.sort_by_key(|e| e.0);
+                return Mnp::Touching {
+                    lambda,
+                    mu,
+                    residual,
+                };
+            }
+            Mnp::Separated { w, upper, .. } => (w, upper),
+            Mnp::Stalled {
+                upper: u,
+                best: Some((w, _)),
+                ..
+            } => (w, u),
+            Mnp::Stalled { upper: u, .. } => {
+                return Mnp::Stalled {
+                    lower,
+                    upper: upper.min(u),
+                    best,
+                }
+            }
+        };
+        upper = upper.min(sub_upper);
+        // One full oracle pass along the subproblem's unit normal.
+        for (g, r) in ga.iter_mut().zip(&ar) {
+            *g = dot(&w, r);
+        }
+        for (g, r) in gb.iter_mut().zip(&br) {
+            *g = dot(&w, r);
+        }
+        let (_, amin) = argmin(ga.iter().copied());
+        let (_, bmax) = argmax(gb.iter().copied());
+        let gap = amin - bmax;
+        if gap > lower {
+            lower = gap;
+            best = Some((w.clone(), (amin + bmax) / 2.0));
+        }
+        let converged = upper.is_finite() && upper - gap <= p.rel_gap * upper;
+        if gap > p.sep_tol && (p.stop_at_separation || converged) {
+            return Mnp::Separated {
+                offset: (amin + bmax) / 2.0,
+                w,
+                gap,
+                upper,
+            };
+        }
+        // Points beyond the working sets' support values along w violate the subproblem's
+        // optimality for the whole sets.
+        let sa_min = wa.iter().map(|&i| ga[i]).fold(f64::INFINITY, f64::min);
+        let sb_max = wb.iter().map(|&j| gb[j]).fold(f64::NEG_INFINITY, f64::max);
+        let tol = 1e-12 * upper.max(p.sep_tol);
+        let added = add_extreme(&ga, &mut in_a, &mut wa, WS_ADD, false, sa_min - tol)
+            + add_extreme(&gb, &mut in_b, &mut wb, WS_ADD, true, sb_max + tol);
+        if added == 0 {
+            // No point beyond the working sets: the subproblem's answer holds for the whole sets.
+            if sub_separated && gap > p.sep_tol {
+                {
+                    return Mnp::Separated {
+                        offset: (amin + bmax) / 2.0,
+                        w,
+                        gap,
+                        upper,
+                    };
+                }
+            }
+            return Mnp::Stalled { lower, upper, best };
+        }
+        if converged || round + 1 >= max_rounds {
+            return Mnp::Stalled { lower, upper, best };
+        }
+        dir = w;
+    }
+    unreachable!("the round loop returns")
+}
+
+fn centroid_difference(a: &[&[f64]], b: &[&[f64]], d: usize) -> Vec<f64> {
+    let mut dir = vec![0.0; d];
+    for r in a {
+        for (x, v) in dir.iter_mut().zip(r.iter()) {
+            *x += v / a.len() as f64;
+        }
+    }
+    for r in b {
+        for (x, v) in dir.iter_mut().zip(r.iter()) {
+            *x -= v / b.len() as f64;
+        }
+    }
+    dir
+}
+
+/// Adds to the working set up to `k` points not yet in it, the smallest values of `g` below
+/// `bound` (or, with `largest`, the largest above it); returns how many were added.
+fn add_extreme(
+    g: &[f64],
+    member: &mut [bool],
+    set: &mut Vec<usize>,
+    k: usize,
+    largest: bool,
+    bound: f64,
+) -> usize {
+    let mut cand: Vec<usize> = (0..g.len())
+        .filter(|&i| !member[i] && if largest { g[i] > bound } else { g[i] < bound })
+        .collect();
+    let key = |i: &usize| if largest { -g[*i] } else { g[*i] };
+    if cand.len() > k {
+        cand.select_nth_unstable_by(k, |x, y| key(x).total_cmp(&key(y)).then(x.cmp(y)));
+        cand.truncate(k);
+    }
+    cand.sort_unstable();
+    for &i in &cand {
+        member[i] = true;
+        set.push(i);
+    }
+    cand.len()
 }

@@ -13,11 +13,13 @@
 //! from the pair's centroid): hulls closer than [`TOUCH_TOL`]·R count as intersecting.
 
 mod cluster;
+mod kernels;
 mod lp;
 mod mnp;
 pub mod report;
+mod separate;
 
-use mnp::{dot, min_norm_point, Mnp, MnpParams};
+use mnp::{dot, min_norm_point_ws, Mnp, MnpParams};
 use rayon::prelude::*;
 
 pub use cluster::{probe, Clustering, Options, Progress, Stats};
@@ -38,6 +40,10 @@ const DIST_ABS_TOL: f64 = 1e-9;
 /// this fraction of the pair radius (far below the 4 decimals the output files carry); the
 /// upper bound, a realised distance between two hull points, is returned.
 const DIST_STALL_TOL: f64 = 1e-6;
+
+/// A stalled distance between clusters certified disjoint is accepted when its certified bounds
+/// agree within this fraction (the upper bound, a realised distance, is returned).
+const DIST_DISJOINT_REL: f64 = 1e-2;
 
 /// Restarts of a stalled distance computation.
 const DIST_RESTARTS: usize = 4;
@@ -217,7 +223,7 @@ pub(crate) fn overlap_blocks(
         max_iter: 4 * (d + 2),
     };
     let offset_of = |w: &[f64], off: f64| off + dot(w, &c);
-    match min_norm_point(&ca, &cb, d, &params, hint) {
+    match min_norm_point_ws(&ca, &cb, d, &params, hint, usize::MAX) {
         Mnp::Separated { w, offset, gap, .. } => {
             let o = offset_of(&w, offset);
             return Ok((
@@ -283,7 +289,7 @@ pub(crate) fn overlap_blocks(
                 max_iter: 50 * (d + 2),
                 ..params
             };
-            let hyperplane = match min_norm_point(&ca, &cb, d, &full, None) {
+            let hyperplane = match min_norm_point_ws(&ca, &cb, d, &full, None, usize::MAX) {
                 Mnp::Separated { w, offset, gap, .. } => {
                     let o = offset_of(&w, offset);
                     Some((w, o, gap))
@@ -342,6 +348,11 @@ pub fn hulls_intersect(points: &Points, a: &[usize], b: &[usize]) -> Result<Over
 }
 
 /// Exact minimum distance between two row blocks' hulls (0 if they intersect).
+///
+/// A positive certified lower bound (a separating hyperplane) proves the hulls disjoint, so the
+/// answer is then never 0: a stalled iteration returns its certified upper bound (a realised
+/// distance between two hull points) once the bounds agree within [`DIST_DISJOINT_REL`], and
+/// the LP is not consulted.
 fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
     let (ca, cb, _, radius) = centre_pair(a, b, d);
     if radius == 0.0 {
@@ -355,7 +366,7 @@ fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
         rel_gap: DIST_REL_GAP,
         max_iter: 50 * (d + 2),
     };
-    let mut res = min_norm_point(&ca, &cb, d, &params, None);
+    let mut res = min_norm_point_ws(&ca, &cb, d, &params, None, usize::MAX);
     let (mut lo, mut up) = (0.0f64, f64::INFINITY);
     // A stall from accumulated round-off in the corral: restart from the best hyperplane found,
     // keeping the best certified bounds.
@@ -373,7 +384,7 @@ fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
         if lo <= tol || up - lo <= DIST_ABS_TOL * radius {
             break;
         }
-        res = min_norm_point(&ca, &cb, d, &params, Some(w));
+        res = min_norm_point_ws(&ca, &cb, d, &params, Some(w), usize::MAX);
     }
     if let Mnp::Stalled { lower, upper, .. } = &res {
         lo = lo.max(*lower);
@@ -384,6 +395,16 @@ fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
         Mnp::Touching { .. } => Ok(0.0),
         // Numerically converged: the certified bounds agree.
         Mnp::Stalled { .. } if lo > tol && up - lo <= DIST_ABS_TOL * radius => Ok(up),
+        Mnp::Stalled { .. } if lo > tol => {
+            if up.is_finite() && up - lo <= DIST_DISJOINT_REL * up {
+                Ok(up)
+            } else {
+                Err(ProbeError::Numerical(format!(
+                    "hull distance of two disjoint hulls did not converge (bounds {lo:.6e} .. \
+                     {up:.6e})"
+                )))
+            }
+        }
         Mnp::Stalled { .. } => match lp::intersect(&ca, &cb, d) {
             lp::LpResult::Intersect { .. } => Ok(0.0),
             lp::LpResult::Failed(msg) => Err(ProbeError::Numerical(format!(
@@ -627,22 +648,7 @@ pub fn label_metrics_with(
             if m.len() < 2 {
                 return None;
             }
-            let (mut s, mut mx, mut c) = (0.0, 0.0f64, 0usize);
-            for x in 0..m.len() {
-                for y in x + 1..m.len() {
-                    let dd: f64 = points
-                        .row(m[x])
-                        .iter()
-                        .zip(points.row(m[y]))
-                        .map(|(u, v)| (u - v) * (u - v))
-                        .sum::<f64>()
-                        .sqrt();
-                    s += dd;
-                    mx = mx.max(dd);
-                    c += 1;
-                }
-            }
-            Some((s / c as f64, mx))
+            Some(kernels::pairwise_mean_max(&points.gather(m), points.d))
         })
         .collect();
     let mut inside_mean = vec![0.0; n_labels];
