@@ -15,6 +15,7 @@ Written from the algorithm's definition, sharing no code with the Rust implement
 
 Usage (numpy + scipy, e.g. in ~/.cache/tunescope/venv-ref):
     python scripts/reference/directprobe_reference.py --out crates/geometry/tests/fixtures
+    python scripts/reference/directprobe_reference.py --lowrank --out crates/geometry/tests/fixtures
 """
 import argparse
 import heapq
@@ -146,13 +147,47 @@ def pair_cases(rng):
     return cases
 
 
+def lowrank_cases(rng):
+    """Large low-rank pairs (520 points of rank 6 in 16 dimensions, an isometric embedding)
+    split by a hyperplane and pushed apart by a gap of 1e-2, 1e-4 and 1e-6, with twelve points
+    of each set on its side's supporting plane, so the hull distance is close to the gap: the
+    sizes take tunescope's working-set path and the small gaps stall plain nearest-point runs."""
+    cases = []
+    d, r = 16, 6
+    for gap in [1e-2, 1e-4, 1e-6]:
+        P = np.linalg.qr(rng.normal(size=(d, r)))[0].T  # orthonormal rows: an isometry
+        Z = rng.normal(size=(520, r))
+        u = rng.normal(size=r)
+        u /= np.linalg.norm(u)
+        s = Z @ u
+        A, B = Z[s > 0], Z[s <= 0]
+        for M, sign in ((A, 1.0), (B, -1.0)):
+            near = np.argsort(np.abs(M @ u))[:12]
+            M[near] -= np.outer(M[near] @ u, u)
+            M += sign * 0.5 * gap * u
+        cases.append((A @ P, B @ P))
+    return cases
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=20221)
+    ap.add_argument("--lowrank", action="store_true",
+                    help="write only directprobe_lowrank.json (large low-rank near-touching pairs)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     os.makedirs(args.out, exist_ok=True)
+    if args.lowrank:
+        cases = []
+        for A, B in lowrank_cases(rng):
+            inter = intersects(A, B)
+            cases.append({"a": A.tolist(), "b": B.tolist(), "intersects": inter,
+                          "distance": 0.0 if inter else hull_distance(A, B)})
+        with open(os.path.join(args.out, "directprobe_lowrank.json"), "w") as f:
+            json.dump({"generator": "scripts/reference/directprobe_reference.py --lowrank",
+                       "seed": args.seed, "cases": cases}, f)
+        return
 
     pairs = []
     for A, B in pair_cases(rng):

@@ -405,3 +405,34 @@ fn certificates_give_the_exhaustive_clusters() {
         }
     }
 }
+
+#[test]
+fn near_touching_low_rank_hulls_match_reference() {
+    // 520 points of rank 6 in 16 dimensions, hull gaps 1e-2 .. 1e-6: the working-set path, and
+    // gaps far below the points' spread. Every distance must be positive and match the exact QP.
+    let f = fixture("directprobe_lowrank.json");
+    for (k, case) in f["cases"].as_array().unwrap().iter().enumerate() {
+        let (a, b) = (matrix(&case["a"]), matrix(&case["b"]));
+        let p = stack(&[&a, &b]);
+        let ia: Vec<usize> = (0..a.len()).collect();
+        let ib: Vec<usize> = (a.len()..a.len() + b.len()).collect();
+        let want = case["distance"].as_f64().unwrap();
+        assert!(!case["intersects"].as_bool().unwrap());
+        let got = dp::hull_distance(&p, &ia, &ib).unwrap();
+        assert!(
+            got > 0.0 && ((got - want) / want).abs() < 1e-6,
+            "case {k}: {got:e} vs {want:e}"
+        );
+        assert!(!dp::hulls_intersect(&p, &ia, &ib).unwrap().intersects());
+        // As two labels: linear, and the reported cluster distance is the exact one.
+        let y: Vec<usize> = ia.iter().map(|_| 0).chain(ib.iter().map(|_| 1)).collect();
+        let c = dp::probe(&p, &y, &dp::Options::default()).unwrap();
+        assert_eq!(c.n_clusters(), 2, "case {k}");
+        let cd = dp::cluster_distances(&p, &c.clusters, &[0, 1]).unwrap();
+        assert!(
+            ((cd[0].distance - want) / want).abs() < 1e-6,
+            "case {k}: {:e} vs {want:e}",
+            cd[0].distance
+        );
+    }
+}

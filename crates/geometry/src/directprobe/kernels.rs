@@ -185,3 +185,65 @@ pub(crate) fn pairwise_mean_max(block: &[f64], d: usize) -> (f64, f64) {
     let max = per_row.iter().map(|p| p.1).fold(0.0f64, f64::max);
     (sum / (n * (n - 1) / 2) as f64, max)
 }
+
+/// Dot product with a fixed summation order (eight lane sums, added pairwise, then the tail),
+/// so the result is bit-identical whichever vector width runs it.
+#[inline(always)]
+fn dot_body(a: &[f64], b: &[f64]) -> f64 {
+    const W: usize = 8;
+    let mut acc = [0.0f64; W];
+    let n = a.len() / W * W;
+    for (x, y) in a[..n].chunks_exact(W).zip(b[..n].chunks_exact(W)) {
+        for l in 0..W {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut t = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (x, y) in a[n..].iter().zip(&b[n..]) {
+        t += x * y;
+    }
+    t
+}
+
+#[inline(always)]
+fn dots_body(x: &[f64], rows: &[f64], d: usize, out: &mut [f64]) {
+    for (o, r) in out.iter_mut().zip(rows.chunks_exact(d)) {
+        *o = dot_body(x, r);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dots_avx512(x: &[f64], rows: &[f64], d: usize, out: &mut [f64]) {
+    dots_body(x, rows, d, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dots_avx2(x: &[f64], rows: &[f64], d: usize, out: &mut [f64]) {
+    dots_body(x, rows, d, out)
+}
+
+/// `out[k] = x · row k` of `rows` (row-major, `d` columns), bit-identical on every machine.
+pub(crate) fn dots(x: &[f64], rows: &[f64], d: usize, out: &mut [f64]) {
+    debug_assert_eq!(rows.len(), out.len() * d);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked above).
+            return unsafe { dots_avx512(x, rows, d, out) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked above).
+            return unsafe { dots_avx2(x, rows, d, out) };
+        }
+    }
+    dots_body(x, rows, d, out)
+}
+
+/// Dot product of two vectors (see [`dots`]).
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut out = [0.0];
+    dots(a, b, a.len(), &mut out);
+    out[0]
+}

@@ -48,23 +48,8 @@ pub(crate) struct MnpParams {
     pub max_iter: usize,
 }
 
-pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut s = [0.0f64; 4];
-    let n = a.len() / 4 * 4;
-    let (a4, at) = a.split_at(n);
-    let (b4, bt) = b.split_at(n);
-    for (x, y) in a4.chunks_exact(4).zip(b4.chunks_exact(4)) {
-        s[0] += x[0] * y[0];
-        s[1] += x[1] * y[1];
-        s[2] += x[2] * y[2];
-        s[3] += x[3] * y[3];
-    }
-    let mut t = (s[0] + s[1]) + (s[2] + s[3]);
-    for (x, y) in at.iter().zip(bt) {
-        t += x * y;
-    }
-    t
-}
+pub(crate) use super::kernels::dot;
+use super::kernels::dots;
 
 /// Cholesky factorisation in place (lower triangle, row-major n×n); false if not positive
 /// definite within a relative pivot threshold.
@@ -108,26 +93,98 @@ pub(crate) fn chol_solve(l: &[f64], n: usize, b: &mut [f64]) {
     }
 }
 
+/// Incrementally maintained Cholesky factor of the shifted Gram matrix's trailing block
+/// `m[k][l] = h[k+1][l+1]` (see [`affine_min`]): a vertex added to the corral appends one row
+/// (`O(s²)`); a removal invalidates it and the next solve refactors.
+struct Chol {
+    /// Lower-triangular rows; row `k` holds `k + 1` entries. `None`: to be rebuilt.
+    rows: Option<Vec<Vec<f64>>>,
+    maxd: f64,
+}
+
+impl Chol {
+    fn new() -> Self {
+        Self {
+            rows: Some(Vec::new()),
+            maxd: 0.0,
+        }
+    }
+
+    /// Keeps the first `n` rows (all of them are stale when `rebuild`).
+    fn keep_rows(&mut self, n: usize, rebuild: bool) {
+        match (&mut self.rows, rebuild) {
+            (Some(rows), false) => rows.truncate(n),
+            _ => self.rows = None,
+        }
+    }
+
+    /// Brings the factor to the `n = s − 1` rows of `h` (s×s); false if not positive definite
+    /// within a relative pivot threshold.
+    fn update(&mut self, h: &[f64], s: usize) -> bool {
+        let n = s - 1;
+        let rows = self.rows.get_or_insert_with(Vec::new);
+        if rows.len() > n {
+            rows.clear();
+        }
+        if rows.is_empty() {
+            self.maxd = (1..s).map(|k| h[k * s + k]).fold(0.0f64, f64::max);
+        }
+        while rows.len() < n {
+            let k = rows.len();
+            let mut row = Vec::with_capacity(k + 1);
+            for j in 0..k {
+                let mut t = h[(k + 1) * s + (j + 1)];
+                for (a, b) in row.iter().zip(&rows[j]) {
+                    t -= a * b;
+                }
+                row.push(t / rows[j][j]);
+            }
+            let dk = h[(k + 1) * s + (k + 1)];
+            self.maxd = self.maxd.max(dk);
+            let piv = dk - row.iter().map(|v| v * v).sum::<f64>();
+            if piv <= 1e-13 * self.maxd.max(f64::MIN_POSITIVE) {
+                self.rows = None;
+                return false;
+            }
+            row.push(piv.sqrt());
+            rows.push(row);
+        }
+        true
+    }
+
+    fn solve(&self, b: &mut [f64]) {
+        let l = self.rows.as_ref().expect("factor is current");
+        let n = b.len();
+        for i in 0..n {
+            let mut t = b[i];
+            for k in 0..i {
+                t -= l[i][k] * b[k];
+            }
+            b[i] = t / l[i][i];
+        }
+        for i in (0..n).rev() {
+            let mut t = b[i];
+            for k in i + 1..n {
+                t -= l[k][i] * b[k];
+            }
+            b[i] = t / l[i][i];
+        }
+    }
+}
+
 /// Affine minimiser of ‖Σ α_k v_k‖ with Σ α_k = 1. `h` (s×s) is the shifted Gram matrix:
 /// `h[k][l] = Δ_k·Δ_l` for k, l ≥ 1 and `h[k][0] = Δ_k·v_0`, with Δ_k = v_k − v_0 computed
-/// explicitly (no cancellation between large Gram entries).
-fn affine_min(h: &[f64], s: usize) -> Option<Vec<f64>> {
+/// explicitly (no cancellation between large Gram entries). `chol` is the factor of its
+/// trailing block, brought up to date here.
+fn affine_min(h: &[f64], s: usize, chol: &mut Chol) -> Option<Vec<f64>> {
     if s == 1 {
         return Some(vec![1.0]);
     }
-    let n = s - 1;
-    let mut m = vec![0.0; n * n];
-    let mut rhs = vec![0.0; n];
-    for k in 1..s {
-        for l in 1..s {
-            m[(k - 1) * n + (l - 1)] = h[k * s + l];
-        }
-        rhs[k - 1] = -h[k * s];
-    }
-    if !cholesky(&mut m, n) {
+    if !chol.update(h, s) {
         return None;
     }
-    chol_solve(&m, n, &mut rhs);
+    let mut rhs: Vec<f64> = (1..s).map(|k| -h[k * s]).collect();
+    chol.solve(&mut rhs);
     let mut alpha = Vec::with_capacity(s);
     alpha.push(1.0 - rhs.iter().sum::<f64>());
     alpha.extend_from_slice(&rhs);
@@ -166,14 +223,29 @@ pub(crate) fn min_norm_point(
     p: &MnpParams,
     start: Option<&[f64]>,
 ) -> Mnp {
+    let (a_flat, b_flat) = (a, b);
     let a: Vec<&[f64]> = a.chunks_exact(d).collect();
     let b: Vec<&[f64]> = b.chunks_exact(d).collect();
     let dir = match start {
         Some(s) => s.to_vec(),
         None => centroid_difference(&a, &b, d),
     };
-    let (i0, _) = argmin(a.iter().map(|r| dot(&dir, r)));
-    let (j0, _) = argmax(b.iter().map(|r| dot(&dir, r)));
+    let mut ga = vec![0.0; a.len()];
+    let mut gb = vec![0.0; b.len()];
+    dots(&dir, a_flat, d, &mut ga);
+    dots(&dir, b_flat, d, &mut gb);
+    let (i0, amin) = argmin(ga.iter().copied());
+    let (j0, bmax) = argmax(gb.iter().copied());
+    // The starting direction itself may already separate the sets.
+    let nd = dot(&dir, &dir).sqrt();
+    if p.stop_at_separation && nd > 0.0 && (amin - bmax) / nd > p.sep_tol {
+        return Mnp::Separated {
+            w: dir.iter().map(|v| v / nd).collect(),
+            offset: (amin + bmax) / (2.0 * nd),
+            gap: (amin - bmax) / nd,
+            upper: f64::INFINITY,
+        };
+    }
     let diff =
         |i: usize, j: usize| -> Vec<f64> { a[i].iter().zip(b[j]).map(|(x, y)| x - y).collect() };
     let mut corral: Vec<(usize, usize)> = vec![(i0, j0)];
@@ -181,9 +253,8 @@ pub(crate) fn min_norm_point(
     let mut gram: Vec<f64> = vec![dot(&vecs[0], &vecs[0])];
     let mut deltas: Vec<Vec<f64>> = vec![vec![0.0; d]];
     let mut w: Vec<f64> = vec![1.0];
+    let mut chol = Chol::new();
     let mut x = vecs[0].clone();
-    let mut ga = vec![0.0; a.len()];
-    let mut gb = vec![0.0; b.len()];
     let mut lower = 0.0f64;
     let mut upper = f64::INFINITY;
     let mut best: Option<(Vec<f64>, f64)> = None;
@@ -192,12 +263,8 @@ pub(crate) fn min_norm_point(
         if xx.sqrt() <= p.overlap_tol {
             return touching(&corral, &w, xx.sqrt());
         }
-        for (g, r) in ga.iter_mut().zip(&a) {
-            *g = dot(&x, r);
-        }
-        for (g, r) in gb.iter_mut().zip(&b) {
-            *g = dot(&x, r);
-        }
+        dots(&x, a_flat, d, &mut ga);
+        dots(&x, b_flat, d, &mut gb);
         let (i, amin) = argmin(ga.iter().copied());
         let (j, bmax) = argmax(gb.iter().copied());
         let lo = amin - bmax;
@@ -250,7 +317,7 @@ pub(crate) fn min_norm_point(
         w.push(0.0);
         loop {
             let s = corral.len();
-            let Some(alpha) = affine_min(&gram, s) else {
+            let Some(alpha) = affine_min(&gram, s, &mut chol) else {
                 return Mnp::Stalled { lower, upper, best };
             };
             if alpha.iter().all(|&al| al > 1e-12) {
@@ -269,21 +336,23 @@ pub(crate) fn min_norm_point(
             for (wk, ak) in w.iter_mut().zip(&alpha) {
                 *wk += theta * (ak - *wk);
             }
-            // Drop vanished vertices (at least the one that hit zero).
-            let keep: Vec<bool> = w.iter().map(|&wk| wk > 1e-14).collect();
+            // Drop vanished vertices (at least the one that hit zero). The factor keeps the
+            // rows before the first dropped vertex.
+            let mut keep: Vec<bool> = w.iter().map(|&wk| wk > 1e-14).collect();
             if keep.iter().all(|&k| k) {
                 let (kmin, _) = argmin(w.iter().copied());
-                return_if_all_kept(kmin, &mut w, &mut corral, &mut vecs, &mut deltas, &mut gram);
-            } else {
-                compact(
-                    &keep,
-                    &mut w,
-                    &mut corral,
-                    &mut vecs,
-                    &mut deltas,
-                    &mut gram,
-                );
+                keep[kmin] = false;
             }
+            let first = keep.iter().position(|&k| !k).expect("a vertex is dropped");
+            chol.keep_rows(first.saturating_sub(1), first == 0);
+            compact(
+                &keep,
+                &mut w,
+                &mut corral,
+                &mut vecs,
+                &mut deltas,
+                &mut gram,
+            );
             if corral.is_empty() {
                 return Mnp::Stalled { lower, upper, best };
             }
@@ -300,18 +369,6 @@ pub(crate) fn min_norm_point(
         }
     }
     Mnp::Stalled { lower, upper, best }
-}
-
-fn return_if_all_kept(
-    k: usize,
-    w: &mut Vec<f64>,
-    corral: &mut Vec<(usize, usize)>,
-    vecs: &mut Vec<Vec<f64>>,
-    deltas: &mut Vec<Vec<f64>>,
-    gram: &mut Vec<f64>,
-) {
-    let keep: Vec<bool> = (0..w.len()).map(|i| i != k).collect();
-    compact(&keep, w, corral, vecs, deltas, gram);
 }
 
 /// Keeps the marked corral vertices; rebuilds the shifted Gram matrix when the base vertex goes.
@@ -413,7 +470,11 @@ pub(crate) fn min_norm_point_ws(
     max_rounds: usize,
 ) -> Mnp {
     let (na, nb) = (a.len() / d, b.len() / d);
-    if na + nb <= WS_MIN_POINTS {
+    let ws_min: usize = std::env::var("TS_WS_MIN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(WS_MIN_POINTS);
+    if na + nb <= ws_min {
         return min_norm_point(a, b, d, p, start);
     }
     let ar: Vec<&[f64]> = a.chunks_exact(d).collect();
@@ -471,12 +532,8 @@ pub(crate) fn min_norm_point_ws(
         };
         upper = upper.min(sub_upper);
         // One full oracle pass along the subproblem's unit normal.
-        for (g, r) in ga.iter_mut().zip(&ar) {
-            *g = dot(&w, r);
-        }
-        for (g, r) in gb.iter_mut().zip(&br) {
-            *g = dot(&w, r);
-        }
+        dots(&w, a, d, &mut ga);
+        dots(&w, b, d, &mut gb);
         let (_, amin) = argmin(ga.iter().copied());
         let (_, bmax) = argmax(gb.iter().copied());
         let gap = amin - bmax;
