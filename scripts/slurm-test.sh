@@ -12,14 +12,18 @@
 #   5. run every cell locally with `tunescope study` and check the result files are
 #      byte-identical (timings and run-directory paths aside) to the Slurm cells'.
 # Needs root (writes /etc/slurm, /etc/munge, runs slurmd); skips with a message otherwise.
-# Env: TUNESCOPE_BIN (default target/release/tunescope, built if missing), SLURM_TEST_DIR
+# Env: TUNESCOPE_BIN (default $CARGO_TARGET_DIR or target/, release/tunescope, built if missing), SLURM_TEST_DIR
 # (work directory, default a fresh one under /tmp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 t_start=$(date +%s)
 say() { printf '[slurm-test %3ss] %s\n' "$(($(date +%s) - t_start))" "$*"; }
-die() { say "FAIL: $*"; exit 1; }
+die() {
+  say "FAIL: $*"
+  [ -s /var/log/slurm/jobcomp.log ] && { echo "jobcomp.log:"; cut -d' ' -f1,4,5,20- /var/log/slurm/jobcomp.log; }
+  exit 1
+}
 
 if [ "$(id -u)" != 0 ]; then
   echo "slurm-test: SKIPPED: needs root (installs slurm-wlm and munge, writes /etc/slurm and /etc/munge, runs slurmd)"
@@ -30,7 +34,7 @@ if [ -s /run/slurmctld.pid ] && kill -0 "$(cat /run/slurmctld.pid)" 2>/dev/null;
   exit 0
 fi
 
-BIN=${TUNESCOPE_BIN:-$REPO/target/release/tunescope}
+BIN=${TUNESCOPE_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/tunescope}
 if [ ! -x "$BIN" ]; then
   say "building $BIN"
   cargo build --release -p tunescope

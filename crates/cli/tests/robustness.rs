@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use tunescope_data::npy;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -43,37 +45,15 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
-/// Writes `name` as a little-endian f32 `.npy` of shape `[rows.len(), d]`.
-fn write_npy(path: &Path, rows: &[Vec<f32>]) {
-    let d = rows[0].len();
-    let mut dict = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {d}), }}",
-        rows.len()
-    );
-    while (10 + dict.len() + 1) % 64 != 0 {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let mut b = b"\x93NUMPY\x01\x00".to_vec();
-    b.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-    b.extend_from_slice(dict.as_bytes());
-    for r in rows {
-        for v in r {
-            b.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    std::fs::write(path, b).unwrap();
-}
-
 /// Two separable labels on a line in 2-D: x < 0 is `a`, x > 0 is `b`.
 fn write_points(dir: &Path, name: &str, n: usize, labels: &[&str]) {
-    let rows: Vec<Vec<f32>> = (0..n)
-        .map(|i| {
+    let rows: Vec<f32> = (0..n)
+        .flat_map(|i| {
             let x = (i as f32 + 1.0) * if i % 2 == 0 { -1.0 } else { 1.0 };
-            vec![x, (i as f32).sin()]
+            [x, (i as f32).sin()]
         })
         .collect();
-    write_npy(&dir.join(format!("{name}_X.npy")), &rows);
+    npy::write_f32(dir.join(format!("{name}_X.npy")), &[n, 2], &rows).unwrap();
     let y: Vec<&str> = (0..n).map(|i| labels[i % labels.len()]).collect();
     std::fs::write(dir.join(format!("{name}_y.txt")), y.join("\n") + "\n").unwrap();
 }
@@ -172,18 +152,8 @@ fn directprobe_and_probe_share_one_label_rule() {
         "colour codes in captured stderr: {e:?}"
     );
     // Mixed label kinds: integer .npy train labels with text test labels.
-    let mut b = b"\x93NUMPY\x01\x00".to_vec();
-    let mut dict = "{'descr': '<i8', 'fortran_order': False, 'shape': (20,), }".to_string();
-    while (10 + dict.len() + 1) % 64 != 0 {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    b.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-    b.extend_from_slice(dict.as_bytes());
-    for i in 0..20i64 {
-        b.extend_from_slice(&(i % 2).to_le_bytes());
-    }
-    std::fs::write(dir.join("train_y.npy"), b).unwrap();
+    let ints: Vec<i64> = (0..20).map(|i| i % 2).collect();
+    npy::write_i64(dir.join("train_y.npy"), &[20], &ints).unwrap();
     for cmd in ["directprobe", "probe"] {
         let mut args = vec![
             cmd,

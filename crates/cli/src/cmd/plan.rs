@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 
 use crate::study::slurm;
@@ -108,6 +108,11 @@ pub fn run(args: Args) -> Result<()> {
                 max_parallel: args.max_parallel,
                 binary: args.binary.clone(),
             };
+            // Slurm opens `--output` before the script runs: the log directory must exist at
+            // submission, or every task fails at once.
+            let logs = args.root.join("logs");
+            std::fs::create_dir_all(&logs)
+                .with_context(|| format!("cannot create the log directory {}", logs.display()))?;
             print!("{}", slurm::script(&args.job_name, &cells, &args.root, &r));
         }
     }
