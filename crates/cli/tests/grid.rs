@@ -51,7 +51,7 @@ fn write_study(dir: &Path) -> PathBuf {
     let cfg = format!(
         "[data]\nformat = \"jsonl\"\ntask = \"tagging\"\ntrain = \"{d}/train.jsonl\"\n\
          dev = \"{d}/dev.jsonl\"\ntest = \"{d}/test.jsonl\"\n\n[model]\npath = \"{m}\"\n\
-         layers = [3]\n\n[finetune]\nepochs = 1\nbatch_size = 8\n\n[probe]\ngrid = [8]\n\
+         layers = [3]\nmax_subwords = 20\n\n[finetune]\nepochs = 1\nbatch_size = 8\n\n[probe]\ngrid = [8]\n\
          seeds = 2\nepochs = 3\n\n[directprobe]\nmin_cluster_size = 1\n\n[compare]\n\
          rsa_sample = 10\n",
         d = dir.display(),
