@@ -126,7 +126,10 @@ for _ in $(seq 120); do
   [ "$(sinfo -h -n "$H" -o %T 2>/dev/null)" = idle ] && break
   sleep 0.5
 done
-[ "$(sinfo -h -n "$H" -o %T)" = idle ] || die "node $H is not idle: $(sinfo -h -n "$H" -o '%T %E')"
+if [ "$(sinfo -h -n "$H" -o %T 2>/dev/null)" != idle ]; then
+  tail -n 20 /var/log/slurm/slurmctld.log /var/log/slurm/slurmd.log 2>/dev/null
+  die "node $H is not idle: $(sinfo -h -n "$H" -o '%T %E' 2>&1) (on a pure cgroup-v2 host without systemd, Slurm 22.05's slurmd cannot start: docs/scaling.md)"
+fi
 say "slurm up: $(sinfo -h -o '%P %D %T %c CPUs')"
 
 # --- 2. a tiny study and its grid --------------------------------------------------------------
