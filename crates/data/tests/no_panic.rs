@@ -147,19 +147,22 @@ proptest! {
 
     #[test]
     fn npy_reader_never_panics(bytes in npy_bytes()) {
-        let dir = fuzz_dir().join(format!("tunescope-fuzz-npy-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{:?}.npy", std::thread::current().id()).replace(['(', ')'], ""));
+        let path = fuzz_dir().join(
+            format!("tunescope-fuzz-{}-{:?}.npy", std::process::id(), std::thread::current().id())
+                .replace(['(', ')'], ""),
+        );
         std::fs::write(&path, &bytes).unwrap();
         let _ = npy::read_header(&path);
         let _ = npy::read_f32(&path);
         let _ = npy::read_f64(&path);
         let _ = npy::read_f32_matrix(&path);
         let _ = npy::read_f64_matrix(&path);
-        if let Ok(a) = npy::read_i64(&path) {
+        let ints = npy::read_i64(&path);
+        let _ = tunescope_data::labels::read_label_file(&path);
+        std::fs::remove_file(&path).unwrap();
+        if let Ok(a) = ints {
             prop_assert_eq!(a.data.len(), a.shape.iter().product::<usize>());
         }
-        let _ = tunescope_data::labels::read_label_file(&path);
     }
 
     #[test]

@@ -474,10 +474,12 @@ pub(crate) fn fuzz_text_inputs(entities: &str, embeddings: &str, label_set: &str
         min_cluster_size: 5,
         threads: None,
     };
-    if let Ok((train, _, names, _)) = load(&args) {
+    let loaded = load(&args);
+    let _ = read_labels(&dir.join("entities.txt"));
+    let _ = read_text_vectors(&dir.join("embeddings.txt"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    if let Ok((train, _, names, _)) = loaded {
         assert_eq!(train.points.len(), train.labels.len());
         assert!(train.labels.iter().all(|&l| l < names.len()));
     }
-    let _ = read_labels(&dir.join("entities.txt"));
-    let _ = read_text_vectors(&dir.join("embeddings.txt"));
 }

@@ -489,14 +489,19 @@ mod header_fuzz {
             // Memory-backed /dev/shm when present: far cheaper file round trips.
             let shm = std::path::Path::new("/dev/shm");
             let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
-            let dir = base.join(format!("tunescope-fuzz-st-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let path = dir.join(
-                format!("{:?}.safetensors", std::thread::current().id()).replace(['(', ')'], ""),
+            let path = base.join(
+                format!(
+                    "tunescope-fuzz-{}-{:?}.safetensors",
+                    std::process::id(),
+                    std::thread::current().id()
+                )
+                .replace(['(', ')'], ""),
             );
             std::fs::write(&path, &bytes).unwrap();
             let mut f = std::fs::File::open(&path).unwrap();
-            if let Ok((entries, start)) = super::read_header(&path, &mut f) {
+            let parsed = super::read_header(&path, &mut f);
+            std::fs::remove_file(&path).unwrap();
+            if let Ok((entries, start)) = parsed {
                 for e in entries.values() {
                     prop_assert!(e.data_offsets[0] <= e.data_offsets[1]);
                     prop_assert!(
