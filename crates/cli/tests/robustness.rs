@@ -187,22 +187,27 @@ fn directprobe_and_probe_share_one_label_rule() {
 #[test]
 fn a_missing_file_is_named_once() {
     let dir = scratch("missing");
-    let o = tunescope(
-        &dir,
-        &[
-            "directprobe",
-            "--train-vectors",
-            "absent.npy",
-            "--train-labels",
-            "absent.txt",
-            "--out",
-            "out",
-        ],
-    );
-    assert!(!o.status.success());
-    let e = stderr(&o);
-    assert_eq!(e.matches("os error 2").count(), 1, "{e}");
-    assert!(e.contains("absent"), "{e}");
+    std::fs::write(dir.join("y.txt"), "a\nb\n").unwrap();
+    // A missing labels file, and a missing `.npy` beside present labels (that one used to print
+    // "No such file or directory (os error 2): No such file or directory (os error 2)").
+    for (vectors, labels) in [("absent.npy", "absent.txt"), ("absent.npy", "y.txt")] {
+        let o = tunescope(
+            &dir,
+            &[
+                "directprobe",
+                "--train-vectors",
+                vectors,
+                "--train-labels",
+                labels,
+                "--out",
+                "out",
+            ],
+        );
+        assert!(!o.status.success());
+        let e = stderr(&o);
+        assert_eq!(e.matches("os error 2").count(), 1, "{e}");
+        assert!(e.contains("absent"), "{e}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
