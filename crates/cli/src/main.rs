@@ -2,7 +2,11 @@
 //!
 //! Each subcommand lives in `cmd/<name>.rs` with its clap `Args` struct and a `run` function.
 mod cmd;
+mod collect;
 mod config;
+#[cfg(test)]
+mod fuzz;
+mod outdir;
 mod signals;
 mod study;
 
@@ -44,6 +48,8 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: logs and captured stderr stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {

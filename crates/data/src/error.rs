@@ -11,12 +11,14 @@ const MAX_EXCERPT: usize = 80;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The file or directory could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
+    /// (The I/O error is part of the message, not a `source`, so that a chain printed with
+    /// `{:#}` names it once.)
+    #[error("{}: cannot read: {err}", path.display())]
     Io {
         /// The path that failed.
         path: PathBuf,
         /// The underlying I/O error.
-        source: std::io::Error,
+        err: std::io::Error,
     },
     /// The input does not have the expected shape at some line.
     #[error("{}", ParseDisplay(self))]
@@ -72,7 +74,7 @@ impl DataError {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         DataError::Io {
             path: path.to_path_buf(),
-            source,
+            err: source,
         }
     }
 

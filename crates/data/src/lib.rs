@@ -5,6 +5,7 @@
 //! data settings ([`LoadSpec`]) into a task; failures are [`DataError`]s naming file and line.
 
 pub mod error;
+pub mod labels;
 pub mod lines;
 pub mod load;
 pub mod npy;

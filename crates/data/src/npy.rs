@@ -14,12 +14,14 @@ const MAGIC: &[u8; 6] = b"\x93NUMPY";
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
     /// The file could not be opened, read or written.
-    #[error("{path}: {source}")]
+    /// (The I/O error is part of the message, not a `source`, so that a chain printed with
+    /// `{:#}` names it once.)
+    #[error("{}: {err}", path.display())]
     Io {
         /// File concerned.
         path: PathBuf,
         /// Underlying I/O error.
-        source: std::io::Error,
+        err: std::io::Error,
     },
     /// The file is not a `.npy` file of the expected kind.
     #[error("{path}: {msg}")]
@@ -39,9 +41,9 @@ fn fmt_err(path: &Path, msg: impl Into<String>) -> NpyError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> NpyError + '_ {
-    move |source| NpyError::Io {
+    move |err| NpyError::Io {
         path: path.to_path_buf(),
-        source,
+        err,
     }
 }
 
@@ -220,11 +222,25 @@ pub fn read_header(path: impl AsRef<Path>) -> Result<Header, NpyError> {
 
 fn read_raw(path: &Path) -> Result<(Header, Vec<u8>), NpyError> {
     let bytes = std::fs::read(path).map_err(io_err(path))?;
+    raw_from_bytes(path, bytes)
+}
+
+/// Header and data bytes of a whole `.npy` file held in memory (`path` names it in errors).
+fn raw_from_bytes(path: &Path, mut bytes: Vec<u8>) -> Result<(Header, Vec<u8>), NpyError> {
     let header = parse_header(path, &bytes)?;
-    let n: usize = header.shape.iter().product();
-    let need = n
-        .checked_mul(header.dtype.size())
-        .ok_or_else(|| fmt_err(path, "shape too large"))?;
+    let need = header
+        .shape
+        .iter()
+        .try_fold(header.dtype.size(), |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| {
+            fmt_err(
+                path,
+                format!(
+                    "shape {:?} is too large (an unfinished file from an interrupted run?)",
+                    header.shape
+                ),
+            )
+        })?;
     let have = bytes.len() - header.data_offset;
     if have < need {
         return Err(fmt_err(
@@ -246,7 +262,7 @@ fn read_raw(path: &Path) -> Result<(Header, Vec<u8>), NpyError> {
             ),
         ));
     }
-    let data = bytes[header.data_offset..].to_vec();
+    let data = bytes.split_off(header.data_offset);
     Ok((header, data))
 }
 

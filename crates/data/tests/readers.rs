@@ -141,14 +141,12 @@ fn conllu_errors_name_file_and_line() {
         "{e}"
     );
     assert!(e.to_string().contains("not 7"), "{e}");
-    let e = conllu::read(
-        &fixture("bad-head.conllu"),
-        ConlluTask::Dep,
-        LabelCheck(None),
-    )
-    .unwrap_err();
-    assert_eq!(location(&e), ("bad-head.conllu".into(), 2));
-    assert!(e.to_string().contains("a HEAD between 0 and 2"), "{e}");
+    // A HEAD outside 0..n is an error for every task, not only `dep` (docs/data.md).
+    for task in [ConlluTask::Dep, ConlluTask::Upos, ConlluTask::Xpos] {
+        let e = conllu::read(&fixture("bad-head.conllu"), task, LabelCheck(None)).unwrap_err();
+        assert_eq!(location(&e), ("bad-head.conllu".into(), 2), "{task:?}");
+        assert!(e.to_string().contains("a HEAD between 0 and 2"), "{e}");
+    }
     let e = conllu::read(
         &fixture("bad-id.conllu"),
         ConlluTask::Upos,

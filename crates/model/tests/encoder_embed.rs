@@ -300,6 +300,7 @@ fn embed_file_writes_every_layer_in_input_order_and_a_manifest() {
             layers: parse_layers("all", 3).unwrap(),
             batch_size: 2,
             chunk_words: chunk,
+            stop: None,
         };
         let mut calls = Vec::new();
         let s = embed_file(&enc, &opts, |d, t| calls.push((d, t))).unwrap();
@@ -352,6 +353,7 @@ fn embed_file_is_deterministic_and_rejects_bad_input_without_output() {
         layers: vec![0, 3],
         batch_size: 3,
         chunk_words: 4,
+        stop: None,
     };
     let good = write_input(&dir, "the cat sat\ndogs were running\nhello\n");
     embed_file(&enc, &opts(good.clone(), dir.join("a")), |_, _| {}).unwrap();
@@ -390,5 +392,147 @@ fn embed_file_is_deterministic_and_rejects_bad_input_without_output() {
         .contains("layer 9 does not exist"));
     assert!(parse_layers("1,1", 3).is_err());
     assert!(parse_layers("x", 3).is_err());
-    assert_eq!(parse_layers("3,0", 3).unwrap(), vec![3, 0]);
+    // Files are numbered in increasing order, as the config demands of its layer lists.
+    let e = parse_layers("3,0", 3).unwrap_err().to_string();
+    assert!(e.contains("increasing order"), "{e}");
+    assert_eq!(parse_layers("0,3", 3).unwrap(), vec![0, 3]);
+}
+
+fn opts_for(input: PathBuf, out: PathBuf) -> EmbedFileOptions {
+    EmbedFileOptions {
+        input,
+        out,
+        pool: EmbedPool::Word(WordPool::First),
+        layers: vec![0, 3],
+        batch_size: 3,
+        chunk_words: 4,
+        stop: None,
+    }
+}
+
+/// An over-long word at the end of a long input used to be found only when the model reached
+/// it, with neither file nor line and the whole word in the message.
+#[test]
+fn an_over_long_word_is_found_before_any_model_work() {
+    let enc = tiny();
+    let dir = scratch("long");
+    let long: String = (0..300u32)
+        .map(|i| char::from_u32(0x4e00 + i).unwrap())
+        .collect();
+    let mut text = "the cat sat\n".repeat(2000);
+    text.push_str(&format!("a {long} b\n"));
+    let input = write_input(&dir, &text);
+    let out = dir.join("out");
+    let t = std::time::Instant::now();
+    let e = format!(
+        "{:#}",
+        embed_file(&enc, &opts_for(input, out.clone()), |_, _| {}).unwrap_err()
+    );
+    let cut: String = long.chars().take(80).collect();
+    assert!(e.contains("input.txt:2001: word 2"), "{e}");
+    assert!(e.contains(&format!("{cut}…")), "{e}");
+    assert!(
+        !e.contains(&long.chars().take(81).collect::<String>()),
+        "{e}"
+    );
+    assert!(
+        e.contains("300 characters") && e.contains("sub-words"),
+        "{e}"
+    );
+    assert!(!out.exists(), "output left behind");
+    // Validation only: far less than embedding 2,000 sentences.
+    assert!(t.elapsed().as_secs_f64() < 30.0);
+}
+
+/// A TAB inside a word was taken as part of the word.
+#[test]
+fn a_tab_inside_a_word_is_an_error() {
+    let enc = tiny();
+    let dir = scratch("tab");
+    let input = write_input(&dir, "the cat\nthe\tdog sat\n");
+    let out = dir.join("out");
+    let e = format!(
+        "{:#}",
+        embed_file(&enc, &opts_for(input, out.clone()), |_, _| {}).unwrap_err()
+    );
+    assert!(
+        e.contains("input.txt:2: word 1") && e.contains("TAB"),
+        "{e}"
+    );
+    assert!(!out.exists());
+}
+
+/// A stop request (Ctrl-C) ends the run with an error and leaves no temporary file.
+#[test]
+fn a_stop_request_removes_the_unfinished_files() {
+    let enc = tiny();
+    let dir = scratch("stop");
+    let input = write_input(&dir, &"the cat sat\n".repeat(50));
+    let out = dir.join("out");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut opts = opts_for(input, out.clone());
+    opts.stop = Some(stop.clone());
+    let e = embed_file(&enc, &opts, |done, _| {
+        if done >= 4 {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("interrupted after"), "{e}");
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// Non-finite hidden states are an error, not silent all-NaN vectors.
+#[test]
+fn non_finite_hidden_states_are_an_error() {
+    let enc = tiny();
+    let dir = scratch("nan-out");
+    tch::no_grad(|| {
+        let mut vars = enc.vs.variables();
+        let (_, w) = vars
+            .iter_mut()
+            .find(|(n, _)| n.contains("word_embeddings"))
+            .unwrap();
+        let _ = w.fill_(f64::NAN);
+    });
+    let input = write_input(&dir, "the cat\n");
+    let out = dir.join("out");
+    let e = embed_file(&enc, &opts_for(input, out.clone()), |_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("NaN or infinite"), "{e}");
+    assert!(!out.join("layer-0.npy").exists());
+}
+
+/// A checkpoint with one NaN weight used to give all-NaN vectors with exit 0.
+#[test]
+fn a_nan_weight_in_the_checkpoint_is_refused_at_load() {
+    let dir = scratch("nan-weights");
+    let model = dir.join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    for f in std::fs::read_dir(fixture().join("model")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), model.join(f.file_name())).unwrap();
+    }
+    let st = model.join("model.safetensors");
+    let mut bytes = std::fs::read(&st).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let (name, entry) = header
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, v)| k.contains("layer.1.") && v["dtype"] == "F32")
+        .unwrap();
+    let at = 8 + n + entry["data_offsets"][0].as_u64().unwrap() as usize + 4;
+    bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&st, bytes).unwrap();
+    let e = format!("{:#}", encoder::load(&model, Device::Cpu).err().unwrap());
+    assert!(
+        e.contains("model.safetensors") && e.contains(name.as_str()),
+        "{e}"
+    );
+    assert!(e.contains("1 NaN or infinite"), "{e}");
 }

@@ -5,6 +5,9 @@ use clap::Args as ClapArgs;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use tunescope_data::labels::{
+    check_same_kind, read_label_file, unseen_warning, LabelFile, LabelKind,
+};
 use tunescope_data::npy;
 use tunescope_geometry::directprobe::{self as dp, report, Points};
 
@@ -38,9 +41,13 @@ pub struct Args {
     /// Original layout: test embeddings.
     #[arg(long, requires = "test_entities")]
     pub test_embeddings: Option<PathBuf>,
-    /// Output directory.
+    /// Output directory. Written as a whole when complete; a non-empty directory is refused
+    /// unless --force.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace a non-empty --out directory (its previous files are removed).
+    #[arg(long)]
+    pub force: bool,
     /// Label metrics drop clusters with at most this many points (the fine-tuning code uses 5).
     #[arg(long, default_value_t = 5)]
     pub min_cluster_size: usize,
@@ -55,45 +62,14 @@ struct Split {
     labels: Vec<usize>,
 }
 
-/// Raw labels: names as read, with where they came from.
+/// Raw labels: names as read.
 struct RawLabels {
     names: Vec<String>,
-    numeric: bool,
 }
 
-fn read_labels(path: &Path) -> Result<RawLabels> {
-    if path.extension().is_some_and(|e| e == "npy") {
-        let a = npy::read_i64(path)?;
-        if a.shape.len() != 1 && !(a.shape.len() == 2 && a.shape[1] == 1) {
-            bail!(
-                "{}: labels must have shape [n] or [n, 1], found {:?}",
-                path.display(),
-                a.shape
-            );
-        }
-        return Ok(RawLabels {
-            names: a.data.iter().map(i64::to_string).collect(),
-            numeric: true,
-        });
-    }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading labels {}", path.display()))?;
-    let mut names = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let l = line.trim();
-        if l.is_empty() {
-            bail!(
-                "{}:{}: empty label (expected one label per line)",
-                path.display(),
-                i + 1
-            );
-        }
-        names.push(l.to_string());
-    }
-    Ok(RawLabels {
-        names,
-        numeric: false,
-    })
+/// Labels by the rule shared with `probe` (`tunescope_data::labels`).
+fn read_labels(path: &Path) -> Result<LabelFile> {
+    read_label_file(path)
 }
 
 fn read_vectors(path: &Path) -> Result<Points> {
@@ -153,10 +129,7 @@ fn read_entities(path: &Path) -> Result<RawLabels> {
             _ => bail!("{}:{}: expected 'entity<TAB>label'", path.display(), i + 1),
         }
     }
-    Ok(RawLabels {
-        names,
-        numeric: false,
-    })
+    Ok(RawLabels { names })
 }
 
 /// Sorted label list: numeric order for integer labels, string order otherwise.
@@ -232,19 +205,25 @@ fn load(args: &Args) -> Result<Loaded> {
             "give --train-vectors and --train-labels, or --entities, --embeddings and --label-set"
         );
     };
-    let raw = read_labels(tl)?;
-    let test_raw = match &args.test_labels {
+    let train_file = read_labels(tl)?;
+    let test_file = match &args.test_labels {
         Some(p) => Some(read_labels(p)?),
         None => None,
     };
-    let mut set: BTreeSet<String> = raw.names.iter().cloned().collect();
-    if let Some(t) = &test_raw {
-        if t.numeric != raw.numeric {
-            bail!("train and test labels must both be text or both be integer .npy");
+    let mut set: BTreeSet<String> = train_file.names.iter().cloned().collect();
+    if let Some(t) = &test_file {
+        check_same_kind(&[&train_file, t])?;
+        if let Some(w) = unseen_warning("test", &train_file, t) {
+            tracing::warn!("{w}");
         }
         set.extend(t.names.iter().cloned());
     }
-    let names = sort_names(set, raw.numeric);
+    let numeric = train_file.kind == LabelKind::Integer;
+    let names = sort_names(set, numeric);
+    let raw = RawLabels {
+        names: train_file.names,
+    };
+    let test_raw = test_file.map(|t| RawLabels { names: t.names });
     let points = read_vectors(tv)?;
     let labels = index_labels(&raw, &names, tl)?;
     check_rows(&points, &labels, tv, tl)?;
@@ -283,6 +262,7 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 fn run_inner(args: &Args) -> Result<()> {
+    crate::outdir::check(&args.out, args.force)?;
     let t0 = Instant::now();
     let (train, test, names, train_path) = load(args)?;
     if let Some(t) = &test {
@@ -403,9 +383,8 @@ fn run_inner(args: &Args) -> Result<()> {
         "threads": rayon::current_num_threads(),
     });
 
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let out = &args.out;
+    let staging = crate::outdir::Staging::begin(&args.out, args.force)?;
+    let out = staging.path();
     write_atomic(out, "clusters.txt", &report::clusters_txt(&clustering))?;
     write_atomic(
         out,
@@ -440,6 +419,7 @@ fn run_inner(args: &Args) -> Result<()> {
         "metrics.json",
         &(serde_json::to_string_pretty(&json).expect("serialisable") + "\n"),
     )?;
+    staging.commit()?;
     eprintln!(
         "{} clusters for {} labels ({}), {:.2} s",
         clustering.n_clusters(),
@@ -452,4 +432,55 @@ fn run_inner(args: &Args) -> Result<()> {
         t0.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Reads `entities`, `embeddings` and `label_set` as DirectProbe's text files (original layout,
+/// and `entities` also as a label file): the no-panic property in `crate::fuzz`.
+#[cfg(test)]
+pub(crate) fn fuzz_text_inputs(entities: &str, embeddings: &str, label_set: &str) {
+    // Memory-backed /dev/shm when present: far cheaper file round trips.
+    let shm = Path::new("/dev/shm");
+    let base = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = base.join(format!(
+        "tunescope-fuzz-dp-{}-{}",
+        std::process::id(),
+        format!("{:?}", std::thread::current().id()).replace(['(', ')'], "")
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = [
+        ("entities.txt", entities),
+        ("embeddings.txt", embeddings),
+        ("labels.txt", label_set),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let p = |n: &str| Some(dir.join(n));
+    let args = Args {
+        train_vectors: None,
+        train_labels: None,
+        test_vectors: None,
+        test_labels: None,
+        entities: p("entities.txt"),
+        embeddings: p("embeddings.txt"),
+        label_set: p("labels.txt"),
+        test_entities: p("entities.txt"),
+        test_embeddings: p("embeddings.txt"),
+        out: dir.join("out"),
+        force: false,
+        min_cluster_size: 5,
+        threads: None,
+    };
+    let loaded = load(&args);
+    let _ = read_labels(&dir.join("entities.txt"));
+    let _ = read_text_vectors(&dir.join("embeddings.txt"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    if let Ok((train, _, names, _)) = loaded {
+        assert_eq!(train.points.len(), train.labels.len());
+        assert!(train.labels.iter().all(|&l| l < names.len()));
+    }
 }

@@ -1,6 +1,7 @@
 //! `tunescope embed`: every layer's word (or `[CLS]`) vectors of a file of sentences.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Result;
 use clap::ValueEnum;
@@ -32,9 +33,13 @@ pub struct Args {
     /// Row pooling: word vectors from the first, last or mean sub-word, or sentence `[CLS]`.
     #[arg(long, value_enum, default_value = "first")]
     pub pool: Pool,
-    /// Output directory: layer-<k>.npy (f32 [rows, hidden]) and manifest.json.
+    /// Output directory: layer-<k>.npy (f32 [rows, hidden]) and manifest.json. Written as a
+    /// whole when complete; a non-empty directory is refused unless --force.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace a non-empty --out directory (its previous files are removed).
+    #[arg(long)]
+    pub force: bool,
     /// Hidden states to write: `all` or a list such as `0,6` (0 = embedding output).
     #[arg(long, default_value = "all")]
     pub layers: String,
@@ -52,6 +57,8 @@ pub struct Args {
 
 /// Runs `tunescope embed`.
 pub fn run(args: Args) -> Result<()> {
+    // Refuse a non-empty --out before any work (and sweep what interrupted runs left there).
+    crate::outdir::check(&args.out, args.force)?;
     encoder::set_threads(args.threads)?;
     let device = encoder::parse_device(&args.device)?;
     let dir = encoder::resolve(&args.model)?;
@@ -63,13 +70,16 @@ pub fn run(args: Args) -> Result<()> {
         Pool::Mean => EmbedPool::Word(WordPool::Mean),
         Pool::Cls => EmbedPool::Cls,
     };
+    let staging = crate::outdir::Staging::begin(&args.out, args.force)?;
+    let stop = crate::signals::stop_flag()?;
     let opts = EmbedFileOptions {
         input: args.input,
-        out: args.out,
+        out: staging.path().to_path_buf(),
         pool,
         layers,
         batch_size: args.batch_size,
         chunk_words: 16_384,
+        stop: Some(Arc::clone(&stop)),
     };
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
@@ -83,13 +93,21 @@ pub fn run(args: Args) -> Result<()> {
         bar.set_position(done as u64);
     });
     bar.finish_and_clear();
-    let summary = summary?;
+    let summary = match summary {
+        Err(e) if crate::signals::requested(&stop) => {
+            drop(staging);
+            eprintln!("error: {e:#}");
+            std::process::exit(crate::signals::EXIT_INTERRUPTED);
+        }
+        other => other?,
+    };
+    staging.commit()?;
     eprintln!(
         "embedded {} sentences ({} words): {} rows per layer in {}",
         summary.sentences,
         summary.words,
         summary.rows,
-        opts.out.display()
+        args.out.display()
     );
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 
 use crate::study::slurm;
@@ -38,6 +38,11 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "list")]
     pub emit: Emit,
+    /// Instead of planning: read the cells' run directories and merge them into
+    /// `<root>/summary/` (grid.csv, grid.json, index.html); exits non-zero, after writing the
+    /// summary, when a cell is unfinished, naming the array indices to resubmit.
+    #[arg(long, conflicts_with = "emit")]
+    pub collect: bool,
     /// Slurm: CPUs per task.
     #[arg(long, default_value_t = 8)]
     pub cpus: usize,
@@ -81,6 +86,9 @@ pub fn run(args: Args) -> Result<()> {
         None => common.push(format!("study.cache={}", args.root.join("cache").display())),
     }
     let cells = slurm::cells(&args.configs, &vary, &common, &args.root)?;
+    if args.collect {
+        return collect(&args.root, &cells, &vary);
+    }
     match args.emit {
         Emit::List => {
             for c in &cells {
@@ -100,8 +108,68 @@ pub fn run(args: Args) -> Result<()> {
                 max_parallel: args.max_parallel,
                 binary: args.binary.clone(),
             };
+            // Slurm opens `--output` before the script runs: the log directory must exist at
+            // submission, or every task fails at once.
+            let logs = args.root.join("logs");
+            std::fs::create_dir_all(&logs)
+                .with_context(|| format!("cannot create the log directory {}", logs.display()))?;
             print!("{}", slurm::script(&args.job_name, &cells, &args.root, &r));
         }
+    }
+    Ok(())
+}
+
+/// `--collect`: the grid summary, and an error naming the unfinished cells.
+fn collect(
+    root: &std::path::Path,
+    cells: &[slurm::Cell],
+    vary: &[(String, Vec<String>)],
+) -> Result<()> {
+    use crate::collect::{self as c, Status};
+    let axes: Vec<String> = vary.iter().map(|(k, _)| k.clone()).collect();
+    let summary = c::collect(cells, &axes);
+    let out = c::write_summary(root, &summary, vary)?;
+    for m in c::marginals(&summary, vary) {
+        println!(
+            "{}={}\t{} cell(s)\tfine-tuned acc {}\tchange {}",
+            m.axis,
+            m.value,
+            m.cells,
+            m.acc_finetuned.map_or("–".into(), |v| format!("{v:.2}%")),
+            m.acc_change.map_or("–".into(), |v| format!("{v:+.2}")),
+        );
+    }
+    let unfinished: Vec<&c::CellSummary> = summary
+        .iter()
+        .filter(|s| s.status != Status::Finished)
+        .collect();
+    for s in &unfinished {
+        match &s.status {
+            Status::Unfinished { stages } => eprintln!(
+                "cell {} ({}): unfinished, {} stage(s) left (first: {})",
+                s.index,
+                s.name,
+                stages.len(),
+                stages[0]
+            ),
+            Status::Failed { error } => eprintln!("cell {} ({}): {error}", s.index, s.name),
+            Status::Finished => {}
+        }
+    }
+    eprintln!(
+        "{} of {} cells finished; summary: {}",
+        summary.len() - unfinished.len(),
+        summary.len(),
+        out.join("index.html").display()
+    );
+    if !unfinished.is_empty() {
+        let ids: Vec<String> = unfinished.iter().map(|s| s.index.to_string()).collect();
+        bail!(
+            "{} cell(s) unfinished; resubmit them with `sbatch --array={} <script>` (each resumes \
+             from its manifest)",
+            unfinished.len(),
+            ids.join(",")
+        );
     }
     Ok(())
 }

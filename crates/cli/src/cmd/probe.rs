@@ -1,9 +1,10 @@
 //! `tunescope probe`: classifier probes (linear + MLP grid, several seeds) on stored vectors.
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, ensure, Result};
 use clap::Parser;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use tunescope_data::labels::{check_same_kind, read_label_file, LabelFile};
 use tunescope_data::{npy, read_lines};
 use tunescope_model::probe::{self, ProbeConfig, ProbeInput, Split};
 
@@ -32,9 +33,13 @@ pub struct Args {
     /// Test labels.
     #[arg(long)]
     test_labels: PathBuf,
-    /// Output directory (created if missing); receives probe.json.
+    /// Output directory; receives probe.json. Written as a whole when complete; a non-empty
+    /// directory is refused unless --force.
     #[arg(long)]
     out: PathBuf,
+    /// Replace a non-empty --out directory (its previous files are removed).
+    #[arg(long)]
+    force: bool,
     /// Hidden-layer sizes of the MLP grid.
     #[arg(long, value_delimiter = ',', default_value = "32,64,128,256")]
     grid: Vec<usize>,
@@ -92,25 +97,6 @@ fn read_vectors(path: &Path) -> Result<(Vec<f32>, usize, usize)> {
     Ok((m.data, m.shape[0], m.shape[1]))
 }
 
-/// Labels as strings: integer .npy (1-D, or [n, 1]) or text.
-fn read_labels(path: &Path) -> Result<Vec<String>> {
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
-    {
-        let a = npy::read_i64(path)?;
-        ensure!(
-            a.shape.len() == 1 || (a.shape.len() == 2 && a.shape[1] == 1),
-            "{}: labels must be a 1-D integer array, got shape {:?}",
-            path.display(),
-            a.shape
-        );
-        Ok(a.data.iter().map(i64::to_string).collect())
-    } else {
-        read_lines(path, "label")
-    }
-}
-
 struct SplitData {
     x: Vec<f32>,
     rows: usize,
@@ -122,21 +108,22 @@ struct SplitData {
 fn load_split(
     name: &str,
     vectors: &Path,
-    labels: &Path,
+    labels: &LabelFile,
     types: Option<&PathBuf>,
     vocab: &mut HashMap<String, usize>,
 ) -> Result<SplitData> {
     let (x, rows, dim) = read_vectors(vectors)?;
-    let names = read_labels(labels)?;
     ensure!(
-        names.len() == rows,
+        labels.names.len() == rows,
         "{name}: {} has {rows} vectors but {} has {} labels",
         vectors.display(),
-        labels.display(),
-        names.len()
+        labels.path.display(),
+        labels.names.len()
     );
-    let labels = names
-        .into_iter()
+    let labels = labels
+        .names
+        .iter()
+        .cloned()
         .map(|l| {
             let next = vocab.len();
             *vocab.entry(l).or_insert(next)
@@ -172,30 +159,20 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(d) = args.depths.iter().find(|&&d| d > 2) {
         bail!("--depths: {d} hidden layers is not supported (use 0, 1 or 2)");
     }
+    crate::outdir::check(&args.out, args.force)?;
     let types = [&args.train_types, &args.dev_types, &args.test_types];
     let types = types.map(|t| if args.control { t.as_ref() } else { None });
+    // The label rule shared with `directprobe`: one kind of label file for every split; rows
+    // with labels absent from train are warned about (by the probe run) and count as errors.
+    let label_files =
+        [&args.train_labels, &args.dev_labels, &args.test_labels].map(|p| read_label_file(p));
+    let [train_y, dev_y, test_y] = label_files;
+    let (train_y, dev_y, test_y) = (train_y?, dev_y?, test_y?);
+    check_same_kind(&[&train_y, &dev_y, &test_y])?;
     let mut vocab = HashMap::new();
-    let train = load_split(
-        "train",
-        &args.train_vectors,
-        &args.train_labels,
-        types[0],
-        &mut vocab,
-    )?;
-    let dev = load_split(
-        "dev",
-        &args.dev_vectors,
-        &args.dev_labels,
-        types[1],
-        &mut vocab,
-    )?;
-    let test = load_split(
-        "test",
-        &args.test_vectors,
-        &args.test_labels,
-        types[2],
-        &mut vocab,
-    )?;
+    let train = load_split("train", &args.train_vectors, &train_y, types[0], &mut vocab)?;
+    let dev = load_split("dev", &args.dev_vectors, &dev_y, types[1], &mut vocab)?;
+    let test = load_split("test", &args.test_vectors, &test_y, types[2], &mut vocab)?;
     for (name, s, path) in [
         ("dev", &dev, &args.dev_vectors),
         ("test", &test, &args.test_vectors),
@@ -247,10 +224,10 @@ pub fn run(args: Args) -> Result<()> {
         curves: Vec::new(),
     };
     let report = probe::run(&input, &cfg)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    let staging = crate::outdir::Staging::begin(&args.out, args.force)?;
+    report.write_json(&staging.path().join("probe.json"))?;
+    staging.commit()?;
     let path = args.out.join("probe.json");
-    report.write_json(&path)?;
     let b = &report.best;
     eprintln!(
         "best {:?}: dev {:.4} ± {:.4}, test {:.4} ± {:.4} over {} seeds ({:.1} s) -> {}",
@@ -373,29 +350,40 @@ mod tests {
     }
 
     #[test]
-    fn integer_npy_labels_share_the_text_vocabulary() {
+    fn integer_npy_labels_share_one_vocabulary() {
         let dir = scratch("npy");
         let mut vocab = HashMap::new();
-        std::fs::write(dir.join("y.txt"), "7\n3\n7\n").unwrap();
-        npy::write_i64(dir.join("y.npy"), &[2], &[3, 9]).unwrap();
+        npy::write_i64(dir.join("y.npy"), &[3], &[7, 3, 7]).unwrap();
+        npy::write_i64(dir.join("z.npy"), &[2], &[3, 9]).unwrap();
         npy::write_f32(dir.join("a.npy"), &[3, 1], &[0.0, 1.0, 2.0]).unwrap();
         npy::write_f32(dir.join("b.npy"), &[2, 1], &[0.0, 1.0]).unwrap();
-        let a = load_split(
-            "train",
-            &dir.join("a.npy"),
-            &dir.join("y.txt"),
-            None,
-            &mut vocab,
-        );
-        let b = load_split(
-            "dev",
-            &dir.join("b.npy"),
-            &dir.join("y.npy"),
-            None,
-            &mut vocab,
-        );
+        let ya = read_label_file(&dir.join("y.npy")).unwrap();
+        let yb = read_label_file(&dir.join("z.npy")).unwrap();
+        let a = load_split("train", &dir.join("a.npy"), &ya, None, &mut vocab);
+        let b = load_split("dev", &dir.join("b.npy"), &yb, None, &mut vocab);
         assert_eq!(a.unwrap().labels, vec![0, 1, 0]);
         assert_eq!(b.unwrap().labels, vec![1, 2]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Integer `.npy` train labels with text dev/test labels used to give 0 % accuracy, exit 0.
+    #[test]
+    fn mixed_label_kinds_are_refused() {
+        let dir = scratch("mixed");
+        for (name, n) in [("train", 10), ("dev", 6), ("test", 6)] {
+            write_split(&dir, name, &line(n));
+        }
+        let ints: Vec<i64> = line(10).iter().map(|&x| i64::from(x >= 0.5)).collect();
+        npy::write_i64(dir.join("train_y.npy"), &[10], &ints).unwrap();
+        let mut a = args(&dir, &["--linear-only"]);
+        a.train_labels = dir.join("train_y.npy");
+        let e = format!("{:#}", run(a).unwrap_err());
+        assert!(
+            e.contains("train_y.npy holds integer .npy labels but")
+                && e.contains("dev_y.txt holds text labels"),
+            "{e}"
+        );
+        assert!(!dir.join("out").exists(), "output written despite errors");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

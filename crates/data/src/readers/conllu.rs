@@ -167,6 +167,22 @@ fn flush(
     let sentence = corpus.sentences.len();
     let n = rows.len();
     for (i, row) in rows.iter().enumerate() {
+        // HEAD is checked for every task (docs/data.md): a head outside 0..=n is a broken tree
+        // whatever the task reads from it.
+        let head = match row.head.as_str() {
+            "_" => None,
+            h => match h.parse::<usize>() {
+                Ok(h) if h <= n => Some(h),
+                _ => {
+                    return Err(DataError::parse(
+                        path,
+                        row.line,
+                        &row.text,
+                        format!("a HEAD between 0 and {n} (the sentence's word count) or `_`"),
+                    ))
+                }
+            },
+        };
         let (target, label) = match task {
             ConlluTask::Upos | ConlluTask::Xpos => {
                 let tag = if task == ConlluTask::Upos {
@@ -177,23 +193,9 @@ fn flush(
                 (Target::Token(i), tag)
             }
             ConlluTask::Dep => {
-                if row.head == "_" {
+                let Some(head) = head.filter(|&h| h > 0) else {
                     continue;
-                }
-                let head = match row.head.parse::<usize>() {
-                    Ok(h) if h <= n => h,
-                    _ => {
-                        return Err(DataError::parse(
-                            path,
-                            row.line,
-                            &row.text,
-                            format!("a HEAD between 0 and {n} (the sentence's word count) or `_`"),
-                        ))
-                    }
                 };
-                if head == 0 {
-                    continue;
-                }
                 (
                     Target::Pair {
                         dependent: i,

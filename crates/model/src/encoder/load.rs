@@ -231,7 +231,8 @@ fn read_header(path: &Path, f: &mut std::fs::File) -> Result<(HashMap<String, He
         }
         let e: HeaderEntry =
             serde_json::from_value(v).map_err(|e| bad(&format!("entry {name}: {e}")))?;
-        if e.data_offsets[0] > e.data_offsets[1] || 8 + n + e.data_offsets[1] > file_len {
+        let end = (8 + n).checked_add(e.data_offsets[1]);
+        if e.data_offsets[0] > e.data_offsets[1] || end.is_none_or(|end| end > file_len) {
             return Err(bad(&format!("tensor {name} lies outside the file")));
         }
         entries.insert(name, e);
@@ -310,9 +311,22 @@ pub fn load_weights(bert: &Bert, path: &Path) -> Result<String> {
             .and_then(|_| f.read_exact(&mut buf))
             .with_context(|| format!("cannot read tensor {full} from {}", path.display()))?;
         let src = Tensor::f_from_data_size(&buf, &expected, kind)?;
+        check_finite(&src, full, path)?;
         param.f_copy_(&src)?;
     }
     file_sha256(path)
+}
+
+/// A weight with a NaN or infinite value would turn every hidden state into NaN: refuse it.
+fn check_finite(t: &Tensor, name: &str, path: &Path) -> Result<()> {
+    let bad = t.numel() as i64 - t.isfinite().sum(Kind::Int64).int64_value(&[]);
+    if bad > 0 {
+        bail!(
+            "{}: tensor {name} holds {bad} NaN or infinite value(s); the checkpoint is corrupt",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -408,5 +422,93 @@ impl Encoder {
             &self.side_files,
             out,
         )
+    }
+}
+
+/// No-panic property of the safetensors header parser (issue 17): arbitrary bytes, and headers
+/// that are nearly valid, parse or give an error; what parses lies inside the file. Cases:
+/// `TUNESCOPE_FUZZ_CASES` (default 512).
+#[cfg(test)]
+mod header_fuzz {
+    use proptest::prelude::*;
+
+    fn cases() -> u32 {
+        std::env::var("TUNESCOPE_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(512)
+    }
+
+    /// A header length (right, wrong or huge), a JSON-like header and data bytes.
+    fn file_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let offset = prop_oneof![
+            0u64..64,
+            Just(u64::MAX),
+            Just(u64::MAX - 7),
+            Just(1u64 << 63),
+        ];
+        let entry = (
+            prop::sample::select(vec!["F32", "F16", "BF16", "F64", "I64", ""]),
+            prop::collection::vec(-2i64..5, 0..3),
+            offset.clone(),
+            offset,
+        )
+            .prop_map(|(d, shape, a, b)| {
+                format!("{{\"dtype\":\"{d}\",\"shape\":{shape:?},\"data_offsets\":[{a},{b}]}}")
+            });
+        let header = prop_oneof![
+            4 => prop::collection::vec(
+                (prop::sample::select(vec!["w", "bert.w", "__metadata__", ""]), entry),
+                0..3,
+            )
+            .prop_map(|es| {
+                let body: Vec<String> = es.iter().map(|(k, e)| format!("\"{k}\":{e}")).collect();
+                format!("{{{}}}", body.join(","))
+            }),
+            1 => any::<String>(),
+        ];
+        prop_oneof![
+            4 => (header, -4i64..4, prop::collection::vec(any::<u8>(), 0..64)).prop_map(
+                |(h, skew, data)| {
+                    let len = (h.len() as i64 + skew).max(0) as u64;
+                    let mut b = len.to_le_bytes().to_vec();
+                    b.extend_from_slice(h.as_bytes());
+                    b.extend_from_slice(&data);
+                    b
+                }
+            ),
+            1 => prop::collection::vec(any::<u8>(), 0..40),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+        #[test]
+        fn safetensors_header_never_panics(bytes in file_bytes()) {
+            // Memory-backed /dev/shm when present: far cheaper file round trips.
+            let shm = std::path::Path::new("/dev/shm");
+            let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+            let path = base.join(
+                format!(
+                    "tunescope-fuzz-{}-{:?}.safetensors",
+                    std::process::id(),
+                    std::thread::current().id()
+                )
+                .replace(['(', ')'], ""),
+            );
+            std::fs::write(&path, &bytes).unwrap();
+            let mut f = std::fs::File::open(&path).unwrap();
+            let parsed = super::read_header(&path, &mut f);
+            std::fs::remove_file(&path).unwrap();
+            if let Ok((entries, start)) = parsed {
+                for e in entries.values() {
+                    prop_assert!(e.data_offsets[0] <= e.data_offsets[1]);
+                    prop_assert!(
+                        u128::from(start) + u128::from(e.data_offsets[1]) <= bytes.len() as u128
+                    );
+                }
+            }
+        }
     }
 }

@@ -2,13 +2,15 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use tunescope_data::npy::NpyRowWriter;
 
 use super::embed::Embedder;
-use crate::encoder::{Encoder, WordPool};
+use crate::encoder::{Encoder, WordPool, WordTokenizer};
 
 /// Rows copied out of a chunk's tensor at a time when writing (bounds the copy buffer).
 const WRITE_ROWS: usize = 1024;
@@ -49,6 +51,9 @@ pub struct EmbedFileOptions {
     pub batch_size: usize,
     /// Sentences are encoded in chunks of about this many words (memory bound).
     pub chunk_words: usize,
+    /// When set (e.g. by Ctrl-C), the run stops before its next chunk with an error and
+    /// removes its unfinished files.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// What an embedding run wrote.
@@ -81,6 +86,9 @@ pub fn parse_layers(spec: &str, num_layers: usize) -> Result<Vec<usize>> {
         if out.contains(&l) {
             bail!("layer {l} is listed twice in {spec:?}");
         }
+        if out.last().is_some_and(|&prev| prev > l) {
+            bail!("layers must be listed in increasing order, as the files are: {spec:?}");
+        }
         out.push(l);
     }
     Ok(out)
@@ -103,12 +111,57 @@ fn split_line<'a>(line: &'a str, path: &Path, lineno: usize) -> Result<Vec<&'a s
             path.display()
         );
     }
+    if let Some((i, w)) = words
+        .iter()
+        .enumerate()
+        .find(|(_, w)| w.chars().any(char::is_control))
+    {
+        bail!(
+            "{}:{lineno}: word {} ({:?}) contains a TAB or another control character (words are \
+             separated by single spaces)",
+            path.display(),
+            i + 1,
+            excerpt(w)
+        );
+    }
     Ok(words)
 }
 
-/// Validates the whole input first (so bad input leaves no output) and returns its SHA-256,
-/// sentence and word counts.
-fn scan_input(path: &Path) -> Result<(String, usize, usize)> {
+/// Longest excerpt of a word kept in an error message, in characters.
+const MAX_EXCERPT: usize = 80;
+
+/// `w` cut to [`MAX_EXCERPT`] characters (with `…` when cut).
+fn excerpt(w: &str) -> String {
+    match w.char_indices().nth(MAX_EXCERPT) {
+        Some((at, _)) => format!("{}…", &w[..at]),
+        None => w.to_string(),
+    }
+}
+
+/// Checks that every word of one line fits a model window, naming file, line and word.
+fn check_fits(tok: &WordTokenizer, words: &[&str], path: &Path, lineno: usize) -> Result<()> {
+    let budget = tok.max_len() - 2;
+    let pieces = tok
+        .subwords(words)
+        .with_context(|| format!("{}:{lineno}", path.display()))?;
+    if let Some((i, p)) = pieces.iter().enumerate().find(|(_, p)| p.len() > budget) {
+        bail!(
+            "{}:{lineno}: word {} ({:?}, {} characters) has {} sub-words, more than a whole \
+             model window of {budget}",
+            path.display(),
+            i + 1,
+            excerpt(words[i]),
+            words[i].chars().count(),
+            p.len()
+        );
+    }
+    Ok(())
+}
+
+/// Validates the whole input first (so bad input leaves no output and costs no model work):
+/// every line splits into words and every word fits a window of `tok`. Returns the input's
+/// SHA-256, sentence and word counts.
+fn scan_input(path: &Path, tok: &WordTokenizer) -> Result<(String, usize, usize)> {
     let f = std::fs::File::open(path)
         .with_context(|| format!("cannot open input {}", path.display()))?;
     let mut reader = BufReader::new(f);
@@ -129,7 +182,9 @@ fn scan_input(path: &Path) -> Result<(String, usize, usize)> {
         let line = std::str::from_utf8(&buf)
             .with_context(|| format!("{}:{sentences}: not valid UTF-8", path.display()))?;
         let line = line.strip_suffix('\n').unwrap_or(line);
-        words += split_line(line, path, sentences)?.len();
+        let ws = split_line(line, path, sentences)?;
+        check_fits(tok, &ws, path, sentences)?;
+        words += ws.len();
     }
     if sentences == 0 {
         bail!(
@@ -156,7 +211,7 @@ pub fn embed_file(
     opts: &EmbedFileOptions,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<EmbedSummary> {
-    let (input_sha, n_sentences, n_words) = scan_input(&opts.input)?;
+    let (input_sha, n_sentences, n_words) = scan_input(&opts.input, &enc.tokenizer)?;
     let word_pool = match opts.pool {
         EmbedPool::Word(p) => p,
         EmbedPool::Cls => WordPool::First,
@@ -201,6 +256,13 @@ pub fn embed_file(
         if chunk.is_empty() {
             break;
         }
+        if opts
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+        {
+            bail!("interrupted after {done} of {n_sentences} sentences; unfinished files removed");
+        }
         let v = embedder.embed(&chunk)?;
         let rows = match opts.pool {
             EmbedPool::Word(_) => &v.words,
@@ -209,6 +271,16 @@ pub fn embed_file(
         let n_rows = rows.size()[1];
         for (k, w) in writers.iter_mut().enumerate() {
             let layer = rows.get(k as i64);
+            if !bool::try_from(layer.isfinite().all())? {
+                bail!(
+                    "hidden state {} of sentences {}..={} (lines of {}) holds NaN or infinite \
+                     values: the model's weights or this input overflow; nothing was written",
+                    opts.layers[k],
+                    done + 1,
+                    done + chunk.len(),
+                    opts.input.display()
+                );
+            }
             for start in (0..n_rows).step_by(WRITE_ROWS) {
                 let n = WRITE_ROWS.min((n_rows - start) as usize);
                 layer
