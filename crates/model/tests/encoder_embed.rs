@@ -96,7 +96,7 @@ fn embedder_matches_transformers_for_every_pooling_and_batch_size() {
     for pool in [WordPool::First, WordPool::Last, WordPool::Mean] {
         for batch in [1, 2, 5] {
             let e = Embedder::new(
-                &enc.bert,
+                &enc.model,
                 &enc.tokenizer,
                 layers.clone(),
                 pool,
@@ -158,9 +158,9 @@ fn long_sentences_are_windowed_not_cut() {
     // A window is the model input of a contiguous run of words: the vectors of the words it
     // provides equal those of encoding that run of words as a sentence of its own.
     let windowed =
-        Embedder::new(&enc.bert, &short, vec![3], WordPool::Mean, 4, Device::Cpu).unwrap();
+        Embedder::new(&enc.model, &short, vec![3], WordPool::Mean, 4, Device::Cpu).unwrap();
     let direct = Embedder::new(
-        &enc.bert,
+        &enc.model,
         &enc.tokenizer,
         vec![3],
         WordPool::Mean,

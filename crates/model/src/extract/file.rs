@@ -162,7 +162,7 @@ pub fn embed_file(
         EmbedPool::Cls => WordPool::First,
     };
     let embedder = Embedder::new(
-        &enc.bert,
+        &enc.model,
         &enc.tokenizer,
         opts.layers.clone(),
         word_pool,
