@@ -337,6 +337,7 @@ fn embed_file_writes_every_layer_in_input_order_and_a_manifest() {
         assert_eq!(m["pooling"], pool.name());
         assert_eq!(m["layers"], serde_json::json!([0, 1, 2, 3]));
         assert_eq!(m["model"]["weights_sha256"], enc.weights_sha256.as_str());
+        assert_eq!(m["model"]["model_type"], "bert");
         assert_eq!(m["rows"], s.rows);
     }
 }

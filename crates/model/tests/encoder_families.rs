@@ -56,7 +56,10 @@ impl Reference {
             states: states.data,
             meta,
         };
-        assert_eq!(states.shape[1], r.input_ids.iter().map(Vec::len).sum::<usize>());
+        assert_eq!(
+            states.shape[1],
+            r.input_ids.iter().map(Vec::len).sum::<usize>()
+        );
         r
     }
 
@@ -198,7 +201,10 @@ fn every_family_matches_transformers_on_every_layer_of_a_padded_batch() {
                 }
                 worst = worst.max(max_diff(&got, &want));
             }
-            assert!(worst <= TOL, "{name} (pad {pad}): max |diff| {worst} > {TOL}");
+            assert!(
+                worst <= TOL,
+                "{name} (pad {pad}): max |diff| {worst} > {TOL}"
+            );
             eprintln!("{name} (pad {pad}): max |diff| over all layers {worst:e}");
         }
     }
@@ -275,7 +281,10 @@ fn long_inputs_of_every_family_are_windowed() {
         .unwrap();
         let got = windowed.embed(&[words.clone()]).unwrap().words;
         for w in &e.windows[1..] {
-            let alone = direct.embed(&[words[w.span.clone()].to_vec()]).unwrap().words;
+            let alone = direct
+                .embed(&[words[w.span.clone()].to_vec()])
+                .unwrap()
+                .words;
             for k in 0..2 {
                 let got = rows(&got.get(k));
                 let alone = rows(&alone.get(k));
@@ -312,9 +321,17 @@ fn task_checkpoints_with_the_family_prefix_load_and_saving_keeps_the_layout() {
         }
         let mut task: Vec<(String, Tensor)> = original
             .iter()
-            .map(|(n, t)| (format!("{}{n}", family.checkpoint_prefix()), t.shallow_clone()))
+            .map(|(n, t)| {
+                (
+                    format!("{}{n}", family.checkpoint_prefix()),
+                    t.shallow_clone(),
+                )
+            })
             .collect();
-        task.push(("classifier.weight".into(), Tensor::zeros([3, 32], tch::kind::FLOAT_CPU)));
+        task.push((
+            "classifier.weight".into(),
+            Tensor::zeros([3, 32], tch::kind::FLOAT_CPU),
+        ));
         Tensor::write_safetensors(&task, d.join("model.safetensors")).unwrap();
         let prefixed = encoder::load(&d, Device::Cpu).unwrap();
         let r = Reference::read(&fixture(name));

@@ -74,7 +74,11 @@ fn check(dir: &Path, base: &Path, class: &str) {
         .zip(&b)
         .filter(|(x, y)| (&x.1 - &y.1).abs().max().double_value(&[]) > 1e-4)
         .count();
-    assert!(moved * 2 > a.len(), "{class}: only {moved} of {} moved", a.len());
+    assert!(
+        moved * 2 > a.len(),
+        "{class}: only {moved} of {} moved",
+        a.len()
+    );
 }
 
 #[test]

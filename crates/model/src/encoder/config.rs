@@ -74,6 +74,11 @@ impl Family {
             })
     }
 
+    /// The family of the model directory `dir`, from its `config.json`.
+    pub fn of_dir(dir: &Path) -> Result<Self> {
+        Ok(EncoderConfig::from_file(&dir.join("config.json"))?.family)
+    }
+
     /// transformers' base-model class (`AutoModel` of this family).
     pub fn model_class(self) -> &'static str {
         match self {
@@ -301,9 +306,13 @@ impl EncoderConfig {
                 bail!("{name} must be positive, found {v}");
             }
         }
-        if self.type_vocab_size < 0 || (self.type_vocab_size == 0 && self.family != Family::DistilBert)
+        if self.type_vocab_size < 0
+            || (self.type_vocab_size == 0 && self.family != Family::DistilBert)
         {
-            bail!("type_vocab_size must be positive, found {}", self.type_vocab_size);
+            bail!(
+                "type_vocab_size must be positive, found {}",
+                self.type_vocab_size
+            );
         }
         if self.hidden_size % self.num_attention_heads != 0 {
             bail!(
@@ -386,7 +395,10 @@ mod tests {
             "type_vocab_size": 1, "vocab_size": 50265, "pad_token_id": 1
         });
         let c = EncoderConfig::from_json(&roberta).unwrap();
-        assert_eq!((c.family, c.first_position(), c.max_len()), (Family::Roberta, 2, 512));
+        assert_eq!(
+            (c.family, c.first_position(), c.max_len()),
+            (Family::Roberta, 2, 512)
+        );
         let distil = serde_json::json!({
             "model_type": "distilbert", "dim": 768, "hidden_dim": 3072, "n_heads": 12,
             "n_layers": 6, "max_position_embeddings": 512, "vocab_size": 30522,
@@ -394,7 +406,12 @@ mod tests {
         });
         let c = EncoderConfig::from_json(&distil).unwrap();
         assert_eq!(
-            (c.hidden_size, c.intermediate_size, c.num_hidden_layers, c.type_vocab_size),
+            (
+                c.hidden_size,
+                c.intermediate_size,
+                c.num_hidden_layers,
+                c.type_vocab_size
+            ),
             (768, 3072, 6, 0)
         );
         assert_eq!(c.attention_probs_dropout_prob, 0.2);
@@ -408,8 +425,7 @@ mod tests {
         let gpt = serde_json::json!({"model_type": "gpt2"});
         let e = EncoderConfig::from_json(&gpt).unwrap_err().to_string();
         assert!(
-            e.contains("\"gpt2\"")
-                && e.contains("bert, roberta, xlm-roberta, distilbert, electra"),
+            e.contains("\"gpt2\"") && e.contains("bert, roberta, xlm-roberta, distilbert, electra"),
             "{e}"
         );
     }

@@ -42,14 +42,8 @@ impl Embeddings {
                 e,
                 init,
             ),
-            token_type_embeddings: (cfg.type_vocab_size > 0).then(|| {
-                nn::embedding(
-                    &p / "token_type_embeddings",
-                    cfg.type_vocab_size,
-                    e,
-                    init,
-                )
-            }),
+            token_type_embeddings: (cfg.type_vocab_size > 0)
+                .then(|| nn::embedding(&p / "token_type_embeddings", cfg.type_vocab_size, e, init)),
             layer_norm: nn::layer_norm(&p / "LayerNorm", vec![e], ln),
             dropout: cfg.hidden_dropout_prob,
             padding_idx: (cfg.first_position() > 0).then_some(cfg.pad_token_id),
@@ -71,8 +65,8 @@ impl Embeddings {
                 real.cumsum(1, Kind::Int64) * &real + pad
             }
         };
-        let mut xs = self.word_embeddings.forward(input_ids)
-            + self.position_embeddings.forward(&positions);
+        let mut xs =
+            self.word_embeddings.forward(input_ids) + self.position_embeddings.forward(&positions);
         if let Some(types) = &self.token_type_embeddings {
             xs += types.forward(&input_ids.zeros_like());
         }

@@ -229,7 +229,9 @@ impl Model {
     /// Logits of one batch's units; dropout in the head when `train`, in the encoder when
     /// `encoder_train`.
     pub fn logits(&self, batch: &super::prep::Batch, train: bool, encoder_train: bool) -> Tensor {
-        let states = self.encoder.forward_t(&batch.ids, &batch.mask, encoder_train);
+        let states = self
+            .encoder
+            .forward_t(&batch.ids, &batch.mask, encoder_train);
         let last = states
             .last()
             .expect("an encoder returns at least the embeddings");
