@@ -118,6 +118,29 @@ fn missing_files_and_pickles_are_clear_errors() {
     );
     let e = err_of(encoder::load(d.join("nope"), Device::Cpu));
     assert!(e.contains("does not exist"), "{e}");
+    // A truncated weights file is refused with its name, not a panic.
+    std::fs::copy(tiny_dir().join("tokenizer.json"), d.join("tokenizer.json")).unwrap();
+    let bytes = std::fs::read(tiny_dir().join("model.safetensors")).unwrap();
+    std::fs::write(d.join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    let e = err_of(encoder::load(&d, Device::Cpu));
+    assert!(
+        e.contains("model.safetensors is not a valid safetensors file"),
+        "{e}"
+    );
+    // Another model_type is refused with the list of supported ones.
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tiny_dir().join("config.json")).unwrap()).unwrap();
+    cfg["model_type"] = "deberta-v2".into();
+    std::fs::write(d.join("config.json"), cfg.to_string()).unwrap();
+    let e = err_of(encoder::load(&d, Device::Cpu));
+    assert!(
+        e.contains("config.json")
+            && e.contains(
+                "model_type \"deberta-v2\" is not supported (supported: bert, roberta, \
+                 xlm-roberta, distilbert, electra)"
+            ),
+        "{e}"
+    );
 }
 
 /// Rewrites the tiny checkpoint with `f` applied to its (name, tensor) list.
