@@ -279,7 +279,7 @@ fn long_inputs_of_every_family_are_windowed() {
             Device::Cpu,
         )
         .unwrap();
-        let got = windowed.embed(&[words.clone()]).unwrap().words;
+        let got = windowed.embed(std::slice::from_ref(&words)).unwrap().words;
         for w in &e.windows[1..] {
             let alone = direct
                 .embed(&[words[w.span.clone()].to_vec()])
