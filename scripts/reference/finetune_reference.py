@@ -1,20 +1,24 @@
-"""Fixture for the HF compatibility of `tunescope finetune`'s output (never run by CI).
+"""Fixtures for the HF compatibility of `tunescope finetune`'s output (never run by CI).
 
 Run with the reference virtualenv that scripts/reference/hf_reference.sh sets up:
 
-    ~/.cache/tunescope/venv-ref/bin/python scripts/reference/finetune_reference.py
+    ~/.cache/tunescope/venv-ref/bin/python scripts/reference/finetune_reference.py [ROOT [FAMILY...]]
 
-1. writes a tiny synthetic tagging task (JSONL, seeded) and a study config under
-   crates/model/tests/fixtures/finetune-tiny/,
-2. fine-tunes the tiny random BERT (fixtures/tiny-bert/model) on it with the real CLI
+FAMILY: bert (the tiny BERT of hf_reference.py), roberta, xlm-roberta, distilbert, electra (the
+tiny models of hf_families.py); default all of them.
+
+1. writes a tiny synthetic tagging task (JSONL, seeded) under
+   crates/model/tests/fixtures/finetune-tiny/ and, per family, a study config (BERT:
+   finetune-tiny/config.toml; others: fixtures/families/<family>/finetune/config.toml),
+2. fine-tunes the family's tiny random model on it with the real CLI
    (`cargo run --release -p tunescope -- finetune`, or $TUNESCOPE_BIN when set),
-3. copies the run's models/finetuned/ to fixtures/finetune-tiny/finetuned/,
+3. copies the run's models/finetuned/ to <fixture>/finetuned/,
 4. loads that directory with transformers.AutoModel.from_pretrained and records its hidden
    states on fixed sentences (reference.json, hidden.npy: float32 [layers + 1, tokens, hidden],
-   real tokens of the sentences concatenated) and the keys transformers reported as missing
-   or unexpected while loading.
+   real tokens of the sentences concatenated), the class AutoModel chose and the keys
+   transformers reported as missing or unexpected while loading.
 
-crates/model/tests/finetune_hf.rs loads the committed directory with tunescope's encoder and
+crates/model/tests/finetune_hf.rs loads the committed directories with tunescope's encoder and
 checks every hidden state against these values.
 """
 
@@ -34,11 +38,13 @@ from transformers import AutoModel, AutoTokenizer
 ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", ".."))
 FIXTURES = os.path.join(ROOT, "crates", "model", "tests", "fixtures")
 OUT = os.path.join(FIXTURES, "finetune-tiny")
+FAMILIES = ["bert", "roberta", "xlm-roberta", "distilbert", "electra"]
 WORDS = "the a quick brown fox jumps over lazy dog cat sat on mat i you we they run was is good bad new old day".split()
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog".split(),
     "we run on a new day".split(),
     "Unbelievable ! cats".split(),
+    "Dr. Müller's well-known café , 1998".split(),
 ]
 
 
@@ -50,7 +56,12 @@ def write_task():
                 tokens = [rng.choice(WORDS) for _ in range(rng.randint(3, 12))]
                 tags = ["T%d" % (WORDS.index(t) % 3) for t in tokens]
                 f.write(json.dumps({"tokens": tokens, "tags": tags}) + "\n")
-    config = """# Study config of the fine-tuning HF-compatibility fixture (scripts/reference/finetune_reference.py).
+
+
+def write_config(family, out):
+    """The study config fine-tuning `family`'s tiny model on the task; returns its path."""
+    model = "tiny-bert/model" if family == "bert" else f"families/{family}/model"
+    config = f"""# Study config of the fine-tuning HF-compatibility fixture (scripts/reference/finetune_reference.py).
 [study]
 name = "finetune-tiny"
 seed = 3
@@ -63,7 +74,7 @@ dev = "crates/model/tests/fixtures/finetune-tiny/dev.jsonl"
 test = "crates/model/tests/fixtures/finetune-tiny/test.jsonl"
 
 [model]
-path = "crates/model/tests/fixtures/tiny-bert/model"
+path = "crates/model/tests/fixtures/{model}"
 max_subwords = 24
 
 [finetune]
@@ -71,8 +82,10 @@ lr = 1e-3
 batch_size = 8
 epochs = 2
 """
-    with open(os.path.join(OUT, "config.toml"), "w") as f:
+    path = os.path.join(out, "config.toml")
+    with open(path, "w") as f:
         f.write(config)
+    return path
 
 
 def hidden_states(model, tokenizer, sentences):
@@ -88,25 +101,27 @@ def hidden_states(model, tokenizer, sentences):
     return ids, torch.cat(rows, dim=1).numpy().astype(np.float32)
 
 
-def main():
-    torch.set_num_threads(1)
-    os.makedirs(OUT, exist_ok=True)
-    write_task()
+def finetune(family):
+    out = OUT if family == "bert" else os.path.join(FIXTURES, "families", family, "finetune")
+    os.makedirs(out, exist_ok=True)
+    config = write_config(family, out)
     with tempfile.TemporaryDirectory() as run:
         binary = os.environ.get("TUNESCOPE_BIN")
         command = [binary] if binary else ["cargo", "run", "--release", "-q", "-p", "tunescope", "--"]
         subprocess.run(
-            command + ["finetune", os.path.join(OUT, "config.toml"), "--set", f"study.out={run}", "--threads", "1"],
+            command + ["finetune", config, "--set", f"study.out={run}", "--threads", "1"],
             cwd=ROOT, check=True,
         )
-        dest = os.path.join(OUT, "finetuned")
+        dest = os.path.join(out, "finetuned")
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(os.path.join(run, "models", "finetuned"), dest)
     model, info = AutoModel.from_pretrained(dest, output_loading_info=True)
     model.eval()
-    tokenizer = AutoTokenizer.from_pretrained(dest)
+    # Byte-level BPE needs add_prefix_space=True for pre-tokenized input.
+    kwargs = {"add_prefix_space": True} if family == "roberta" else {}
+    tokenizer = AutoTokenizer.from_pretrained(dest, **kwargs)
     ids, hidden = hidden_states(model, tokenizer, SENTENCES)
-    np.save(os.path.join(OUT, "hidden.npy"), hidden)
+    np.save(os.path.join(out, "hidden.npy"), hidden)
     meta = {
         "sentences": SENTENCES,
         "input_ids": ids,
@@ -120,10 +135,18 @@ def main():
         "torch": torch.__version__,
         "transformers": transformers.__version__,
     }
-    with open(os.path.join(OUT, "reference.json"), "w") as f:
-        json.dump(meta, f, indent=1)
+    with open(os.path.join(out, "reference.json"), "w") as f:
+        json.dump(meta, f, indent=1, ensure_ascii=False)
         f.write("\n")
-    print(f"wrote {OUT}: hidden {hidden.shape}, loading info {info}")
+    print(f"wrote {out}: {meta['model_class']}, hidden {hidden.shape}, loading info {info}")
+
+
+def main():
+    torch.set_num_threads(1)
+    os.makedirs(OUT, exist_ok=True)
+    write_task()
+    for family in sys.argv[2:] or FAMILIES:
+        finetune(family)
 
 
 if __name__ == "__main__":

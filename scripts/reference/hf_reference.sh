@@ -1,28 +1,13 @@
 #!/usr/bin/env bash
-# Regenerate the encoder parity fixtures with Hugging Face transformers (never run by CI).
+# Regenerate the BERT encoder parity fixtures with Hugging Face transformers (never run by CI).
 #
 #   scripts/reference/hf_reference.sh
 #
-# Sets up the reference virtualenv $TUNESCOPE_CACHE/venv-ref (default ~/.cache/tunescope): the
-# PyPI torch 2.13.0 wheel with --no-deps plus the pure-Python packages torch imports, its CUDA
-# libraries (scripts/setup-cuda.sh: Python's `import torch` loads libtorch_cuda even on a CPU
-# machine), then transformers, numpy and safetensors. Then runs hf_reference.py, which writes
+# Sets up the reference virtualenv (scripts/reference/hf_venv.sh), then runs hf_reference.py,
+# which writes
 #   crates/model/tests/fixtures/tiny-bert/model/   tiny random-weight BERT in HF layout
 #   crates/model/tests/fixtures/tiny-bert/*.npy|json   its hidden states on fixed sentences
 #   crates/model/tests/fixtures/minilm/*.npy|json      the same for assets/all-MiniLM-L6-v2
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cache=${TUNESCOPE_CACHE:-$HOME/.cache/tunescope}
-venv=$cache/venv-ref
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-if ! "$venv/bin/python" -c 'import torch, transformers, numpy, safetensors' 2>/dev/null; then
-  whl=$(find "$cache" -maxdepth 1 -name 'torch-2.13.0-*.whl' | head -n 1)
-  "$venv/bin/pip" install --quiet --no-deps "${whl:-torch==2.13.0}" \
-    'nvidia-cuda-runtime==13.0.96' 'nvidia-cuda-cupti==13.0.85'
-  "$venv/bin/pip" install --quiet filelock typing-extensions 'setuptools>=77.0.3' sympy networkx \
-    jinja2 fsspec
-  "$root/scripts/setup-cuda.sh" "$venv"
-  "$venv/bin/pip" install --quiet 'transformers==5.24.0' numpy safetensors
-fi
-"$venv/bin/python" -c 'import torch; print("reference: torch", torch.__version__)'
+. "$(dirname "$0")/hf_venv.sh"
 exec "$venv/bin/python" "$root/scripts/reference/hf_reference.py" "$root"

@@ -253,7 +253,8 @@ impl From<Device> for String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Model {
-    /// Local Hugging Face BERT directory (config.json, model.safetensors, tokenizer.json) or hub id.
+    /// Local Hugging Face encoder directory (config.json with model_type bert, roberta, xlm-roberta,
+    /// distilbert or electra; model.safetensors; tokenizer.json) or hub id.
     pub path: String,
     /// Unit pooling; unset means `first` for word units and `cls` for sentence units.
     #[serde(skip_serializing_if = "Option::is_none")]

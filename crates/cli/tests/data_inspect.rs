@@ -158,3 +158,35 @@ fn bad_input_fails_cleanly_without_output() {
     std::fs::remove_dir_all(dir).unwrap();
     std::fs::remove_dir_all(dir2).unwrap();
 }
+
+#[test]
+fn the_model_type_and_the_supported_types_are_listed() {
+    let config = "crates/model/tests/fixtures/finetune-tiny/config.toml";
+    let roberta = "model.path=crates/model/tests/fixtures/families/roberta/model";
+    let out = inspect(&[config, "--json", "--set", roberta]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["model"]["model_type"], "roberta");
+    assert_eq!(
+        v["model"]["supported_model_types"],
+        serde_json::json!(["bert", "roberta", "xlm-roberta", "distilbert", "electra"])
+    );
+    // An unsupported model_type is named, with the supported ones (the data is still summarised).
+    let (dir, _) = temp_config("gpt2", "");
+    std::fs::write(dir.join("config.json"), r#"{"model_type": "gpt2"}"#).unwrap();
+    let set = format!("model.path={}", dir.display());
+    let out = inspect(&[config, "--set", &set]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "model_type gpt2 (supported: bert, roberta, xlm-roberta, distilbert, electra)"
+        ) && text.contains("model_type \"gpt2\" is not supported"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

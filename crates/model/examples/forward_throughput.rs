@@ -24,10 +24,10 @@ fn main() -> Result<()> {
     );
     let mask = ids.ones_like();
     let _guard = tch::no_grad_guard();
-    enc.bert.forward_t(&ids, &mask, false);
+    enc.model.forward_t(&ids, &mask, false);
     let t = std::time::Instant::now();
     for _ in 0..iters {
-        enc.bert.forward_t(&ids, &mask, false);
+        enc.model.forward_t(&ids, &mask, false);
     }
     let dt = t.elapsed().as_secs_f64();
     println!(

@@ -96,7 +96,7 @@ fn embedder_matches_transformers_for_every_pooling_and_batch_size() {
     for pool in [WordPool::First, WordPool::Last, WordPool::Mean] {
         for batch in [1, 2, 5] {
             let e = Embedder::new(
-                &enc.bert,
+                &enc.model,
                 &enc.tokenizer,
                 layers.clone(),
                 pool,
@@ -158,9 +158,9 @@ fn long_sentences_are_windowed_not_cut() {
     // A window is the model input of a contiguous run of words: the vectors of the words it
     // provides equal those of encoding that run of words as a sentence of its own.
     let windowed =
-        Embedder::new(&enc.bert, &short, vec![3], WordPool::Mean, 4, Device::Cpu).unwrap();
+        Embedder::new(&enc.model, &short, vec![3], WordPool::Mean, 4, Device::Cpu).unwrap();
     let direct = Embedder::new(
-        &enc.bert,
+        &enc.model,
         &enc.tokenizer,
         vec![3],
         WordPool::Mean,
@@ -338,6 +338,7 @@ fn embed_file_writes_every_layer_in_input_order_and_a_manifest() {
         assert_eq!(m["pooling"], pool.name());
         assert_eq!(m["layers"], serde_json::json!([0, 1, 2, 3]));
         assert_eq!(m["model"]["weights_sha256"], enc.weights_sha256.as_str());
+        assert_eq!(m["model"]["model_type"], "bert");
         assert_eq!(m["rows"], s.rows);
     }
 }

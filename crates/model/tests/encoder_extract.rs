@@ -62,7 +62,15 @@ fn opts(layers: Vec<usize>) -> TaskExtractOptions {
 
 /// Word vectors `[words, hidden]` of one layer for the three sentences.
 fn words(enc: &encoder::Encoder, layer: usize, pool: WordPool) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    let e = Embedder::new(&enc.bert, &enc.tokenizer, vec![layer], pool, 8, Device::Cpu).unwrap();
+    let e = Embedder::new(
+        &enc.model,
+        &enc.tokenizer,
+        vec![layer],
+        pool,
+        8,
+        Device::Cpu,
+    )
+    .unwrap();
     let s: Vec<Vec<&str>> = TEXTS.iter().map(|t| t.split(' ').collect()).collect();
     let v = e.embed(&s).unwrap();
     let rows = |t: tch::Tensor| -> Vec<Vec<f32>> {

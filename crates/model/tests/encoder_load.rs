@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use tch::{Device, Kind, Tensor};
-use tunescope_model::encoder::{self, load_weights, Bert, BertConfig};
+use tunescope_model::encoder::{self, load_weights, EncoderConfig, Model};
 
 /// libtorch's random generator is process-wide and tests run on parallel threads: every test
 /// here that builds a model (random initialisation draws from it) holds this lock, so the
@@ -118,6 +118,29 @@ fn missing_files_and_pickles_are_clear_errors() {
     );
     let e = err_of(encoder::load(d.join("nope"), Device::Cpu));
     assert!(e.contains("does not exist"), "{e}");
+    // A truncated weights file is refused with its name, not a panic.
+    std::fs::copy(tiny_dir().join("tokenizer.json"), d.join("tokenizer.json")).unwrap();
+    let bytes = std::fs::read(tiny_dir().join("model.safetensors")).unwrap();
+    std::fs::write(d.join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    let e = err_of(encoder::load(&d, Device::Cpu));
+    assert!(
+        e.contains("model.safetensors is not a valid safetensors file"),
+        "{e}"
+    );
+    // Another model_type is refused with the list of supported ones.
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tiny_dir().join("config.json")).unwrap()).unwrap();
+    cfg["model_type"] = "deberta-v2".into();
+    std::fs::write(d.join("config.json"), cfg.to_string()).unwrap();
+    let e = err_of(encoder::load(&d, Device::Cpu));
+    assert!(
+        e.contains("config.json")
+            && e.contains(
+                "model_type \"deberta-v2\" is not supported (supported: bert, roberta, \
+                 xlm-roberta, distilbert, electra)"
+            ),
+        "{e}"
+    );
 }
 
 /// Rewrites the tiny checkpoint with `f` applied to its (name, tensor) list.
@@ -134,7 +157,7 @@ fn bert_prefix_missing_tensor_and_wrong_shape() {
     tch::set_num_threads(1);
     let reference = encoder::load(tiny_dir(), Device::Cpu).unwrap();
     let (ids, mask) = batch();
-    let want = tch::no_grad(|| reference.bert.forward_t(&ids, &mask, false));
+    let want = tch::no_grad(|| reference.model.forward_t(&ids, &mask, false));
 
     let prefixed = rewrite("prefix", |t| {
         let mut t: Vec<_> = t
@@ -151,7 +174,7 @@ fn bert_prefix_missing_tensor_and_wrong_shape() {
     assert_eq!(
         max_diff(
             &want,
-            &tch::no_grad(|| p.bert.forward_t(&ids, &mask, false))
+            &tch::no_grad(|| p.model.forward_t(&ids, &mask, false))
         ),
         0.0
     );
@@ -193,8 +216,8 @@ fn save_round_trips_names_and_outputs() {
     let (ids, mask) = batch();
     let (x, y) = tch::no_grad(|| {
         (
-            a.bert.forward_t(&ids, &mask, false),
-            b.bert.forward_t(&ids, &mask, false),
+            a.model.forward_t(&ids, &mask, false),
+            b.model.forward_t(&ids, &mask, false),
         )
     });
     assert_eq!(max_diff(&x, &y), 0.0);
@@ -229,10 +252,10 @@ fn save_round_trips_names_and_outputs() {
 fn dropout_only_in_training_and_seeded() {
     let _rng = rng_lock();
     tch::set_num_threads(1);
-    let cfg = BertConfig::from_file(&tiny_dir().join("config.json")).unwrap();
+    let cfg = EncoderConfig::from_file(&tiny_dir().join("config.json")).unwrap();
     let vs = tch::nn::VarStore::new(Device::Cpu);
-    let bert = Bert::new(&(vs.root() / "bert"), &cfg);
-    load_weights(&bert, &tiny_dir().join("model.safetensors")).unwrap();
+    let bert = Model::new(&(vs.root() / "bert"), &cfg);
+    load_weights(&vs, &bert, &tiny_dir().join("model.safetensors")).unwrap();
     let (ids, mask) = batch();
     let eval1 = tch::no_grad(|| bert.forward_t(&ids, &mask, false));
     let eval2 = tch::no_grad(|| bert.forward_t(&ids, &mask, false));

@@ -86,7 +86,7 @@ fn check_parity(model_dir: &Path, fixture: &Path) {
     let b = windows.len() as i64;
     let ids = Tensor::from_slice(&ids).view([b, t as i64]);
     let mask = Tensor::from_slice(&mask).view([b, t as i64]);
-    let states = tch::no_grad(|| enc.bert.forward_t(&ids, &mask, false));
+    let states = tch::no_grad(|| enc.model.forward_t(&ids, &mask, false));
     assert_eq!(states.len(), r.layers);
     let n_tok: usize = windows.iter().map(Vec::len).sum();
     let mut worst = 0f32;

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use tch::{nn, Device, Tensor};
 use tunescope_data::{Sentence, Split, Target, Task, Unit, UnitKind};
-use tunescope_model::encoder::{save_weights, Bert, BertConfig};
+use tunescope_model::encoder::{save_weights, EncoderConfig, Model};
 use tunescope_model::finetune::{
     batch::Rng, finetune, FinetuneConfig, Interrupted, Job, Outcome, Progress, Quiet,
 };
@@ -49,8 +49,8 @@ fn tiny_bert(dir: &Path) {
     .unwrap();
     tch::manual_seed(1234);
     let vs = nn::VarStore::new(Device::Cpu);
-    let bert = Bert::new(&vs.root(), &BertConfig::from_json(&config).unwrap());
-    save_weights(&bert, &dir.join("model.safetensors")).unwrap();
+    let bert = Model::new(&vs.root(), &EncoderConfig::from_json(&config).unwrap());
+    save_weights(&vs, &bert, &dir.join("model.safetensors")).unwrap();
 }
 
 /// Sentences of 3–10 words `w<i>`; word `w<i>` is labelled `L<i mod 4>`.

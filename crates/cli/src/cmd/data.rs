@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use tunescope_data::Task;
+use tunescope_model::encoder::{EncoderConfig, Family};
 
 use crate::config::Config;
 
@@ -55,8 +56,10 @@ fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     let mut whole = config.clone();
     whole.data.max_sentences = None;
     let task = load_task(&whole)?;
+    let model = model_json(&config.model.path);
     let out = if args.json {
         let mut json = summary_json(&task);
+        json["model"] = model;
         if let Some((max, sub)) = &subset {
             let mut sub_json = summary_json(sub);
             sub_json["max_sentences"] = json!(max);
@@ -67,6 +70,16 @@ fn inspect(args: InspectArgs) -> anyhow::Result<()> {
         s
     } else {
         let mut s = summary_table(&task);
+        let _ = writeln!(
+            s,
+            "\nmodel {}: model_type {} (supported: {})",
+            config.model.path,
+            model["model_type"].as_str().unwrap_or("unknown"),
+            Family::supported()
+        );
+        if let Some(e) = model["error"].as_str() {
+            let _ = writeln!(s, "  cannot use this model: {e}");
+        }
         if let Some((max, sub)) = &subset {
             let _ = writeln!(
                 s,
@@ -78,6 +91,32 @@ fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     };
     print!("{out}");
     Ok(())
+}
+
+/// The config's model: its `model_type` from `config.json` when `path` is a local directory
+/// (`error` says why it cannot be used, e.g. an unsupported type), and the supported types.
+fn model_json(path: &str) -> serde_json::Value {
+    let cfg = std::path::Path::new(path).join("config.json");
+    let (model_type, error) = if cfg.is_file() {
+        match EncoderConfig::from_file(&cfg) {
+            Ok(c) => (Some(c.family.model_type().to_string()), None),
+            Err(e) => {
+                let raw: Option<serde_json::Value> = std::fs::read_to_string(&cfg)
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok());
+                let t = raw.and_then(|v| v["model_type"].as_str().map(String::from));
+                (t, Some(format!("{e:#}")))
+            }
+        }
+    } else {
+        (None, None)
+    };
+    json!({
+        "path": path,
+        "model_type": model_type,
+        "error": error,
+        "supported_model_types": Family::ALL.map(Family::model_type),
+    })
 }
 
 /// Reads the task a config describes.

@@ -17,20 +17,22 @@ pub enum Pool {
     Last,
     /// One row per word: the mean of its sub-words.
     Mean,
-    /// One row per sentence: `[CLS]`.
+    /// One row per sentence: its first token (`[CLS]` / `<s>`).
     Cls,
 }
 
 /// Encode pre-tokenized sentences and write each layer's vectors as `.npy`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Hugging Face BERT directory (config.json, model.safetensors, tokenizer).
+    /// Hugging Face encoder directory (config.json, model.safetensors, tokenizer) of a supported
+    /// model_type: bert, roberta, xlm-roberta, distilbert or electra.
     #[arg(long)]
     pub model: String,
     /// One pre-tokenized sentence per line, words separated by single spaces.
     #[arg(long)]
     pub input: PathBuf,
-    /// Row pooling: word vectors from the first, last or mean sub-word, or sentence `[CLS]`.
+    /// Row pooling: word vectors from the first, last or mean sub-word, or the sentence's first
+    /// token (`[CLS]`, RoBERTa's `<s>`).
     #[arg(long, value_enum, default_value = "first")]
     pub pool: Pool,
     /// Output directory: layer-<k>.npy (f32 [rows, hidden]) and manifest.json. Written as a

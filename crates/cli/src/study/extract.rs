@@ -69,7 +69,7 @@ pub fn extract(
         Pooling::First | Pooling::Cls => WordPool::First,
     };
     let embedder = Embedder::new(
-        &enc.bert,
+        &enc.model,
         &enc.tokenizer,
         layers.to_vec(),
         word_pool,

@@ -488,10 +488,14 @@ fn run_compare(config: &Config, stage: &Planned, display: &Display) -> Result<Va
 pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportData> {
     let out = &config.study.out;
     let results = CompareResults::read(&out.join("compare"))?;
-    let model = Path::new(&config.model.path)
+    let path = Path::new(&config.model.path);
+    let mut model = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| config.model.path.clone());
+    if let Ok(family) = tunescope_model::encoder::Family::of_dir(path) {
+        model = format!("{model} ({family})");
+    }
     let (table_a, mut run) =
         tunescope_compare::report_sections(&results, config.data.task.name(), &model);
     if let Some(l) = &mut run.layers {

@@ -2,14 +2,14 @@
 
 use tch::{nn, nn::Module, Tensor};
 
-use super::config::BertConfig;
+use super::config::EncoderConfig;
 
 /// Query/key/value projections (`attention.self`).
 #[derive(Debug)]
 pub struct BertSelfAttention {
-    pub(crate) query: nn::Linear,
-    pub(crate) key: nn::Linear,
-    pub(crate) value: nn::Linear,
+    query: nn::Linear,
+    key: nn::Linear,
+    value: nn::Linear,
     heads: i64,
     head_dim: i64,
     dropout: f64,
@@ -29,7 +29,7 @@ pub(crate) fn linear(p: nn::Path, inp: i64, out: i64) -> nn::Linear {
 
 impl BertSelfAttention {
     /// Creates the parameters under `p` (normally `attention.self`).
-    pub fn new(p: nn::Path, cfg: &BertConfig) -> Self {
+    pub fn new(p: nn::Path, cfg: &EncoderConfig) -> Self {
         let h = cfg.hidden_size;
         Self {
             query: linear(&p / "query", h, h),
@@ -44,28 +44,39 @@ impl BertSelfAttention {
     /// `xs`: `[batch, seq, hidden]`; `mask`: bool `[batch, 1, 1, seq]`, true where a key may be
     /// attended to (`None`: every key). Returns the concatenated heads, `[batch, seq, hidden]`.
     pub fn forward_t(&self, xs: &Tensor, mask: Option<&Tensor>, train: bool) -> Tensor {
-        let (b, t, h) = xs.size3().expect("hidden states are [batch, seq, hidden]");
-        let split = |x: Tensor| x.view([b, t, self.heads, self.head_dim]).transpose(1, 2);
-        let q = split(self.query.forward(xs));
-        let k = split(self.key.forward(xs));
-        let v = split(self.value.forward(xs));
+        let qkv = [&self.query, &self.key, &self.value].map(|l| l.forward(xs));
         let p = if train { self.dropout } else { 0.0 };
-        let ctx = Tensor::scaled_dot_product_attention(&q, &k, &v, mask, p, false, None, false);
-        ctx.transpose(1, 2).contiguous().view([b, t, h])
+        attend(qkv, self.heads, self.head_dim, mask, p)
     }
+}
+
+/// Scaled dot-product attention of projected queries, keys and values (`[batch, seq, hidden]`
+/// each) split into `heads` heads, with attention dropout `p`; returns the concatenated heads.
+pub(crate) fn attend(
+    [q, k, v]: [Tensor; 3],
+    heads: i64,
+    head_dim: i64,
+    mask: Option<&Tensor>,
+    p: f64,
+) -> Tensor {
+    let (b, t, h) = q.size3().expect("hidden states are [batch, seq, hidden]");
+    let split = |x: Tensor| x.view([b, t, heads, head_dim]).transpose(1, 2);
+    let (q, k, v) = (split(q), split(k), split(v));
+    let ctx = Tensor::scaled_dot_product_attention(&q, &k, &v, mask, p, false, None, false);
+    ctx.transpose(1, 2).contiguous().view([b, t, h])
 }
 
 /// Output projection, dropout and residual LayerNorm (`attention.output`).
 #[derive(Debug)]
 pub struct BertSelfOutput {
-    pub(crate) dense: nn::Linear,
-    pub(crate) layer_norm: nn::LayerNorm,
+    dense: nn::Linear,
+    layer_norm: nn::LayerNorm,
     dropout: f64,
 }
 
 impl BertSelfOutput {
     /// Creates the parameters under `p` (normally `attention.output`).
-    pub fn new(p: nn::Path, cfg: &BertConfig) -> Self {
+    pub fn new(p: nn::Path, cfg: &EncoderConfig) -> Self {
         let h = cfg.hidden_size;
         let ln = nn::LayerNormConfig {
             eps: cfg.layer_norm_eps,
@@ -88,13 +99,13 @@ impl BertSelfOutput {
 /// Self-attention plus its output sub-layer (`attention`).
 #[derive(Debug)]
 pub struct BertAttention {
-    pub(crate) self_attention: BertSelfAttention,
-    pub(crate) output: BertSelfOutput,
+    self_attention: BertSelfAttention,
+    output: BertSelfOutput,
 }
 
 impl BertAttention {
     /// Creates the parameters under `p` (normally `encoder.layer.<i>.attention`).
-    pub fn new(p: nn::Path, cfg: &BertConfig) -> Self {
+    pub fn new(p: nn::Path, cfg: &EncoderConfig) -> Self {
         Self {
             self_attention: BertSelfAttention::new(&p / "self", cfg),
             output: BertSelfOutput::new(&p / "output", cfg),

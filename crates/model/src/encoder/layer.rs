@@ -3,18 +3,18 @@
 use tch::{nn, nn::Module, Tensor};
 
 use super::attention::{linear, BertAttention};
-use super::config::{Activation, BertConfig};
+use super::config::{Activation, EncoderConfig};
 
 /// First feed-forward projection and activation (`intermediate`).
 #[derive(Debug)]
 pub struct BertIntermediate {
-    pub(crate) dense: nn::Linear,
+    dense: nn::Linear,
     act: Activation,
 }
 
 impl BertIntermediate {
     /// Creates the parameters under `p` (normally `intermediate`).
-    pub fn new(p: nn::Path, cfg: &BertConfig) -> Self {
+    pub fn new(p: nn::Path, cfg: &EncoderConfig) -> Self {
         Self {
             dense: linear(&p / "dense", cfg.hidden_size, cfg.intermediate_size),
             act: cfg.hidden_act,
@@ -23,26 +23,30 @@ impl BertIntermediate {
 
     /// `act(dense(xs))`.
     pub fn forward(&self, xs: &Tensor) -> Tensor {
-        let ys = self.dense.forward(xs);
-        match self.act {
-            Activation::Gelu => ys.gelu("none"),
-            Activation::GeluTanh => ys.gelu("tanh"),
-            Activation::Relu => ys.relu(),
-        }
+        activate(&self.dense.forward(xs), self.act)
+    }
+}
+
+/// The feed-forward activation.
+pub(crate) fn activate(xs: &Tensor, act: Activation) -> Tensor {
+    match act {
+        Activation::Gelu => xs.gelu("none"),
+        Activation::GeluTanh => xs.gelu("tanh"),
+        Activation::Relu => xs.relu(),
     }
 }
 
 /// Second feed-forward projection, dropout and residual LayerNorm (`output`).
 #[derive(Debug)]
 pub struct BertOutput {
-    pub(crate) dense: nn::Linear,
-    pub(crate) layer_norm: nn::LayerNorm,
+    dense: nn::Linear,
+    layer_norm: nn::LayerNorm,
     dropout: f64,
 }
 
 impl BertOutput {
     /// Creates the parameters under `p` (normally `output`).
-    pub fn new(p: nn::Path, cfg: &BertConfig) -> Self {
+    pub fn new(p: nn::Path, cfg: &EncoderConfig) -> Self {
         let ln = nn::LayerNormConfig {
             eps: cfg.layer_norm_eps,
             ..Default::default()
@@ -64,14 +68,14 @@ impl BertOutput {
 /// One transformer layer (transformers' `BertLayer`).
 #[derive(Debug)]
 pub struct BertLayer {
-    pub(crate) attention: BertAttention,
-    pub(crate) intermediate: BertIntermediate,
-    pub(crate) output: BertOutput,
+    attention: BertAttention,
+    intermediate: BertIntermediate,
+    output: BertOutput,
 }
 
 impl BertLayer {
     /// Creates the parameters under `p` (normally `encoder.layer.<i>`).
-    pub fn new(p: nn::Path, cfg: &BertConfig) -> Self {
+    pub fn new(p: nn::Path, cfg: &EncoderConfig) -> Self {
         Self {
             attention: BertAttention::new(&p / "attention", cfg),
             intermediate: BertIntermediate::new(&p / "intermediate", cfg),

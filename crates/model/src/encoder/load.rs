@@ -1,21 +1,25 @@
-//! Loading a Hugging Face BERT directory and saving an encoder back in the same layout.
+//! Loading a Hugging Face encoder directory and saving an encoder back in the same layout.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use safetensors::Dtype;
+use safetensors::{Dtype, SafeTensors};
 use sha2::{Digest, Sha256};
 use tch::{nn, Device, Kind, Tensor};
 
-use super::config::BertConfig;
-use super::model::Bert;
+use super::config::EncoderConfig;
+use super::model::Model;
 use super::tokenize::WordTokenizer;
 
-/// Tokenizer side files copied verbatim when an encoder is saved.
+/// Tokenizer side files copied verbatim when an encoder is saved (WordPiece's `vocab.txt`,
+/// byte-level BPE's `vocab.json` + `merges.txt`, SentencePiece's model, settings).
 /// `vocab.txt` comes first.
-const TOKENIZER_SIDE_FILES: [&str; 3] = [
+pub const TOKENIZER_SIDE_FILES: [&str; 6] = [
     "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "sentencepiece.bpe.model",
     "tokenizer_config.json",
     "special_tokens_map.json",
 ];
@@ -25,11 +29,11 @@ pub struct Encoder {
     /// Holds the parameters (on the requested device).
     pub vs: nn::VarStore,
     /// The model, built on `vs.root()`.
-    pub bert: Bert,
-    /// Words → sub-words, with windowing at `max_position_embeddings`.
+    pub model: Model,
+    /// Words → sub-words, with windowing at the model's longest input.
     pub tokenizer: WordTokenizer,
     /// Parsed architecture.
-    pub config: BertConfig,
+    pub config: EncoderConfig,
     /// `config.json` as read, so saving keeps fields this crate does not interpret.
     pub config_json: serde_json::Value,
     /// The directory the model came from.
@@ -134,8 +138,9 @@ fn resolve_hub(id: &str) -> Result<PathBuf> {
     )
 }
 
-/// Loads a Hugging Face BERT directory (`config.json`, `model.safetensors` with or without the
-/// `bert.` prefix, and `tokenizer.json` or `vocab.txt`) onto `device`.
+/// Loads a Hugging Face encoder directory of a supported family (`config.json`,
+/// `model.safetensors` with or without the task-model prefix such as `bert.` or `roberta.`, and
+/// `tokenizer.json` or BERT's `vocab.txt`) onto `device`.
 pub fn load(dir: impl AsRef<Path>, device: Device) -> Result<Encoder> {
     let dir = dir.as_ref();
     if !dir.is_dir() {
@@ -150,26 +155,17 @@ pub fn load(dir: impl AsRef<Path>, device: Device) -> Result<Encoder> {
             .with_context(|| format!("cannot read {}", cfg_path.display()))?,
     )
     .with_context(|| format!("{} is not valid JSON", cfg_path.display()))?;
-    let config = BertConfig::from_json(&config_json)
-        .with_context(|| format!("invalid BERT config {}", cfg_path.display()))?;
+    let config = EncoderConfig::from_json(&config_json)
+        .with_context(|| format!("invalid model config {}", cfg_path.display()))?;
     let weights = weights_file(dir)?;
-    let tokenizer = WordTokenizer::from_dir(dir, config.max_position_embeddings as usize)?;
+    let tokenizer = WordTokenizer::from_dir(dir, config.family, config.max_len() as usize)?;
     let vs = nn::VarStore::new(device);
-    let bert = Bert::new(&vs.root(), &config);
-    let weights_sha256 = load_weights(&bert, &weights)?;
-    let mut side_files = Vec::new();
-    for f in TOKENIZER_SIDE_FILES {
-        let p = dir.join(f);
-        if p.is_file() {
-            side_files.push((
-                f.to_string(),
-                std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?,
-            ));
-        }
-    }
+    let model = Model::new(&vs.root(), &config);
+    let weights_sha256 = load_weights(&vs, &model, &weights)?;
+    let side_files = side_files(dir)?;
     Ok(Encoder {
         vs,
-        bert,
+        model,
         tokenizer,
         config,
         config_json,
@@ -196,79 +192,51 @@ pub fn weights_file(dir: &Path) -> Result<PathBuf> {
     bail!("{}: missing model.safetensors", dir.display())
 }
 
-/// One tensor entry of a safetensors header.
-#[derive(serde::Deserialize)]
-struct HeaderEntry {
-    dtype: String,
-    shape: Vec<i64>,
-    data_offsets: [u64; 2],
+/// Reads the tokenizer side files of `dir` that exist, to save them along with the model.
+pub fn side_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for f in TOKENIZER_SIDE_FILES {
+        let p = dir.join(f);
+        if p.is_file() {
+            out.push((
+                f.to_string(),
+                std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?,
+            ));
+        }
+    }
+    Ok(out)
 }
 
-/// Parses the header of a safetensors file: tensor entries by name and the data start offset.
-fn read_header(path: &Path, f: &mut std::fs::File) -> Result<(HashMap<String, HeaderEntry>, u64)> {
-    use std::io::Read;
-    let bad = |what: &str| anyhow!("{} is not a valid safetensors file: {what}", path.display());
-    let mut len = [0u8; 8];
-    f.read_exact(&mut len)
-        .map_err(|_| bad("shorter than its 8-byte header length"))?;
-    let n = u64::from_le_bytes(len);
-    let file_len = f
-        .metadata()
-        .with_context(|| format!("cannot stat {}", path.display()))?
-        .len();
-    if n > 100 << 20 || n + 8 > file_len {
-        return Err(bad(&format!("header length {n} does not fit the file")));
-    }
-    let mut header = vec![0u8; n as usize];
-    f.read_exact(&mut header)
-        .map_err(|_| bad("truncated header"))?;
-    let raw: HashMap<String, serde_json::Value> =
-        serde_json::from_slice(&header).map_err(|e| bad(&format!("header is not JSON ({e})")))?;
-    let mut entries = HashMap::new();
-    for (name, v) in raw {
-        if name == "__metadata__" {
-            continue;
-        }
-        let e: HeaderEntry =
-            serde_json::from_value(v).map_err(|e| bad(&format!("entry {name}: {e}")))?;
-        let end = (8 + n).checked_add(e.data_offsets[1]);
-        if e.data_offsets[0] > e.data_offsets[1] || end.is_none_or(|end| end > file_len) {
-            return Err(bad(&format!("tensor {name} lies outside the file")));
-        }
-        entries.insert(name, e);
-    }
-    Ok((entries, 8 + n))
-}
-
-fn kind_of(dtype: &str) -> Option<(Kind, usize)> {
+fn kind_of(dtype: Dtype) -> Option<Kind> {
     match dtype {
-        "F32" => Some((Kind::Float, 4)),
-        "F16" => Some((Kind::Half, 2)),
-        "BF16" => Some((Kind::BFloat16, 2)),
-        "F64" => Some((Kind::Double, 8)),
+        Dtype::F32 => Some(Kind::Float),
+        Dtype::F16 => Some(Kind::Half),
+        Dtype::BF16 => Some(Kind::BFloat16),
+        Dtype::F64 => Some(Kind::Double),
         _ => None,
     }
 }
 
-/// Copies the weights of a safetensors file into `bert` and returns the file's SHA-256 (hex).
+/// Copies the weights of a safetensors file into `model` (built in `vs`) and returns the file's
+/// SHA-256 (hex).
 ///
-/// Checkpoint names may carry the `bert.` prefix (task models); tensors the encoder does not
-/// have (heads, `position_ids`) are ignored. A missing tensor or a shape that disagrees with
-/// the configuration is an error naming both; a checkpoint without a pooler keeps the freshly
-/// initialised one (it plays no part in the hidden states). Tensors are read one at a time, so
-/// loading needs little memory beyond the model itself.
-pub fn load_weights(bert: &Bert, path: &Path) -> Result<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path)
-        .with_context(|| format!("cannot open weights {}", path.display()))?;
-    let (entries, data_start) = read_header(path, &mut f)?;
-    let mut names: HashMap<&str, &str> = HashMap::new();
-    for name in entries.keys() {
-        names.insert(name.strip_prefix("bert.").unwrap_or(name), name);
-    }
+/// Checkpoint names may carry the family's task-model prefix (`bert.`, `roberta.`, ...);
+/// tensors the encoder does not have (heads, `position_ids`) are ignored. A missing tensor or a
+/// shape that disagrees with the configuration is an error naming both; a checkpoint without a
+/// pooler keeps the freshly initialised one (it plays no part in the hidden states).
+pub fn load_weights(vs: &nn::VarStore, model: &Model, path: &Path) -> Result<String> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read weights {}", path.display()))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| anyhow!("{} is not a valid safetensors file: {e}", path.display()))?;
+    let prefix = model.config().family.checkpoint_prefix();
+    let names: HashMap<&str, &str> = st
+        .names()
+        .into_iter()
+        .map(|n| (n.strip_prefix(prefix).unwrap_or(n), n))
+        .collect();
     let _guard = tch::no_grad_guard();
-    let mut buf = Vec::new();
-    for (name, mut param) in bert.named_parameters() {
+    for (name, mut param) in model.parameters(vs) {
         let expected = param.size();
         let Some(&full) = names.get(name.as_str()) else {
             if name.starts_with("pooler.") {
@@ -283,38 +251,28 @@ pub fn load_weights(bert: &Bert, path: &Path) -> Result<String> {
                 path.display()
             );
         };
-        let e = &entries[full];
-        if e.shape != expected {
+        let view = st
+            .tensor(full)
+            .map_err(|e| anyhow!("{}: tensor {full}: {e}", path.display()))?;
+        let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+        if shape != expected {
             bail!(
-                "{}: tensor {full} has shape {:?}, expected {expected:?} (from config.json)",
-                path.display(),
-                e.shape
+                "{}: tensor {full} has shape {shape:?}, expected {expected:?} (from config.json)",
+                path.display()
             );
         }
-        let (kind, size) = kind_of(&e.dtype).ok_or_else(|| {
+        let kind = kind_of(view.dtype()).ok_or_else(|| {
             anyhow!(
-                "{}: tensor {full} has dtype {}, expected a float type",
+                "{}: tensor {full} has dtype {:?}, expected a float type",
                 path.display(),
-                e.dtype
+                view.dtype()
             )
         })?;
-        let len = (e.data_offsets[1] - e.data_offsets[0]) as usize;
-        if len != param.numel() * size {
-            bail!(
-                "{}: tensor {full} holds {len} bytes, expected {}",
-                path.display(),
-                param.numel() * size
-            );
-        }
-        buf.resize(len, 0);
-        f.seek(SeekFrom::Start(data_start + e.data_offsets[0]))
-            .and_then(|_| f.read_exact(&mut buf))
-            .with_context(|| format!("cannot read tensor {full} from {}", path.display()))?;
-        let src = Tensor::f_from_data_size(&buf, &expected, kind)?;
+        let src = Tensor::f_from_data_size(view.data(), &expected, kind)?;
         check_finite(&src, full, path)?;
         param.f_copy_(&src)?;
     }
-    file_sha256(path)
+    Ok(hex(&Sha256::digest(&bytes)))
 }
 
 /// A weight with a NaN or infinite value would turn every hidden state into NaN: refuse it.
@@ -348,10 +306,11 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Writes `bert`'s parameters to `path` as safetensors with transformers' names (no prefix).
-pub fn save_weights(bert: &Bert, path: &Path) -> Result<()> {
-    let params: Vec<(String, Vec<usize>, Vec<u8>)> = bert
-        .named_parameters()
+/// Writes the parameters of `model` (built in `vs`) to `path` as safetensors with the
+/// checkpoint names of its family's base model (no prefix).
+pub fn save_weights(vs: &nn::VarStore, model: &Model, path: &Path) -> Result<()> {
+    let params: Vec<(String, Vec<usize>, Vec<u8>)> = model
+        .parameters(vs)
         .into_iter()
         .map(|(name, t)| {
             let t = t
@@ -385,14 +344,15 @@ pub fn save_weights(bert: &Bert, path: &Path) -> Result<()> {
 /// (transformers' names) and the tokenizer (`tokenizer.json` plus the side files it was loaded
 /// with), each file written atomically.
 pub fn save_pretrained(
-    bert: &Bert,
+    vs: &nn::VarStore,
+    model: &Model,
     config_json: &serde_json::Value,
     tokenizer: &WordTokenizer,
     side_files: &[(String, Vec<u8>)],
     out: &Path,
 ) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    save_weights(bert, &out.join("model.safetensors"))?;
+    save_weights(vs, model, &out.join("model.safetensors"))?;
     let tok = tokenizer
         .inner()
         .to_string(true)
@@ -416,7 +376,8 @@ impl Encoder {
     /// Saves this encoder (current weights) in Hugging Face layout under `out`.
     pub fn save(&self, out: &Path) -> Result<()> {
         save_pretrained(
-            &self.bert,
+            &self.vs,
+            &self.model,
             &self.config_json,
             &self.tokenizer,
             &self.side_files,
@@ -425,8 +386,8 @@ impl Encoder {
     }
 }
 
-/// No-panic property of the safetensors header parser (issue 17): arbitrary bytes, and headers
-/// that are nearly valid, parse or give an error; what parses lies inside the file. Cases:
+/// No-panic property of the safetensors parsing (issue 17): arbitrary bytes, and headers that
+/// are nearly valid, parse or give an error; what parses lies inside the file. Cases:
 /// `TUNESCOPE_FUZZ_CASES` (default 512).
 #[cfg(test)]
 mod header_fuzz {
@@ -486,27 +447,11 @@ mod header_fuzz {
 
         #[test]
         fn safetensors_header_never_panics(bytes in file_bytes()) {
-            // Memory-backed /dev/shm when present: far cheaper file round trips.
-            let shm = std::path::Path::new("/dev/shm");
-            let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
-            let path = base.join(
-                format!(
-                    "tunescope-fuzz-{}-{:?}.safetensors",
-                    std::process::id(),
-                    std::thread::current().id()
-                )
-                .replace(['(', ')'], ""),
-            );
-            std::fs::write(&path, &bytes).unwrap();
-            let mut f = std::fs::File::open(&path).unwrap();
-            let parsed = super::read_header(&path, &mut f);
-            std::fs::remove_file(&path).unwrap();
-            if let Ok((entries, start)) = parsed {
-                for e in entries.values() {
-                    prop_assert!(e.data_offsets[0] <= e.data_offsets[1]);
-                    prop_assert!(
-                        u128::from(start) + u128::from(e.data_offsets[1]) <= bytes.len() as u128
-                    );
+            // The weights are parsed by the safetensors crate (see `load_weights`): arbitrary
+            // bytes give an error, and every tensor of what parses lies inside the buffer.
+            if let Ok(st) = safetensors::SafeTensors::deserialize(&bytes) {
+                for (_, view) in st.tensors() {
+                    prop_assert!(view.data().len() <= bytes.len());
                 }
             }
         }

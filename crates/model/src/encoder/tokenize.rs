@@ -14,7 +14,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::Tokenizer;
+
+use super::config::Family;
 
 /// Where one word's sub-words sit inside a window: positions `start..end`, counting `[CLS]` as 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +50,8 @@ pub struct EncodedSentence {
     pub windows: Vec<Window>,
 }
 
-/// Maps pre-tokenized words to sub-word ids and word ids (BERT WordPiece).
+/// Maps pre-tokenized words to sub-word ids and word ids (WordPiece, byte-level BPE or
+/// SentencePiece, as the model's `tokenizer.json` says).
 #[derive(Clone)]
 pub struct WordTokenizer {
     tokenizer: Tokenizer,
@@ -81,8 +85,13 @@ fn special_token(cfg: Option<&serde_json::Value>, key: &str, default: &str) -> S
 impl WordTokenizer {
     /// Loads `tokenizer.json` from `dir`, or builds the BERT WordPiece tokenizer from
     /// `vocab.txt` + `tokenizer_config.json` (`do_lower_case`, default true) when there is no
-    /// `tokenizer.json`. `max_len` is the longest model input, special tokens included.
-    pub fn from_dir(dir: &Path, max_len: usize) -> Result<Self> {
+    /// `tokenizer.json` (WordPiece families only). `max_len` is the longest model input, special
+    /// tokens included. The sentence-start, separator and unknown tokens come from
+    /// `tokenizer_config.json` or the family's defaults (`[CLS]`/`[SEP]`/`[UNK]`,
+    /// `<s>`/`</s>`/`<unk>`). A byte-level pre-tokenizer gets `add_prefix_space`, as
+    /// transformers requires for pre-tokenized input (`is_split_into_words=True`), so every word
+    /// is encoded as if preceded by a space.
+    pub fn from_dir(dir: &Path, family: Family, max_len: usize) -> Result<Self> {
         let cfg_path = dir.join("tokenizer_config.json");
         let cfg: Option<serde_json::Value> = if cfg_path.is_file() {
             let text = std::fs::read_to_string(&cfg_path)
@@ -96,11 +105,12 @@ impl WordTokenizer {
         };
         let json = dir.join("tokenizer.json");
         let vocab = dir.join("vocab.txt");
-        let unk_tok = special_token(cfg.as_ref(), "unk_token", "[UNK]");
+        let [cls_tok, sep_tok, unk_tok] = family.default_special_tokens();
+        let unk_tok = special_token(cfg.as_ref(), "unk_token", unk_tok);
         let mut tokenizer = if json.is_file() {
             Tokenizer::from_file(&json)
                 .map_err(|e| anyhow!("cannot load tokenizer {}: {e}", json.display()))?
-        } else if vocab.is_file() {
+        } else if vocab.is_file() && !matches!(family, Family::Roberta | Family::XlmRoberta) {
             let lower = cfg
                 .as_ref()
                 .and_then(|c| c.get("do_lower_case"))
@@ -125,11 +135,18 @@ impl WordTokenizer {
             t
         } else {
             bail!(
-                "{}: no tokenizer found (expected tokenizer.json, or vocab.txt with an optional \
-                 tokenizer_config.json)",
-                dir.display()
+                "{}: no tokenizer found (expected tokenizer.json{})",
+                dir.display(),
+                match family {
+                    Family::Roberta | Family::XlmRoberta => "",
+                    _ => ", or vocab.txt with an optional tokenizer_config.json",
+                }
             );
         };
+        if let Some(PreTokenizerWrapper::ByteLevel(b)) = tokenizer.get_pre_tokenizer() {
+            let b = (*b).add_prefix_space(true);
+            tokenizer.with_pre_tokenizer(Some(b));
+        }
         tokenizer
             .with_truncation(None)
             .map_err(|e| anyhow!("cannot disable truncation: {e}"))?;
@@ -142,8 +159,8 @@ impl WordTokenizer {
                 )
             })
         };
-        let cls = id(&special_token(cfg.as_ref(), "cls_token", "[CLS]"))?;
-        let sep = id(&special_token(cfg.as_ref(), "sep_token", "[SEP]"))?;
+        let cls = id(&special_token(cfg.as_ref(), "cls_token", cls_tok))?;
+        let sep = id(&special_token(cfg.as_ref(), "sep_token", sep_tok))?;
         let unk = id(&unk_tok)?;
         Self::new(tokenizer, cls, sep, unk, max_len)
     }
@@ -170,6 +187,11 @@ impl WordTokenizer {
             self.unk,
             max_len,
         )
+    }
+
+    /// Ids of the sentence-start (`[CLS]`, `<s>`) and separator (`[SEP]`, `</s>`) tokens.
+    pub fn cls_sep(&self) -> (i64, i64) {
+        (self.cls, self.sep)
     }
 
     /// Longest model input, `[CLS]` and `[SEP]` included.

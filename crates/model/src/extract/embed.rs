@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 use tch::{Device, Kind, Tensor};
 
 use crate::encoder::pool::{cls_vectors, pool_words, SubwordSpan, WordPool};
-use crate::encoder::{Bert, Window, WordTokenizer};
+use crate::encoder::{Model, Window, WordTokenizer};
 
 /// Padded sub-words per window that a batch of `batch_size` windows may hold on average.
 pub const TOKENS_PER_WINDOW: usize = 64;
@@ -29,7 +29,7 @@ pub struct ChunkVectors {
 
 /// Encodes sentences with one model, keeping only the requested layers.
 pub struct Embedder<'a> {
-    bert: &'a Bert,
+    model: &'a Model,
     tokenizer: &'a WordTokenizer,
     layers: Vec<usize>,
     pool: WordPool,
@@ -41,14 +41,14 @@ impl<'a> Embedder<'a> {
     /// `layers` index the hidden states (0 = embeddings, L = last layer); `batch_size` caps the
     /// windows (model inputs) per forward pass, and `batch_size × 64` the padded sub-words.
     pub fn new(
-        bert: &'a Bert,
+        model: &'a Model,
         tokenizer: &'a WordTokenizer,
         layers: Vec<usize>,
         pool: WordPool,
         batch_size: usize,
         device: Device,
     ) -> Result<Self> {
-        let n = bert.config().num_hidden_layers as usize + 1;
+        let n = model.config().num_hidden_layers as usize + 1;
         if layers.is_empty() {
             bail!("no layers requested");
         }
@@ -62,7 +62,7 @@ impl<'a> Embedder<'a> {
             bail!("batch size must be at least 1");
         }
         Ok(Self {
-            bert,
+            model,
             tokenizer,
             layers,
             pool,
@@ -73,7 +73,7 @@ impl<'a> Embedder<'a> {
 
     /// Width of the model's hidden states.
     pub fn hidden_size(&self) -> usize {
-        self.bert.config().hidden_size as usize
+        self.model.config().hidden_size as usize
     }
 
     /// The hidden-state indices kept, in output order.
@@ -109,7 +109,7 @@ impl<'a> Embedder<'a> {
         order.sort_by_key(|&i| std::cmp::Reverse(windows[i].2.ids.len()));
         let lens: Vec<usize> = order.iter().map(|&i| windows[i].2.ids.len()).collect();
 
-        let h = self.bert.config().hidden_size;
+        let h = self.model.config().hidden_size;
         let nl = self.layers.len() as i64;
         let out_words = Tensor::zeros([nl, total_words as i64, h], (Kind::Float, Device::Cpu));
         let out_cls = Tensor::zeros([nl, sentences.len() as i64, h], (Kind::Float, Device::Cpu));
@@ -151,7 +151,7 @@ impl<'a> Embedder<'a> {
             let mask = Tensor::from_slice(&mask)
                 .view([b as i64, t as i64])
                 .to_device(self.device);
-            let states = self.bert.forward_t(&ids, &mask, false);
+            let states = self.model.forward_t(&ids, &mask, false);
             let targets = Tensor::from_slice(&targets);
             let cls_targets = Tensor::from_slice(&cls_targets);
             for (k, &l) in self.layers.iter().enumerate() {

@@ -217,7 +217,7 @@ pub fn embed_file(
         EmbedPool::Cls => WordPool::First,
     };
     let embedder = Embedder::new(
-        &enc.bert,
+        &enc.model,
         &enc.tokenizer,
         opts.layers.clone(),
         word_pool,
@@ -314,7 +314,7 @@ pub fn embed_file(
         "tool": "tunescope",
         "version": env!("CARGO_PKG_VERSION"),
         "command": "embed",
-        "model": { "path": canon(&enc.dir), "weights_sha256": enc.weights_sha256 },
+        "model": { "path": canon(&enc.dir), "model_type": enc.config.family.model_type(), "weights_sha256": enc.weights_sha256 },
         "input": { "path": canon(&opts.input), "sha256": input_sha, "sentences": n_sentences, "words": n_words },
         "pooling": opts.pool.name(),
         "layers": opts.layers,

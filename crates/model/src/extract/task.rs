@@ -96,7 +96,7 @@ pub fn extract_task(
         return Ok(ExtractOutcome::Skipped(key));
     }
     let embedder = Embedder::new(
-        &enc.bert,
+        &enc.model,
         &enc.tokenizer,
         opts.layers.clone(),
         opts.word_pool,

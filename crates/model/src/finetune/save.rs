@@ -1,6 +1,7 @@
 //! Weights in and out: training-state snapshots, and the Hugging Face layout of a fine-tuned
-//! model (`config.json` with `id2label`, `model.safetensors` with transformers' `BertModel`
-//! names, the tokenizer files, and the head in `head.safetensors`).
+//! model (`config.json` with `id2label`, `model.safetensors` with the names of the family's
+//! base model — `BertModel`, `RobertaModel`, `DistilBertModel`, ... —, the tokenizer files, and
+//! the head in `head.safetensors`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -13,14 +14,6 @@ use super::config::FinetuneConfig;
 use super::io::write_dir_atomic;
 use super::train::Model;
 use crate::encoder::save_pretrained;
-
-/// Tokenizer side files copied next to a saved model when the source has them (the tokenizer
-/// itself is written as `tokenizer.json`).
-pub const TOKENIZER_SIDE_FILES: [&str; 3] = [
-    "vocab.txt",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-];
 
 /// Named tensors sorted by name.
 pub fn sorted(vars: HashMap<String, Tensor>) -> Vec<(String, Tensor)> {
@@ -78,7 +71,7 @@ pub fn load_into(vs: &nn::VarStore, path: &Path) -> Result<()> {
 }
 
 /// Saves the model's current encoder and head at `out` in HF layout, atomically:
-/// `transformers.AutoModel.from_pretrained(out)` loads the encoder; the head is in
+/// `transformers.AutoModel.from_pretrained(out)` loads the encoder (the family's base model); the head is in
 /// `head.safetensors` (`classifier.weight`, `classifier.bias`), the labels in `config.json`.
 pub fn save_hf(model: &Model, task: &Task, cfg: &FinetuneConfig, out: &Path) -> Result<()> {
     let mut config = model.config_json.clone();
@@ -99,15 +92,14 @@ pub fn save_hf(model: &Model, task: &Task, cfg: &FinetuneConfig, out: &Path) -> 
         .collect();
     obj.insert("id2label".into(), id2label.into());
     obj.insert("label2id".into(), label2id.into());
-    obj.insert("architectures".into(), serde_json::json!(["BertModel"]));
+    let ec = &model.encoder_config;
     obj.insert(
-        "hidden_dropout_prob".into(),
-        model.bert_config.hidden_dropout_prob.into(),
+        "architectures".into(),
+        serde_json::json!([ec.family.model_class()]),
     );
-    obj.insert(
-        "attention_probs_dropout_prob".into(),
-        model.bert_config.attention_probs_dropout_prob.into(),
-    );
+    let [hidden_key, attention_key] = ec.family.dropout_keys();
+    obj.insert(hidden_key.into(), ec.hidden_dropout_prob.into());
+    obj.insert(attention_key.into(), ec.attention_probs_dropout_prob.into());
     obj.insert(
         "tunescope".into(),
         serde_json::json!({
@@ -124,7 +116,8 @@ pub fn save_hf(model: &Model, task: &Task, cfg: &FinetuneConfig, out: &Path) -> 
         .collect();
     write_dir_atomic(out, |tmp| {
         save_pretrained(
-            &model.bert,
+            &model.vs,
+            &model.encoder,
             &config,
             &model.tokenizer,
             &model.side_files,
@@ -132,19 +125,4 @@ pub fn save_hf(model: &Model, task: &Task, cfg: &FinetuneConfig, out: &Path) -> 
         )?;
         write_named(&tmp.join("head.safetensors"), &head)
     })
-}
-
-/// Reads the tokenizer side files (`vocab.txt`, ...) of `dir` that exist, to save them along.
-pub fn side_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut out = Vec::new();
-    for f in TOKENIZER_SIDE_FILES {
-        let p = dir.join(f);
-        if p.is_file() {
-            out.push((
-                f.to_string(),
-                std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?,
-            ));
-        }
-    }
-    Ok(out)
 }

@@ -24,7 +24,7 @@ use super::optim::{clip_grad_norm, AdamW, LinearSchedule};
 use super::prep::{make_batch, prepare, Prepared, Specials};
 use super::save;
 use crate::encoder::load::weights_file;
-use crate::encoder::{load_weights, Bert, BertConfig, WordTokenizer};
+use crate::encoder::{self, load_weights, side_files, EncoderConfig, WordTokenizer};
 
 /// What to fine-tune, on what, and where the run lives.
 #[derive(Debug, Clone)]
@@ -150,37 +150,32 @@ struct Best {
     dev: Scores,
 }
 
-/// The model being trained: encoder + head in one `VarStore` with transformers' names
-/// (`embeddings.*`, `encoder.*`, `pooler.*` and `classifier.*`).
+/// The model being trained: encoder + head in one `VarStore` with transformers' names (the
+/// family's base-model names such as `embeddings.*`, `encoder.*`, and `classifier.*`).
 pub struct Model {
     /// All variables.
     pub vs: nn::VarStore,
     /// The encoder.
-    pub bert: Bert,
+    pub encoder: encoder::Model,
     /// The task head.
     pub head: Head,
     /// Tokenizer of the source directory.
     pub tokenizer: WordTokenizer,
     /// Encoder configuration (dropout as trained).
-    pub bert_config: BertConfig,
+    pub encoder_config: EncoderConfig,
     /// The source `config.json`, kept so saving preserves fields this crate does not read.
     pub config_json: serde_json::Value,
     /// The source's tokenizer side files.
     pub side_files: Vec<(String, Vec<u8>)>,
 }
 
-fn specials(tok: &WordTokenizer, cfg: &BertConfig) -> Result<Specials> {
-    let id = |t: &str| {
-        tok.inner()
-            .token_to_id(t)
-            .map(i64::from)
-            .with_context(|| format!("the vocabulary has no {t} token"))
-    };
-    Ok(Specials {
-        cls: id("[CLS]")?,
-        sep: id("[SEP]")?,
+fn specials(tok: &WordTokenizer, cfg: &EncoderConfig) -> Specials {
+    let (cls, sep) = tok.cls_sep();
+    Specials {
+        cls,
+        sep,
         pad: cfg.pad_token_id,
-    })
+    }
 }
 
 /// Loads the encoder from `model_dir` with dropout `config.dropout` and adds a fresh head for
@@ -196,37 +191,37 @@ pub fn build_model(
         .with_context(|| format!("cannot read {}", cfg_path.display()))?;
     let config_json: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", cfg_path.display()))?;
-    let mut bert_config = BertConfig::from_json(&config_json)
-        .with_context(|| format!("invalid BERT config {}", cfg_path.display()))?;
-    bert_config.hidden_dropout_prob = config.dropout;
-    bert_config.attention_probs_dropout_prob = config.dropout;
-    if config.max_len as i64 > bert_config.max_position_embeddings {
+    let mut encoder_config = EncoderConfig::from_json(&config_json)
+        .with_context(|| format!("invalid model config {}", cfg_path.display()))?;
+    encoder_config.hidden_dropout_prob = config.dropout;
+    encoder_config.attention_probs_dropout_prob = config.dropout;
+    if config.max_len as i64 > encoder_config.max_len() {
         bail!(
             "finetune.max_len {} exceeds the model's {} positions",
             config.max_len,
-            bert_config.max_position_embeddings
+            encoder_config.max_len()
         );
     }
     let weights = weights_file(model_dir)?;
-    let tokenizer = WordTokenizer::from_dir(model_dir, config.max_len)?;
+    let tokenizer = WordTokenizer::from_dir(model_dir, encoder_config.family, config.max_len)?;
     tch::manual_seed(config.seed as i64 & i64::MAX);
     let vs = nn::VarStore::new(Device::Cpu);
-    let bert = Bert::new(&vs.root(), &bert_config);
+    let encoder = encoder::Model::new(&vs.root(), &encoder_config);
     let head = Head::new(
         &vs.root(),
-        Head::input_dim(kind, bert_config.hidden_size),
+        Head::input_dim(kind, encoder_config.hidden_size),
         n_labels as i64,
         config.dropout,
     );
-    load_weights(&bert, &weights)?;
+    load_weights(&vs, &encoder, &weights)?;
     Ok(Model {
         vs,
-        bert,
+        encoder,
         head,
         tokenizer,
-        bert_config,
+        encoder_config,
         config_json,
-        side_files: save::side_files(model_dir)?,
+        side_files: side_files(model_dir)?,
     })
 }
 
@@ -234,7 +229,9 @@ impl Model {
     /// Logits of one batch's units; dropout in the head when `train`, in the encoder when
     /// `encoder_train`.
     pub fn logits(&self, batch: &super::prep::Batch, train: bool, encoder_train: bool) -> Tensor {
-        let states = self.bert.forward_t(&batch.ids, &batch.mask, encoder_train);
+        let states = self
+            .encoder
+            .forward_t(&batch.ids, &batch.mask, encoder_train);
         let last = states
             .last()
             .expect("an encoder returns at least the embeddings");
@@ -336,7 +333,7 @@ pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
 
     // ---- data ----
     let model = build_model(&job.model_dir, kind, n_labels, cfg)?;
-    let sp = specials(&model.tokenizer, &model.bert_config)?;
+    let sp = specials(&model.tokenizer, &model.encoder_config);
     let tok = &model.tokenizer;
     let subwords = |words: &[String]| -> Result<Vec<Vec<i64>>> {
         let w: Vec<&str> = words.iter().map(String::as_str).collect();
@@ -478,7 +475,7 @@ pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
                 let labels = Tensor::from_slice(&batch.labels);
                 let logits = if cfg.freeze_encoder {
                     let states =
-                        tch::no_grad(|| model.bert.forward_t(&batch.ids, &batch.mask, false));
+                        tch::no_grad(|| model.encoder.forward_t(&batch.ids, &batch.mask, false));
                     let flat = states.last().expect("hidden states").flatten(0, 1);
                     model.head.forward_t(&batch.plan.gather(&flat), true)
                 } else {
