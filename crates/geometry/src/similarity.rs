@@ -54,6 +54,9 @@ pub enum SimilarityError {
         /// What went wrong with it.
         source: Box<SimilarityError>,
     },
+    /// The SVD of the permutation engine did not converge (does not happen for finite input).
+    #[error("singular value decomposition did not converge")]
+    SvdNoConvergence,
     /// A setting is out of range (e.g. `k` not below the number of rows).
     #[error("invalid setting: {0}")]
     Setting(String),

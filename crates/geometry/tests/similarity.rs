@@ -617,10 +617,9 @@ fn a_space_against_itself_is_maximally_similar_and_significant() {
             MeasureKind::Distance => assert!(z < -5.0, "{s:?}"),
         }
     }
-    // The permutation engine at the identity reproduces the values.
-    let id: Vec<usize> = (0..80).collect();
+    // The values are the public functions' (computed by the permutation engine at the
+    // identity), and permuting B by the identity reproduces them.
     let y = gaussian(80, 4, 22);
-    let at_id = permuted_indices(&x, &y, &id, &settings).unwrap();
     let direct = calibrated_similarity(
         &x,
         &y,
@@ -630,8 +629,18 @@ fn a_space_against_itself_is_maximally_similar_and_significant() {
         },
     )
     .unwrap();
-    for (g, s) in at_id.iter().zip(scores(&direct)) {
-        assert!((g - s.value).abs() < 1e-12, "{g} vs {s:?}");
+    let public = [
+        linear_cka(&x, &y).unwrap(),
+        debiased_linear_cka(&x, &y).unwrap(),
+        mutual_knn(&x, &y, 5).unwrap(),
+        procrustes_angular(&x, &y).unwrap(),
+        rsa(&x, &y, &settings.rsa).unwrap(),
+    ];
+    let id: Vec<usize> = (0..80).collect();
+    let at_id = permuted_indices(&x, &y, &id, &settings).unwrap();
+    for ((s, p), g) in scores(&direct).iter().zip(public).zip(at_id) {
+        assert!((s.value - p).abs() < 1e-14, "{s:?} vs {p}");
+        assert!((g - p).abs() < 1e-14, "{g} vs {p}");
         assert_eq!((s.p_value, s.null_mean, s.calibrated), (None, None, None));
     }
 }
