@@ -8,7 +8,10 @@
 //!
 //! Everything is deterministic given the seeds and the libtorch thread count: initial weights and
 //! batch orders come from a seeded generator owned by this module.
+//!
+//! [`mdl`] measures the online codelength of the same probes (Voita & Titov 2020).
 
+pub mod mdl;
 mod rng;
 mod train;
 
