@@ -8,7 +8,8 @@ numpy/scipy implementations written independently of the Rust code:
   (ties to the lower index), mean |N_A(i) & N_B(i)| / k;
 * angular Procrustes (Williams et al. 2021): arccos of numpy.linalg.norm(A^T B, "nuc") after
   centring and unit Frobenius scaling;
-* linear / debiased CKA and RSA from n x n Gram matrices / scipy (as similarity_reference.py);
+* linear / debiased CKA and RSA from n x n Gram matrices / scipy (imported from
+  similarity_reference.py);
 * the permutation null: the same Fisher-Yates permutations as the Rust code (xoshiro256**
   seeded by SplitMix64, Lemire's bounded draw), every index recomputed from scratch on B[perm],
   then null mean, sample std, p = (1 + #{at least as extreme}) / (N + 1) and the z-score;
@@ -27,7 +28,9 @@ import pathlib
 import numpy as np
 import scipy
 import scipy.spatial.distance
-import scipy.stats
+
+from similarity_reference import cka_debiased, cka_gram, rotl
+from similarity_reference import rsa as rsa_metric
 
 OUT = (
     pathlib.Path(__file__).resolve().parents[2]
@@ -43,10 +46,6 @@ def splitmix64(state):
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
     return state, z ^ (z >> 31)
-
-
-def rotl(x, k):
-    return ((x << k) | (x >> (64 - k))) & MASK
 
 
 class Rng:
@@ -93,30 +92,6 @@ def null_permutation(seed, index, n):
     return p
 
 
-def cka_gram(x, y):
-    n = x.shape[0]
-    h = np.eye(n) - np.ones((n, n)) / n
-    kc, lc = h @ (x @ x.T) @ h, h @ (y @ y.T) @ h
-    return float(np.sum(kc * lc) / np.sqrt(np.sum(kc * kc) * np.sum(lc * lc)))
-
-
-def hsic_unbiased(k, l):
-    n = k.shape[0]
-    kt, lt = k.copy(), l.copy()
-    np.fill_diagonal(kt, 0.0)
-    np.fill_diagonal(lt, 0.0)
-    one = np.ones(n)
-    t1 = np.trace(kt @ lt)
-    t2 = (one @ kt @ one) * (one @ lt @ one) / ((n - 1) * (n - 2))
-    t3 = 2.0 / (n - 2) * (one @ kt @ lt @ one)
-    return (t1 + t2 - t3) / (n * (n - 3))
-
-
-def cka_debiased(x, y):
-    k, l = x @ x.T, y @ y.T
-    return float(hsic_unbiased(k, l) / np.sqrt(hsic_unbiased(k, k) * hsic_unbiased(l, l)))
-
-
 def knn_sets(x, k):
     u = x / np.linalg.norm(x, axis=1, keepdims=True)
     d = scipy.spatial.distance.cdist(u, u, "euclidean")
@@ -137,9 +112,7 @@ def procrustes_angular(x, y):
 
 
 def rsa(x, y):
-    dx = scipy.spatial.distance.pdist(x, "euclidean")
-    dy = scipy.spatial.distance.pdist(y, "euclidean")
-    return float(scipy.stats.spearmanr(dx, dy).statistic)
+    return rsa_metric(x, y, "euclidean")
 
 
 MEASURES = [

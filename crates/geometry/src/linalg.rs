@@ -509,26 +509,14 @@ pub struct SymmetricEigen {
 /// algorithm (EISPACK `tred2` + `tql2`, as in JAMA). Only `(A + Aᵀ)/2` is used. `O(d³)`; fine for
 /// `d` up to about a thousand.
 pub fn symmetric_eigen(a: &Matrix) -> Result<SymmetricEigen, LinalgError> {
-    let n = a.rows;
-    if a.cols != n {
-        return Err(LinalgError::NotSquare {
-            rows: a.rows,
-            cols: a.cols,
-        });
-    }
-    a.check_finite()?;
+    let n = check_square(a)?;
     if n == 0 {
         return Ok(SymmetricEigen {
             values: Vec::new(),
             vectors: Matrix::zeros(0, 0),
         });
     }
-    let mut v = Matrix::zeros(n, n);
-    for i in 0..n {
-        for j in 0..n {
-            v.data[i * n + j] = 0.5 * (a.data[i * n + j] + a.data[j * n + i]);
-        }
-    }
+    let mut v = Matrix::new(n, n, symmetrised(a))?;
     let mut d = vec![0.0; n];
     let mut e = vec![0.0; n];
     tred2(&mut v.data, n, &mut d, &mut e, true);
@@ -542,27 +530,39 @@ pub fn symmetric_eigen(a: &Matrix) -> Result<SymmetricEigen, LinalgError> {
     Ok(SymmetricEigen { values, vectors })
 }
 
-/// Eigenvalues of a symmetric matrix in descending order: the reduction and QL iteration of
-/// [`symmetric_eigen`] without accumulating eigenvectors (bit-identical values, about a quarter
-/// of the work).
-pub fn symmetric_eigenvalues(a: &Matrix) -> Result<Vec<f64>, LinalgError> {
-    let n = a.rows;
-    if a.cols != n {
+/// The order of a finite square matrix.
+fn check_square(a: &Matrix) -> Result<usize, LinalgError> {
+    if a.cols != a.rows {
         return Err(LinalgError::NotSquare {
             rows: a.rows,
             cols: a.cols,
         });
     }
     a.check_finite()?;
-    if n == 0 {
-        return Ok(Vec::new());
-    }
+    Ok(a.rows)
+}
+
+/// `(A + Aᵀ)/2` of a square matrix, row-major.
+fn symmetrised(a: &Matrix) -> Vec<f64> {
+    let n = a.rows;
     let mut v = vec![0.0; n * n];
     for i in 0..n {
         for j in 0..n {
             v[i * n + j] = 0.5 * (a.data[i * n + j] + a.data[j * n + i]);
         }
     }
+    v
+}
+
+/// Eigenvalues of a symmetric matrix in descending order: the reduction and QL iteration of
+/// [`symmetric_eigen`] without accumulating eigenvectors (bit-identical values, about a quarter
+/// of the work).
+pub fn symmetric_eigenvalues(a: &Matrix) -> Result<Vec<f64>, LinalgError> {
+    let n = check_square(a)?;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut v = symmetrised(a);
     let mut d = vec![0.0; n];
     let mut e = vec![0.0; n];
     tred2(&mut v, n, &mut d, &mut e, false);

@@ -89,24 +89,10 @@ pub fn run(args: Args) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::similarity::test_support::{parse, scratch};
     use super::*;
-    use clap::Parser;
     use std::path::Path;
     use tunescope_data::npy;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
-
-    fn scratch(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("tunescope-cmd-geo-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
 
     fn args(dir: &Path, extra: &[&str]) -> Args {
         let mut argv = vec![
@@ -117,12 +103,12 @@ mod tests {
             dir.join("out").display().to_string(),
         ];
         argv.extend(extra.iter().map(|s| s.to_string()));
-        Cli::try_parse_from(argv).unwrap().args
+        parse(argv)
     }
 
     #[test]
     fn writes_descriptors_with_and_without_labels() {
-        let dir = scratch("ok");
+        let dir = scratch("geo-ok");
         let mut rng = tunescope_geometry::stats::Rng::new(5);
         let data: Vec<f32> = (0..40 * 3).map(|_| rng.normal() as f32).collect();
         npy::write_f32(dir.join("x.npy"), &[40, 3], &data).unwrap();

@@ -5,7 +5,7 @@ use clap::{Args as ClapArgs, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tunescope_data::npy;
-use tunescope_geometry::calibrated::{calibrated_similarity, NullSettings};
+use tunescope_geometry::calibrated::{calibrated_similarity, MeasureKind, NullSettings};
 use tunescope_geometry::linalg::Matrix;
 use tunescope_geometry::similarity::{DistanceMetric, RsaOptions};
 
@@ -148,10 +148,13 @@ pub fn run(args: Args) -> Result<()> {
         ("procrustes_angular", result.procrustes_angular),
         ("rsa", result.rsa),
     ] {
+        let kind = match s.kind {
+            MeasureKind::Similarity => "similarity",
+            MeasureKind::Distance => "distance",
+        };
         eprintln!(
-            "{name:>18} {:.4} ({:?})  null {:.4} ± {:.4}  p {}",
+            "{name:>18} {:.4} ({kind})  null {:.4} ± {:.4}  p {}",
             s.value,
-            s.kind,
             s.null_mean.unwrap_or(f64::NAN),
             s.null_std.unwrap_or(f64::NAN),
             s.p_value.map_or("-".into(), |p| format!("{p:.4}"))
@@ -166,24 +169,36 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// Scratch directories and argument parsing shared by the tests of the standalone measures.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_support {
     use clap::Parser;
+    use std::path::PathBuf;
 
     #[derive(Parser)]
-    struct Cli {
+    struct Cli<A: clap::Args> {
         #[command(flatten)]
-        args: Args,
+        args: A,
     }
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("tunescope-cmd-sim-{name}-{}", std::process::id()));
+    /// A fresh, empty directory under the system temp dir.
+    pub(crate) fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tunescope-cmd-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }
+
+    /// Parses `argv` (program name first) into a subcommand's arguments.
+    pub(crate) fn parse<A: clap::Args>(argv: Vec<String>) -> A {
+        Cli::<A>::try_parse_from(argv).unwrap().args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{parse, scratch};
+    use super::*;
 
     fn args(dir: &Path, extra: &[&str]) -> Args {
         let p = |f: &str| dir.join(f).display().to_string();
@@ -197,7 +212,7 @@ mod tests {
             argv.push(v);
         }
         argv.extend(extra.iter().map(|s| s.to_string()));
-        Cli::try_parse_from(argv).unwrap().args
+        parse(argv)
     }
 
     fn write(dir: &Path, name: &str, rows: usize, cols: usize, seed: u64) {
@@ -208,7 +223,7 @@ mod tests {
 
     #[test]
     fn writes_every_measure_with_its_null() {
-        let dir = scratch("ok");
+        let dir = scratch("sim-ok");
         write(&dir, "a.npy", 50, 6, 1);
         write(&dir, "b.npy", 50, 4, 2);
         run(args(
@@ -231,7 +246,7 @@ mod tests {
                 assert!(m[key].is_f64(), "{name}.{key}: {}", m[key]);
             }
             let p = m["p_value"].as_f64().unwrap();
-            assert!(p >= 1.0 / 31.0 && p <= 1.0);
+            assert!((1.0 / 31.0..=1.0).contains(&p));
         }
         assert_eq!(json["settings"]["dims"], serde_json::json!([6, 4]));
         // Same seed, same result (timings aside).
@@ -251,7 +266,7 @@ mod tests {
 
     #[test]
     fn bad_inputs_name_the_file_and_write_nothing() {
-        let dir = scratch("bad");
+        let dir = scratch("sim-bad");
         write(&dir, "a.npy", 20, 3, 1);
         write(&dir, "b.npy", 21, 3, 2);
         let e = format!("{:#}", run(args(&dir, &[])).unwrap_err());

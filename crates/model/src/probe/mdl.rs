@@ -10,10 +10,11 @@
 //! ratio (1 for a probe that learns nothing, larger when the labels are easy to extract).
 
 use super::train::{forward, run_jobs, Family, Job, LabelledSet, TrainSpec};
-use super::{control_classes, map_labels, mean_std, prepare_x, rng, ProbeConfig, ProbeInput};
+use super::{
+    control_classes, map_labels, mean_std, prepare_x, rng, train_classes, ProbeConfig, ProbeInput,
+};
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 use tch::{Kind, Tensor};
 
@@ -150,12 +151,7 @@ pub fn online_codelength(
     let train_x = prepare_x("train", tr.x, n, None)?;
     let dim = Some(train_x.size()[1]);
     let dev_x = prepare_x("dev", input.dev.x, input.dev.labels.len(), dim)?;
-    let present: BTreeSet<usize> = tr.labels.iter().copied().collect();
-    let classes: HashMap<usize, i64> = present
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| (l, i as i64))
-        .collect();
+    let classes = train_classes(tr.labels);
     let k = classes.len();
     ensure!(k >= 2, "MDL needs at least two classes in train, got {k}");
     let train_y: Vec<i64> = tr.labels.iter().map(|l| classes[l]).collect();
@@ -292,14 +288,7 @@ pub fn online_codelength(
 impl MdlReport {
     /// Writes the report as pretty JSON, atomically (temporary file, then rename).
     pub fn write_json(&self, path: &std::path::Path) -> Result<()> {
-        let json = serde_json::to_string_pretty(self).context("serialising the MDL report")?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, json + "\n")
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .inspect_err(|_| {
-                let _ = std::fs::remove_file(&tmp);
-            })
-            .with_context(|| format!("writing {}", path.display()))
+        super::write_json_atomic(self, path, "the MDL report")
     }
 }
 
