@@ -39,6 +39,12 @@ enum Command {
     /// Before/after fine-tuning comparisons of a run directory: Table A, label distances,
     /// layer movement, spatial similarity, CKA/RSA/Procrustes.
     Compare(cmd::compare::Args),
+    /// Calibrated similarity of two representations of the same units (CKA, debiased CKA,
+    /// mutual k-NN, angular Procrustes, RSA, each with a permutation null).
+    Similarity(cmd::similarity::Args),
+    /// Geometry descriptors of a set of vectors: TwoNN intrinsic dimension, anisotropy,
+    /// effective rank, NC1 with labels.
+    Geometry(cmd::geometry::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,6 +67,8 @@ fn main() -> std::process::ExitCode {
         Command::Finetune(a) => cmd::finetune::run(a),
         Command::Probe(a) => cmd::probe::run(a),
         Command::Compare(a) => cmd::compare::run(a),
+        Command::Similarity(a) => cmd::similarity::run(a),
+        Command::Geometry(a) => cmd::geometry::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,5 +1,9 @@
-//! Geometry of labelled point sets: DirectProbe, similarity indices, statistics.
+//! Geometry of labelled point sets: DirectProbe, similarity indices (with permutation nulls),
+//! geometry descriptors, statistics.
+pub mod calibrated;
+pub mod descriptors;
 pub mod directprobe;
+pub mod flips;
 pub mod linalg;
 pub mod pca;
 pub mod similarity;

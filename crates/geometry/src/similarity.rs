@@ -1,6 +1,8 @@
 //! Representation similarity indices between two representations of the same `n` inputs
 //! (`X: [n × d1]`, `Y: [n × d2]`, row `i` of both describing input `i`): linear CKA (biased and
-//! debiased), RSA and the orthogonal Procrustes distance, plus layer × layer CKA matrices.
+//! debiased), RSA, the orthogonal Procrustes distance (squared and angular), mutual k-nearest
+//! neighbours, plus layer × layer CKA matrices. Permutation-null calibration of these indices
+//! is in [`crate::calibrated`].
 
 use crate::linalg::{cross_product_centered, gram_centered, nuclear_norm, LinalgError, Matrix};
 use crate::stats::{spearman, Rng, Side, StatsError};
@@ -52,6 +54,12 @@ pub enum SimilarityError {
         /// What went wrong with it.
         source: Box<SimilarityError>,
     },
+    /// The SVD of the permutation engine did not converge (does not happen for finite input).
+    #[error("singular value decomposition did not converge")]
+    SvdNoConvergence,
+    /// A setting is out of range (e.g. `k` not below the number of rows).
+    #[error("invalid setting: {0}")]
+    Setting(String),
     /// The unbiased HSIC of an input with itself came out non-positive (tiny or degenerate `n`).
     #[error("debiased HSIC of the {side} representation with itself is {value}; CKA undefined")]
     NonPositiveSelfHsic {
@@ -73,18 +81,18 @@ pub enum CkaEstimator {
 }
 
 /// Per-representation quantities reused by every pair it takes part in.
-struct Prepared<'a> {
+pub(crate) struct Prepared<'a> {
     m: &'a Matrix,
-    mean: Vec<f64>,
+    pub(crate) mean: Vec<f64>,
     /// Squared norms of the centred rows, `s_i = ‖x_i − μ‖²`.
-    row_sq: Vec<f64>,
+    pub(crate) row_sq: Vec<f64>,
     /// `Σ s_i = ‖X_c‖²_F`.
-    total_sq: f64,
+    pub(crate) total_sq: f64,
     /// `sqrt(HSIC(X, X))` up to the estimator's constant factor.
-    self_norm: f64,
+    pub(crate) self_norm: f64,
 }
 
-fn prepare<'a>(
+pub(crate) fn prepare<'a>(
     m: &'a Matrix,
     estimator: CkaEstimator,
     side: Side,
@@ -153,9 +161,15 @@ fn centered_cross_sq(x: &Prepared, y: &Prepared) -> Result<f64, LinalgError> {
 /// row squared norms. This equals Song et al.'s estimator on the `n × n` Gram matrices
 /// (Kornblith's `_debiased_dot_product_similarity_helper`); the estimator is invariant to
 /// translating the features, so centring first changes nothing but rounding.
-fn debiased_hsic_scaled(xty: f64, x: &Prepared, y: &Prepared) -> f64 {
-    let n = x.row_sq.len() as f64;
+pub(crate) fn debiased_hsic_scaled(xty: f64, x: &Prepared, y: &Prepared) -> f64 {
     let sxsy: f64 = x.row_sq.iter().zip(&y.row_sq).map(|(a, b)| a * b).sum();
+    debiased_hsic_terms(xty, sxsy, x, y)
+}
+
+/// [`debiased_hsic_scaled`] from its data-dependent terms: `xty = ‖X_cᵀY_c‖²_F` and
+/// `sxsy = Σ_i s_x,i·s_y,i` (for a row permutation of `Y`, both change; the totals do not).
+pub(crate) fn debiased_hsic_terms(xty: f64, sxsy: f64, x: &Prepared, y: &Prepared) -> f64 {
+    let n = x.row_sq.len() as f64;
     xty - n / (n - 2.0) * sxsy + x.total_sq * y.total_sq / ((n - 1.0) * (n - 2.0))
 }
 
@@ -172,7 +186,7 @@ fn cka_prepared(
     Ok(num / (x.self_norm * y.self_norm))
 }
 
-fn check_rows(x: &Matrix, y: &Matrix) -> Result<(), SimilarityError> {
+pub(crate) fn check_rows(x: &Matrix, y: &Matrix) -> Result<(), SimilarityError> {
     if x.rows() != y.rows() {
         return Err(SimilarityError::RowMismatch {
             first: x.rows(),
@@ -354,7 +368,7 @@ pub fn pairwise_distances(x: &Matrix, metric: DistanceMetric) -> Result<Vec<f64>
 
 /// `Σ f(a_k, b_k)` with four interleaved partial sums, so the loop vectorises.
 #[inline]
-fn sum4(a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64) -> f64 {
+pub(crate) fn sum4(a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64) -> f64 {
     let mut acc = [0.0; 4];
     let (mut ca, mut cb) = (a.chunks_exact(4), b.chunks_exact(4));
     for (x, y) in (&mut ca).zip(&mut cb) {
@@ -375,6 +389,16 @@ fn sum4(a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64) -> f64 {
 /// (tie-averaged ranks) between the condensed distance vectors of `X` and `Y` over the same
 /// sampled rows ([`rsa_sample_rows`]). Cost `O(m²·(d1 + d2) + m² log m)` for `m` sampled rows.
 pub fn rsa(x: &Matrix, y: &Matrix, options: &RsaOptions) -> Result<f64, SimilarityError> {
+    let (dx, dy) = rsa_distances(x, y, options)?;
+    Ok(spearman(&dx, &dy)?)
+}
+
+/// The two condensed distance vectors [`rsa`] correlates.
+pub(crate) fn rsa_distances(
+    x: &Matrix,
+    y: &Matrix,
+    options: &RsaOptions,
+) -> Result<(Vec<f64>, Vec<f64>), SimilarityError> {
     check_rows(x, y)?;
     if x.rows() < 3 || options.sample < 3 {
         return Err(SimilarityError::TooFewRows {
@@ -387,7 +411,7 @@ pub fn rsa(x: &Matrix, y: &Matrix, options: &RsaOptions) -> Result<f64, Similari
     let dx = pairwise_distances(&xs, options.metric).map_err(|e| relabel(e, Side::First, &rows))?;
     let dy =
         pairwise_distances(&ys, options.metric).map_err(|e| relabel(e, Side::Second, &rows))?;
-    Ok(spearman(&dx, &dy)?)
+    Ok((dx, dy))
 }
 
 /// Maps a zero-norm row of a sample back to the input side and row.
@@ -414,4 +438,101 @@ pub fn procrustes_distance(x: &Matrix, y: &Matrix) -> Result<f64, SimilarityErro
     let mut c = cross_product_centered(x, Some(&px.mean), y, Some(&py.mean))?;
     c.scale(1.0 / (px.total_sq.sqrt() * py.total_sq.sqrt()));
     Ok((2.0 - 2.0 * nuclear_norm(&c)?).max(0.0))
+}
+
+/// Angular Procrustes distance (Williams et al. 2021, eq. 4): centre the columns of both, scale
+/// each to unit Frobenius norm, `arccos ‖X̂ᵀŶ‖_*` (the nuclear norm clamped to `[0, 1]`).
+/// A metric on shapes, in `[0, π/2]`; 0 iff `Y` is a rotated, scaled, translated copy of `X`.
+/// Related to [`procrustes_distance`] `d` by `arccos(1 − d/2)`. Near 0 the `arccos` amplifies
+/// rounding: a space against itself gives about `1e-8`, not exactly 0.
+pub fn procrustes_angular(x: &Matrix, y: &Matrix) -> Result<f64, SimilarityError> {
+    check_rows(x, y)?;
+    let px = centre_stats(x, Side::First, 2)?;
+    let py = centre_stats(y, Side::Second, 2)?;
+    let c = cross_product_centered(x, Some(&px.mean), y, Some(&py.mean))?;
+    let nuclear = nuclear_norm(&c)? / (px.total_sq.sqrt() * py.total_sq.sqrt());
+    Ok(nuclear.clamp(0.0, 1.0).acos())
+}
+
+/// Neighbour candidates of every row of one space (rows L2-normalised, Euclidean distance, the
+/// row itself excluded): for row `i`, every `(squared distance, j)` with a distance at most the
+/// `k`-th smallest, sorted by distance then index. Holding the whole tie group at the `k`-th
+/// distance lets a permuted copy of the space break ties by its own row order exactly.
+pub(crate) struct KnnCandidates {
+    pub(crate) k: usize,
+    pub(crate) lists: Vec<Vec<(f64, usize)>>,
+    /// Per row, how many candidates lie strictly closer than the `k`-th distance.
+    pub(crate) inside: Vec<usize>,
+}
+
+impl KnnCandidates {
+    /// Candidates of `x`'s rows; needs `1 ≤ k < n` and no zero row.
+    pub(crate) fn new(x: &Matrix, k: usize, side: Side) -> Result<Self, SimilarityError> {
+        let n = x.rows();
+        if k == 0 || k >= n {
+            return Err(SimilarityError::Setting(format!(
+                "k = {k} nearest neighbours needs 1 <= k < rows = {n}"
+            )));
+        }
+        x.check_finite()?;
+        let mut unit = x.clone();
+        for i in 0..n {
+            let r = unit.row_mut(i);
+            let norm = r.iter().map(|v| v * v).sum::<f64>().sqrt();
+            if norm == 0.0 {
+                return Err(SimilarityError::ZeroNorm { side, row: i });
+            }
+            r.iter_mut().for_each(|v| *v /= norm);
+        }
+        let lists: Vec<Vec<(f64, usize)>> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let a = unit.row(i);
+                let mut d: Vec<(f64, usize)> = (0..n)
+                    .filter(|&j| j != i)
+                    .map(|j| (sum4(a, unit.row(j), |u, v| (u - v) * (u - v)), j))
+                    .collect();
+                let by =
+                    |p: &(f64, usize), q: &(f64, usize)| p.0.total_cmp(&q.0).then(p.1.cmp(&q.1));
+                d.select_nth_unstable_by(k - 1, by);
+                let kth = d[k - 1].0;
+                let mut keep: Vec<(f64, usize)> =
+                    d.into_iter().filter(|&(dist, _)| dist <= kth).collect();
+                keep.sort_unstable_by(by);
+                keep
+            })
+            .collect();
+        let inside = lists
+            .iter()
+            .map(|l| {
+                let kth = l[k - 1].0;
+                l.iter().take_while(|&&(dist, _)| dist < kth).count()
+            })
+            .collect();
+        Ok(Self { k, lists, inside })
+    }
+
+    /// The `k` neighbours of row `i` (ties to the lower index).
+    pub(crate) fn neighbours(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        self.lists[i][..self.k].iter().map(|&(_, j)| j)
+    }
+}
+
+/// Mutual k-nearest-neighbour alignment (Huh et al. 2024, "The platonic representation
+/// hypothesis"): rows L2-normalised, `N_X(i)` the `k` nearest rows of row `i` by Euclidean
+/// distance in `X` (itself excluded, ties to the lower index), and the score the mean over rows
+/// of `|N_X(i) ∩ N_Y(i)| / k`, in `[0, 1]`. Invariant to rotations and isotropic scaling (not to
+/// translation). Cost `O(n²·(d1 + d2))`, parallel over rows.
+pub fn mutual_knn(x: &Matrix, y: &Matrix, k: usize) -> Result<f64, SimilarityError> {
+    check_rows(x, y)?;
+    let nx = KnnCandidates::new(x, k, Side::First)?;
+    let ny = KnnCandidates::new(y, k, Side::Second)?;
+    let n = x.rows();
+    let mut mark = vec![usize::MAX; n];
+    let mut total = 0usize;
+    for i in 0..n {
+        nx.neighbours(i).for_each(|j| mark[j] = i);
+        total += ny.neighbours(i).filter(|&j| mark[j] == i).count();
+    }
+    Ok(total as f64 / (n * k) as f64)
 }

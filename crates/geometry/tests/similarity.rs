@@ -2,12 +2,18 @@
 //! (`scripts/reference/similarity_reference.py`, numpy/scipy) plus invariance properties.
 
 use serde_json::Value;
-use tunescope_geometry::linalg::{cross_product, symmetric_eigen, Matrix};
+use tunescope_geometry::calibrated::{
+    calibrated_similarity, null_permutation, permuted_indices, CalibratedScore, MeasureKind,
+    NullSettings,
+};
+use tunescope_geometry::linalg::{
+    cross_product, singular_values, symmetric_eigen, symmetric_eigenvalues, Matrix,
+};
 use tunescope_geometry::pca::{Pca, PcaError};
 use tunescope_geometry::similarity::{
-    cka, cka_matrix, cka_self_matrix, debiased_linear_cka, linear_cka, pairwise_distances,
-    procrustes_distance, rsa, rsa_sample_rows, CkaEstimator, DistanceMetric, RsaOptions,
-    SimilarityError,
+    cka, cka_matrix, cka_self_matrix, debiased_linear_cka, linear_cka, mutual_knn,
+    pairwise_distances, procrustes_angular, procrustes_distance, rsa, rsa_sample_rows,
+    CkaEstimator, DistanceMetric, RsaOptions, SimilarityError,
 };
 use tunescope_geometry::stats::{
     average_ranks, bootstrap_ci, bootstrap_mean_ci, mean, paired_permutation_test, pearson,
@@ -17,10 +23,11 @@ use tunescope_geometry::stats::{
 const REL: f64 = 1e-9;
 
 fn fixture() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/similarity.json"
-    );
+    load_fixture("similarity.json")
+}
+
+fn load_fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
 }
 
@@ -512,4 +519,244 @@ fn bootstrap_ci_is_seeded_and_covers_the_mean() {
     assert_eq!((one.lower, one.upper), (3.0, 3.0));
     assert!(bootstrap_mean_ci(&xs, 1.0, 10, 1).is_err());
     assert!(bootstrap_mean_ci(&[], 0.95, 10, 1).is_err());
+}
+
+const MEASURES: [&str; 5] = [
+    "linear_cka",
+    "debiased_cka",
+    "mutual_knn",
+    "procrustes_angular",
+    "rsa",
+];
+
+fn scores(c: &tunescope_geometry::calibrated::CalibratedSimilarity) -> [CalibratedScore; 5] {
+    [
+        c.linear_cka,
+        c.debiased_cka,
+        c.mutual_knn,
+        c.procrustes_angular,
+        c.rsa,
+    ]
+}
+
+#[test]
+fn calibrated_similarity_matches_reference() {
+    let fx = load_fixture("measures.json");
+    let m = |name: &str| mat_of(&fx["matrices"][name]);
+    let want_perms = fx["permutations_seed3_n10"].as_array().unwrap();
+    for (i, p) in want_perms.iter().enumerate() {
+        let want: Vec<usize> = vec_of(p).iter().map(|&v| v as usize).collect();
+        assert_eq!(null_permutation(3, i, 10), want, "permutation {i}");
+    }
+    for (tag, case) in fx["calibrated"].as_object().unwrap() {
+        let (a, b) = (
+            m(case["first"].as_str().unwrap()),
+            m(case["second"].as_str().unwrap()),
+        );
+        let settings = NullSettings {
+            permutations: case["permutations"].as_u64().unwrap() as usize,
+            k: case["k"].as_u64().unwrap() as usize,
+            seed: case["seed"].as_u64().unwrap(),
+            ..NullSettings::default()
+        };
+        let got = calibrated_similarity(&a, &b, &settings).unwrap();
+        for (name, score) in MEASURES.iter().zip(scores(&got)) {
+            let want = &case["measures"][*name];
+            let what = format!("{tag} {name}");
+            let w = |k: &str| want[k].as_f64().unwrap();
+            assert_rel(score.value, w("value"), &format!("{what} value"));
+            assert_rel(score.null_mean.unwrap(), w("null_mean"), &what);
+            assert_rel(score.null_std.unwrap(), w("null_std"), &what);
+            assert_rel(score.calibrated.unwrap(), w("calibrated"), &what);
+            assert_rel(score.p_value.unwrap(), w("p_value"), &format!("{what} p"));
+            let kind = match score.kind {
+                MeasureKind::Similarity => "similarity",
+                MeasureKind::Distance => "distance",
+            };
+            assert_eq!(kind, want["kind"].as_str().unwrap(), "{what} kind");
+        }
+        // Every permutation's indices, recomputed from scratch by the reference.
+        for j in 0..settings.permutations {
+            let perm = null_permutation(settings.seed, j, a.rows());
+            let got = permuted_indices(&a, &b, &perm, &settings).unwrap();
+            for (name, g) in MEASURES.iter().zip(got) {
+                let w = case["measures"][*name]["null"][j].as_f64().unwrap();
+                assert!(
+                    (g - w).abs() <= REL * w.abs().max(1e-3),
+                    "{tag} {name} permutation {j}: got {g}, want {w}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_space_against_itself_is_maximally_similar_and_significant() {
+    let x = gaussian(80, 7, 21);
+    let settings = NullSettings {
+        permutations: 199,
+        k: 5,
+        seed: 4,
+        ..NullSettings::default()
+    };
+    let c = calibrated_similarity(&x, &x, &settings).unwrap();
+    assert!((c.linear_cka.value - 1.0).abs() < 1e-12);
+    assert!((c.debiased_cka.value - 1.0).abs() < 1e-12);
+    assert_eq!(c.mutual_knn.value, 1.0);
+    assert!(
+        c.procrustes_angular.value < 1e-6,
+        "{}",
+        c.procrustes_angular.value
+    );
+    assert!((c.rsa.value - 1.0).abs() < 1e-12);
+    for s in scores(&c) {
+        assert_eq!(s.p_value, Some(1.0 / 200.0), "{s:?}");
+        let z = s.calibrated.unwrap();
+        match s.kind {
+            MeasureKind::Similarity => assert!(z > 5.0, "{s:?}"),
+            MeasureKind::Distance => assert!(z < -5.0, "{s:?}"),
+        }
+    }
+    // The values are the public functions' (computed by the permutation engine at the
+    // identity), and permuting B by the identity reproduces them.
+    let y = gaussian(80, 4, 22);
+    let direct = calibrated_similarity(
+        &x,
+        &y,
+        &NullSettings {
+            permutations: 0,
+            ..settings
+        },
+    )
+    .unwrap();
+    let public = [
+        linear_cka(&x, &y).unwrap(),
+        debiased_linear_cka(&x, &y).unwrap(),
+        mutual_knn(&x, &y, 5).unwrap(),
+        procrustes_angular(&x, &y).unwrap(),
+        rsa(&x, &y, &settings.rsa).unwrap(),
+    ];
+    let id: Vec<usize> = (0..80).collect();
+    let at_id = permuted_indices(&x, &y, &id, &settings).unwrap();
+    for ((s, p), g) in scores(&direct).iter().zip(public).zip(at_id) {
+        assert!((s.value - p).abs() < 1e-14, "{s:?} vs {p}");
+        assert!((g - p).abs() < 1e-14, "{g} vs {p}");
+        assert_eq!((s.p_value, s.null_mean, s.calibrated), (None, None, None));
+    }
+}
+
+#[test]
+fn independent_spaces_are_not_significant() {
+    // Under independence a permutation p-value is uniform on {1/(N+1), …, 1}: with N = 99,
+    // P(p <= 0.05) = 0.05 exactly, so "p > 0.05 in 95 % of seeds" is the expected rate, not a
+    // bound. Over 1,000 seeds the count of p <= 0.05 is Binomial(1000, 0.05) (mean 50, sd 6.9);
+    // more than 66 has probability about 1 %. The p <= 0.5 count checks the null is not merely
+    // conservative.
+    let seeds = 1000;
+    let mut below_005 = [0usize; 5];
+    let mut below_05 = [0usize; 5];
+    for seed in 0..seeds {
+        let a = gaussian(40, 6, 1000 + seed);
+        let b = gaussian(40, 5, 2000 + seed);
+        let settings = NullSettings {
+            permutations: 99,
+            k: 5,
+            seed,
+            ..NullSettings::default()
+        };
+        let c = calibrated_similarity(&a, &b, &settings).unwrap();
+        for (m, s) in scores(&c).iter().enumerate() {
+            let p = s.p_value.unwrap();
+            below_005[m] += usize::from(p <= 0.05);
+            below_05[m] += usize::from(p <= 0.5);
+        }
+    }
+    for (m, name) in MEASURES.iter().enumerate() {
+        eprintln!(
+            "{name}: p > 0.05 in {} of {seeds} seeds, p <= 0.5 in {}",
+            seeds as usize - below_005[m],
+            below_05[m]
+        );
+        assert!(
+            below_005[m] <= 66,
+            "{name}: p <= 0.05 in {} of {seeds}",
+            below_005[m]
+        );
+        assert!(
+            (430..=570).contains(&below_05[m]),
+            "{name}: {}",
+            below_05[m]
+        );
+    }
+}
+
+#[test]
+fn similarity_indices_ignore_rotation_and_isotropic_scaling() {
+    let x = gaussian(120, 10, 31);
+    let noise = gaussian(120, 10, 32);
+    // Related to x but not a copy: rotated x plus noise.
+    let mut mixed = x.matmul(&orthogonal(10, 33)).unwrap();
+    for i in 0..120 {
+        for (v, e) in mixed.row_mut(i).iter_mut().zip(noise.row(i)) {
+            *v += 0.7 * e;
+        }
+    }
+    let moved = similarity_transform(&mixed, &orthogonal(10, 34), 4.5, &[0.0; 10]);
+    let k = 6;
+    for (name, f) in [
+        ("linear_cka", linear_cka as fn(&Matrix, &Matrix) -> _),
+        ("debiased_cka", debiased_linear_cka),
+        ("procrustes_angular", procrustes_angular),
+    ] {
+        let (a, b) = (f(&x, &mixed).unwrap(), f(&x, &moved).unwrap());
+        assert!((a - b).abs() < 1e-10, "{name}: {a} vs {b}");
+    }
+    let (a, b) = (
+        mutual_knn(&x, &mixed, k).unwrap(),
+        mutual_knn(&x, &moved, k).unwrap(),
+    );
+    assert_eq!(a, b);
+    assert!(a > 0.1 && a < 1.0, "{a}");
+}
+
+#[test]
+fn mutual_knn_breaks_ties_by_index_also_under_permutation() {
+    // Duplicated rows make exact distance ties; the null engine must agree with a direct
+    // computation on the permuted matrix.
+    let base = gaussian(12, 3, 41);
+    let rows: Vec<usize> = (0..30).map(|i| i % 12).collect();
+    let a = base.select_rows(&rows);
+    let b = gaussian(30, 4, 42).select_rows(&(0..30).map(|i| (i * 7) % 15).collect::<Vec<_>>());
+    let settings = NullSettings {
+        k: 3,
+        rsa: RsaOptions {
+            sample: 30,
+            ..RsaOptions::default()
+        },
+        ..NullSettings::default()
+    };
+    for j in 0..20 {
+        let perm = null_permutation(9, j, 30);
+        let engine = permuted_indices(&a, &b, &perm, &settings).unwrap()[2];
+        let direct = mutual_knn(&a, &b.select_rows(&perm), 3).unwrap();
+        assert_eq!(engine, direct, "permutation {j}");
+    }
+    assert!(matches!(
+        mutual_knn(&a, &b, 30),
+        Err(SimilarityError::Setting(_))
+    ));
+}
+
+#[test]
+fn eigenvalues_alone_equal_those_of_the_full_decomposition() {
+    for (n, seed) in [(1, 1), (2, 2), (9, 3), (40, 4)] {
+        let g = gaussian(n + 3, n, seed);
+        let a = cross_product(&g, &g).unwrap();
+        assert_eq!(
+            symmetric_eigenvalues(&a).unwrap(),
+            symmetric_eigen(&a).unwrap().values
+        );
+    }
+    let s = singular_values(&gaussian(7, 3, 5)).unwrap();
+    assert!(s.windows(2).all(|w| w[0] >= w[1]) && s[2] > 0.0);
 }

@@ -85,6 +85,10 @@ pub struct Args {
     /// Seed of the control-label assignment.
     #[arg(long, default_value_t = 0)]
     control_seed: u64,
+    /// Also measure the online codelength (MDL, Voita & Titov 2020) of the linear probe and the
+    /// MLP with the best dev accuracy (and of their control tasks with --control) -> DIR/mdl.json.
+    #[arg(long)]
+    mdl: bool,
     /// Shapes trained concurrently, each on one core (default: all cores). Results do not
     /// depend on it.
     #[arg(long, default_value_t = 0, hide_default_value = true)]
@@ -224,8 +228,16 @@ pub fn run(args: Args) -> Result<()> {
         curves: Vec::new(),
     };
     let report = probe::run(&input, &cfg)?;
+    let mdl = if args.mdl {
+        Some(run_mdl(&input, &cfg, &report)?)
+    } else {
+        None
+    };
     let staging = crate::outdir::Staging::begin(&args.out, args.force)?;
     report.write_json(&staging.path().join("probe.json"))?;
+    if let Some(m) = mdl {
+        m.write_json(&staging.path().join("mdl.json"))?;
+    }
     staging.commit()?;
     let path = args.out.join("probe.json");
     let b = &report.best;
@@ -241,6 +253,41 @@ pub fn run(args: Args) -> Result<()> {
         path.display()
     );
     Ok(())
+}
+
+/// MDL of the linear probe and the best MLP of `report` (first on ties), when it has one.
+fn run_mdl(
+    input: &ProbeInput,
+    cfg: &ProbeConfig,
+    report: &probe::ProbeReport,
+) -> Result<probe::mdl::MdlReport> {
+    let mut shapes = vec![Vec::new()];
+    let best_mlp = report.shapes.iter().filter(|s| !s.hidden.is_empty()).fold(
+        None,
+        |best: Option<&probe::ShapeResult>, s| match best {
+            Some(b) if b.dev_mean >= s.dev_mean => Some(b),
+            _ => Some(s),
+        },
+    );
+    if let Some(s) = best_mlp {
+        shapes.push(s.hidden.clone());
+    }
+    let m = probe::mdl::online_codelength(input, cfg, &shapes, &Default::default())?;
+    for s in &m.shapes {
+        eprintln!(
+            "MDL {:?}: {:.0} bits online / {:.0} uniform, compression {:.3} ± {:.3}{}",
+            s.hidden,
+            s.task.online_bits,
+            m.uniform_bits,
+            s.task.compression,
+            s.task.compression_std,
+            s.control.as_ref().map_or(String::new(), |c| format!(
+                " (control {:.3})",
+                c.compression
+            ))
+        );
+    }
+    Ok(m)
 }
 
 #[cfg(test)]
@@ -336,6 +383,7 @@ mod tests {
             t("dev_t.txt"),
             "--test-types".into(),
             t("test_t.txt"),
+            "--mdl".into(),
         ];
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         run(args(&dir, &extra)).unwrap();
@@ -346,6 +394,13 @@ mod tests {
         let sel = c["selectivity_test"].as_f64().unwrap();
         let diff = json["best"]["test_mean"].as_f64().unwrap() - c["test_mean"].as_f64().unwrap();
         assert_eq!(sel, diff);
+        let mdl: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("out/mdl.json")).unwrap())
+                .unwrap();
+        let linear = &mdl["shapes"][0];
+        assert_eq!(linear["hidden"], serde_json::json!([]));
+        assert!(linear["task"]["compression"].as_f64().unwrap() > 0.0);
+        assert!(linear["control"]["online_bits"].as_f64().unwrap() > 0.0);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

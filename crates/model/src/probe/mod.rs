@@ -8,7 +8,10 @@
 //!
 //! Everything is deterministic given the seeds and the libtorch thread count: initial weights and
 //! batch orders come from a seeded generator owned by this module.
+//!
+//! [`mdl`] measures the online codelength of the same probes (Voita & Titov 2020).
 
+pub mod mdl;
 mod rng;
 mod train;
 
@@ -213,15 +216,21 @@ pub struct ProbeReport {
 impl ProbeReport {
     /// Writes the report as pretty JSON, atomically (temporary file, then rename).
     pub fn write_json(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_string_pretty(self).context("serialising the probe report")?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, json + "\n")
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .inspect_err(|_| {
-                let _ = std::fs::remove_file(&tmp);
-            })
-            .with_context(|| format!("writing {}", path.display()))
+        write_json_atomic(self, path, "the probe report")
     }
+}
+
+/// Writes `value` as pretty JSON to `path` atomically (temporary file, then rename).
+pub(crate) fn write_json_atomic(value: &impl Serialize, path: &Path, what: &str) -> Result<()> {
+    let json =
+        serde_json::to_string_pretty(value).with_context(|| format!("serialising {what}"))?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, json + "\n")
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// A `[rows, cols]` f32 matrix tensor from row-major data.
@@ -311,6 +320,16 @@ fn prepare_x(name: &str, x: &Tensor, rows: usize, dim: Option<i64>) -> Result<Te
     Ok(x)
 }
 
+/// The probe's classes: the labels present in train, numbered in ascending label order.
+fn train_classes(labels: &[usize]) -> HashMap<usize, i64> {
+    let present: BTreeSet<usize> = labels.iter().copied().collect();
+    present
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| (l, i as i64))
+        .collect()
+}
+
 /// Maps caller label indices onto the probe's classes (those present in train), `-1` if absent.
 fn map_labels(classes: &HashMap<usize, i64>, labels: &[usize]) -> (Tensor, usize) {
     let mapped: Vec<i64> = labels
@@ -391,12 +410,7 @@ pub fn run(input: &ProbeInput, cfg: &ProbeConfig) -> Result<ProbeReport> {
         None => None,
     };
 
-    let present: BTreeSet<usize> = tr.labels.iter().copied().collect();
-    let classes: HashMap<usize, i64> = present
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| (l, i as i64))
-        .collect();
+    let classes = train_classes(tr.labels);
     let n_classes = classes.len();
     let train_y: Vec<i64> = tr.labels.iter().map(|l| classes[l]).collect();
     let (dev_y, unseen_dev) = map_labels(&classes, input.dev.labels);

@@ -82,6 +82,8 @@ pub(crate) struct TrainOutcome {
     pub epochs: Vec<usize>,
     /// Per curve set: per seed, accuracy after each epoch.
     pub curves: Vec<Vec<Vec<f64>>>,
+    /// The kept (best-dev) weights, `(weight [S, in, out], bias [S, 1, out])` per layer.
+    pub weights: Vec<(Tensor, Tensor)>,
 }
 
 /// One trainable tensor with its Adam moments.
@@ -187,7 +189,7 @@ fn layers(params: &[Param]) -> Vec<(Tensor, Tensor)> {
 }
 
 /// Logits `[S, B, C]` for per-seed inputs `[S, B, d]` or shared inputs `[B, d]`.
-fn forward(layers: &[(Tensor, Tensor)], x: &Tensor) -> Tensor {
+pub(crate) fn forward(layers: &[(Tensor, Tensor)], x: &Tensor) -> Tensor {
     let (w0, b0) = &layers[0];
     let mut h = if x.dim() == 2 {
         x.matmul(w0) + b0
@@ -323,6 +325,7 @@ fn train(spec: &TrainSpec, family: &Family) -> TrainOutcome {
         best_epoch,
         epochs,
         curves,
+        weights: best,
     }
 }
 

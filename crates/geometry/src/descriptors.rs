@@ -1,0 +1,336 @@
+//! Geometry descriptors of one point cloud `X: [n × d]` (one row per unit): TwoNN intrinsic
+//! dimension, anisotropy, effective rank and, with labels, neural collapse NC1.
+
+use crate::linalg::{gram_centered, symmetric_eigen, symmetric_eigenvalues, LinalgError, Matrix};
+use crate::similarity::sum4;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Why a descriptor is undefined for its input.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DescriptorError {
+    /// A linear-algebra failure (non-finite input, shape).
+    #[error(transparent)]
+    Linalg(#[from] LinalgError),
+    /// Too few (distinct) points.
+    #[error("need at least {needed} {what}, got {got}")]
+    TooFew {
+        /// What is counted (e.g. "distinct points").
+        what: &'static str,
+        /// Minimum.
+        needed: usize,
+        /// Given.
+        got: usize,
+    },
+    /// A row of zero norm (cosine undefined).
+    #[error("row {0} has zero norm; cosine undefined")]
+    ZeroNorm(usize),
+    /// Labels and rows differ in number.
+    #[error("{rows} rows but {labels} labels")]
+    LabelCount {
+        /// Rows of the matrix.
+        rows: usize,
+        /// Labels given.
+        labels: usize,
+    },
+    /// The quantity is degenerate for this input (e.g. every point equidistant).
+    #[error("{0}")]
+    Degenerate(String),
+}
+
+/// TwoNN estimate (Facco et al. 2017).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TwoNn {
+    /// Maximum-likelihood intrinsic dimension `n / Σ ln(r₂/r₁)`.
+    pub dimension: f64,
+    /// Distinct points used.
+    pub points: usize,
+    /// Rows dropped as exact duplicates of an earlier row.
+    pub duplicates: usize,
+}
+
+/// TwoNN intrinsic dimension (Facco et al. 2017, maximum-likelihood form): exact duplicate rows
+/// are removed (first kept), then for each of the `n` remaining points `μ = r₂/r₁`, the ratio of
+/// the Euclidean distances to its second and first nearest neighbour, and `d = n / Σ ln μ`.
+/// Brute force, `O(n²·d)`, parallel over points. Needs 3 distinct points.
+pub fn two_nn(x: &Matrix) -> Result<TwoNn, DescriptorError> {
+    x.check_finite()?;
+    let mut order: Vec<usize> = (0..x.rows()).collect();
+    let lex = |&i: &usize, &j: &usize| {
+        x.row(i)
+            .iter()
+            .zip(x.row(j))
+            .map(|(a, b)| a.total_cmp(b))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    };
+    order.sort_by(|i, j| lex(i, j).then(i.cmp(j)));
+    let mut keep: Vec<usize> = Vec::with_capacity(order.len());
+    for (pos, &i) in order.iter().enumerate() {
+        if pos == 0 || lex(&order[pos - 1], &i).is_ne() {
+            keep.push(i);
+        }
+    }
+    keep.sort_unstable();
+    let n = keep.len();
+    if n < 3 {
+        return Err(DescriptorError::TooFew {
+            what: "distinct points",
+            needed: 3,
+            got: n,
+        });
+    }
+    let pts = x.select_rows(&keep);
+    let sum_log: f64 = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let a = pts.row(i);
+            let (mut s1, mut s2) = (f64::INFINITY, f64::INFINITY);
+            for j in (0..n).filter(|&j| j != i) {
+                let s = sum4(a, pts.row(j), |u, v| (u - v) * (u - v));
+                if s < s1 {
+                    s2 = s1;
+                    s1 = s;
+                } else if s < s2 {
+                    s2 = s;
+                }
+            }
+            (s2.sqrt() / s1.sqrt()).ln()
+        })
+        .collect::<Vec<f64>>()
+        .iter()
+        .sum();
+    if sum_log <= 0.0 {
+        return Err(DescriptorError::Degenerate(
+            "every point's two nearest neighbours are equidistant; TwoNN dimension undefined"
+                .into(),
+        ));
+    }
+    Ok(TwoNn {
+        dimension: n as f64 / sum_log,
+        points: n,
+        duplicates: x.rows() - n,
+    })
+}
+
+/// Anisotropy (Ethayarajh 2019): the mean cosine similarity over all `n(n−1)/2` pairs of rows,
+/// exactly, via `Σ_{i≠j} uᵢ·uⱼ = ‖Σ uᵢ‖² − Σ ‖uᵢ‖²` for the unit rows `uᵢ` (`O(n·d)`, so no pair
+/// sampling is needed at any size). Near 0 for an isotropic cloud, near 1 for a narrow cone.
+pub fn anisotropy(x: &Matrix) -> Result<f64, DescriptorError> {
+    x.check_finite()?;
+    let n = x.rows();
+    if n < 2 {
+        return Err(DescriptorError::TooFew {
+            what: "rows",
+            needed: 2,
+            got: n,
+        });
+    }
+    let mut sum = vec![0.0; x.cols()];
+    let mut self_sq = 0.0;
+    for (i, r) in x.row_iter().enumerate() {
+        let norm = r.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if norm == 0.0 {
+            return Err(DescriptorError::ZeroNorm(i));
+        }
+        let mut sq = 0.0;
+        for (s, v) in sum.iter_mut().zip(r) {
+            let u = v / norm;
+            *s += u;
+            sq += u * u;
+        }
+        self_sq += sq;
+    }
+    let total: f64 = sum.iter().map(|s| s * s).sum();
+    Ok((total - self_sq) / (n as f64 * (n as f64 - 1.0)))
+}
+
+/// Singular values of the column-centred `X`, descending, with those at or below
+/// `sqrt(max(n, d)·ε)·σ₁` set to 0: they come from the eigenvalues of the smaller Gram matrix,
+/// whose rounding puts an exact zero singular value at about that level.
+pub fn centred_singular_values(x: &Matrix) -> Result<Vec<f64>, DescriptorError> {
+    x.check_finite()?;
+    let c = x.centered();
+    let gram = if c.rows() >= c.cols() {
+        gram_centered(&c, None)
+    } else {
+        gram_centered(&c.transpose(), None)
+    };
+    let mut s: Vec<f64> = symmetric_eigenvalues(&gram)?
+        .iter()
+        .map(|&l| l.max(0.0).sqrt())
+        .collect();
+    let floor =
+        s.first().copied().unwrap_or(0.0) * ((x.rows().max(x.cols()) as f64) * f64::EPSILON).sqrt();
+    s.iter_mut().filter(|v| **v <= floor).for_each(|v| *v = 0.0);
+    Ok(s)
+}
+
+/// Effective rank (Roy & Vetterli 2007): `exp(−Σ pₖ ln pₖ)` with `pₖ = σₖ / Σ σ` the normalised
+/// singular values of the column-centred `X` ([`centred_singular_values`]; `0 ln 0 = 0`). In
+/// `[1, min(n, d)]`. Needs 2 rows and non-zero variance.
+pub fn effective_rank(x: &Matrix) -> Result<f64, DescriptorError> {
+    if x.rows() < 2 {
+        return Err(DescriptorError::TooFew {
+            what: "rows",
+            needed: 2,
+            got: x.rows(),
+        });
+    }
+    let s = centred_singular_values(x)?;
+    let total: f64 = s.iter().sum();
+    if total == 0.0 {
+        return Err(DescriptorError::Degenerate(
+            "all rows are equal; effective rank undefined".into(),
+        ));
+    }
+    let entropy: f64 = s
+        .iter()
+        .filter(|&&v| v > 0.0)
+        .map(|&v| {
+            let p = v / total;
+            -p * p.ln()
+        })
+        .sum();
+    Ok(entropy.exp())
+}
+
+/// Relative cut-off of [`nc1`]'s pseudo-inverse: directions of `Σ_B` with an eigenvalue at or
+/// below this fraction of the largest are dropped (`numpy.linalg.pinv(Σ_B, rcond=1e-10)`).
+pub const NC1_RCOND: f64 = 1e-10;
+
+/// Neural collapse NC1 (Papyan, Han & Donoho 2020): `tr(Σ_W Σ_B⁺) / C`, with `C` the classes
+/// present, `Σ_W = (1/N) Σᵢ (hᵢ − μ_{c(i)})(hᵢ − μ_{c(i)})ᵀ` the within-class covariance
+/// averaged over all `N` rows, `Σ_B = (1/C) Σ_c (μ_c − μ_G)(μ_c − μ_G)ᵀ` the between-class
+/// covariance of the class means around the global mean `μ_G` of all rows, and `⁺` the
+/// Moore–Penrose pseudo-inverse ([`NC1_RCOND`]). Smaller means tighter classes relative to their
+/// spread; 0 when every row sits on its class mean.
+///
+/// Computed in the `C`-dimensional span of the class means (`O(N·d·C + C³)`, no `d × d`
+/// matrix): with `M` the `C × d` matrix of centred class means and `M Mᵀ = V Λ Vᵀ`,
+/// `tr(Σ_W Σ_B⁺) = C Σ_{λₖ>0} vₖᵀ M Σ_W Mᵀ vₖ / λₖ²`. Needs 2 classes.
+pub fn nc1(x: &Matrix, labels: &[usize]) -> Result<f64, DescriptorError> {
+    x.check_finite()?;
+    if labels.len() != x.rows() {
+        return Err(DescriptorError::LabelCount {
+            rows: x.rows(),
+            labels: labels.len(),
+        });
+    }
+    let classes: BTreeMap<usize, usize> = labels
+        .iter()
+        .copied()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| (l, i))
+        .collect();
+    let c = classes.len();
+    if c < 2 {
+        return Err(DescriptorError::TooFew {
+            what: "classes",
+            needed: 2,
+            got: c,
+        });
+    }
+    let d = x.cols();
+    let global = x.column_means();
+    let mut means = Matrix::zeros(c, d);
+    let mut counts = vec![0usize; c];
+    for (r, l) in x.row_iter().zip(labels) {
+        let k = classes[l];
+        counts[k] += 1;
+        for (m, v) in means.row_mut(k).iter_mut().zip(r) {
+            *m += v;
+        }
+    }
+    for (k, &count) in counts.iter().enumerate() {
+        means.row_mut(k).iter_mut().for_each(|m| *m /= count as f64);
+    }
+    let mut within = x.clone();
+    for (i, l) in labels.iter().enumerate() {
+        let k = classes[l];
+        for (v, m) in within.row_mut(i).iter_mut().zip(means.row(k)) {
+            *v -= m;
+        }
+    }
+    for k in 0..c {
+        for (m, g) in means.row_mut(k).iter_mut().zip(&global) {
+            *m -= g;
+        }
+    }
+    // W = Z Mᵀ (N × C); M Σ_W Mᵀ = WᵀW / N.
+    let w = within.matmul(&means.transpose())?;
+    let mut msm = gram_centered(&w, None);
+    msm.scale(1.0 / x.rows() as f64);
+    let eig = symmetric_eigen(&gram_centered(&means.transpose(), None))?;
+    let top = eig.values.first().copied().unwrap_or(0.0);
+    if top <= 0.0 {
+        return Err(DescriptorError::Degenerate(
+            "all class means coincide; NC1 undefined".into(),
+        ));
+    }
+    let mut trace = 0.0;
+    for (k, &lambda) in eig.values.iter().enumerate() {
+        if lambda <= NC1_RCOND * top {
+            continue;
+        }
+        let v = eig.vectors.row(k);
+        let mut quad = 0.0;
+        for i in 0..c {
+            quad += v[i] * msm.row(i).iter().zip(v).map(|(a, b)| a * b).sum::<f64>();
+        }
+        trace += c as f64 * quad / (lambda * lambda);
+    }
+    Ok(trace / c as f64)
+}
+
+/// Settings of [`describe`] (a study stage holds one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DescriptorSettings {
+    /// Skip the `O(n²·d)` TwoNN estimate (e.g. for very large clouds).
+    pub skip_intrinsic_dimension: bool,
+}
+
+/// All descriptors of one point cloud; serialises to `geometry.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Descriptors {
+    /// Rows of the input.
+    pub rows: usize,
+    /// Columns of the input.
+    pub dim: usize,
+    /// TwoNN estimate ([`two_nn`]), unless skipped.
+    pub intrinsic_dimension: Option<TwoNn>,
+    /// Mean pairwise cosine ([`anisotropy`]).
+    pub anisotropy: f64,
+    /// Roy & Vetterli effective rank ([`effective_rank`]).
+    pub effective_rank: f64,
+    /// NC1 ([`nc1`]) when labels were given.
+    pub nc1: Option<f64>,
+    /// Classes in the labels, when given.
+    pub classes: Option<usize>,
+}
+
+/// Every descriptor of `x` (NC1 only with `labels`, one per row).
+pub fn describe(
+    x: &Matrix,
+    labels: Option<&[usize]>,
+    settings: &DescriptorSettings,
+) -> Result<Descriptors, DescriptorError> {
+    let intrinsic_dimension = if settings.skip_intrinsic_dimension {
+        None
+    } else {
+        Some(two_nn(x)?)
+    };
+    let nc1 = labels.map(|l| nc1(x, l)).transpose()?;
+    Ok(Descriptors {
+        rows: x.rows(),
+        dim: x.cols(),
+        intrinsic_dimension,
+        anisotropy: anisotropy(x)?,
+        effective_rank: effective_rank(x)?,
+        nc1,
+        classes: labels.map(|l| l.iter().collect::<std::collections::BTreeSet<_>>().len()),
+    })
+}
