@@ -129,7 +129,11 @@ mod tests {
         let id = j["intrinsic_dimension"]["dimension"].as_f64().unwrap();
         assert!(id > 1.0 && id < 6.0, "{id}");
         let y = dir.join("y.txt").display().to_string();
-        run(args(&dir, &["--labels", &y])).unwrap();
+        assert!(
+            run(args(&dir, &["--labels", &y])).is_err(),
+            "--out is not empty"
+        );
+        run(args(&dir, &["--labels", &y, "--force"])).unwrap();
         let j = read();
         assert!(j["nc1"].as_f64().unwrap() > 0.0);
         assert_eq!(j["classes"], 3);

@@ -257,7 +257,7 @@ mod tests {
         // Same seed, same result (timings aside).
         run(args(
             &dir,
-            &["--permutations", "30", "--k", "5", "--seed", "3"],
+            &["--permutations", "30", "--k", "5", "--seed", "3", "--force"],
         ))
         .unwrap();
         let again: serde_json::Value = serde_json::from_str(
