@@ -63,6 +63,9 @@ pub struct Stats {
     pub lp_calls: usize,
     /// LPs that found the hulls intersecting.
     pub lp_intersect: usize,
+    /// Pairs on which the nearest-point iteration stalled, counted as touching because their
+    /// certified distance is within [`super::NEAR_TOUCH`] of the pair radius (no LP).
+    pub near_touch: usize,
     /// Clusters active now (final count at the end).
     pub active: usize,
     /// Connected components of labels whose hulls are not certified disjoint.
@@ -674,6 +677,7 @@ impl<'a> Greedy<'a> {
                                     stats.lp_intersect += 1;
                                 }
                             }
+                            Some(Decider::Near) => stats.near_touch += 1,
                         }
                         match res {
                             PairResult::Separable(Some(h)) => new_planes.push((k, h)),

@@ -31,8 +31,14 @@ pub(crate) enum Mnp {
         lower: f64,
         upper: f64,
         best: Option<(Vec<f64>, f64)>,
+        /// Convex weights on A and B of the last iterate (a point of the Minkowski difference
+        /// whose norm is at most `upper`), when the corral is not empty.
+        near: Option<Weights>,
     },
 }
+
+/// Convex weights (index, weight) on A and on B.
+pub(crate) type Weights = (Vec<(usize, f64)>, Vec<(usize, f64)>);
 
 /// Settings for one run.
 pub(crate) struct MnpParams {
@@ -223,6 +229,20 @@ pub(crate) fn min_norm_point(
     p: &MnpParams,
     start: Option<&[f64]>,
 ) -> Mnp {
+    min_norm_point_from(a, b, d, p, start, &mut Vec::new())
+}
+
+/// [`min_norm_point`] that starts from the corral `warm` (vertex pairs and convex weights, e.g.
+/// the last corral of a run on subsets of the same sets) when it is not empty, and leaves the
+/// corral of its last completed major iteration there.
+fn min_norm_point_from(
+    a: &[f64],
+    b: &[f64],
+    d: usize,
+    p: &MnpParams,
+    start: Option<&[f64]>,
+    warm: &mut Vec<(usize, usize, f64)>,
+) -> Mnp {
     let (a_flat, b_flat) = (a, b);
     let a: Vec<&[f64]> = a.chunks_exact(d).collect();
     let b: Vec<&[f64]> = b.chunks_exact(d).collect();
@@ -254,7 +274,19 @@ pub(crate) fn min_norm_point(
     let mut deltas: Vec<Vec<f64>> = vec![vec![0.0; d]];
     let mut w: Vec<f64> = vec![1.0];
     let mut chol = Chol::new();
-    let mut x = vecs[0].clone();
+    if !warm.is_empty() {
+        let tot: f64 = warm.iter().map(|e| e.2).sum();
+        corral = warm.iter().map(|e| (e.0, e.1)).collect();
+        w = warm.iter().map(|e| e.2 / tot).collect();
+        vecs = corral.iter().map(|&(i, j)| diff(i, j)).collect();
+        (deltas, gram) = shifted_gram(&vecs);
+    }
+    let mut x = vec![0.0; d];
+    for (wk, v) in w.iter().zip(&vecs) {
+        for (xe, ve) in x.iter_mut().zip(v) {
+            *xe += wk * ve;
+        }
+    }
     let mut lower = 0.0f64;
     let mut upper = f64::INFINITY;
     let mut best: Option<(Vec<f64>, f64)> = None;
@@ -290,7 +322,12 @@ pub(crate) fn min_norm_point(
         if converged || corral.contains(&(i, j)) {
             // Converged at a point farther than the overlap tolerance but the margin does not
             // clear the separation tolerance: undecided here.
-            return Mnp::Stalled { lower, upper, best };
+            return Mnp::Stalled {
+                lower,
+                upper,
+                best,
+                near: Some(weights_of(&corral, &w)),
+            };
         }
         // Add the new vertex and run the minor cycle.
         let v = diff(i, j);
@@ -318,7 +355,12 @@ pub(crate) fn min_norm_point(
         loop {
             let s = corral.len();
             let Some(alpha) = affine_min(&gram, s, &mut chol) else {
-                return Mnp::Stalled { lower, upper, best };
+                return Mnp::Stalled {
+                    lower,
+                    upper,
+                    best,
+                    near: Some(weights_of(&corral, &w)),
+                };
             };
             if alpha.iter().all(|&al| al > 1e-12) {
                 w = alpha;
@@ -354,7 +396,12 @@ pub(crate) fn min_norm_point(
                 &mut gram,
             );
             if corral.is_empty() {
-                return Mnp::Stalled { lower, upper, best };
+                return Mnp::Stalled {
+                    lower,
+                    upper,
+                    best,
+                    near: None,
+                };
             }
             let tot: f64 = w.iter().sum();
             for wk in w.iter_mut() {
@@ -367,8 +414,15 @@ pub(crate) fn min_norm_point(
                 *xe += wk * ve;
             }
         }
+        warm.clear();
+        warm.extend(corral.iter().zip(&w).map(|(&(i, j), &wk)| (i, j, wk)));
     }
-    Mnp::Stalled { lower, upper, best }
+    Mnp::Stalled {
+        lower,
+        upper,
+        best,
+        near: Some(weights_of(&corral, &w)),
+    }
 }
 
 /// Keeps the marked corral vertices; rebuilds the shifted Gram matrix when the base vertex goes.
@@ -408,6 +462,16 @@ fn compact(
 }
 
 fn touching(corral: &[(usize, usize)], w: &[f64], residual: f64) -> Mnp {
+    let (lambda, mu) = weights_of(corral, w);
+    Mnp::Touching {
+        lambda,
+        mu,
+        residual,
+    }
+}
+
+/// The convex weights on A and B of the iterate Σ w_k (a_{i_k} − b_{j_k}).
+fn weights_of(corral: &[(usize, usize)], w: &[f64]) -> Weights {
     let mut lambda: Vec<(usize, f64)> = Vec::new();
     let mut mu: Vec<(usize, f64)> = Vec::new();
     for (&(i, j), &wk) in corral.iter().zip(w) {
@@ -416,11 +480,7 @@ fn touching(corral: &[(usize, usize)], w: &[f64], residual: f64) -> Mnp {
     }
     lambda.sort_by_key(|e| e.0);
     mu.sort_by_key(|e| e.0);
-    Mnp::Touching {
-        lambda,
-        mu,
-        residual,
-    }
+    (lambda, mu)
 }
 
 fn add_weight(v: &mut Vec<(usize, f64)>, i: usize, w: f64) {
@@ -493,11 +553,15 @@ pub(crate) fn min_norm_point_ws(
     add_extreme(&gb, &mut in_b, &mut wb, WS_INIT, true, f64::NEG_INFINITY);
     let (mut lower, mut upper) = (0.0f64, f64::INFINITY);
     let mut best: Option<(Vec<f64>, f64)> = None;
+    // The subproblem's last corral, in working-set positions (the sets only grow, so positions
+    // stay valid): each round resumes from it.
+    let mut warm: Vec<(usize, usize, f64)> = Vec::new();
     for round in 0.. {
         let sa: Vec<f64> = wa.iter().flat_map(|&i| ar[i].iter().copied()).collect();
         let sb: Vec<f64> = wb.iter().flat_map(|&j| br[j].iter().copied()).collect();
-        let sub = min_norm_point(&sa, &sb, d, p, Some(&dir));
+        let sub = min_norm_point_from(&sa, &sb, d, p, Some(&dir), &mut warm);
         let sub_separated = matches!(sub, Mnp::Separated { .. });
+        let mut sub_near: Option<Weights> = None;
         let (w, sub_upper) = match sub {
             Mnp::Touching {
                 lambda,
@@ -505,11 +569,7 @@ pub(crate) fn min_norm_point_ws(
                 residual,
             } => {
                 // Points of subsets: a certificate for the whole sets.
-                let mut lambda: Vec<(usize, f64)> =
-                    lambda.into_iter().map(|(i, x)| (wa[i], x)).collect();
-                let mut mu: Vec<(usize, f64)> = mu.into_iter().map(|(j, x)| (wb[j], x)).collect();
-                lambda.sort_by_key(|e| e.0);
-                mu.sort_by_key(|e| e.0);
+                let (lambda, mu) = remap(lambda, mu, &wa, &wb);
                 return Mnp::Touching {
                     lambda,
                     mu,
@@ -520,13 +580,18 @@ pub(crate) fn min_norm_point_ws(
             Mnp::Stalled {
                 upper: u,
                 best: Some((w, _)),
+                near,
                 ..
-            } => (w, u),
-            Mnp::Stalled { upper: u, .. } => {
+            } => {
+                sub_near = near.map(|(l, m)| remap(l, m, &wa, &wb));
+                (w, u)
+            }
+            Mnp::Stalled { upper: u, near, .. } => {
                 return Mnp::Stalled {
                     lower,
                     upper: upper.min(u),
                     best,
+                    near: near.map(|(l, m)| remap(l, m, &wa, &wb)),
                 }
             }
         };
@@ -569,14 +634,38 @@ pub(crate) fn min_norm_point_ws(
                     };
                 }
             }
-            return Mnp::Stalled { lower, upper, best };
+            return Mnp::Stalled {
+                lower,
+                upper,
+                best,
+                near: sub_near,
+            };
         }
         if converged || round + 1 >= max_rounds {
-            return Mnp::Stalled { lower, upper, best };
+            return Mnp::Stalled {
+                lower,
+                upper,
+                best,
+                near: sub_near,
+            };
         }
         dir = w;
     }
     unreachable!("the round loop returns")
+}
+
+/// Weights on working-set positions mapped back to rows of the whole sets.
+fn remap(
+    lambda: Vec<(usize, f64)>,
+    mu: Vec<(usize, f64)>,
+    wa: &[usize],
+    wb: &[usize],
+) -> Weights {
+    let mut lambda: Vec<(usize, f64)> = lambda.into_iter().map(|(i, x)| (wa[i], x)).collect();
+    let mut mu: Vec<(usize, f64)> = mu.into_iter().map(|(j, x)| (wb[j], x)).collect();
+    lambda.sort_by_key(|e| e.0);
+    mu.sort_by_key(|e| e.0);
+    (lambda, mu)
 }
 
 fn centroid_difference(a: &[&[f64]], b: &[&[f64]], d: usize) -> Vec<f64> {

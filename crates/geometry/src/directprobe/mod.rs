@@ -27,6 +27,11 @@ pub use cluster::{probe, Clustering, Options, Progress, Stats};
 /// Relative distance (to the pair radius) at or below which two hulls count as intersecting.
 pub const TOUCH_TOL: f64 = 1e-9;
 
+/// When the nearest-point iteration stalls (numerically degenerate sets), hulls whose certified
+/// distance is at most this fraction of the pair radius (about the precision of `f32` inputs)
+/// count as touching without consulting the LP (counted in [`Stats::near_touch`]).
+pub const NEAR_TOUCH: f64 = 1e-6;
+
 /// Relative gap ‖x‖² − min x·p ≤ ε‖x‖² at which a distance counts as converged (distance
 /// accurate to about ε/2 relative).
 const DIST_REL_GAP: f64 = 1e-10;
@@ -167,6 +172,8 @@ impl Overlap {
 pub(crate) enum Decider {
     Mnp,
     Lp,
+    /// Undecided by the iteration; the hulls come within [`NEAR_TOUCH`] of each other.
+    Near,
 }
 
 /// Centres the union of two row blocks on its centroid; returns (a, b, centroid, radius).
@@ -223,63 +230,91 @@ pub(crate) fn overlap_blocks(
         max_iter: 4 * (d + 2),
     };
     let offset_of = |w: &[f64], off: f64| off + dot(w, &c);
-    match min_norm_point_ws(&ca, &cb, d, &params, hint, usize::MAX) {
-        Mnp::Separated { w, offset, gap, .. } => {
-            let o = offset_of(&w, offset);
-            return Ok((
-                Overlap::Disjoint {
-                    hyperplane: Some((w, o, gap)),
-                },
-                Decider::Mnp,
-            ));
+    // A nearest-point run, then a longer one from the best hyperplane of the first.
+    let mut near: Option<mnp::Weights> = None;
+    let mut start: Option<Vec<f64>> = hint.map(<[f64]>::to_vec);
+    for max_iter in [params.max_iter, 12 * params.max_iter] {
+        let run = MnpParams { max_iter, ..params };
+        match min_norm_point_ws(&ca, &cb, d, &run, start.as_deref(), usize::MAX) {
+            Mnp::Separated { w, offset, gap, .. } => {
+                let o = offset_of(&w, offset);
+                return Ok((
+                    Overlap::Disjoint {
+                        hyperplane: Some((w, o, gap)),
+                    },
+                    Decider::Mnp,
+                ));
+            }
+            Mnp::Touching {
+                lambda,
+                mu,
+                residual,
+            } => {
+                return Ok((
+                    Overlap::Intersect {
+                        lambda,
+                        mu,
+                        residual,
+                    },
+                    Decider::Mnp,
+                ))
+            }
+            // Stalled with a positive certified margin: disjoint.
+            Mnp::Stalled {
+                lower,
+                best: Some((w, offset)),
+                ..
+            } if lower > tol => {
+                let o = offset_of(&w, offset);
+                return Ok((
+                    Overlap::Disjoint {
+                        hyperplane: Some((w, o, lower)),
+                    },
+                    Decider::Mnp,
+                ));
+            }
+            Mnp::Stalled {
+                best, near: n, ..
+            } => {
+                if n.is_some() {
+                    near = n;
+                }
+                if let Some((w, _)) = best {
+                    start = Some(w);
+                }
+            }
         }
-        Mnp::Touching {
-            lambda,
-            mu,
-            residual,
-        } => {
+    }
+    // Undecided by the iteration: the last iterate's weights certify that the hulls come within
+    // `residual` of each other; within NEAR_TOUCH of the pair radius (about the precision of
+    // f32 inputs) they count as touching without the LP, which is slow and fragile on such
+    // nearly degenerate sets.
+    if let Some((lambda, mu)) = near {
+        let residual = combination_residual(&ca, &cb, d, &lambda, &mu);
+        if residual <= NEAR_TOUCH * radius {
             return Ok((
                 Overlap::Intersect {
                     lambda,
                     mu,
                     residual,
                 },
-                Decider::Mnp,
-            ))
-        }
-        // Stalled with a positive certified margin: disjoint.
-        Mnp::Stalled {
-            lower,
-            best: Some((w, offset)),
-            ..
-        } if lower > tol => {
-            let o = offset_of(&w, offset);
-            return Ok((
-                Overlap::Disjoint {
-                    hyperplane: Some((w, o, lower)),
-                },
-                Decider::Mnp,
+                Decider::Near,
             ));
         }
-        Mnp::Stalled { .. } => {}
     }
     match lp::intersect(&ca, &cb, d) {
         lp::LpResult::Intersect { lambda, mu } => {
             let residual = combination_residual(&ca, &cb, d, &lambda, &mu);
-            if residual > 1e-5 * radius {
-                return Err(ProbeError::Numerical(format!(
-                    "intersection LP returned weights with residual {residual:.3e} \
-                     (pair radius {radius:.3e})"
-                )));
+            if residual <= 1e-5 * radius {
+                return Ok((
+                    Overlap::Intersect {
+                        lambda,
+                        mu,
+                        residual,
+                    },
+                    Decider::Lp,
+                ));
             }
-            Ok((
-                Overlap::Intersect {
-                    lambda,
-                    mu,
-                    residual,
-                },
-                Decider::Lp,
-            ))
         }
         lp::LpResult::Disjoint => {
             // Certify with a full nearest-point run when possible.
@@ -296,14 +331,16 @@ pub(crate) fn overlap_blocks(
                 }
                 _ => None,
             };
-            Ok((Overlap::Disjoint { hyperplane }, Decider::Lp))
+            return Ok((Overlap::Disjoint { hyperplane }, Decider::Lp));
         }
-        lp::LpResult::Failed(msg) => Err(ProbeError::Numerical(format!(
-            "intersection LP failed ({msg}) on sets of {} and {} points",
-            a.len() / d,
-            b.len() / d
-        ))),
+        lp::LpResult::Failed(_) => {}
     }
+    Err(ProbeError::Numerical(format!(
+        "no certified answer for two sets of {} and {} points: the nearest-point iteration \
+         stalled and the intersection LP failed",
+        a.len() / d,
+        b.len() / d
+    )))
 }
 
 fn combination_residual(
@@ -375,6 +412,7 @@ fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
             lower,
             upper,
             best: Some((w, _)),
+            ..
         } = &res
         else {
             break;
