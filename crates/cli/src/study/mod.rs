@@ -9,12 +9,12 @@
 //! changed probe setting re-runs only the probes and what reads them.
 
 pub mod cache;
-pub mod experiments;
-pub mod extract;
 pub mod hash;
+#[cfg(test)]
+mod keys_test;
 pub mod manifest;
 pub mod plan;
-pub mod seeds;
+pub mod rundir;
 pub mod slurm;
 pub mod stages;
 
@@ -24,7 +24,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Config;
@@ -137,9 +137,21 @@ fn fresh_manifest(config: &Config) -> Result<Manifest> {
     })
 }
 
+/// Fails when the run directory `out` exists but is not a directory.
+fn check_out(out: &Path) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        bail!(
+            "study.out {} is a file, not a directory: choose another study.out (--set study.out=DIR)",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
 /// Computes the plan for `config` against the run directory as it is now, without writing.
 pub fn dry_plan(config: &Config) -> Result<Vec<Planned>> {
     let out = &config.study.out;
+    check_out(out)?;
     let manifest = Manifest::read(&manifest_path(out))?;
     // Read the remembered hashes but never write them: a dry run leaves no trace.
     let mut cache = HashCache::open(&hash_cache_path(out));
@@ -179,6 +191,7 @@ pub fn format_plan(plan: &[Planned]) -> String {
 /// its next update, with its state saved).
 pub fn run(config: &Config, quiet: bool, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let out = config.study.out.clone();
+    check_out(&out)?;
     let mpath = manifest_path(&out);
     let mut manifest = match Manifest::read(&mpath)? {
         Some(mut m) => {
@@ -237,6 +250,7 @@ pub fn run(config: &Config, quiet: bool, stop: Arc<AtomicBool>) -> Result<Outcom
                 outputs: next.outputs.clone(),
                 seconds: 0.0,
                 summary: serde_json::Value::Null,
+                error: None,
             },
         );
         manifest.write(&mpath)?;
@@ -260,16 +274,33 @@ pub fn run(config: &Config, quiet: bool, stop: Arc<AtomicBool>) -> Result<Outcom
         }
         let t = Instant::now();
         let resume = previous.is_some_and(|r| r.key == next.key);
-        let summary = match stages::execute(config, next, resume, &display) {
+        let resources = stages::Resources {
+            main: &out,
+            threads: config.directprobe.threads,
+            display: &display,
+        };
+        let summary = match stages::execute(next, resume, &resources) {
             Ok(s) => s,
             Err(e) => {
                 let stopped = e
                     .chain()
                     .any(|c| c.is::<tunescope_model::finetune::Interrupted>());
-                let what = if stopped { "interrupted" } else { "failed" };
+                if stopped {
+                    return Err(e.context(format!(
+                        "stage {} interrupted (re-run the same command to resume)",
+                        next.id
+                    )));
+                }
+                let rec = manifest.stages.get_mut(&next.id).expect("inserted above");
+                rec.status = Status::Failed;
+                rec.seconds = t.elapsed().as_secs_f64();
+                rec.error = Some(format!("{e:#}"));
+                manifest.write(&mpath)?;
+                display.bar.finish_and_clear();
                 return Err(e.context(format!(
-                    "stage {} {what} (re-run the same command to resume)",
-                    next.id
+                    "stage {} failed (recorded in {}; finished stages are kept)",
+                    next.id,
+                    mpath.display()
                 )));
             }
         };
@@ -307,5 +338,5 @@ pub fn table_a(config: &Config) -> Result<Vec<tunescope_report::TableARow>> {
     if !config.study.out.join("compare").is_dir() {
         return Ok(Vec::new());
     }
-    Ok(stages::report_data(config, &[])?.table_a)
+    Ok(stages::report::report_data(config, &[])?.table_a)
 }
