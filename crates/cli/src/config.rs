@@ -781,6 +781,19 @@ mod tests {
     }
 
     #[test]
+    fn names_that_leave_the_run_directory_are_refused() {
+        for name in ["..", ".", "a/b", ""] {
+            let text = format!(
+                "{MINIMAL}[[cross_task]]\nname = {name:?}\n[cross_task.data]\nformat = \"brown\"\n\
+                 task = \"brown-genre\"\npath = \"assets/brown\"\n"
+            );
+            let e = Config::from_toml(&text, "s", &[]).unwrap_err();
+            assert!(format!("{e:#}").contains("plain name"), "{name:?}: {e:#}");
+        }
+        assert!(plain_name("genre") && plain_name("v1.2") && !plain_name(".."));
+    }
+
+    #[test]
     fn defaults_fill_in() {
         let c = Config::from_toml(MINIMAL, "my-study", &[]).unwrap();
         assert_eq!(c.study.name, "my-study");
@@ -862,6 +875,8 @@ mod tests {
             ("finetune.dropout=1.0", "dropout must be in [0, 1)"),
             ("probe.grid=[]", "grid must list positive"),
             ("data.train=x.conllu", "both `path` and `train`"),
+            ("study.name=\"..\"", "plain name"),
+            ("study.name=\".\"", "plain name"),
         ] {
             let e = Config::from_toml(MINIMAL, "s", &[set.to_string()]).unwrap_err();
             let msg = format!("{e:#}");

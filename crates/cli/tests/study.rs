@@ -202,6 +202,23 @@ fn study_runs_skips_and_reruns_only_what_changed() {
     assert!(out.contains("0 stage(s) run"), "{out}");
     assert_eq!(keys(&manifest(&dir)), keys(&m1));
 
+    // The DirectProbe row cap is keyed: every DirectProbe stage would re-run.
+    let plan = ok(&study(
+        &cfg,
+        &["--dry-run", "--set", "directprobe.max_units=5"],
+    ));
+    let dp: Vec<&str> = plan
+        .lines()
+        .filter(|l| l.contains(" directprobe/"))
+        .collect();
+    assert_eq!(dp.len(), 2 * 2 * 2, "{plan}");
+    assert!(
+        dp.iter()
+            .all(|l| l.starts_with("run   ") && l.contains("settings.directprobe.max_units")),
+        "{plan}"
+    );
+    assert!(plan.contains("skip  extract/finetuned"), "{plan}");
+
     // A probe setting: the dry run says what re-runs and why; only probes, compare, report run.
     let set = ["--set", "probe.seeds=3"];
     let plan = ok(&study(&cfg, &[&set[..], &["--dry-run"]].concat()));
@@ -895,6 +912,7 @@ fn toy_sentences(n: usize, seed: u64) -> Vec<Vec<Tok>> {
 /// Writes `train`, `dev` and `test` files of `n` toy sentences each in `format` (`conllu`,
 /// `conllulex`, `trec`) into `dir`; returns their paths.
 fn write_toy_corpus(dir: &Path, format: &str) -> [PathBuf; 3] {
+    std::fs::create_dir_all(dir).unwrap();
     let mut paths = Vec::new();
     for (k, split) in ["train", "dev", "test"].into_iter().enumerate() {
         let mut text = String::new();
@@ -1050,6 +1068,18 @@ fn every_example_runs_end_to_end() {
         let o = study(&cfg, &[]);
         let out = ok(&o);
         assert!(out.contains("Table A"), "{name}: {out}");
+        // `cls` pooling gives every sentence the same layer-0 vector: a degenerate layer,
+        // reported as such rather than failing the study.
+        if c["model"].get("pooling").and_then(|p| p.as_str()) == Some("cls") {
+            let l0 = out
+                .lines()
+                .find(|l| {
+                    l.trim_start().starts_with("original")
+                        && l.split_whitespace().nth(1) == Some("0")
+                })
+                .unwrap_or_else(|| panic!("{name}: no layer-0 row\n{out}"));
+            assert!(l0.contains("degen."), "{name}: {l0}");
+        }
         assert!(dir.join("run/report/index.html").is_file(), "{name}");
         names.push(name);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -92,6 +92,9 @@ pub struct DynamicsResult {
     pub most_increased: Vec<String>,
     /// The three labels whose minimum distance grew least.
     pub least_increased: Vec<String>,
+    /// Layers left out, and why (a degenerate pre-trained space has no clusters to follow).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Label-pair distances at most this are counted as touching or overlapping clusters.
@@ -125,9 +128,15 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
     let settings = s.directprobe;
     let snaps = snapshots(out)?;
     let mut layers = Vec::new();
+    let mut notes = Vec::new();
     for &layer in &s.layers {
         display.message(format!("layer {layer}: {} snapshots", snaps.len()));
         let dp_dir = cio::directprobe_dir(out, &ModelRef::Pretrained.name(), "train", layer);
+        let pre: DirectProbeSummary = read_required(&dp_dir.join(cdp::SUMMARY_FILE))?;
+        if let Some(why) = pre.degenerate {
+            notes.push(format!("layer {layer} left out: {why}"));
+            continue;
+        }
         // Snapshot 0 is the pre-trained space: its rows and labels fix what every later
         // snapshot must hold, and its DirectProbe clusters are the ones re-measured.
         let mut fixed: Option<(Vec<usize>, Vec<usize>, Vec<usize>)> = None;
@@ -223,6 +232,7 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
         labels,
         snapshots: snaps,
         layers,
+        notes,
     };
     write_dir_atomic(&out.join("experiments/dynamics"), |tmp| {
         write_dynamics(tmp, &result)
