@@ -9,6 +9,8 @@
 //! changed probe setting re-runs only the probes and what reads them.
 
 pub mod cache;
+pub mod display;
+pub mod execute;
 pub mod hash;
 #[cfg(test)]
 mod keys_test;
@@ -22,12 +24,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Config;
+pub use display::Display;
 use hash::HashCache;
 use manifest::{Manifest, StageRecord, Status, MANIFEST_VERSION};
 use plan::{Action, Planned};
@@ -52,13 +54,6 @@ pub struct Outcome {
     pub manifest: Manifest,
 }
 
-/// One progress display for the whole study: `[elapsed] stage i/n <id> <stage message>`.
-#[derive(Clone)]
-pub struct Display {
-    bar: ProgressBar,
-    stop: Arc<AtomicBool>,
-}
-
 /// The study stopped on Ctrl-C/SIGTERM before its next stage (finished stages are kept).
 #[derive(Debug)]
 pub struct Interrupted {
@@ -77,37 +72,6 @@ impl std::fmt::Display for Interrupted {
 }
 
 impl std::error::Error for Interrupted {}
-
-impl Display {
-    /// Whether Ctrl-C/SIGTERM asked the study to stop.
-    pub fn stop_requested(&self) -> bool {
-        crate::signals::requested(&self.stop)
-    }
-
-    fn new(quiet: bool, stop: Arc<AtomicBool>) -> Self {
-        let bar = if quiet {
-            ProgressBar::hidden()
-        } else {
-            ProgressBar::new(0)
-        };
-        bar.set_style(
-            ProgressStyle::with_template("[{elapsed_precise}] stage {pos}/{len} {prefix} {msg}")
-                .expect("static template"),
-        );
-        bar.enable_steady_tick(Duration::from_millis(250));
-        Display { bar, stop }
-    }
-
-    /// Sets the current stage's detail message.
-    pub fn message(&self, msg: impl Into<String>) {
-        self.bar.set_message(msg.into());
-    }
-
-    /// Prints a line above the bar (also when stderr is not a terminal).
-    pub fn line(&self, msg: &str) {
-        self.bar.suspend(|| eprintln!("{msg}"));
-    }
-}
 
 /// Versions of the tool and the workspace crates, recorded in the manifest.
 fn versions() -> BTreeMap<String, String> {
@@ -274,12 +238,12 @@ pub fn run(config: &Config, quiet: bool, stop: Arc<AtomicBool>) -> Result<Outcom
         }
         let t = Instant::now();
         let resume = previous.is_some_and(|r| r.key == next.key);
-        let resources = stages::Resources {
+        let resources = execute::Resources {
             main: &out,
             threads: config.directprobe.threads,
             display: &display,
         };
-        let summary = match stages::execute(next, resume, &resources) {
+        let summary = match execute::execute(next, resume, &resources) {
             Ok(s) => s,
             Err(e) => {
                 let stopped = e

@@ -14,7 +14,7 @@ use tunescope_model::probe::ProbeConfig;
 use super::directprobe::directprobe_settings;
 use super::probe::probe_config;
 use crate::config::Config;
-use crate::study::Display;
+use crate::study::display::Display;
 
 /// What the compare stage reads.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -23,8 +23,8 @@ use super::directprobe::directprobe_settings;
 use super::extract::{self, label_list, load_layer};
 use super::probe::{probe_config, train_probes};
 use crate::config::{Config, CrossTask};
+use crate::study::display::Display;
 use crate::study::rundir::{cross_dir, read_json, read_required, ModelRef};
-use crate::study::Display;
 
 /// What a cross-task table reads.
 #[derive(Debug, Clone, PartialEq, Serialize)]

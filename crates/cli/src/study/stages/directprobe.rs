@@ -12,8 +12,8 @@ use tunescope_model::finetune::io::write_dir_atomic;
 
 use super::extract::{label_list, load_layer};
 use crate::config::Config;
+use crate::study::display::Display;
 use crate::study::rundir::ModelRef;
-use crate::study::Display;
 
 /// The splits DirectProbe clusters (train for Table A, test for the train/test similarity).
 pub const SPLITS: [&str; 2] = ["train", "test"];

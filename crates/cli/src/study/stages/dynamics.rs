@@ -19,8 +19,8 @@ use tunescope_report as rep;
 use super::directprobe::directprobe_settings;
 use super::extract::{label_list, load_layer};
 use crate::config::Config;
+use crate::study::display::Display;
 use crate::study::rundir::{checkpoints, read_json, read_required, ModelRef};
-use crate::study::Display;
 
 /// What the dynamics stage reads (besides the checkpoints fine-tuning wrote).
 #[derive(Debug, Clone, PartialEq, Serialize)]

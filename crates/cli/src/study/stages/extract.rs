@@ -22,8 +22,8 @@ use tunescope_model::finetune::io::write_dir_atomic;
 
 use super::data::read_task;
 use crate::config::{Config, Device, Pooling};
+use crate::study::display::Display;
 use crate::study::rundir::ModelRef;
-use crate::study::Display;
 
 /// Sentences encoded per chunk (bounds memory: one chunk's vectors of every layer).
 const CHUNK_SENTENCES: usize = 256;

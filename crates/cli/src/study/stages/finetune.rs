@@ -10,7 +10,7 @@ use tunescope_model::finetune::{self, FinetuneConfig, Job, Progress};
 
 use super::data::read_task;
 use crate::config::Config;
-use crate::study::Display;
+use crate::study::display::Display;
 
 /// What fine-tuning reads: the model crate's fine-tuning configuration, resolved from
 /// `[finetune]`, `model.max_subwords`, the pooling of the task's unit kind and the seed.

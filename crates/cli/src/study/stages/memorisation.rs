@@ -19,8 +19,8 @@ use super::data::read_task;
 use super::extract::{label_list, load_layer};
 use super::probe::probe_config;
 use crate::config::Config;
+use crate::study::display::Display;
 use crate::study::rundir::{read_json, ModelRef};
-use crate::study::Display;
 
 /// What the memorisation stage reads.
 #[derive(Debug, Clone, PartialEq, Serialize)]

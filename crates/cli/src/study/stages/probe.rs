@@ -15,8 +15,8 @@ use tunescope_model::probe::{self, ProbeConfig, ProbeInput};
 use super::data::read_task;
 use super::extract::{label_list, load_layer};
 use crate::config::Config;
+use crate::study::display::Display;
 use crate::study::rundir::ModelRef;
-use crate::study::Display;
 
 /// What the probe stage reads.
 #[derive(Debug, Clone, PartialEq, Serialize)]

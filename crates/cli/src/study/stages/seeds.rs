@@ -17,8 +17,8 @@ use tunescope_report as rep;
 use super::dynamics::DynamicsResult;
 use super::memorisation::MemorisationResult;
 use crate::config::Config;
+use crate::study::display::Display;
 use crate::study::rundir::{read_json, replicate_dir};
-use crate::study::Display;
 
 /// What the seeds stage reads (besides the replicates' results).
 #[derive(Debug, Clone, PartialEq, Serialize)]
