@@ -1086,3 +1086,37 @@ fn every_example_runs_end_to_end() {
     }
     assert_eq!(names.len(), 7, "{names:?}");
 }
+
+/// A stage that fails is recorded as failed with its error, the message does not advise
+/// resuming, and a file given as `study.out` is named as such.
+#[test]
+fn a_failed_stage_is_recorded_and_not_advised_to_resume() {
+    let dir = scratch("failed");
+    let cfg = write_config(&dir);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text = text.replace("[finetune]\n", "[finetune]\ncheckpoint_every = 3\n");
+    text.push_str("\n[dynamics]\npath_labels = [\"NO-SUCH-LABEL\"]\n");
+    std::fs::write(&cfg, text).unwrap();
+    let o = study(&cfg, &[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("stage dynamics failed"), "{err}");
+    assert!(err.contains("NO-SUCH-LABEL"), "{err}");
+    assert!(!err.contains("resume"), "{err}");
+    let m = manifest(&dir);
+    assert_eq!(m["stages"]["dynamics"]["status"], "failed", "{m}");
+    assert!(m["stages"]["dynamics"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("NO-SUCH-LABEL"));
+    let plan = ok(&study(&cfg, &["--dry-run"]));
+    assert!(plan.contains("failed last time: retrying"), "{plan}");
+
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let o = study(&cfg, &["--set", &format!("study.out={}", file.display())]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("is a file, not a directory"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
