@@ -120,7 +120,33 @@ fn default_tenth() -> f64 {
     0.1
 }
 
+/// Whether `name` can name a directory inside the run directory: non-empty letters, digits,
+/// `-`, `_` and `.`, and not `.` or `..`.
+pub fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+}
+
 impl Data {
+    /// Reads the task this section describes, split and sampled with `seed`.
+    pub fn load_task(&self, seed: u64) -> anyhow::Result<tunescope_data::Task> {
+        let spec = self.load_spec(seed)?;
+        tunescope_data::load(&spec).with_context(|| {
+            format!(
+                "reading {} data for task `{}`",
+                serde_json::to_value(spec.format)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                spec.task.name()
+            )
+        })
+    }
+
     /// The reader settings for this section, with `seed` for the split and subsampling.
     pub fn load_spec(&self, seed: u64) -> anyhow::Result<LoadSpec> {
         let files = match (&self.path, &self.train) {
@@ -591,9 +617,9 @@ impl Config {
     /// Checks value ranges and cross-field consistency.
     pub fn validate(&self) -> anyhow::Result<()> {
         let s = &self.study;
-        if s.name.is_empty() || s.name.contains(['/', '\\']) {
+        if !plain_name(&s.name) {
             bail!(
-                "[study] name must be non-empty without `/`, found {:?}",
+                "[study] name must be a plain name (letters, digits, `-`, `_`, `.`; not `.` or `..`), found {:?}",
                 s.name
             );
         }
@@ -675,13 +701,9 @@ impl Config {
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, c) in self.cross_task.iter().enumerate() {
-            let ok = !c.name.is_empty()
-                && c.name
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch));
-            if !ok {
+            if !plain_name(&c.name) {
                 bail!(
-                    "[[cross_task]] #{}: name must be non-empty letters, digits, `-`, `_` or `.`, found {:?}",
+                    "[[cross_task]] #{}: name must be a plain name (letters, digits, `-`, `_`, `.`; not `.` or `..`), found {:?}",
                     i + 1,
                     c.name
                 );
@@ -757,6 +779,19 @@ mod tests {
 
     fn repo_root() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    #[test]
+    fn names_that_leave_the_run_directory_are_refused() {
+        for name in ["..", ".", "a/b", ""] {
+            let text = format!(
+                "{MINIMAL}[[cross_task]]\nname = {name:?}\n[cross_task.data]\nformat = \"brown\"\n\
+                 task = \"brown-genre\"\npath = \"assets/brown\"\n"
+            );
+            let e = Config::from_toml(&text, "s", &[]).unwrap_err();
+            assert!(format!("{e:#}").contains("plain name"), "{name:?}: {e:#}");
+        }
+        assert!(plain_name("genre") && plain_name("v1.2") && !plain_name(".."));
     }
 
     #[test]
@@ -841,6 +876,8 @@ mod tests {
             ("finetune.dropout=1.0", "dropout must be in [0, 1)"),
             ("probe.grid=[]", "grid must list positive"),
             ("data.train=x.conllu", "both `path` and `train`"),
+            ("study.name=\"..\"", "plain name"),
+            ("study.name=\".\"", "plain name"),
         ] {
             let e = Config::from_toml(MINIMAL, "s", &[set.to_string()]).unwrap_err();
             let msg = format!("{e:#}");

@@ -202,6 +202,23 @@ fn study_runs_skips_and_reruns_only_what_changed() {
     assert!(out.contains("0 stage(s) run"), "{out}");
     assert_eq!(keys(&manifest(&dir)), keys(&m1));
 
+    // The DirectProbe row cap is keyed: every DirectProbe stage would re-run.
+    let plan = ok(&study(
+        &cfg,
+        &["--dry-run", "--set", "directprobe.max_units=5"],
+    ));
+    let dp: Vec<&str> = plan
+        .lines()
+        .filter(|l| l.contains(" directprobe/"))
+        .collect();
+    assert_eq!(dp.len(), 2 * 2 * 2, "{plan}");
+    assert!(
+        dp.iter()
+            .all(|l| l.starts_with("run   ") && l.contains("settings.directprobe.max_units")),
+        "{plan}"
+    );
+    assert!(plan.contains("skip  extract/finetuned"), "{plan}");
+
     // A probe setting: the dry run says what re-runs and why; only probes, compare, report run.
     let set = ["--set", "probe.seeds=3"];
     let plan = ok(&study(&cfg, &[&set[..], &["--dry-run"]].concat()));
@@ -599,9 +616,8 @@ fn without_timings(v: &mut Value) {
     }
 }
 
-/// Every file of a run directory that holds results (CSV/JSON under compare/, experiments/,
-/// cross/*/result/, probe/), relative path → contents (JSON without timings).
-fn results(run: &Path) -> Vec<(String, Vec<u8>)> {
+/// Every file under `run` (not following links), as (path relative to `run`, path).
+fn files(run: &Path) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
     let mut stack = vec![run.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -610,27 +626,39 @@ fn results(run: &Path) -> Vec<(String, Vec<u8>)> {
             let rel = p.strip_prefix(run).unwrap().to_string_lossy().into_owned();
             if p.is_dir() {
                 stack.push(p);
-            } else if [
-                "compare/",
-                "experiments/",
-                "probe/",
-                "cross/length/result/table",
-            ]
-            .iter()
-            .any(|k| rel.starts_with(k))
-                && (rel.ends_with(".csv") || rel.ends_with(".json"))
-            {
-                let mut bytes = std::fs::read(&p).unwrap();
-                if rel.ends_with(".json") {
-                    let mut v: Value = serde_json::from_slice(&bytes).unwrap();
-                    without_timings(&mut v);
-                    bytes = v.to_string().into_bytes();
-                }
-                out.push((rel, bytes));
+            } else {
+                out.push((rel, p));
             }
         }
     }
     out.sort();
+    out
+}
+
+/// Every file of a run directory that holds results (CSV/JSON under compare/, experiments/,
+/// cross/*/result/, probe/), relative path → contents (JSON without timings).
+fn results(run: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (rel, p) in files(run) {
+        if [
+            "compare/",
+            "experiments/",
+            "probe/",
+            "cross/length/result/table",
+        ]
+        .iter()
+        .any(|k| rel.starts_with(k))
+            && (rel.ends_with(".csv") || rel.ends_with(".json"))
+        {
+            let mut bytes = std::fs::read(&p).unwrap();
+            if rel.ends_with(".json") {
+                let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+                without_timings(&mut v);
+                bytes = v.to_string().into_bytes();
+            }
+            out.push((rel, bytes));
+        }
+    }
     out
 }
 
@@ -707,5 +735,388 @@ fn a_study_killed_anywhere_resumes_to_the_same_results() {
     for ((name, a), (_, b)) in got.iter().zip(&expected) {
         assert!(a == b, "{name} differs after {kills} interruptions");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Drops wall-clock fields (`seconds`, rates and elapsed times) from a JSON value.
+fn without_clock(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|k, _| !(k == "seconds" || k.ends_with("_per_s") || k.starts_with("elapsed")));
+            m.values_mut().for_each(without_clock);
+        }
+        Value::Array(a) => a.iter_mut().for_each(without_clock),
+        _ => {}
+    }
+}
+
+/// SHA-256 of every result file of a run directory, by relative path: JSON and JSON lines
+/// without wall-clock fields, the scratch directory `dir` written as `<dir>`, and in the report
+/// the stage keys (64 hex digits) masked. Left out: `manifest.json` (keys, inputs, timings),
+/// the file-hash cache and fine-tuning's resumable state.
+fn digest(run: &Path, dir: &Path) -> Vec<(String, String)> {
+    use sha2::{Digest, Sha256};
+    let scratch = dir.display().to_string();
+    let mut out = Vec::new();
+    for (rel, p) in files(run) {
+        if rel == "manifest.json" || rel.starts_with(".cache") || rel.contains("finetune-state") {
+            continue;
+        }
+        let mut bytes = std::fs::read(&p).unwrap();
+        if rel.ends_with(".json") || rel.ends_with(".jsonl") {
+            let text = String::from_utf8(bytes).unwrap();
+            let mut lines = Vec::new();
+            let docs: Vec<&str> = if rel.ends_with(".jsonl") {
+                text.lines().collect()
+            } else {
+                vec![text.as_str()]
+            };
+            for doc in docs {
+                let mut v: Value = serde_json::from_str(doc).unwrap();
+                without_clock(&mut v);
+                lines.push(v.to_string());
+            }
+            bytes = lines.join("\n").into_bytes();
+        }
+        if let Ok(text) = String::from_utf8(bytes.clone()) {
+            let mut t = text.replace(&scratch, "<dir>");
+            if rel.ends_with(".html") {
+                t = mask_hex64(&t);
+            }
+            bytes = t.into_bytes();
+        }
+        let h: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        out.push((rel, h));
+    }
+    out.sort();
+    out
+}
+
+/// `text` with every run of exactly 64 hex digits replaced by `<key>`.
+fn mask_hex64(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        let n = b[i..].iter().take_while(|c| c.is_ascii_hexdigit()).count();
+        if n == 64 && (i == 0 || !b[i - 1].is_ascii_hexdigit()) {
+            out.push_str("<key>");
+            i += n;
+        } else if n > 0 {
+            out.push_str(&text[i..i + n]);
+            i += n;
+        } else {
+            let ch = text[i..].chars().next().unwrap();
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
+/// The results of a tiny study with every stage type (fine-tuning checkpoints, dynamics,
+/// memorisation, a cross-task entry) are byte-identical to the ones the study wrote before the
+/// stages were reshaped (`tests/fixtures/tiny-study.sha256`, written by the earlier code with
+/// `TUNESCOPE_BLESS=1`; float results are compared bit for bit, so the fixture holds for the
+/// x86-64 libtorch CPU kernels it was made with).
+#[test]
+fn tiny_study_results_are_unchanged() {
+    let dir = scratch("golden");
+    let cfg = write_config(&dir);
+    write_sentence_task(&dir);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text = text.replace("[finetune]\n", "[finetune]\ncheckpoint_every = 3\n");
+    text.push_str(&format!(
+        "\n[memorisation]\nepochs = 3\n\n[[cross_task]]\nname = \"length\"\n[cross_task.data]\n\
+         format = \"jsonl\"\ntask = \"classification\"\ntrain = \"{d}/sent-train.jsonl\"\n\
+         dev = \"{d}/sent-dev.jsonl\"\ntest = \"{d}/sent-test.jsonl\"\n",
+        d = dir.display()
+    ));
+    std::fs::write(&cfg, text).unwrap();
+    ok(&study(&cfg, &[]));
+    let got = digest(&dir.join("run"), &dir);
+    let listing: String = got.iter().map(|(p, h)| format!("{h}  {p}\n")).collect();
+    let fixture = root().join("crates/cli/tests/fixtures/tiny-study.sha256");
+    if std::env::var_os("TUNESCOPE_BLESS").is_some() {
+        std::fs::create_dir_all(fixture.parent().unwrap()).unwrap();
+        std::fs::write(&fixture, &listing).unwrap();
+    }
+    let expected = std::fs::read_to_string(&fixture).unwrap();
+    let (e, g): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), listing.lines().collect());
+    let differ: Vec<String> = e
+        .iter()
+        .filter(|l| !g.contains(l))
+        .chain(g.iter().filter(|l| !e.contains(l)))
+        .map(|l| l.to_string())
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "results differ from the fixture:\n{}",
+        differ.join("\n")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// One toy token: word, UPOS, Brown tag, head, dependency relation.
+type Tok = (
+    &'static str,
+    &'static str,
+    &'static str,
+    usize,
+    &'static str,
+);
+
+/// Toy sentences over the tiny model's vocabulary.
+fn toy_sentences(n: usize, seed: u64) -> Vec<Vec<Tok>> {
+    let dets = ["the", "a"];
+    let adjs = ["quick", "lazy", "brown", "old", "new", "good", "bad"];
+    let nouns = ["dog", "cat", "fox", "mat", "man", "woman", "child"];
+    let verbs = ["sat", "run", "was", "jumps"];
+    let adps = ["on", "over"];
+    let mut state = seed;
+    let mut pick = |n: usize| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) % n as u64) as usize
+    };
+    (0..n)
+        .map(|i| {
+            if i % 3 == 2 {
+                vec![
+                    ("we", "PRON", "ppss", 2, "nsubj"),
+                    ("know", "VERB", "vb", 0, "root"),
+                    (dets[pick(2)], "DET", "at", 4, "det"),
+                    (nouns[pick(7)], "NOUN", "nn", 2, "obj"),
+                    (".", "PUNCT", ".", 2, "punct"),
+                ]
+            } else {
+                vec![
+                    (dets[pick(2)], "DET", "at", 3, "det"),
+                    (adjs[pick(7)], "ADJ", "jj", 3, "amod"),
+                    (nouns[pick(7)], "NOUN", "nn", 4, "nsubj"),
+                    (verbs[pick(4)], "VERB", "vbd", 0, "root"),
+                    (adps[pick(2)], "ADP", "in", 7, "case"),
+                    (dets[pick(2)], "DET", "at", 7, "det"),
+                    (nouns[pick(7)], "NOUN", "nn", 4, "obl"),
+                    (".", "PUNCT", ".", 4, "punct"),
+                ]
+            }
+        })
+        .collect()
+}
+
+/// Writes `train`, `dev` and `test` files of `n` toy sentences each in `format` (`conllu`,
+/// `conllulex`, `trec`) into `dir`; returns their paths.
+fn write_toy_corpus(dir: &Path, format: &str) -> [PathBuf; 3] {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut paths = Vec::new();
+    for (k, split) in ["train", "dev", "test"].into_iter().enumerate() {
+        let mut text = String::new();
+        for (i, s) in toy_sentences(24, 11 + k as u64).into_iter().enumerate() {
+            if format == "trec" {
+                let label = ["LOC:city", "HUM:ind", "NUM:date"][i % 3];
+                let words: Vec<&str> = s.iter().map(|t| t.0).collect();
+                text.push_str(&format!("{label} {} ?\n", words.join(" ")));
+                continue;
+            }
+            text.push_str(&format!("# sent_id = {split}-{i}\n"));
+            for (j, (w, upos, _, head, rel)) in s.iter().enumerate() {
+                let mut cols = vec![
+                    (j + 1).to_string(),
+                    w.to_string(),
+                    w.to_string(),
+                    upos.to_string(),
+                    "_".into(),
+                    "_".into(),
+                    head.to_string(),
+                    rel.to_string(),
+                    "_".into(),
+                    "_".into(),
+                ];
+                if format == "conllulex" {
+                    let (lexcat, ss, ss2) = match *w {
+                        "on" => ("P", "p.Locus", "p.Locus"),
+                        "over" => ("P", "p.Path", "p.Locus"),
+                        _ if *upos == "NOUN" => ("N", "_", "_"),
+                        _ if *upos == "VERB" => ("V", "_", "_"),
+                        _ => (*upos, "_", "_"),
+                    };
+                    let tag = if ss == "_" {
+                        format!("O-{lexcat}")
+                    } else {
+                        format!("O-{lexcat}-{ss}")
+                    };
+                    cols.extend(["_", lexcat, w, ss, ss2, "_", "_", "_", &tag].map(String::from));
+                }
+                text.push_str(&cols.join("\t"));
+                text.push('\n');
+            }
+            text.push('\n');
+        }
+        let p = dir.join(format!("{split}.{format}"));
+        std::fs::write(&p, text).unwrap();
+        paths.push(p);
+    }
+    paths.try_into().unwrap()
+}
+
+/// A Brown-format corpus directory: documents `c<genre><nn>` in genres a, b and c.
+fn write_toy_brown(dir: &Path) -> PathBuf {
+    let root = dir.join("brown");
+    std::fs::create_dir_all(&root).unwrap();
+    for (g, genre) in ["a", "b", "c"].into_iter().enumerate() {
+        for d in 1..=10 {
+            let mut text = String::new();
+            for s in toy_sentences(4, (g * 100 + d) as u64) {
+                let toks: Vec<String> = s.iter().map(|t| format!("{}/{}", t.0, t.2)).collect();
+                text.push_str(&format!("\n\n\t{}\n", toks.join(" ")));
+            }
+            std::fs::write(root.join(format!("c{genre}{d:02}")), text).unwrap();
+        }
+    }
+    root
+}
+
+/// Points a `[data]` table at toy data in the same format.
+fn toy_data(data: &mut toml::Table, dir: &Path) {
+    let format = data["format"].as_str().unwrap().to_string();
+    let s = |p: &Path| toml::Value::String(p.display().to_string());
+    match format.as_str() {
+        "brown" => {
+            data.insert("path".into(), s(&write_toy_brown(dir)));
+            data.remove("max_sentences");
+        }
+        f => {
+            let ext = match f {
+                "conllu" => "conllu",
+                "streusle" => "conllulex",
+                "trec" => "trec",
+                other => panic!("no toy corpus for format {other}"),
+            };
+            let [train, dev, test] = write_toy_corpus(dir, ext);
+            data.insert("train".into(), s(&train));
+            if data.contains_key("dev") {
+                data.insert("dev".into(), s(&dev));
+            }
+            data.insert("test".into(), s(&test));
+        }
+    }
+}
+
+/// Every shipped example runs end to end, at a tiny size: the tiny random BERT, toy corpora in
+/// each example's format, one fine-tuning epoch, small probes; every other setting (task,
+/// pooling, layers, experiments, cross-task entries) as shipped.
+#[test]
+fn every_example_runs_end_to_end() {
+    let model = root().join("crates/model/tests/fixtures/tiny-bert/model");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let dir = scratch(&format!("example-{name}"));
+        let mut c: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+        let table = |c: &mut toml::Table, k: &str| -> toml::Table {
+            c.get(k)
+                .and_then(|v| v.as_table())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let mut st = table(&mut c, "study");
+        st.insert("out".into(), dir.join("run").display().to_string().into());
+        c.insert("study".into(), st.into());
+        let mut data = table(&mut c, "data");
+        toy_data(&mut data, &dir.join("data"));
+        c.insert("data".into(), data.into());
+        let mut m = table(&mut c, "model");
+        m.insert("path".into(), model.display().to_string().into());
+        m.insert("max_subwords".into(), 20.into());
+        m.insert("batch_size".into(), 16.into());
+        c.insert("model".into(), m.into());
+        let mut f = table(&mut c, "finetune");
+        f.insert("epochs".into(), 1.into());
+        f.insert("batch_size".into(), 8.into());
+        if f.contains_key("checkpoint_every") {
+            f.insert("checkpoint_every".into(), 3.into());
+        }
+        c.insert("finetune".into(), f.into());
+        let mut p = table(&mut c, "probe");
+        p.insert("grid".into(), toml::Value::Array(vec![8.into()]));
+        p.insert("seeds".into(), 1.into());
+        p.insert("epochs".into(), 3.into());
+        c.insert("probe".into(), p.into());
+        if c.contains_key("memorisation") {
+            let mut me = table(&mut c, "memorisation");
+            me.insert("epochs".into(), 2.into());
+            c.insert("memorisation".into(), me.into());
+        }
+        if let Some(toml::Value::Array(entries)) = c.get_mut("cross_task") {
+            for (k, e) in entries.iter_mut().enumerate() {
+                let e = e.as_table_mut().unwrap();
+                let d = e.get_mut("data").unwrap().as_table_mut().unwrap();
+                toy_data(d, &dir.join(format!("cross-{k}")));
+            }
+        }
+        let cfg = dir.join(format!("{name}.toml"));
+        std::fs::write(&cfg, toml::to_string(&c).unwrap()).unwrap();
+        let o = study(&cfg, &[]);
+        let out = ok(&o);
+        assert!(out.contains("Table A"), "{name}: {out}");
+        // `cls` pooling gives every sentence the same layer-0 vector: a degenerate layer,
+        // reported as such rather than failing the study.
+        if c["model"].get("pooling").and_then(|p| p.as_str()) == Some("cls") {
+            let l0 = out
+                .lines()
+                .find(|l| {
+                    l.trim_start().starts_with("original")
+                        && l.split_whitespace().nth(1) == Some("0")
+                })
+                .unwrap_or_else(|| panic!("{name}: no layer-0 row\n{out}"));
+            assert!(l0.contains("degen."), "{name}: {l0}");
+        }
+        assert!(dir.join("run/report/index.html").is_file(), "{name}");
+        names.push(name);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    assert_eq!(names.len(), 7, "{names:?}");
+}
+
+/// A stage that fails is recorded as failed with its error, the message does not advise
+/// resuming, and a file given as `study.out` is named as such.
+#[test]
+fn a_failed_stage_is_recorded_and_not_advised_to_resume() {
+    let dir = scratch("failed");
+    let cfg = write_config(&dir);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text = text.replace("[finetune]\n", "[finetune]\ncheckpoint_every = 3\n");
+    text.push_str("\n[dynamics]\npath_labels = [\"NO-SUCH-LABEL\"]\n");
+    std::fs::write(&cfg, text).unwrap();
+    let o = study(&cfg, &[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("stage dynamics failed"), "{err}");
+    assert!(err.contains("NO-SUCH-LABEL"), "{err}");
+    assert!(!err.contains("resume"), "{err}");
+    let m = manifest(&dir);
+    assert_eq!(m["stages"]["dynamics"]["status"], "failed", "{m}");
+    assert!(m["stages"]["dynamics"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("NO-SUCH-LABEL"));
+    let plan = ok(&study(&cfg, &["--dry-run"]));
+    assert!(plan.contains("failed last time: retrying"), "{plan}");
+
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let o = study(&cfg, &["--set", &format!("study.out={}", file.display())]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("is a file, not a directory"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -60,6 +60,10 @@ pub struct DirectProbeSummary {
     pub inside_mean: Vec<Option<f64>>,
     /// Per label: largest pairwise distance inside its kept clusters; `None` when undefined.
     pub inside_max: Vec<Option<f64>>,
+    /// Why nothing was clustered: every sampled row shares its exact vector with a row of
+    /// another label (e.g. `cls` pooling at layer 0, where every sentence has the same vector).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degenerate: Option<String>,
 }
 
 impl DirectProbeSummary {
@@ -155,6 +159,7 @@ fn summarise(
         inside_max: (0..labels.len())
             .map(|l| defined(&metrics.inside_max, l))
             .collect(),
+        degenerate: None,
     }
 }
 
@@ -177,7 +182,7 @@ pub fn run(
             .collect()
     };
     if rows.is_empty() {
-        bail!("no rows left to cluster");
+        return Ok(degenerate(v, labels, settings, conflicts.len()));
     }
     let used = v.select(&rows);
     let points = points_of(&used)?;
@@ -198,6 +203,54 @@ pub fn run(
         &metrics,
     );
     Ok((summary, clustering, metrics, rows))
+}
+
+/// The result for a sample in which every row shares its vector with a row of another label:
+/// no clusters, no distances, and the reason in [`DirectProbeSummary::degenerate`].
+fn degenerate(
+    v: &LabelledVectors,
+    labels: &[String],
+    settings: DirectProbeSettings,
+    conflicts: usize,
+) -> (DirectProbeSummary, Clustering, LabelMetrics, Vec<usize>) {
+    let n = labels.len();
+    let summary = DirectProbeSummary {
+        settings,
+        labels: labels.to_vec(),
+        rows_total: v.rows,
+        rows_used: 0,
+        conflict_rows_dropped: conflicts,
+        n_clusters: 0,
+        n_labels: 0,
+        linear: false,
+        clusters_dropped: 0,
+        points_dropped: 0,
+        pair: vec![vec![None; n]; n],
+        inside_mean: vec![None; n],
+        inside_max: vec![None; n],
+        degenerate: Some(format!(
+            "degenerate space: each of the {conflicts} sampled rows shares its exact vector with a \
+             row of another label, so DirectProbe has nothing to cluster"
+        )),
+    };
+    let clustering = Clustering {
+        clusters: Vec::new(),
+        assignment: Vec::new(),
+        stats: Default::default(),
+    };
+    let metrics = LabelMetrics {
+        min_cluster_size: settings.min_cluster_size,
+        kept: Vec::new(),
+        dropped: Vec::new(),
+        pair: vec![vec![None; n]; n],
+        vec: (0..n)
+            .flat_map(|a| (a + 1..n).map(move |b| (a, b, 0.0)))
+            .collect(),
+        outside_min: vec![0.0; n],
+        inside_mean: vec![0.0; n],
+        inside_max: vec![0.0; n],
+    };
+    (summary, clustering, metrics, Vec::new())
 }
 
 /// Measures a fixed clustering (one cluster id per row of `v`) without clustering again.

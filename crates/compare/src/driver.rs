@@ -442,14 +442,19 @@ pub fn compare(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Wor
         }
     }
     let cka_layers = if has_finetuned {
-        let m =
-            cka_matrix(&sim_pre, &sim_post, CkaEstimator::Biased).context("layer × layer CKA")?;
-        Some(CkaLayers {
-            rows: layers.clone(),
-            cols: layers.clone(),
-            values: (0..m.rows()).map(|i| m.row(i).to_vec()).collect(),
-            n_rows: sim_rows.len(),
-        })
+        match cka_matrix(&sim_pre, &sim_post, CkaEstimator::Biased) {
+            Ok(m) => Some(CkaLayers {
+                rows: layers.clone(),
+                cols: layers.clone(),
+                values: (0..m.rows()).map(|i| m.row(i).to_vec()).collect(),
+                n_rows: sim_rows.len(),
+            }),
+            // A degenerate layer (every row the same vector) has no CKA with anything.
+            Err(e) => {
+                notes.push(format!("layer × layer CKA not computed: {e}"));
+                None
+            }
+        }
     } else {
         None
     };

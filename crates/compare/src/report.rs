@@ -30,10 +30,11 @@ pub fn report_sections(
             acc_mean: t.acc_mean,
             acc_std: t.acc_std,
             best_hidden: t.best_hidden.clone().unwrap_or_default(),
-            n_clusters: Some(t.n_clusters),
-            is_linear: Some(t.linear),
+            n_clusters: (t.train_rows_used > 0).then_some(t.n_clusters),
+            is_linear: (t.train_rows_used > 0).then_some(t.linear),
             similarity: t.train_test_similarity.pearson,
             similarity_note: t.train_test_similarity.note.clone(),
+            degenerate: t.train_rows_used == 0,
         })
         .collect();
     let per_version = |version: &str, f: &dyn Fn(&crate::results::TableARow) -> Option<f64>| {

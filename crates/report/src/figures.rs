@@ -970,6 +970,7 @@ mod tests {
             is_linear: None,
             similarity: None,
             similarity_note: None,
+            degenerate: false,
         };
         let data = ReportData {
             title: "t".into(),

@@ -261,7 +261,11 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
                 r.layer,
                 opt(r.acc_mean, 2),
                 opt(r.acc_std, 2),
-                r.n_clusters.map(|v| v.to_string()).unwrap_or_else(|| "–".into()),
+                if r.degenerate {
+                    "degenerate".into()
+                } else {
+                    r.n_clusters.map(|v| v.to_string()).unwrap_or_else(|| "–".into())
+                },
                 match r.is_linear {
                     Some(true) => "Y",
                     Some(false) => "N",
@@ -421,6 +425,7 @@ mod tests {
             is_linear: Some(true),
             similarity: None,
             similarity_note: Some("not linear on <test>".into()),
+            degenerate: false,
         };
         let data = ReportData {
             table_a: vec![

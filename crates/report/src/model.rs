@@ -120,6 +120,10 @@ pub struct TableARow {
     /// Why the similarity is "–" when it is absent (e.g. "not linear on test").
     #[serde(default)]
     pub similarity_note: Option<String>,
+    /// Every training unit shares its vector with a unit of another label: DirectProbe has
+    /// nothing to cluster (e.g. `cls` pooling at layer 0).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub degenerate: bool,
 }
 
 /// One row of the cross-task table (paper Table C).

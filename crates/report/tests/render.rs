@@ -219,6 +219,7 @@ fn synthetic() -> ReportData {
         } else {
             None
         },
+        degenerate: false,
     };
     ReportData {
         title: format!("Synthetic study {EVIL_ATTR}"),

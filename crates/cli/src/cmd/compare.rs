@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::config::{Config, Layers};
 use crate::study::manifest::Manifest;
-use crate::study::stages::compare_options;
+use crate::study::stages::compare;
 
 /// Compute what is missing of Table A, label distances, layer movement, spatial similarity and
 /// CKA/RSA/Procrustes from the run directory's representations (reusing stored probe and
@@ -55,7 +55,7 @@ pub fn run(args: Args) -> Result<()> {
     if config.probe.enabled && config.probe.control {
         bail!("[probe] control is not available in `compare` (it needs the task's word types); run `tunescope study`, or set probe.control=false");
     }
-    let mut opts = compare_options(&config, &[]);
+    let mut opts = compare::settings(&config, &[]).options();
     opts.layers = match (&args.layers, &config.model.layers) {
         (Some(l), _) => Some(l.clone()),
         (None, Layers::List(l)) => Some(l.clone()),

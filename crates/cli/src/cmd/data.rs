@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use tunescope_data::Task;
@@ -121,17 +120,7 @@ fn model_json(path: &str) -> serde_json::Value {
 
 /// Reads the task a config describes.
 pub fn load_task(config: &Config) -> anyhow::Result<Task> {
-    let spec = config.load_spec()?;
-    tunescope_data::load(&spec).with_context(|| {
-        format!(
-            "reading {} data for task `{}`",
-            serde_json::to_value(spec.format)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
-            spec.task.name()
-        )
-    })
+    config.data.load_task(config.study.seed)
 }
 
 /// The machine-readable summary: `splits.{train,dev,test}.{sentences,tokens,units,longest}`,

@@ -120,7 +120,11 @@ fn summary(config: &Config, outcome: &study::Outcome) -> Result<String> {
                 r.layer,
                 acc,
                 format!("{:?}", r.best_hidden),
-                r.n_clusters.map_or("–".into(), |n| n.to_string()),
+                if r.degenerate {
+                    "degen.".into()
+                } else {
+                    r.n_clusters.map_or("–".into(), |n| n.to_string())
+                },
                 r.is_linear.map_or("–", |l| if l { "yes" } else { "no" }),
                 r.similarity.map_or("–".into(), |v| format!("{v:.3}")),
             );

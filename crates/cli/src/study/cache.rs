@@ -14,13 +14,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::manifest::{write_atomic, StageRecord};
-use super::plan::{Kind, ModelRef, Planned};
+use super::plan::{Kind, Planned};
+use super::rundir::ModelRef;
 
 /// Whether `stage`'s result is shared through the cache.
 pub fn shareable(stage: &Planned) -> bool {
     match &stage.kind {
-        Kind::Data => true,
-        Kind::Extract(m) | Kind::Probe(m, _) | Kind::DirectProbe(m, _, _) => {
+        Kind::Data(_) => true,
+        Kind::Extract(m, _) | Kind::Probe(m, _) | Kind::DirectProbe(m, _) => {
             *m == ModelRef::Pretrained
         }
         _ => false,

@@ -16,8 +16,10 @@ pub const MANIFEST_VERSION: u32 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
-    /// Started and not finished (interrupted or failed).
+    /// Started and not finished (interrupted).
     Running,
+    /// Stopped with an error (in the record's `error`).
+    Failed,
     /// Finished; its outputs are complete.
     Done,
 }
@@ -38,6 +40,9 @@ pub struct StageRecord {
     /// A short result summary (stage specific).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub summary: serde_json::Value,
+    /// Why the stage failed (status `failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The whole manifest.

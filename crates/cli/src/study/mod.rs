@@ -9,12 +9,14 @@
 //! changed probe setting re-runs only the probes and what reads them.
 
 pub mod cache;
-pub mod experiments;
-pub mod extract;
+pub mod display;
+pub mod execute;
 pub mod hash;
+#[cfg(test)]
+mod keys_test;
 pub mod manifest;
 pub mod plan;
-pub mod seeds;
+pub mod rundir;
 pub mod slurm;
 pub mod stages;
 
@@ -22,12 +24,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use anyhow::{bail, Context, Result};
 
 use crate::config::Config;
+pub use display::Display;
 use hash::HashCache;
 use manifest::{Manifest, StageRecord, Status, MANIFEST_VERSION};
 use plan::{Action, Planned};
@@ -52,13 +54,6 @@ pub struct Outcome {
     pub manifest: Manifest,
 }
 
-/// One progress display for the whole study: `[elapsed] stage i/n <id> <stage message>`.
-#[derive(Clone)]
-pub struct Display {
-    bar: ProgressBar,
-    stop: Arc<AtomicBool>,
-}
-
 /// The study stopped on Ctrl-C/SIGTERM before its next stage (finished stages are kept).
 #[derive(Debug)]
 pub struct Interrupted {
@@ -77,37 +72,6 @@ impl std::fmt::Display for Interrupted {
 }
 
 impl std::error::Error for Interrupted {}
-
-impl Display {
-    /// Whether Ctrl-C/SIGTERM asked the study to stop.
-    pub fn stop_requested(&self) -> bool {
-        crate::signals::requested(&self.stop)
-    }
-
-    fn new(quiet: bool, stop: Arc<AtomicBool>) -> Self {
-        let bar = if quiet {
-            ProgressBar::hidden()
-        } else {
-            ProgressBar::new(0)
-        };
-        bar.set_style(
-            ProgressStyle::with_template("[{elapsed_precise}] stage {pos}/{len} {prefix} {msg}")
-                .expect("static template"),
-        );
-        bar.enable_steady_tick(Duration::from_millis(250));
-        Display { bar, stop }
-    }
-
-    /// Sets the current stage's detail message.
-    pub fn message(&self, msg: impl Into<String>) {
-        self.bar.set_message(msg.into());
-    }
-
-    /// Prints a line above the bar (also when stderr is not a terminal).
-    pub fn line(&self, msg: &str) {
-        self.bar.suspend(|| eprintln!("{msg}"));
-    }
-}
 
 /// Versions of the tool and the workspace crates, recorded in the manifest.
 fn versions() -> BTreeMap<String, String> {
@@ -137,9 +101,21 @@ fn fresh_manifest(config: &Config) -> Result<Manifest> {
     })
 }
 
+/// Fails when the run directory `out` exists but is not a directory.
+fn check_out(out: &Path) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        bail!(
+            "study.out {} is a file, not a directory: choose another study.out (--set study.out=DIR)",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
 /// Computes the plan for `config` against the run directory as it is now, without writing.
 pub fn dry_plan(config: &Config) -> Result<Vec<Planned>> {
     let out = &config.study.out;
+    check_out(out)?;
     let manifest = Manifest::read(&manifest_path(out))?;
     // Read the remembered hashes but never write them: a dry run leaves no trace.
     let mut cache = HashCache::open(&hash_cache_path(out));
@@ -179,6 +155,7 @@ pub fn format_plan(plan: &[Planned]) -> String {
 /// its next update, with its state saved).
 pub fn run(config: &Config, quiet: bool, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let out = config.study.out.clone();
+    check_out(&out)?;
     let mpath = manifest_path(&out);
     let mut manifest = match Manifest::read(&mpath)? {
         Some(mut m) => {
@@ -237,6 +214,7 @@ pub fn run(config: &Config, quiet: bool, stop: Arc<AtomicBool>) -> Result<Outcom
                 outputs: next.outputs.clone(),
                 seconds: 0.0,
                 summary: serde_json::Value::Null,
+                error: None,
             },
         );
         manifest.write(&mpath)?;
@@ -260,16 +238,33 @@ pub fn run(config: &Config, quiet: bool, stop: Arc<AtomicBool>) -> Result<Outcom
         }
         let t = Instant::now();
         let resume = previous.is_some_and(|r| r.key == next.key);
-        let summary = match stages::execute(config, next, resume, &display) {
+        let resources = execute::Resources {
+            main: &out,
+            threads: config.directprobe.threads,
+            display: &display,
+        };
+        let summary = match execute::execute(next, resume, &resources) {
             Ok(s) => s,
             Err(e) => {
                 let stopped = e
                     .chain()
                     .any(|c| c.is::<tunescope_model::finetune::Interrupted>());
-                let what = if stopped { "interrupted" } else { "failed" };
+                if stopped {
+                    return Err(e.context(format!(
+                        "stage {} interrupted (re-run the same command to resume)",
+                        next.id
+                    )));
+                }
+                let rec = manifest.stages.get_mut(&next.id).expect("inserted above");
+                rec.status = Status::Failed;
+                rec.seconds = t.elapsed().as_secs_f64();
+                rec.error = Some(format!("{e:#}"));
+                manifest.write(&mpath)?;
+                display.bar.finish_and_clear();
                 return Err(e.context(format!(
-                    "stage {} {what} (re-run the same command to resume)",
-                    next.id
+                    "stage {} failed (recorded in {}; finished stages are kept)",
+                    next.id,
+                    mpath.display()
                 )));
             }
         };
@@ -307,5 +302,5 @@ pub fn table_a(config: &Config) -> Result<Vec<tunescope_report::TableARow>> {
     if !config.study.out.join("compare").is_dir() {
         return Ok(Vec::new());
     }
-    Ok(stages::report_data(config, &[])?.table_a)
+    Ok(stages::report::report_data(config, &[])?.table_a)
 }

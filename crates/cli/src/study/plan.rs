@@ -1,6 +1,12 @@
 //! The stage graph of a study and each stage's key: which stages exist for a config, what each
 //! reads, and whether it must run.
+//!
+//! A stage's key is the SHA-256 of its settings (the `Settings` struct of its module in
+//! [`super::stages`], the only thing its body receives besides typed locations), the keys of
+//! the stages it reads from, and the content hashes of its external inputs (data files, the
+//! pre-trained encoder).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -8,74 +14,65 @@ use serde_json::{json, Value};
 
 use super::hash::{hash_json, HashCache};
 use super::manifest::{Manifest, Status};
+use super::rundir::{checkpoints, cross_dir, replicate_dir, ModelRef};
+use super::stages::{
+    compare, cross, data, directprobe, dynamics, extract, finetune, memorisation, probe, report,
+    seeds,
+};
 use crate::config::{Config, Layers};
 
 /// Bumped when a stage's code changes what it writes, so old results are not reused.
-const STAGE_VERSION: u32 = 1;
+const STAGE_VERSION: u32 = 2;
 
-/// The splits DirectProbe clusters (train for Table A, test for the train/test similarity).
-pub const DIRECTPROBE_SPLITS: [&str; 2] = ["train", "test"];
-
-/// A representation source: the pre-trained encoder, the fine-tuned one, or a checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ModelRef {
-    /// `model.path`.
-    Pretrained,
-    /// `models/finetuned/`.
-    Finetuned,
-    /// `models/ckpt-<update>/`.
-    Checkpoint(u64),
-}
-
-impl ModelRef {
-    /// Directory name under `reps/`, `probe/`, `directprobe/`.
-    pub fn name(&self) -> String {
-        match self {
-            ModelRef::Pretrained => "pretrained".into(),
-            ModelRef::Finetuned => "finetuned".into(),
-            ModelRef::Checkpoint(u) => format!("ckpt-{u}"),
-        }
-    }
-
-    /// The encoder directory.
-    pub fn dir(&self, config: &Config, pretrained: &Path) -> PathBuf {
-        match self {
-            ModelRef::Pretrained => pretrained.to_path_buf(),
-            ModelRef::Finetuned => config.study.out.join("models/finetuned"),
-            ModelRef::Checkpoint(u) => config.study.out.join(format!("models/ckpt-{u}")),
-        }
-    }
-}
-
-/// What a stage does.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a stage does, with its settings.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
     /// Read the corpus into `data/`.
-    Data,
+    Data(data::Settings),
     /// Fine-tune the encoder.
-    Finetune,
+    Finetune(finetune::Settings),
     /// Extract every configured layer's unit vectors of every split.
-    Extract(ModelRef),
+    Extract(ModelRef, extract::Settings),
     /// Classifier probes on one layer.
-    Probe(ModelRef, usize),
+    Probe(ModelRef, probe::Settings),
     /// DirectProbe on one split of one layer.
-    DirectProbe(ModelRef, &'static str, usize),
+    DirectProbe(ModelRef, directprobe::Settings),
     /// Before/after comparisons.
-    Compare,
+    Compare(compare::Settings),
     /// Pre-trained clusters re-measured over the fine-tuning checkpoints.
-    Dynamics,
+    Dynamics(dynamics::Settings),
     /// Subtrain/subtest probe curves before and after fine-tuning.
-    Memorisation,
+    Memorisation(memorisation::Settings),
     /// Reads a cross-task entry's data into `cross/<name>/data/`.
-    CrossData(String),
+    CrossData(String, data::Settings),
     /// Fine-tunes the pre-trained encoder on a cross-task entry's task.
-    CrossFinetune(String),
+    CrossFinetune(String, finetune::Settings),
     /// The cross-task table of one entry.
-    CrossTask(String),
+    CrossTask(String, cross::Settings),
     /// Means, confidence intervals and permutation tests over the fine-tuning seeds.
-    Seeds,
+    Seeds(seeds::Settings),
     /// The HTML report.
-    Report,
+    Report(Box<report::Settings>),
+}
+
+impl Kind {
+    /// The stage's settings as JSON (what its key hashes).
+    pub fn settings(&self) -> Value {
+        let v = match self {
+            Kind::Data(s) | Kind::CrossData(_, s) => serde_json::to_value(s),
+            Kind::Finetune(s) | Kind::CrossFinetune(_, s) => serde_json::to_value(s),
+            Kind::Extract(_, s) => serde_json::to_value(s),
+            Kind::Probe(_, s) => serde_json::to_value(s),
+            Kind::DirectProbe(_, s) => serde_json::to_value(s),
+            Kind::Compare(s) => serde_json::to_value(s),
+            Kind::Dynamics(s) => serde_json::to_value(s),
+            Kind::Memorisation(s) => serde_json::to_value(s),
+            Kind::CrossTask(_, s) => serde_json::to_value(s),
+            Kind::Seeds(s) => serde_json::to_value(s),
+            Kind::Report(s) => serde_json::to_value(s),
+        };
+        v.expect("stage settings serialise to JSON")
+    }
 }
 
 /// Whether a stage runs, and why.
@@ -94,23 +91,40 @@ pub enum Action {
 pub struct Planned {
     /// Stable id, e.g. `probe/finetuned/layer-6`.
     pub id: String,
-    /// What it does.
+    /// What it does, with its settings.
     pub kind: Kind,
-    /// Declared inputs (settings and upstream keys).
+    /// What the key hashes: `settings`, `upstream` (stage id → key), `external` (content
+    /// hashes) and `stage_version`.
     pub inputs: Value,
     /// Hash of the inputs.
     pub key: String,
-    /// Outputs, relative to the run directory.
+    /// Outputs, relative to the study's run directory.
     pub outputs: Vec<String>,
     /// Run, skip or later.
     pub action: Action,
     /// The pre-trained encoder directory.
     pub pretrained: PathBuf,
-    /// Hidden-state indices analysed.
-    pub layers: Vec<usize>,
-    /// The replicate's configuration for a stage of another fine-tuning seed; `None` = the
-    /// study's own.
-    pub replicate: Option<Box<Config>>,
+    /// The run directory the stage works in: the study's, a replicate's (`seeds/seed-<s>/`) or a
+    /// cross-task entry's (`cross/<name>/`).
+    pub dir: PathBuf,
+    /// Whether the stage belongs to another fine-tuning replicate (which links the study's
+    /// pre-trained results into its directory).
+    pub replicate: bool,
+}
+
+impl Planned {
+    /// The keys of the stages it reads from, by id.
+    pub fn upstream_keys(&self) -> Vec<(String, String)> {
+        self.inputs
+            .get("upstream")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// Seeds in effect, for the manifest.
@@ -119,13 +133,8 @@ pub fn seeds(config: &Config) -> Value {
         "study": config.study.seed,
         "data_split": config.study.seed,
         "finetune": config.finetune.seed.unwrap_or(config.study.seed),
-        "probe": probe_seeds(config),
+        "probe": probe::probe_seeds(config),
     })
-}
-
-/// Seeds of the classifier probes: `0..probe.seeds`.
-pub fn probe_seeds(config: &Config) -> Vec<u64> {
-    (0..config.probe.seeds as u64).collect()
 }
 
 /// Number of transformer layers of the encoder in `dir` (from its `config.json`).
@@ -155,24 +164,6 @@ pub fn resolve_layers(config: &Config, pretrained: &Path) -> Result<Vec<usize>> 
     }
 }
 
-/// Checkpoints written by the fine-tuning stage, ascending by update.
-pub fn checkpoints(out: &Path) -> Result<Vec<u64>> {
-    let dir = out.join("models");
-    let mut v = Vec::new();
-    if dir.is_dir() {
-        for e in
-            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?
-        {
-            let name = e?.file_name().to_string_lossy().into_owned();
-            if let Some(u) = name.strip_prefix("ckpt-").and_then(|u| u.parse().ok()) {
-                v.push(u);
-            }
-        }
-    }
-    v.sort_unstable();
-    Ok(v)
-}
-
 /// The data files a config reads (absent optional files are left out).
 fn data_files(config: &Config) -> Vec<PathBuf> {
     let d = &config.data;
@@ -183,8 +174,57 @@ fn data_files(config: &Config) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Content hashes of the data files of `config` (`what` names the section in errors).
+fn data_hashes(
+    config: &Config,
+    cache: &mut HashCache,
+    what: &str,
+) -> Result<BTreeMap<String, String>> {
+    let mut files = BTreeMap::new();
+    for f in data_files(config) {
+        let h = cache
+            .path(&f)
+            .with_context(|| format!("{what} input {}", f.display()))?;
+        files.insert(f.display().to_string(), h);
+    }
+    Ok(files)
+}
+
+/// One stage to add: identity, what it reads, where it writes.
+struct Stage {
+    id: String,
+    kind: Kind,
+    /// Ids of the stages it reads from (planned before it).
+    upstream: Vec<String>,
+    /// Content hashes of external inputs.
+    external: BTreeMap<String, String>,
+    outputs: Vec<String>,
+}
+
+impl Stage {
+    fn new(id: impl Into<String>, kind: Kind, upstream: Vec<String>, outputs: Vec<String>) -> Self {
+        Stage {
+            id: id.into(),
+            kind,
+            upstream,
+            external: BTreeMap::new(),
+            outputs,
+        }
+    }
+
+    fn external(mut self, name: &str, hash: &str) -> Self {
+        self.external.insert(name.to_string(), hash.to_string());
+        self
+    }
+}
+
+/// The key of a stage: the hash of its id and inputs.
+pub fn key_of(id: &str, inputs: &Value) -> String {
+    hash_json(&json!({"stage": id, "inputs": inputs}))
+}
+
 struct Builder<'a> {
-    config: &'a Config,
+    out: &'a Path,
     manifest: Option<&'a Manifest>,
     pretrained: PathBuf,
     layers: Vec<usize>,
@@ -192,20 +232,48 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    /// Adds a stage of replicate `rep` (see [`Builder::add`]).
-    fn add_in(
-        &mut self,
-        id: String,
-        kind: Kind,
-        inputs: Value,
-        outputs: Vec<String>,
-        rep: &Replicate,
-    ) -> String {
-        let key = self.add(id, kind, inputs, outputs);
-        if rep.seed.is_some() {
-            self.plan.last_mut().expect("just added").replicate =
-                Some(Box::new(rep.config.clone()));
+    /// Adds a stage working in `rep`'s run directory; returns its key.
+    fn add_in(&mut self, s: Stage, rep: &Replicate) -> String {
+        self.add_at(s, rep.dir.clone(), rep.seed.is_some())
+    }
+
+    /// Adds a stage working in the study's run directory; returns its key.
+    fn add(&mut self, s: Stage) -> String {
+        self.add_at(s, self.out.to_path_buf(), false)
+    }
+
+    fn add_at(&mut self, s: Stage, dir: PathBuf, replicate: bool) -> String {
+        let upstream: serde_json::Map<String, Value> = s
+            .upstream
+            .iter()
+            .map(|id| (id.clone(), json!(self.key_of(id))))
+            .collect();
+        let mut inputs = json!({
+            "settings": s.kind.settings(),
+            "upstream": upstream,
+            "stage_version": STAGE_VERSION,
+        });
+        if !s.external.is_empty() {
+            inputs["external"] = json!(s.external);
         }
+        let key = key_of(&s.id, &inputs);
+        let upstream_runs = s.upstream.iter().any(|u| {
+            self.plan
+                .iter()
+                .any(|p| &p.id == u && !matches!(p.action, Action::Skip(_)))
+        });
+        let action = self.decide(&s.id, &key, &inputs, &s.outputs, upstream_runs);
+        self.plan.push(Planned {
+            id: s.id,
+            kind: s.kind,
+            inputs,
+            key: key.clone(),
+            outputs: s.outputs,
+            action,
+            pretrained: self.pretrained.clone(),
+            dir,
+            replicate,
+        });
         key
     }
 
@@ -219,38 +287,9 @@ impl Builder<'_> {
             outputs: Vec::new(),
             action: Action::Later(why),
             pretrained: self.pretrained.clone(),
-            layers: self.layers.clone(),
-            replicate: rep.seed.map(|_| Box::new(rep.config.clone())),
+            dir: rep.dir.clone(),
+            replicate: rep.seed.is_some(),
         });
-    }
-
-    /// Adds a stage; `upstream` are ids of stages whose keys are inputs.
-    fn add(&mut self, id: String, kind: Kind, mut inputs: Value, outputs: Vec<String>) -> String {
-        inputs["stage_version"] = json!(STAGE_VERSION);
-        let key = hash_json(&json!({"stage": id, "inputs": inputs}));
-        let upstream_runs = inputs
-            .get("after")
-            .and_then(Value::as_array)
-            .is_some_and(|ids| {
-                ids.iter().any(|u| {
-                    self.plan.iter().any(|p| {
-                        Some(p.id.as_str()) == u.as_str() && !matches!(p.action, Action::Skip(_))
-                    })
-                })
-            });
-        let action = self.decide(&id, &key, &inputs, &outputs, upstream_runs);
-        self.plan.push(Planned {
-            id,
-            kind,
-            inputs,
-            key: key.clone(),
-            outputs,
-            action,
-            pretrained: self.pretrained.clone(),
-            layers: self.layers.clone(),
-            replicate: None,
-        });
-        key
     }
 
     fn decide(
@@ -277,15 +316,18 @@ impl Builder<'_> {
             });
         }
         if rec.status != Status::Done {
-            return Action::Run("interrupted before it finished: resuming".into());
+            return Action::Run(if rec.status == Status::Failed {
+                "failed last time: retrying".into()
+            } else {
+                "interrupted before it finished: resuming".into()
+            });
         }
         if upstream_runs {
             return Action::Run("an upstream stage re-runs".into());
         }
-        let out = &self.config.study.out;
         let missing: Vec<&str> = outputs
             .iter()
-            .filter(|o| !out.join(o).exists())
+            .filter(|o| !self.out.join(o).exists())
             .map(String::as_str)
             .collect();
         if !missing.is_empty() {
@@ -312,6 +354,10 @@ impl Builder<'_> {
             .find(|p| p.id == id)
             .map(|p| p.action.clone())
             .expect("upstream stage planned first")
+    }
+
+    fn has(&self, id: &str) -> bool {
+        self.plan.iter().any(|p| p.id == id && !p.key.is_empty())
     }
 }
 
@@ -347,10 +393,12 @@ pub fn changed_inputs(old: &Value, new: &Value) -> Vec<String> {
 /// One fine-tuning replicate: the study itself (seed index 0) or `seeds/seed-<s>/` with another
 /// fine-tuning seed; both share the pre-trained stages.
 pub struct Replicate {
-    /// The replicate's configuration (its own `study.out` and `finetune.seed`).
+    /// The replicate's configuration (its own `finetune.seed`).
     pub config: Config,
     /// `None` for the study itself, else the fine-tuning seed.
     pub seed: Option<u64>,
+    /// Its run directory.
+    pub dir: PathBuf,
 }
 
 impl Replicate {
@@ -378,11 +426,14 @@ pub fn replicates(config: &Config) -> Vec<Replicate> {
             0 => Replicate {
                 config: config.clone(),
                 seed: None,
+                dir: config.study.out.clone(),
             },
             r => {
                 let c = config.replicate_config(r);
+                let seed = c.finetune.seed.expect("a replicate has its own seed");
                 Replicate {
-                    seed: c.finetune.seed,
+                    seed: Some(seed),
+                    dir: replicate_dir(&config.study.out, seed),
                     config: c,
                 }
             }
@@ -400,107 +451,79 @@ pub fn build(
         .with_context(|| format!("[model] path {}", config.model.path))?;
     let layers = resolve_layers(config, &pretrained)?;
     let mut b = Builder {
-        config,
+        out: &config.study.out,
         manifest,
         pretrained: pretrained.clone(),
         layers: layers.clone(),
         plan: Vec::new(),
     };
 
-    // data
-    let mut files = serde_json::Map::new();
-    for f in data_files(config) {
-        let h = cache
-            .path(&f)
-            .with_context(|| format!("[data] input {}", f.display()))?;
-        files.insert(f.display().to_string(), json!(h));
-    }
-    let data_key = b.add(
-        "data".into(),
-        Kind::Data,
-        json!({"data": config.data, "seed": config.study.seed, "files": files}),
+    let mut data = Stage::new(
+        "data",
+        Kind::Data(data::settings(config)),
+        vec![],
         vec!["data".into()],
     );
+    data.external = data_hashes(config, cache, "[data]")?;
+    b.add(data);
     let model_hash = cache
         .path(&pretrained)
         .with_context(|| format!("hashing the encoder {}", pretrained.display()))?;
 
     // the pre-trained encoder's representations and their analyses (shared by all replicates)
     let kind = config.data.task.unit_kind();
-    let extract_settings = json!({
-        "layers": layers,
-        "pooling": config.model.pooling_for(kind),
-        "max_subwords": config.model.max_subwords,
-    });
     b.add(
-        "extract/pretrained".into(),
-        Kind::Extract(ModelRef::Pretrained),
-        json!({"data": data_key, "model": model_hash, "extract": extract_settings, "after": ["data"]}),
-        vec!["reps/pretrained".into()],
+        Stage::new(
+            "extract/pretrained",
+            Kind::Extract(
+                ModelRef::Pretrained,
+                extract::settings(config, kind, &layers, true),
+            ),
+            vec!["data".into()],
+            vec!["reps/pretrained".into()],
+        )
+        .external("model", &model_hash),
     );
-    let pretrained_ids = analyses(
-        &mut b,
-        &Replicate {
-            config: config.clone(),
-            seed: None,
-        },
-        &ModelRef::Pretrained,
-    );
+    let reps = replicates(config);
+    let pretrained_ids = analyses(&mut b, &reps[0], &ModelRef::Pretrained);
 
     let mut report_after = Vec::new();
-    let reps = replicates(config);
     for rep in &reps {
-        report_after.extend(branch(
-            &mut b,
-            rep,
-            &data_key,
-            &model_hash,
-            &pretrained_ids,
-        )?);
+        report_after.extend(branch(&mut b, rep, &model_hash, &pretrained_ids)?);
     }
     if reps.len() > 1 && config.directprobe.enabled {
         let ids: Vec<String> = reps
             .iter()
             .flat_map(|r| {
-                let mut v = vec![r.id("compare")];
-                if b.plan.iter().any(|p| p.id == r.id("memorisation")) {
-                    v.push(r.id("memorisation"));
-                }
-                if b.plan
-                    .iter()
-                    .any(|p| p.id == r.id("dynamics") && !p.key.is_empty())
-                {
-                    v.push(r.id("dynamics"));
-                }
-                v
+                [r.id("compare"), r.id("memorisation"), r.id("dynamics")]
+                    .into_iter()
+                    .filter(|id| b.has(id))
             })
             .collect();
-        let keys: serde_json::Map<String, Value> = ids
-            .iter()
-            .map(|id| (id.clone(), json!(b.key_of(id))))
-            .collect();
-        b.add(
-            "seeds".into(),
-            Kind::Seeds,
-            json!({"stages": keys, "seeds": reps.iter().map(|r| r.config.finetune.seed.unwrap_or(config.study.seed)).collect::<Vec<_>>(), "after": ids}),
+        b.add(Stage::new(
+            "seeds",
+            Kind::Seeds(seeds::settings(config)),
+            ids,
             vec!["seeds/summary".into()],
-        );
+        ));
         report_after.push("seeds".into());
     }
     if config.directprobe.enabled {
-        report_after.extend(cross_tasks(&mut b, cache, &model_hash)?);
-        let all: serde_json::Map<String, Value> = b
+        report_after.extend(cross_tasks(&mut b, config, cache, &model_hash)?);
+        // The report lists every stage's key, so it reads them all.
+        let all: Vec<String> = b
             .plan
             .iter()
             .filter(|p| !p.key.is_empty())
-            .map(|p| (p.id.clone(), json!(p.key)))
+            .map(|p| p.id.clone())
             .collect();
-        b.add(
-            "report".into(),
-            Kind::Report,
-            json!({"compare": b.key_of("compare"), "stages": all, "config": config, "after": report_after}),
+        debug_assert!(report_after.iter().all(|id| all.contains(id)));
+        b.add(Stage::new(
+            "report",
+            Kind::Report(Box::new(report::settings(config))),
+            all,
             vec!["report/index.html".into()],
-        );
+        ));
     }
     Ok(b.plan)
 }
@@ -509,40 +532,40 @@ pub fn build(
 fn analyses(b: &mut Builder<'_>, rep: &Replicate, model: &ModelRef) -> Vec<String> {
     let config = &rep.config;
     let ex = rep.id(&format!("extract/{}", model.name()));
-    let ex_key = b.key_of(&ex);
     let mut ids = Vec::new();
     for layer in b.layers.clone() {
         if config.probe.enabled {
             let id = rep.id(&format!("probe/{}/layer-{layer}", model.name()));
             b.add_in(
-                id.clone(),
-                Kind::Probe(model.clone(), layer),
-                json!({"reps": ex_key, "layer": layer, "probe": config.probe, "seeds": probe_seeds(config), "after": [ex]}),
-                vec![rep.path(&format!("probe/{}/layer-{layer}.json", model.name()))],
+                Stage::new(
+                    id.clone(),
+                    Kind::Probe(model.clone(), probe::settings(config, layer)),
+                    vec![ex.clone()],
+                    vec![rep.path(&format!("probe/{}/layer-{layer}.json", model.name()))],
+                ),
                 rep,
             );
             ids.push(id);
         }
         if config.directprobe.enabled {
-            for split in DIRECTPROBE_SPLITS {
+            for split in directprobe::SPLITS {
                 let id = rep.id(&format!(
                     "directprobe/{}/{split}/layer-{layer}",
                     model.name()
                 ));
                 b.add_in(
-                    id.clone(),
-                    Kind::DirectProbe(model.clone(), split, layer),
-                    json!({
-                        "reps": ex_key,
-                        "layer": layer,
-                        "split": split,
-                        "min_cluster_size": config.directprobe.min_cluster_size,
-                        "after": [ex],
-                    }),
-                    vec![rep.path(&format!(
-                        "directprobe/{}/{split}/layer-{layer}",
-                        model.name()
-                    ))],
+                    Stage::new(
+                        id.clone(),
+                        Kind::DirectProbe(
+                            model.clone(),
+                            directprobe::settings(config, split, layer),
+                        ),
+                        vec![ex.clone()],
+                        vec![rep.path(&format!(
+                            "directprobe/{}/{split}/layer-{layer}",
+                            model.name()
+                        ))],
+                    ),
                     rep,
                 );
                 ids.push(id);
@@ -557,57 +580,53 @@ fn analyses(b: &mut Builder<'_>, rep: &Replicate, model: &ModelRef) -> Vec<Strin
 fn branch(
     b: &mut Builder<'_>,
     rep: &Replicate,
-    data_key: &str,
     model_hash: &str,
     pretrained_ids: &[String],
 ) -> Result<Vec<String>> {
     let config = &rep.config;
     let kind = config.data.task.unit_kind();
-    let ft_settings = crate::cmd::finetune::settings(config, kind);
     let ft_id = rep.id("finetune");
-    let ft_key = b.add_in(
-        ft_id.clone(),
-        Kind::Finetune,
-        json!({"data": data_key, "model": model_hash, "finetune": ft_settings, "after": ["data"]}),
-        vec![
-            rep.path("models/finetuned"),
-            rep.path("finetune.json"),
-            rep.path("train_log.jsonl"),
-        ],
+    b.add_in(
+        Stage::new(
+            ft_id.clone(),
+            Kind::Finetune(finetune::settings(config)),
+            vec!["data".into()],
+            vec![
+                rep.path("models/finetuned"),
+                rep.path("finetune.json"),
+                rep.path("train_log.jsonl"),
+            ],
+        )
+        .external("model", model_hash),
         rep,
     );
     let finetune_done = matches!(b.action_of(&ft_id), Action::Skip(_));
     let mut models = vec![ModelRef::Finetuned];
     if finetune_done {
-        models.extend(
-            checkpoints(&config.study.out)?
-                .into_iter()
-                .map(ModelRef::Checkpoint),
-        );
+        models.extend(checkpoints(&rep.dir)?.into_iter().map(ModelRef::Checkpoint));
     }
-    let extract_settings = json!({
-        "layers": b.layers,
-        "pooling": config.model.pooling_for(kind),
-        "max_subwords": config.model.max_subwords,
-    });
     for m in &models {
+        let all_splits = !matches!(m, ModelRef::Checkpoint(_));
         b.add_in(
-            rep.id(&format!("extract/{}", m.name())),
-            Kind::Extract(m.clone()),
-            json!({
-                "data": data_key,
-                "model": {"finetune": ft_key, "model": m.name()},
-                "extract": extract_settings,
-                "after": ["data", ft_id],
-            }),
-            vec![rep.path(&format!("reps/{}", m.name()))],
+            Stage::new(
+                rep.id(&format!("extract/{}", m.name())),
+                Kind::Extract(
+                    m.clone(),
+                    extract::settings(config, kind, &b.layers, all_splits),
+                ),
+                vec!["data".into(), ft_id.clone()],
+                vec![rep.path(&format!("reps/{}", m.name()))],
+            ),
             rep,
         );
     }
     if !finetune_done && config.finetune.checkpoint_every > 0 {
         b.later(
             rep.id("extract/ckpt-*"),
-            Kind::Extract(ModelRef::Checkpoint(0)),
+            Kind::Extract(
+                ModelRef::Checkpoint(0),
+                extract::settings(config, kind, &b.layers, false),
+            ),
             format!(
                 "one per checkpoint (every {} updates), after fine-tuning",
                 config.finetune.checkpoint_every
@@ -624,49 +643,35 @@ fn branch(
         ];
         after.extend(pretrained_ids.iter().cloned());
         after.extend(ft_ids);
-        let keys: serde_json::Map<String, Value> = after
-            .iter()
-            .map(|id| (id.clone(), json!(b.key_of(id))))
-            .collect();
         b.add_in(
-            rep.id("compare"),
-            Kind::Compare,
-            json!({
-                "stages": keys,
-                "compare": config.compare,
-                "directprobe": super::stages::directprobe_settings(config),
-                "probe": config.probe.enabled,
-                "layers": b.layers,
-                "after": after,
-            }),
-            vec![rep.path("compare")],
+            Stage::new(
+                rep.id("compare"),
+                Kind::Compare(compare::settings(config, &b.layers)),
+                after,
+                vec![rep.path("compare")],
+            ),
             rep,
         );
         out.push(rep.id("compare"));
-        out.extend(experiments(b, rep, &ft_key, finetune_done)?);
+        out.extend(experiments(b, rep, finetune_done)?);
     }
     Ok(out)
 }
 
 /// Plans one replicate's dynamics and memorisation stages; returns their ids.
-fn experiments(
-    b: &mut Builder<'_>,
-    rep: &Replicate,
-    ft_key: &str,
-    finetune_done: bool,
-) -> Result<Vec<String>> {
+fn experiments(b: &mut Builder<'_>, rep: &Replicate, finetune_done: bool) -> Result<Vec<String>> {
     let config = &rep.config;
     let layers = b.layers.clone();
     let mut ids = Vec::new();
-    let dp = super::stages::directprobe_settings(config);
     if config.dynamics.enabled && config.finetune.checkpoint_every > 0 {
+        let kind = Kind::Dynamics(dynamics::settings(config, &layers));
         if finetune_done {
             let mut after = vec![rep.id("finetune"), rep.id("extract/finetuned")];
             after.extend(
                 b.plan
                     .iter()
                     .filter(|p| {
-                        matches!(p.kind, Kind::Extract(ModelRef::Checkpoint(_)))
+                        matches!(p.kind, Kind::Extract(ModelRef::Checkpoint(_), _))
                             && p.id.starts_with(&rep.id("extract/"))
                     })
                     .map(|p| p.id.clone()),
@@ -676,52 +681,44 @@ fn experiments(
                     .iter()
                     .map(|k| format!("directprobe/pretrained/train/layer-{k}")),
             );
-            let keys: serde_json::Map<String, Value> = after
-                .iter()
-                .map(|id| (id.clone(), json!(b.key_of(id))))
-                .collect();
             b.add_in(
-                rep.id("dynamics"),
-                Kind::Dynamics,
-                json!({"stages": keys, "finetune": ft_key, "dynamics": config.dynamics, "directprobe": dp, "layers": layers, "after": after}),
-                vec![rep.path("experiments/dynamics")],
+                Stage::new(
+                    rep.id("dynamics"),
+                    kind,
+                    after,
+                    vec![rep.path("experiments/dynamics")],
+                ),
                 rep,
             );
             ids.push(rep.id("dynamics"));
         } else {
             b.later(
                 rep.id("dynamics"),
-                Kind::Dynamics,
+                kind,
                 "after fine-tuning, on its checkpoints".into(),
                 rep,
             );
         }
     }
     if config.memorisation.enabled {
-        let layer = config.experiment_layer(config.memorisation.layer, &layers);
-        if !layers.contains(&layer) {
-            bail!("[memorisation] layer {layer} is not among the analysed layers {layers:?}");
+        let s = memorisation::settings(config, &layers);
+        if !layers.contains(&s.layer) {
+            bail!(
+                "[memorisation] layer {} is not among the analysed layers {layers:?}",
+                s.layer
+            );
         }
-        let after = vec![
-            "extract/pretrained".to_string(),
-            rep.id("extract/finetuned"),
-        ];
-        let keys: serde_json::Map<String, Value> = after
-            .iter()
-            .map(|id| (id.clone(), json!(b.key_of(id))))
-            .collect();
         b.add_in(
-            rep.id("memorisation"),
-            Kind::Memorisation,
-            json!({
-                "stages": keys,
-                "memorisation": config.memorisation,
-                "layer": layer,
-                "probe": super::stages::probe_config(config),
-                "seed": config.study.seed,
-                "after": after,
-            }),
-            vec![rep.path("experiments/memorisation")],
+            Stage::new(
+                rep.id("memorisation"),
+                Kind::Memorisation(s),
+                vec![
+                    "data".to_string(),
+                    "extract/pretrained".to_string(),
+                    rep.id("extract/finetuned"),
+                ],
+                vec![rep.path("experiments/memorisation")],
+            ),
             rep,
         );
         ids.push(rep.id("memorisation"));
@@ -732,32 +729,28 @@ fn experiments(
 /// Plans the cross-task stages of every `[[cross_task]]` entry; returns the table stages' ids.
 fn cross_tasks(
     b: &mut Builder<'_>,
+    config: &Config,
     cache: &mut HashCache,
     model_hash: &str,
 ) -> Result<Vec<String>> {
-    let config = b.config;
     let last = config.experiment_layer(None, &b.layers);
-    let dp = super::stages::directprobe_settings(config);
     let mut ids = Vec::new();
     for entry in &config.cross_task {
         let sub = config.cross_config(entry);
+        let dir = cross_dir(&config.study.out, &entry.name);
         let base = format!("cross/{}", entry.name);
-        let mut files = serde_json::Map::new();
-        for f in data_files(&sub) {
-            let h = cache.path(&f).with_context(|| {
-                format!("[[cross_task]] {:?} input {}", entry.name, f.display())
-            })?;
-            files.insert(f.display().to_string(), json!(h));
-        }
         let data_id = format!("{base}/data");
-        let data_key = b.add(
+        let mut data = Stage::new(
             data_id.clone(),
-            Kind::CrossData(entry.name.clone()),
-            json!({"data": sub.data, "seed": config.study.seed, "files": files}),
+            Kind::CrossData(entry.name.clone(), data::settings(&sub)),
+            vec![],
             vec![format!("{base}/data")],
         );
+        data.external = data_hashes(&sub, cache, &format!("[[cross_task]] {:?}", entry.name))?;
+        b.add_at(data, dir.clone(), false);
         let mut after = vec![
-            data_id,
+            data_id.clone(),
+            "data".to_string(),
             "finetune".to_string(),
             "extract/pretrained".to_string(),
             "extract/finetuned".to_string(),
@@ -769,41 +762,35 @@ fn cross_tasks(
             after.push(format!("probe/finetuned/layer-{last}"));
         }
         if entry.finetune {
-            let kind = sub.data.task.unit_kind();
             let id = format!("{base}/finetune");
-            b.add(
-                id.clone(),
-                Kind::CrossFinetune(entry.name.clone()),
-                json!({
-                    "data": data_key,
-                    "model": model_hash,
-                    "finetune": crate::cmd::finetune::settings(&sub, kind),
-                    "after": [format!("{base}/data")],
-                }),
-                vec![
-                    format!("{base}/models/finetuned"),
-                    format!("{base}/finetune.json"),
-                    format!("{base}/train_log.jsonl"),
-                ],
+            b.add_at(
+                Stage::new(
+                    id.clone(),
+                    Kind::CrossFinetune(entry.name.clone(), finetune::settings(&sub)),
+                    vec![data_id],
+                    vec![
+                        format!("{base}/models/finetuned"),
+                        format!("{base}/finetune.json"),
+                        format!("{base}/train_log.jsonl"),
+                    ],
+                )
+                .external("model", model_hash),
+                dir.clone(),
+                false,
             );
             after.push(id);
         }
-        let keys: serde_json::Map<String, Value> = after
-            .iter()
-            .map(|id| (id.clone(), json!(b.key_of(id))))
-            .collect();
         b.add(
-            base.clone(),
-            Kind::CrossTask(entry.name.clone()),
-            json!({
-                "stages": keys,
-                "layer": last,
-                "extract": {"pooling": sub.model.pooling_for(sub.data.task.unit_kind()), "max_subwords": config.model.max_subwords},
-                "probe": super::stages::probe_config(config),
-                "directprobe": dp,
-                "after": after,
-            }),
-            vec![format!("{base}/result")],
+            Stage::new(
+                base.clone(),
+                Kind::CrossTask(
+                    entry.name.clone(),
+                    cross::settings(config, entry, &b.layers),
+                ),
+                after,
+                vec![format!("{base}/result")],
+            )
+            .external("model", model_hash),
         );
         ids.push(base);
     }

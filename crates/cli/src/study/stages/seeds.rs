@@ -14,10 +14,31 @@ use tunescope_geometry::stats;
 use tunescope_model::finetune::io::write_dir_atomic;
 use tunescope_report as rep;
 
-use super::experiments::{read_json, DynamicsResult, MemorisationResult};
-use super::plan::replicates;
-use super::Display;
+use super::dynamics::DynamicsResult;
+use super::memorisation::MemorisationResult;
 use crate::config::Config;
+use crate::study::display::Display;
+use crate::study::rundir::{read_json, replicate_dir};
+
+/// What the seeds stage reads (besides the replicates' results).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    /// The fine-tuning seed of every replicate, the study's own first.
+    pub seeds: Vec<u64>,
+    /// Seed of the bootstrap and permutation resamples (`study.seed`).
+    pub seed: u64,
+}
+
+/// The seeds settings of `config`.
+pub fn settings(config: &Config) -> Settings {
+    let first = config.finetune.seed.unwrap_or(config.study.seed);
+    Settings {
+        seeds: (0..config.finetune.seeds as u64)
+            .map(|r| first + r)
+            .collect(),
+        seed: config.study.seed,
+    }
+}
 
 /// Bootstrap resamples and permutation resamples (beyond the exact enumeration).
 const RESAMPLES: usize = 10_000;
@@ -119,27 +140,30 @@ pub struct SeedSummary {
     pub dynamics_final_similarity: Vec<(usize, Estimate)>,
 }
 
-/// Run directory of every replicate, the study's first.
-fn replicate_dirs(config: &Config) -> Vec<(u64, PathBuf)> {
-    replicates(config)
-        .into_iter()
-        .map(|r| {
-            (
-                r.config.finetune.seed.unwrap_or(config.study.seed),
-                r.config.study.out,
-            )
+/// Run directory of every replicate of the study in `main`, the study's first.
+fn replicate_dirs(s: &Settings, main: &Path) -> Vec<(u64, PathBuf)> {
+    s.seeds
+        .iter()
+        .enumerate()
+        .map(|(r, &seed)| {
+            let dir = if r == 0 {
+                main.to_path_buf()
+            } else {
+                replicate_dir(main, seed)
+            };
+            (seed, dir)
         })
         .collect()
 }
 
 /// Computes the summary over the replicates' `compare/` and experiment outputs.
-pub fn summarise(config: &Config) -> Result<SeedSummary> {
-    let dirs = replicate_dirs(config);
+pub fn summarise(s: &Settings, main: &Path) -> Result<SeedSummary> {
+    let dirs = replicate_dirs(s, main);
     let results = dirs
         .iter()
         .map(|(_, d)| CompareResults::read(&d.join("compare")))
         .collect::<Result<Vec<_>>>()?;
-    let seed = config.study.seed;
+    let seed = s.seed;
     let first = &results[0];
     let per_seed = |f: &dyn Fn(&CompareResults) -> Option<f64>| -> Vec<Option<f64>> {
         results.iter().map(f).collect()
@@ -286,11 +310,12 @@ pub fn summarise(config: &Config) -> Result<SeedSummary> {
     })
 }
 
-/// Runs the seeds stage.
-pub fn run(config: &Config, display: &Display) -> Result<Value> {
-    display.message(format!("{} replicates", config.finetune.seeds));
-    let s = summarise(config)?;
-    let dir = config.study.out.join("seeds/summary");
+/// Runs the seeds stage over the replicates of the study in `main`, into
+/// `main/seeds/summary/`.
+pub fn run(settings: &Settings, main: &Path, display: &Display) -> Result<Value> {
+    display.message(format!("{} replicates", settings.seeds.len()));
+    let s = summarise(settings, main)?;
+    let dir = main.join("seeds/summary");
     write_dir_atomic(&dir, |tmp| write(tmp, &s))?;
     let last = s.layers.last();
     Ok(json!({

@@ -3,66 +3,102 @@
 //! `labels.npy` (i64 index into the task's label list) and `units.jsonl` (sentence, target,
 //! label per row), built on [`tunescope_model::extract::Embedder`].
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use serde::Serialize;
 use serde_json::{json, Value};
 use tch::Tensor;
+use tunescope_compare::analysis::LabelledVectors;
+use tunescope_compare::io as cio;
 use tunescope_data::npy::{self, NpyRowWriter};
-use tunescope_data::{Split, Target, Task};
+use tunescope_data::{Split, Target, Task, UnitKind};
 use tunescope_model::encoder::pool::{mean_of_groups, pair_vectors, to_f32_vec};
 use tunescope_model::encoder::{self, WordPool};
 use tunescope_model::extract::Embedder;
 use tunescope_model::finetune::io::write_dir_atomic;
 
-use super::plan::{ModelRef, Planned};
-use super::stages::read_task;
-use super::Display;
-use crate::config::{Config, Pooling};
+use super::data::read_task;
+use crate::config::{Config, Device, Pooling};
+use crate::study::display::Display;
+use crate::study::rundir::ModelRef;
 
 /// Sentences encoded per chunk (bounds memory: one chunk's vectors of every layer).
 const CHUNK_SENTENCES: usize = 256;
 
-/// Runs the extract stage for `model`: every split (checkpoints: the train split only, which is
-/// all the dynamics measure).
-pub fn run(config: &Config, stage: &Planned, model: &ModelRef, display: &Display) -> Result<Value> {
-    let out = &config.study.out;
-    let task = read_task(out)?;
-    let splits: &[&str] = match model {
-        ModelRef::Checkpoint(_) => &["train"],
-        _ => &tunescope_data::SPLIT_NAMES,
+/// What extraction reads: which hidden states of which splits, and how words become vectors.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    /// Hidden-state indices.
+    pub layers: Vec<usize>,
+    /// Splits encoded (checkpoints: train only, all the dynamics measure).
+    pub splits: Vec<String>,
+    /// Word pooling over sub-words (`model.pooling`, by the task's unit kind).
+    pub pooling: Pooling,
+    /// Sub-word window (`model.max_subwords`).
+    pub max_subwords: usize,
+    /// Sentences per forward pass (`model.batch_size`).
+    pub batch_size: usize,
+    /// Where the encoder runs (`model.device`).
+    pub device: Device,
+}
+
+/// The extraction settings of `config` for a task of unit kind `kind` at `layers`, on every
+/// split (`all_splits`) or the train split only.
+pub fn settings(config: &Config, kind: UnitKind, layers: &[usize], all_splits: bool) -> Settings {
+    let splits: &[&str] = if all_splits {
+        &tunescope_data::SPLIT_NAMES
+    } else {
+        &["train"]
     };
+    Settings {
+        layers: layers.to_vec(),
+        splits: splits.iter().map(|s| s.to_string()).collect(),
+        pooling: config.model.pooling_for(kind),
+        max_subwords: config.model.max_subwords,
+        batch_size: config.model.batch_size,
+        device: config.model.device,
+    }
+}
+
+/// Runs the extract stage for `model` (its encoder in `encoder_dir`) into `out/reps/<model>/`.
+pub fn run(
+    s: &Settings,
+    out: &Path,
+    encoder_dir: &Path,
+    model: &ModelRef,
+    display: &Display,
+) -> Result<Value> {
+    let task = read_task(out)?;
     extract(
-        config,
+        s,
         &task,
-        &model.dir(config, &stage.pretrained),
-        &stage.layers,
-        splits,
+        encoder_dir,
         &out.join("reps").join(model.name()),
         &model.name(),
         display,
     )
 }
 
-/// Encodes `splits` of `task` with the encoder in `dir` into `target/<split>/` (written whole
-/// into a temporary directory, then renamed); `what` names the encoder in progress messages.
-#[allow(clippy::too_many_arguments)]
+/// Encodes the settings' splits of `task` with the encoder in `dir` into `target/<split>/`
+/// (written whole into a temporary directory, then renamed); `what` names the encoder in
+/// progress messages.
 pub fn extract(
-    config: &Config,
+    s: &Settings,
     task: &Task,
     dir: &Path,
-    layers: &[usize],
-    splits: &[&str],
     target: &Path,
     what: &str,
     display: &Display,
 ) -> Result<Value> {
-    let device = encoder::parse_device(&String::from(config.model.device))?;
+    let layers = s.layers.as_slice();
+    let device = encoder::parse_device(&String::from(s.device))?;
     let mut enc = encoder::load(dir, device)
         .with_context(|| format!("loading the encoder {}", dir.display()))?;
-    enc.tokenizer = enc.tokenizer.with_max_len(config.model.max_subwords)?;
-    let pooling = config.model.pooling_for(task.unit_kind);
+    enc.tokenizer = enc.tokenizer.with_max_len(s.max_subwords)?;
+    let pooling = s.pooling;
     let word_pool = match pooling {
         Pooling::Last => WordPool::Last,
         Pooling::Mean => WordPool::Mean,
@@ -73,7 +109,7 @@ pub fn extract(
         &enc.tokenizer,
         layers.to_vec(),
         word_pool,
-        config.model.batch_size,
+        s.batch_size,
         device,
     )?;
     if let Some(parent) = target.parent() {
@@ -83,7 +119,7 @@ pub fn extract(
     let chosen: Vec<(&str, &Split)> = task
         .splits()
         .into_iter()
-        .filter(|(n, _)| splits.contains(n))
+        .filter(|(n, _)| s.splits.iter().any(|x| x == n))
         .collect();
     let mut rows = serde_json::Map::new();
     let total: usize = chosen.iter().map(|(_, s)| s.sentences.len()).sum();
@@ -268,4 +304,30 @@ fn unit_vectors(
             }
         }
     }
+}
+
+/// The sorted label list the comparisons index into: every label of the pre-trained
+/// representations' `labels.txt` over the three splits (as `tunescope compare` builds it).
+pub fn label_list(out: &Path) -> Result<Vec<String>> {
+    let mut all = BTreeSet::new();
+    for split in cio::SPLITS {
+        all.extend(cio::read_label_names(&cio::reps_dir(
+            out,
+            cio::PRETRAINED,
+            split,
+        ))?);
+    }
+    Ok(all.into_iter().collect())
+}
+
+/// One split's vectors at one layer, labels indexing `labels`.
+pub fn load_layer(
+    out: &Path,
+    model: &str,
+    split: &str,
+    layer: usize,
+    labels: &[String],
+) -> Result<LabelledVectors> {
+    let names = cio::read_label_names(&cio::reps_dir(out, model, split))?;
+    cio::read_layer(&cio::layer_file(out, model, split, layer), &names, labels)
 }

@@ -1,0 +1,138 @@
+//! The probe stage: the classifier-probe family (`[probe]`) on one layer of one encoder's
+//! vectors, into `probe/<model>/layer-<k>.json`; and the probe-training helper the
+//! experiments share.
+
+use std::path::Path;
+
+use anyhow::{bail, ensure, Context, Result};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tunescope_compare::analysis::LabelledVectors;
+use tunescope_compare::io as cio;
+use tunescope_data::{Split, Target};
+use tunescope_model::probe::{self, ProbeConfig, ProbeInput};
+
+use super::data::read_task;
+use super::extract::{label_list, load_layer};
+use crate::config::Config;
+use crate::study::display::Display;
+use crate::study::rundir::ModelRef;
+
+/// What the probe stage reads.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    /// Hidden-state index.
+    pub layer: usize,
+    /// The probe family, training and selection settings.
+    pub probe: ProbeConfig,
+}
+
+/// The probe settings of `config` at `layer`.
+pub fn settings(config: &Config, layer: usize) -> Settings {
+    Settings {
+        layer,
+        probe: probe_config(config),
+    }
+}
+
+/// Seeds of the classifier probes: `0..probe.seeds`.
+pub fn probe_seeds(config: &Config) -> Vec<u64> {
+    (0..config.probe.seeds as u64).collect()
+}
+
+/// The probe settings a config resolves to.
+pub fn probe_config(config: &Config) -> ProbeConfig {
+    let p = &config.probe;
+    let depths: &[usize] = if p.linear { &[0, 2] } else { &[2] };
+    ProbeConfig {
+        shapes: probe::grid_shapes(&p.grid, depths),
+        seeds: probe_seeds(config),
+        lr: p.lr,
+        batch_size: p.batch_size,
+        max_epochs: p.epochs,
+        patience: (p.patience > 0).then_some(p.patience),
+        control: p.control,
+        control_seed: config.study.seed,
+        ..ProbeConfig::default()
+    }
+}
+
+/// Word type of every unit of a split (control task), in unit order.
+fn unit_types(split: &Split) -> Result<Vec<String>> {
+    split
+        .units
+        .iter()
+        .map(|u| match &u.target {
+            Target::Token(i) => Ok(split.sentences[u.sentence].words[*i].to_lowercase()),
+            other => bail!(
+                "[probe] control needs word units (token tasks); this task has {} units",
+                other.kind().name()
+            ),
+        })
+        .collect()
+}
+
+/// Runs the classifier probes on `model`'s vectors at the settings' layer, into
+/// `out/probe/<model>/layer-<k>.json`.
+pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Result<Value> {
+    let layer = s.layer;
+    let labels = label_list(out)?;
+    let sets = cio::SPLITS
+        .iter()
+        .map(|s| load_layer(out, &model.name(), s, layer, &labels))
+        .collect::<Result<Vec<_>>>()?;
+    let cfg = &s.probe;
+    let types = if cfg.control {
+        let task = read_task(out)?;
+        Some([
+            unit_types(&task.train)?,
+            unit_types(&task.dev)?,
+            unit_types(&task.test)?,
+        ])
+    } else {
+        None
+    };
+    display.message(format!(
+        "{} shapes × {} seeds on {} train vectors",
+        cfg.shapes.len(),
+        cfg.seeds.len(),
+        sets[0].rows
+    ));
+    let report = train_probes(&sets, types.as_ref(), cfg)?;
+    let path = cio::probe_file(out, &model.name(), layer);
+    let dir = path.parent().expect("probe file has a parent");
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    report.write_json(&path)?;
+    Ok(json!({
+        "best_hidden": report.best.hidden,
+        "dev_mean": report.best.dev_mean,
+        "test_mean": report.best.test_mean,
+        "test_std": report.best.test_std,
+    }))
+}
+
+/// Trains the probe family `cfg` on train/dev/test vectors (`sets` in that order), with word
+/// types per split for the control task.
+pub fn train_probes(
+    sets: &[LabelledVectors],
+    types: Option<&[Vec<String>; 3]>,
+    cfg: &ProbeConfig,
+) -> Result<probe::ProbeReport> {
+    ensure!(sets.len() == 3, "probes need train, dev and test vectors");
+    let xs = sets
+        .iter()
+        .map(|s| probe::matrix(&s.data, s.rows, s.dim))
+        .collect::<Result<Vec<_>>>()?;
+    let split = |k: usize| probe::Split {
+        x: &xs[k],
+        labels: &sets[k].labels,
+        types: types.map(|t| t[k].as_slice()),
+    };
+    let input = ProbeInput {
+        train: split(0),
+        dev: split(1),
+        test: Some(split(2)),
+        curves: Vec::new(),
+    };
+    probe::run(&input, cfg)
+}
