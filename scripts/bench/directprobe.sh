@@ -127,22 +127,36 @@ if [ "$real" = 1 ]; then
 import sys, numpy as np
 cache, model, layer, n, inst = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 x = np.load(f"{cache}/{model}-train/layer-{layer}.npy")
-y = open(f"{cache}/train/labels.txt").read().split()
+y = np.array(open(f"{cache}/train/labels.txt").read().split())
 assert len(y) == len(x), (len(y), len(x))
-np.save(f"{inst}/X_train.npy", x[:n])
-open(f"{inst}/y_train.txt", "w").write("\n".join(y[:n]) + "\n")
+x, y = x[:n], y[:n]
+# As the study does: rows whose vector also occurs with another label (the same word at the
+# same position at layer 0) cannot be separated by any clustering; leave them all out.
+_, group = np.unique(x, axis=0, return_inverse=True)
+group = group.ravel()
+labels_of = {}
+for g, l in zip(group, y):
+    labels_of.setdefault(g, set()).add(l)
+keep = np.array([len(labels_of[g]) == 1 for g in group])
+np.save(f"{inst}/X_train.npy", x[keep])
+open(f"{inst}/y_train.txt", "w").write("\n".join(y[keep]) + "\n")
+print(f"{inst}: {n - keep.sum()} conflicting rows left out", file=sys.stderr)
 np.save(f"{inst}/X_test.npy", np.load(f"{cache}/{model}-test/layer-{layer}.npy"))
 open(f"{inst}/y_test.txt", "w").write(open(f"{cache}/test/labels.txt").read())
 EOF
         fi
-        if timeout "$limit" /usr/bin/time -f '%M' -o "$out/$name-t$threads.rss" \
+        status=0
+        timeout "$limit" /usr/bin/time -f '%M' -o "$out/$name-t$threads.rss" \
           "$TUNESCOPE_BIN" directprobe --train-vectors "$inst/X_train.npy" \
           --train-labels "$inst/y_train.txt" --test-vectors "$inst/X_test.npy" \
           --test-labels "$inst/y_test.txt" --out "$out/$name-t$threads" --threads "$threads" \
-          2>/dev/null; then
+          2>"$out/$name.err" || status=$?
+        if [ "$status" = 0 ]; then
           summary "$name" "$inst" "$threads"
-        else
+        elif [ "$status" = 124 ]; then
           echo "$name: no result within ${limit} s"
+        else
+          echo "$name: failed: $(tail -n1 "$out/$name.err")"
         fi
       done
     done

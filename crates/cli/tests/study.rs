@@ -690,6 +690,7 @@ fn a_study_killed_anywhere_resumes_to_the_same_results() {
     let out2 = format!("study.out={}", dir.join("run2").display());
     let (mut kills, mut sigints) = (0, 0);
     for delay_ms in (1..).map(|k| 150 * k) {
+        let spawned = std::time::SystemTime::now();
         let mut child = Command::new(env!("CARGO_BIN_EXE_tunescope"))
             .arg("study")
             .arg(&cfg)
@@ -707,7 +708,22 @@ fn a_study_killed_anywhere_resumes_to_the_same_results() {
             child.kill().unwrap();
             child.wait().unwrap();
         } else {
-            // Ctrl-C: the study stops cleanly (exit 130) unless it finished meanwhile.
+            // Ctrl-C: the study stops cleanly (exit 130) unless it finished meanwhile. Send it
+            // once this run has written its manifest, i.e. after the signal handler is installed
+            // (on a loaded machine the binary may not even have started by now).
+            let manifest = dir.join("run2").join("manifest.json");
+            let written = || {
+                std::fs::metadata(&manifest)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t >= spawned)
+            };
+            let t0 = std::time::Instant::now();
+            while !written() && t0.elapsed() < std::time::Duration::from_secs(30) {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
             let sent = Command::new("kill")
                 .args(["-INT", &child.id().to_string()])
                 .status()

@@ -252,11 +252,7 @@ pub fn probe(points: &Points, labels: &[usize], opts: &Options) -> Result<Cluste
         .map(|i| dist2(points.row(i), &mean))
         .fold(0.0f64, f64::max)
         .sqrt();
-    let t_sep = std::time::Instant::now();
     let seps = separators(points, &by_label, scale, opts.exhaustive);
-    if std::env::var_os("TS_DEBUG").is_some() {
-        eprintln!("separators: {:.2} s", t_sep.elapsed().as_secs_f64());
-    }
 
     // Components of the "not certified disjoint" label graph (union-find).
     let mut parent: Vec<usize> = (0..n_labels).collect();
@@ -282,22 +278,6 @@ pub fn probe(points: &Points, labels: &[usize], opts: &Options) -> Result<Cluste
         comps[r].push(l);
     }
     comps.retain(|c| !c.is_empty());
-    if std::env::var_os("TS_DEBUG").is_some() {
-        for c in &comps {
-            let pts: usize = c.iter().map(|&l| by_label[l].len()).sum();
-            let zone: usize = c
-                .iter()
-                .flat_map(|&l| c.iter().map(move |&m| (l, m)))
-                .filter(|(l, m)| l != m)
-                .map(|(l, m)| seps.zone(l, m).len())
-                .sum();
-            eprintln!(
-                "component: {} labels, {pts} points, {zone} zone entries",
-                c.len()
-            );
-        }
-    }
-
     let mut stats = Stats {
         active: n,
         components: comps.len(),

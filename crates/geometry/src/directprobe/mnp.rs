@@ -655,12 +655,7 @@ pub(crate) fn min_norm_point_ws(
 }
 
 /// Weights on working-set positions mapped back to rows of the whole sets.
-fn remap(
-    lambda: Vec<(usize, f64)>,
-    mu: Vec<(usize, f64)>,
-    wa: &[usize],
-    wb: &[usize],
-) -> Weights {
+fn remap(lambda: Vec<(usize, f64)>, mu: Vec<(usize, f64)>, wa: &[usize], wb: &[usize]) -> Weights {
     let mut lambda: Vec<(usize, f64)> = lambda.into_iter().map(|(i, x)| (wa[i], x)).collect();
     let mut mu: Vec<(usize, f64)> = mu.into_iter().map(|(j, x)| (wb[j], x)).collect();
     lambda.sort_by_key(|e| e.0);

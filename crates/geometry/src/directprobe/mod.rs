@@ -273,9 +273,7 @@ pub(crate) fn overlap_blocks(
                     Decider::Mnp,
                 ));
             }
-            Mnp::Stalled {
-                best, near: n, ..
-            } => {
+            Mnp::Stalled { best, near: n, .. } => {
                 if n.is_some() {
                     near = n;
                 }
