@@ -530,11 +530,7 @@ pub(crate) fn min_norm_point_ws(
     max_rounds: usize,
 ) -> Mnp {
     let (na, nb) = (a.len() / d, b.len() / d);
-    let ws_min: usize = std::env::var("TS_WS_MIN")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(WS_MIN_POINTS);
-    if na + nb <= ws_min {
+    if na + nb <= WS_MIN_POINTS {
         return min_norm_point(a, b, d, p, start);
     }
     let ar: Vec<&[f64]> = a.chunks_exact(d).collect();
