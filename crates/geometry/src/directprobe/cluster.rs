@@ -593,6 +593,7 @@ impl<'a> Greedy<'a> {
                 members.extend_from_slice(&nodes[q].members);
                 let block_t = points.gather(&members);
                 let planes = &self.planes;
+                let seps = self.seps;
                 for batch in near.chunks(BATCH) {
                     let results: Vec<Result<(PairResult, Option<Decider>), ProbeError>> = batch
                         .par_iter()
@@ -619,6 +620,10 @@ impl<'a> Greedy<'a> {
                                         hint = Some(h.w.iter().map(|v| sign * v).collect());
                                     }
                                 }
+                            }
+                            if hint.is_none() {
+                                // The label pair's discriminant separates most of both labels.
+                                hint = seps.normal(label, nodes[k].label);
                             }
                             let block_k = points.gather(&nodes[k].members);
                             let (ov, by) = overlap_blocks(&block_t, &block_k, d, hint.as_deref())?;

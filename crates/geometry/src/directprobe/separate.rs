@@ -22,6 +22,9 @@ pub(crate) struct PairSep {
     pub disjoint: bool,
     /// Zone points (row indices) of the lower label, then of the higher label.
     pub zone: [Vec<usize>; 2],
+    /// The hyperplane's unit normal (lower label on the positive side); empty when the pair is
+    /// certified disjoint or has no discriminant.
+    pub normal: Vec<f64>,
 }
 
 /// Separators of every label pair (l < m at `l * n_labels + m`).
@@ -40,6 +43,17 @@ impl Separators {
     /// True when labels `l` and `m` are certified disjoint (or one is empty).
     pub fn disjoint(&self, l: usize, m: usize) -> bool {
         self.get(l, m).is_none_or(|p| p.disjoint)
+    }
+
+    /// The pair hyperplane's unit normal oriented with label `l` on the positive side (a good
+    /// first direction for separating a cluster of `l` from one of `m`).
+    pub fn normal(&self, l: usize, m: usize) -> Option<Vec<f64>> {
+        let p = self.get(l, m)?;
+        if p.normal.is_empty() {
+            return None;
+        }
+        let sign = if l < m { 1.0 } else { -1.0 };
+        Some(p.normal.iter().map(|v| sign * v).collect())
     }
 
     /// Zone points of label `l` with respect to label `m`.
@@ -89,6 +103,7 @@ pub(crate) fn separators(
                 return Some(PairSep {
                     disjoint: false,
                     zone: [by_label[l].clone(), by_label[m].clone()],
+                    normal: Vec::new(),
                 });
             }
             let (Some(sl), Some(sm)) = (&stats[l], &stats[m]) else {
@@ -135,6 +150,7 @@ fn pair(
         return PairSep {
             disjoint: true,
             zone: [Vec::new(), Vec::new()],
+            normal: Vec::new(),
         };
     }
     // Fisher discriminant: (S_a + S_b + δI) w = μ_a − μ_b.
@@ -158,6 +174,7 @@ fn pair(
         return PairSep {
             disjoint: false,
             zone: [a.to_vec(), b.to_vec()],
+            normal: Vec::new(),
         };
     }
     w.iter_mut().for_each(|x| *x /= norm);
@@ -178,6 +195,7 @@ fn pair(
                 .map(|(&i, _)| i)
                 .collect(),
         ],
+        normal: w,
     }
 }
 
