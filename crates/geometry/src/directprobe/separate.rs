@@ -139,21 +139,7 @@ fn pair(
             .collect()
     };
     let (ca, cb) = (centred(a), centred(b));
-    let params = MnpParams {
-        stop_at_separation: true,
-        overlap_tol: margin,
-        sep_tol: 4.0 * margin,
-        rel_gap: 1e-12,
-        max_iter: 4 * (d + 2),
-    };
-    if let Mnp::Separated { .. } = min_norm_point_ws(&ca, &cb, d, &params, None, CERTIFY_ROUNDS) {
-        return PairSep {
-            disjoint: true,
-            zone: [Vec::new(), Vec::new()],
-            normal: Vec::new(),
-        };
-    }
-    // Fisher discriminant: (S_a + S_b + δI) w = μ_a − μ_b.
+    // Fisher discriminant: (S_a + S_b + δI) w = μ_a − μ_b (the mean difference if singular).
     let mut s: Vec<f64> =
         sa.1.as_slice()
             .iter()
@@ -178,6 +164,23 @@ fn pair(
         };
     }
     w.iter_mut().for_each(|x| *x /= norm);
+    // Certify disjointness, starting from the discriminant (which settles most linear pairs at
+    // once: the iteration first checks its starting direction on every point).
+    let params = MnpParams {
+        stop_at_separation: true,
+        overlap_tol: margin,
+        sep_tol: 4.0 * margin,
+        rel_gap: 1e-12,
+        max_iter: 4 * (d + 2),
+    };
+    if let Mnp::Separated { .. } = min_norm_point_ws(&ca, &cb, d, &params, Some(&w), CERTIFY_ROUNDS)
+    {
+        return PairSep {
+            disjoint: true,
+            zone: [Vec::new(), Vec::new()],
+            normal: Vec::new(),
+        };
+    }
     let pa: Vec<f64> = ca.chunks_exact(d).map(|r| dot(&w, r)).collect();
     let pb: Vec<f64> = cb.chunks_exact(d).map(|r| dot(&w, r)).collect();
     let theta = best_threshold(&pa, &pb);
