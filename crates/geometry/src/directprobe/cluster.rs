@@ -252,7 +252,7 @@ pub fn probe(points: &Points, labels: &[usize], opts: &Options) -> Result<Cluste
         .map(|i| dist2(points.row(i), &mean))
         .fold(0.0f64, f64::max)
         .sqrt();
-    let seps = separators(points, &by_label, scale, opts.exhaustive);
+    let seps = separators(points, &by_label, &mean, scale, opts.exhaustive);
 
     // Components of the "not certified disjoint" label graph (union-find).
     let mut parent: Vec<usize> = (0..n_labels).collect();

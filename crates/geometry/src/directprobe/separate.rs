@@ -65,28 +65,44 @@ impl Separators {
     }
 }
 
-/// Computes the separators of all label pairs; `scale` bounds the distance of every point from
-/// the data's centroid (the margin is relative to it). `exhaustive` certifies nothing: every
-/// pair is undecided and every point is in every zone.
+/// Per label: its rows centred on the data's centroid (gathered once, shared by every pair),
+/// their mean and their scatter matrix (for the discriminant).
+struct LabelBlock {
+    rows: Matrix,
+    mean: Vec<f64>,
+    scatter: Matrix,
+}
+
+/// Computes the separators of all label pairs; `centre` is the data's centroid and `scale`
+/// bounds the distance of every point from it (the margin is relative to it). `exhaustive`
+/// certifies nothing: every pair is undecided and every point is in every zone.
 pub(crate) fn separators(
     points: &Points,
     by_label: &[Vec<usize>],
+    centre: &[f64],
     scale: f64,
     exhaustive: bool,
 ) -> Separators {
     let n_labels = by_label.len();
     let d = points.dim();
-    // Per label: mean and scatter matrix (for the discriminant).
-    let stats: Vec<Option<(Vec<f64>, Matrix)>> = by_label
+    let stats: Vec<Option<LabelBlock>> = by_label
         .par_iter()
         .map(|g| {
             if g.is_empty() || exhaustive {
                 return None;
             }
-            let m = Matrix::new(g.len(), d, points.gather(g)).expect("gathered rows");
-            let mean = m.column_means();
-            let scatter = gram_centered(&m, Some(&mean));
-            Some((mean, scatter))
+            let data: Vec<f64> = g
+                .iter()
+                .flat_map(|&i| points.row(i).iter().zip(centre).map(|(x, c)| x - c))
+                .collect();
+            let rows = Matrix::new(g.len(), d, data).expect("gathered rows");
+            let mean = rows.column_means();
+            let scatter = gram_centered(&rows, Some(&mean));
+            Some(LabelBlock {
+                rows,
+                mean,
+                scatter,
+            })
         })
         .collect();
     let margin = 4.0 * TOUCH_TOL * scale;
@@ -126,32 +142,26 @@ fn pair(
     points: &Points,
     a: &[usize],
     b: &[usize],
-    sa: &(Vec<f64>, Matrix),
-    sb: &(Vec<f64>, Matrix),
+    sa: &LabelBlock,
+    sb: &LabelBlock,
     margin: f64,
 ) -> PairSep {
     let d = points.dim();
-    // Certify disjointness on coordinates centred between the two means.
-    let c: Vec<f64> = sa.0.iter().zip(&sb.0).map(|(x, y)| 0.5 * (x + y)).collect();
-    let centred = |idx: &[usize]| -> Vec<f64> {
-        idx.iter()
-            .flat_map(|&i| points.row(i).iter().zip(&c).map(|(x, y)| x - y))
-            .collect()
-    };
-    let (ca, cb) = (centred(a), centred(b));
+    let (ca, cb) = (sa.rows.as_slice(), sb.rows.as_slice());
     // Fisher discriminant: (S_a + S_b + δI) w = μ_a − μ_b (the mean difference if singular).
-    let mut s: Vec<f64> =
-        sa.1.as_slice()
-            .iter()
-            .zip(sb.1.as_slice())
-            .map(|(x, y)| x + y)
-            .collect();
+    let mut s: Vec<f64> = sa
+        .scatter
+        .as_slice()
+        .iter()
+        .zip(sb.scatter.as_slice())
+        .map(|(x, y)| x + y)
+        .collect();
     let trace: f64 = (0..d).map(|i| s[i * d + i]).sum();
     let ridge = 1e-6 * trace / d as f64 + f64::MIN_POSITIVE;
     for i in 0..d {
         s[i * d + i] += ridge;
     }
-    let mut w: Vec<f64> = sa.0.iter().zip(&sb.0).map(|(x, y)| x - y).collect();
+    let mut w: Vec<f64> = sa.mean.iter().zip(&sb.mean).map(|(x, y)| x - y).collect();
     if cholesky(&mut s, d) {
         chol_solve(&s, d, &mut w);
     }
@@ -173,8 +183,7 @@ fn pair(
         rel_gap: 1e-12,
         max_iter: 4 * (d + 2),
     };
-    if let Mnp::Separated { .. } = min_norm_point_ws(&ca, &cb, d, &params, Some(&w), CERTIFY_ROUNDS)
-    {
+    if let Mnp::Separated { .. } = min_norm_point_ws(ca, cb, d, &params, Some(&w), CERTIFY_ROUNDS) {
         return PairSep {
             disjoint: true,
             zone: [Vec::new(), Vec::new()],
