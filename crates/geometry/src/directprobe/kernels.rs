@@ -2,6 +2,39 @@
 //! for the widest vectors the machine has, AVX-512 or AVX2, chosen at run time), whose
 //! survivors are re-measured exactly in `f64`.
 
+/// Defines `$name` as a dispatcher that runs `$body` compiled for AVX-512F, or for AVX2 + FMA,
+/// whichever the CPU has (checked at run time), else the portable build. Rust never contracts
+/// `a * b + c` into a fused multiply-add, so every variant gives bit-identical results.
+macro_rules! multiversion {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $body:ident) => {
+        $(#[$doc])*
+        $vis fn $name($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                unsafe fn avx512($($arg: $ty),*) -> $ret {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) -> $ret {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU supports AVX-512F (checked above).
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU supports AVX2 and FMA (checked above).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
 /// Relative slack of the `f32` screen: an `f32` squared distance over a few hundred coordinates
 /// is within about 1e-5 relative of the `f64` one; anything within this factor of the screened
 /// minimum is re-measured exactly.
@@ -32,34 +65,9 @@ fn scan_body(q: &[f32], rows: &[f32], d: usize, out: &mut [f32]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn scan_avx512(q: &[f32], rows: &[f32], d: usize, out: &mut [f32]) {
-    scan_body(q, rows, d, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn scan_avx2(q: &[f32], rows: &[f32], d: usize, out: &mut [f32]) {
-    scan_body(q, rows, d, out)
-}
-
-/// `out[k]` = squared distance (`f32`) from `q` to row `k` of `rows` (row-major, `d` columns).
-pub(crate) fn scan_f32(q: &[f32], rows: &[f32], d: usize, out: &mut [f32]) {
-    debug_assert_eq!(rows.len(), out.len() * d);
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked above).
-            return unsafe { scan_avx512(q, rows, d, out) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports AVX2 and FMA (checked above).
-            return unsafe { scan_avx2(q, rows, d, out) };
-        }
-    }
-    scan_body(q, rows, d, out)
+multiversion! {
+    /// `out[k]` = squared distance (`f32`) from `q` to row `k` of `rows` (row-major, `d` columns).
+    pub(crate) fn scan_f32(q: &[f32], rows: &[f32], d: usize, out: &mut [f32]) -> () = scan_body
 }
 
 /// Exact squared Euclidean distance in `f64` (sequential sum of squared differences).
@@ -127,32 +135,8 @@ fn row_pairs_body(rows: &[f64], norms: &[f64], d: usize, i: usize) -> (f64, f64)
     (sum, max)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn row_pairs_avx512(rows: &[f64], norms: &[f64], d: usize, i: usize) -> (f64, f64) {
-    row_pairs_body(rows, norms, d, i)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn row_pairs_avx2(rows: &[f64], norms: &[f64], d: usize, i: usize) -> (f64, f64) {
-    row_pairs_body(rows, norms, d, i)
-}
-
-fn row_pairs(rows: &[f64], norms: &[f64], d: usize, i: usize) -> (f64, f64) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked above).
-            return unsafe { row_pairs_avx512(rows, norms, d, i) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports AVX2 and FMA (checked above).
-            return unsafe { row_pairs_avx2(rows, norms, d, i) };
-        }
-    }
-    row_pairs_body(rows, norms, d, i)
+multiversion! {
+    fn row_pairs(rows: &[f64], norms: &[f64], d: usize, i: usize) -> (f64, f64) = row_pairs_body
 }
 
 /// Mean and maximum pairwise Euclidean distance among the rows of `block` (`d` columns, at
@@ -212,33 +196,9 @@ fn dots_body(x: &[f64], rows: &[f64], d: usize, out: &mut [f64]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn dots_avx512(x: &[f64], rows: &[f64], d: usize, out: &mut [f64]) {
-    dots_body(x, rows, d, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn dots_avx2(x: &[f64], rows: &[f64], d: usize, out: &mut [f64]) {
-    dots_body(x, rows, d, out)
-}
-
-/// `out[k] = x · row k` of `rows` (row-major, `d` columns), bit-identical on every machine.
-pub(crate) fn dots(x: &[f64], rows: &[f64], d: usize, out: &mut [f64]) {
-    debug_assert_eq!(rows.len(), out.len() * d);
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked above).
-            return unsafe { dots_avx512(x, rows, d, out) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked above).
-            return unsafe { dots_avx2(x, rows, d, out) };
-        }
-    }
-    dots_body(x, rows, d, out)
+multiversion! {
+    /// `out[k] = x · row k` of `rows` (row-major, `d` columns), bit-identical on every machine.
+    pub(crate) fn dots(x: &[f64], rows: &[f64], d: usize, out: &mut [f64]) -> () = dots_body
 }
 
 /// Dot product of two vectors (see [`dots`]).
