@@ -282,7 +282,8 @@ pub struct Model {
     /// Local Hugging Face encoder directory (config.json with model_type bert, roberta, xlm-roberta,
     /// distilbert or electra; model.safetensors; tokenizer.json) or hub id.
     pub path: String,
-    /// Unit pooling; unset means `first` for word units and `cls` for sentence units.
+    /// Unit pooling; unset means `mean` (sub-word average, as the paper) for token, pair and span
+    /// units and `cls` for sentence units.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pooling: Option<Pooling>,
     /// Layers to extract and analyse.
@@ -309,11 +310,13 @@ impl Default for Model {
 }
 
 impl Model {
-    /// The pooling to use for `kind` units: the configured one, or `first` / `cls`.
+    /// The pooling to use for `kind` units: the configured one, or the default: `mean` of a
+    /// word's sub-words for token, pair and span units (the paper averages them, digest §12),
+    /// `cls` for sentence units.
     pub fn pooling_for(&self, kind: UnitKind) -> Pooling {
         self.pooling.unwrap_or(match kind {
             UnitKind::Sentence => Pooling::Cls,
-            _ => Pooling::First,
+            _ => Pooling::Mean,
         })
     }
 }
@@ -801,7 +804,11 @@ mod tests {
         assert_eq!(c.study.out, Path::new("runs/my-study"));
         assert_eq!(c.study.seed, 42);
         assert_eq!(c.model.max_subwords, 128);
-        assert_eq!(c.model.pooling_for(UnitKind::Token), Pooling::First);
+        for kind in [UnitKind::Token, UnitKind::Pair, UnitKind::Span] {
+            assert_eq!(c.model.pooling_for(kind), Pooling::Mean, "{kind:?}");
+        }
+        let first = Config::from_toml(MINIMAL, "s", &["model.pooling=first".into()]).unwrap();
+        assert_eq!(first.model.pooling_for(UnitKind::Token), Pooling::First);
         assert_eq!(c.model.pooling_for(UnitKind::Sentence), Pooling::Cls);
         assert_eq!(c.finetune.lr, 5e-5);
         assert_eq!(c.finetune.warmup_ratio, 0.1);
