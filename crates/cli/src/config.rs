@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
+use tunescope_compare::analysis::UndefinedPairs;
 use tunescope_data::{Files, Format, LoadSpec, TaskKind, UnitKind};
 
 /// A whole study configuration, resolved (name and output directory filled in) and validated.
@@ -395,6 +396,9 @@ pub struct Probe {
     pub enabled: bool,
     /// Hidden sizes; MLPs use every pair (h1, h2) of this grid.
     pub grid: Vec<usize>,
+    /// L2 weights (scikit-learn's `alpha`) searched for every shape; default the paper's
+    /// 1e-7, 1e-6, …, 1.
+    pub l2: Vec<f64>,
     /// Runs (seeds) per configuration.
     pub seeds: usize,
     /// Also train a linear probe.
@@ -415,7 +419,8 @@ impl Default for Probe {
     fn default() -> Self {
         Probe {
             enabled: true,
-            grid: vec![32, 64, 128, 256],
+            grid: tunescope_model::probe::PAPER_SIZES.to_vec(),
+            l2: tunescope_model::probe::PAPER_L2.to_vec(),
             seeds: 5,
             linear: true,
             epochs: 50,
@@ -461,6 +466,9 @@ pub struct Compare {
     pub rsa_sample: usize,
     /// Test units sampled (seeded) for CKA, Procrustes and the layer × layer CKA (0 = all).
     pub similarity_units: usize,
+    /// Label pairs without a distance in a spatial similarity: `zero` (written as 0, the
+    /// authors' code) or `drop` (left out).
+    pub undefined_pairs: UndefinedPairs,
 }
 
 impl Default for Compare {
@@ -468,6 +476,7 @@ impl Default for Compare {
         Compare {
             rsa_sample: 2000,
             similarity_units: 5000,
+            undefined_pairs: UndefinedPairs::Zero,
         }
     }
 }
@@ -679,6 +688,12 @@ impl Config {
                 p.grid
             );
         }
+        if p.l2.is_empty() || p.l2.iter().any(|a| !(a.is_finite() && *a >= 0.0)) {
+            bail!(
+                "[probe] l2 must list L2 weights ≥ 0 (e.g. [1e-4] or the paper's [1e-7, 1e-6, …, 1]), found {:?}",
+                p.l2
+            );
+        }
         positive("[probe] seeds", p.seeds)?;
         positive("[probe] epochs", p.epochs)?;
         positive("[probe] batch_size", p.batch_size)?;
@@ -813,8 +828,12 @@ mod tests {
         assert_eq!(c.finetune.lr, 5e-5);
         assert_eq!(c.finetune.warmup_ratio, 0.1);
         assert_eq!(c.probe.grid, [32, 64, 128, 256]);
+        assert_eq!(c.probe.l2, [1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]);
         assert_eq!(c.directprobe.min_cluster_size, 5);
         assert_eq!((c.data.train_fraction, c.data.dev_fraction), (0.8, 0.1));
+        assert_eq!(c.compare.undefined_pairs, UndefinedPairs::Zero);
+        let drop = Config::from_toml(MINIMAL, "s", &["compare.undefined_pairs=drop".into()]);
+        assert_eq!(drop.unwrap().compare.undefined_pairs, UndefinedPairs::Drop);
     }
 
     #[test]
@@ -882,6 +901,9 @@ mod tests {
             ("data.dev_fraction=0.5", "sum to 1"),
             ("finetune.dropout=1.0", "dropout must be in [0, 1)"),
             ("probe.grid=[]", "grid must list positive"),
+            ("probe.l2=[]", "l2 must list L2 weights"),
+            ("compare.undefined_pairs=zeros", "unknown variant `zeros`"),
+            ("probe.l2=[-1.0]", "l2 must list L2 weights"),
             ("data.train=x.conllu", "both `path` and `train`"),
             ("study.name=\"..\"", "plain name"),
             ("study.name=\".\"", "plain name"),

@@ -148,6 +148,7 @@ fn synthetic() -> ReportData {
                     .collect(),
             })
             .collect(),
+        similarity_note: None,
         centroid_paths: [1usize, 6]
             .iter()
             .map(|&layer| CentroidPaths {
@@ -220,6 +221,7 @@ fn synthetic() -> ReportData {
             None
         },
         degenerate: false,
+        ..Default::default()
     };
     ReportData {
         title: format!("Synthetic study {EVIL_ATTR}"),

@@ -181,14 +181,16 @@ fn mutations(v: &Value) -> Vec<Value> {
             let x = n.as_f64().unwrap();
             vec![(x * 0.5).into(), (x + 0.05).into(), (x - 0.05).into()]
         }
-        Value::String(s) => ["first", "last", "mean", "cls", "cpu", "cuda", "all"]
-            .iter()
-            .filter(|c| **c != s)
-            .map(|c| Value::from(*c))
-            .chain([Value::from(format!("{s}x"))])
-            .collect(),
+        Value::String(s) => [
+            "first", "last", "mean", "cls", "cpu", "cuda", "all", "zero", "drop",
+        ]
+        .iter()
+        .filter(|c| **c != s)
+        .map(|c| Value::from(*c))
+        .chain([Value::from(format!("{s}x"))])
+        .collect(),
         Value::Null => vec![7.into(), serde_json::json!([4]), "x".into()],
-        Value::Array(_) => vec![serde_json::json!(["VERB"])],
+        Value::Array(_) => vec![serde_json::json!(["VERB"]), serde_json::json!([0.5])],
         Value::Object(_) => vec![],
     }
 }

@@ -32,7 +32,8 @@ pub struct Settings {
     /// Seed of the sentence split (`study.seed`).
     pub seed: u64,
     /// The probe: one shape (`memorisation.hidden`, default two layers of the first
-    /// `probe.grid` width), `memorisation.epochs` epochs, no early stopping, no control task.
+    /// `probe.grid` width), no L2 penalty, `memorisation.epochs` epochs, no early stopping, no
+    /// control task.
     pub probe: ProbeConfig,
 }
 
@@ -46,6 +47,7 @@ pub fn settings(config: &Config, layers: &[usize]) -> Settings {
         seed: config.study.seed,
         probe: ProbeConfig {
             shapes: vec![m.hidden.clone().unwrap_or_else(|| vec![g, g])],
+            l2: vec![0.0],
             max_epochs: m.epochs,
             patience: None,
             control: false,
