@@ -626,6 +626,26 @@ impl Config {
         wanted.unwrap_or_else(|| layers.last().copied().unwrap_or(0))
     }
 
+    /// Why fine-tuning will not see every training unit's sentence, which the memorisation
+    /// experiment's premise ("subtest was seen by fine-tuning") needs; `None` when it will.
+    /// One line per setting that breaks the premise.
+    pub fn finetuning_misses_training_units(&self) -> Option<String> {
+        let f = &self.finetune;
+        [
+            (f.train_subset > 0).then(|| {
+                format!(
+                    "finetune.train_subset = {} fine-tunes on a sample of the training sentences",
+                    f.train_subset
+                )
+            }),
+            f.freeze_encoder
+                .then(|| "finetune.freeze_encoder = true leaves the encoder frozen".to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+    }
+
     /// Checks value ranges and cross-field consistency.
     pub fn validate(&self) -> anyhow::Result<()> {
         let s = &self.study;

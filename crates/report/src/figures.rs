@@ -873,12 +873,23 @@ impl Builder {
                     csv.row([name.to_string(), e.to_string(), cnum(at(v, i))]);
                 }
             }
+            let unseen = if m.subtest_unseen > 0 {
+                format!(
+                    " Note: {} of the {} subtest units were not seen by fine-tuning (cut off by the \
+                     sub-word limit), so subtest is not entirely “seen”.",
+                    m.subtest_unseen, m.subtest_units
+                )
+            } else {
+                String::new()
+            };
             self.push(
                 format!("{}-memorisation-{key}", ctx.prefix),
                 place,
-                "Probe trained on subtrain only; subtest was seen by fine-tuning but not by the probe, test by \
-                 neither. Paper (v1, Fig. E, BERT-small): before fine-tuning subtest ≈ test below subtrain; after, \
-                 subtest ≈ subtrain ≈ 1.0 while test stays lower — the encoder memorised the fine-tuning set.",
+                &format!(
+                    "Probe trained on subtrain only; subtest was seen by fine-tuning but not by the probe, test by \
+                     neither. Paper (v1, Fig. E, BERT-small): before fine-tuning subtest ≈ test below subtrain; after, \
+                     subtest ≈ subtrain ≈ 1.0 while test stays lower — the encoder memorised the fine-tuning set.{unseen}"
+                ),
                 chart.render(),
                 csv,
             );

@@ -424,6 +424,13 @@ pub struct Memorisation {
     pub before: MemoCurves,
     /// Probe on the fine-tuned encoder.
     pub after: MemoCurves,
+    /// Subtest units fine-tuning never saw (e.g. cut off by the sub-word limit): the premise
+    /// "subtest was seen by fine-tuning" holds only for the others.
+    #[serde(default)]
+    pub subtest_unseen: usize,
+    /// Subtest units in all.
+    #[serde(default)]
+    pub subtest_units: usize,
 }
 
 /// Layer × layer CKA: rows are pre-trained layers, columns fine-tuned layers.

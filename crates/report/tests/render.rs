@@ -177,6 +177,8 @@ fn synthetic() -> ReportData {
             .collect::<Vec<_>>()
     };
     let memorisation = Memorisation {
+        subtest_unseen: 0,
+        subtest_units: 0,
         epochs: epochs.clone(),
         before: MemoCurves {
             subtrain: curve_to(0.5, 1.0),
