@@ -63,6 +63,10 @@ pub struct Study {
     /// Content-addressed stage cache shared by studies (e.g. the cells of a grid); unset = none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache: Option<PathBuf>,
+    /// One of the paper's model × task pairs (`bert-small/pos`): the report prints the paper's
+    /// published Table A row next to this study's last-layer rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paper: Option<String>,
 }
 
 impl Default for Study {
@@ -72,6 +76,7 @@ impl Default for Study {
             out: PathBuf::new(),
             seed: 42,
             cache: None,
+            paper: None,
         }
     }
 }
@@ -111,6 +116,10 @@ pub struct Data {
     /// Closed label set: other labels are an error; listed labels count even if unused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<String>>,
+    /// Span tasks: keep only single-word units (STREUSLE: single-token prepositions, as the
+    /// paper).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub single_word_units: bool,
 }
 
 fn default_train_fraction() -> f64 {
@@ -175,6 +184,7 @@ impl Data {
             seed,
             max_sentences: self.max_sentences,
             labels: self.labels.clone(),
+            single_word_units: self.single_word_units,
         };
         spec.validate().context("[data]")?;
         Ok(spec)
@@ -655,6 +665,10 @@ impl Config {
                 s.name
             );
         }
+        if let Some(pair) = &s.paper {
+            tunescope_compare::paper::check_pair(pair)
+                .map_err(|e| anyhow::anyhow!("[study] paper: {e}"))?;
+        }
         self.load_spec()?;
         let m = &self.model;
         let kind = self.data.task.unit_kind();
@@ -923,6 +937,10 @@ mod tests {
             ("probe.grid=[]", "grid must list positive"),
             ("probe.l2=[]", "l2 must list L2 weights"),
             ("compare.undefined_pairs=zeros", "unknown variant `zeros`"),
+            (
+                "study.paper=bert-large/pos",
+                "not one of the paper's model × task pairs",
+            ),
             ("probe.l2=[-1.0]", "l2 must list L2 weights"),
             ("data.train=x.conllu", "both `path` and `train`"),
             ("study.name=\"..\"", "plain name"),
@@ -949,6 +967,8 @@ mod tests {
         for expected in [
             "brown-genre",
             "brown-pos",
+            "paper-pud-dep",
+            "paper-pud-pos",
             "streusle-ps-fxn",
             "streusle-ps-role",
             "trec50",

@@ -1072,6 +1072,8 @@ fn toy_data(data: &mut toml::Table, dir: &Path) {
                 other => panic!("no toy corpus for format {other}"),
             };
             let [train, dev, test] = write_toy_corpus(dir, ext);
+            // One file to split (`path`, e.g. PUD) becomes the toy train file.
+            data.remove("path");
             data.insert("train".into(), s(&train));
             if data.contains_key("dev") {
                 data.insert("dev".into(), s(&dev));
@@ -1155,10 +1157,23 @@ fn every_example_runs_end_to_end() {
             assert!(l0.contains("degen."), "{name}: {l0}");
         }
         assert!(dir.join("run/report/index.html").is_file(), "{name}");
+        // A preset that names one of the paper's pairs shows the paper's row next to its own.
+        if let Some(pair) = c["study"].get("paper").and_then(|p| p.as_str()) {
+            assert!(
+                out.contains("  paper"),
+                "{name}: no paper row in the summary\n{out}"
+            );
+            let html = std::fs::read_to_string(dir.join("run/report/index.html")).unwrap();
+            let task = if pair.ends_with("/pos") { "POS" } else { "DEP" };
+            assert!(
+                html.contains(&format!("paper: BERT_small {task} fine-tuned")),
+                "{name}: no paper row in the report"
+            );
+        }
         names.push(name);
         std::fs::remove_dir_all(&dir).unwrap();
     }
-    assert_eq!(names.len(), 7, "{names:?}");
+    assert_eq!(names.len(), 9, "{names:?}");
 }
 
 /// A stage that fails is recorded as failed with its error, the message does not advise
