@@ -15,10 +15,12 @@ pub const MODELS: [&str; 5] = [
 /// Task names as the config spells them, in table order.
 pub const TASKS: [&str; 5] = ["pos", "dep", "ps-fxn", "ps-role", "trec-50"];
 
-/// Acc, Std, (h1, h2), #Cluster, is Linear, Similarity (`NAN` = "–"): original, then
-/// fine-tuned, per model (outer) and task (inner), as printed.
+/// One printed row: Acc, Std, (h1, h2), #Cluster, is Linear, Similarity (`NAN` = "–").
+type Printed = (f64, f64, [usize; 2], usize, bool, f64);
+
+/// Original, then fine-tuned, per model (outer) and task (inner), as printed.
 #[rustfmt::skip]
-const TABLE: [[[(f64, f64, [usize; 2], usize, bool, f64); 2]; 5]; 5] = {
+const TABLE: [[[Printed; 2]; 5]; 5] = {
     const N: f64 = f64::NAN;
     [
         [ // BERT_tiny
