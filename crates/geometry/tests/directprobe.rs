@@ -314,6 +314,34 @@ fn label_metrics_follow_the_fine_tuning_code() {
     assert_eq!(m.outside_min, vec![0.0, 0.0, 0.0]);
 }
 
+#[test]
+fn label_pair_mean_and_cluster_pair_minimum_differ_when_a_label_has_two_clusters() {
+    // Label 0 at x ≈ 0 and at x ≈ 12, label 1 between them at x ≈ 5: label 0 needs two clusters.
+    let p = pts(&[
+        &[0.0, 0.0],
+        &[1.0, 0.0],
+        &[0.0, 1.0],
+        &[12.0, 0.0],
+        &[13.0, 0.0],
+        &[12.0, 1.0],
+        &[5.0, 0.0],
+        &[6.0, 0.0],
+        &[5.0, 1.0],
+    ]);
+    let c = dp::probe(&p, &[0, 0, 0, 0, 0, 0, 1, 1, 1], &dp::Options::default()).unwrap();
+    assert_eq!(c.n_clusters(), 3);
+    let m = dp::label_metrics(&p, &c.clusters, 2, 2).unwrap();
+    // Hull distances 4 (x 1 → 5) and 6 (x 6 → 12): the label pair's mean is 5, its minimum 4.
+    assert!((m.pair[0][1].unwrap() - 5.0).abs() < 1e-6, "{:?}", m.pair);
+    assert!(
+        (m.pair_min[0][1].unwrap() - 4.0).abs() < 1e-6,
+        "{:?}",
+        m.pair_min
+    );
+    assert_eq!(m.pair_min[1][0], m.pair_min[0][1]);
+    assert_eq!(m.pair_min[0][0], None);
+}
+
 /// A seeded Gaussian mixture: `labels` labels with `subs` sub-clusters each, `n` points in `d`
 /// dimensions of rank `rank` (a random linear map), sub-cluster centres `spread` apart; with
 /// `confuse`, every odd label shares a sub-cluster centre with label 0 (overlapping hulls).

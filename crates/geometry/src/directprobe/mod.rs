@@ -642,6 +642,9 @@ pub struct LabelMetrics {
     /// `pair[a][b]`: mean hull distance over kept cluster pairs with labels {a, b}; `None` when
     /// no such pair exists (the original's +∞).
     pub pair: Vec<Vec<Option<f64>>>,
+    /// `pair_min[a][b]`: smallest hull distance over kept cluster pairs with labels {a, b}
+    /// (DirectProbe's own quantity; equals `pair` when each label has one cluster).
+    pub pair_min: Vec<Vec<Option<f64>>>,
     /// Distance vector over label pairs a < b (0 where undefined), in label order.
     pub vec: Vec<(usize, usize, f64)>,
     /// Per label: minimum over other labels of `pair` (0 where undefined).
@@ -708,11 +711,14 @@ pub fn label_metrics_with(
     };
     let mut sum = vec![vec![0.0; n_labels]; n_labels];
     let mut cnt = vec![vec![0usize; n_labels]; n_labels];
+    let mut pair_min: Vec<Vec<Option<f64>>> = vec![vec![None; n_labels]; n_labels];
     for cd in &dists {
         let (a, b) = (clusters[cd.i].label, clusters[cd.j].label);
         for (x, y) in [(a, b), (b, a)] {
             sum[x][y] += cd.distance;
             cnt[x][y] += 1;
+            let m = &mut pair_min[x][y];
+            *m = Some(m.map_or(cd.distance, |m| m.min(cd.distance)));
         }
     }
     let pair: Vec<Vec<Option<f64>>> = (0..n_labels)
@@ -768,6 +774,7 @@ pub fn label_metrics_with(
         kept,
         dropped,
         pair,
+        pair_min,
         vec,
         outside_min,
         inside_mean,
