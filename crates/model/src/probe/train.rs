@@ -5,11 +5,11 @@
 //! `baddbmm`. The loss is the sum of the per-seed mean losses and Adam is element-wise, so each
 //! seed's trajectory is exactly that of an independently trained probe.
 
-use super::rng::{mix, Rng};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 use tch::{Device, Kind, Reduction, Tensor};
+use tunescope_data::rng::{mix, SplitMix64 as Rng};
 
 /// Rows evaluated per forward pass when measuring accuracy.
 const EVAL_CHUNK: i64 = 8192;
@@ -315,7 +315,7 @@ fn train(spec: &TrainSpec, family: &Family) -> TrainOutcome {
             let keep_t = Tensor::from_slice(&keep.iter().map(|&p| p as i64).collect::<Vec<_>>());
             params.iter_mut().for_each(|p| p.select(&keep_t));
             active = keep.iter().map(|&p| active[p]).collect();
-            order_rngs = keep.iter().map(|&p| order_rngs[p].clone()).collect();
+            order_rngs = keep.iter().map(|&p| order_rngs[p]).collect();
         }
     }
     TrainOutcome {
