@@ -47,7 +47,9 @@ const DIST_ABS_TOL: f64 = 1e-9;
 const DIST_STALL_TOL: f64 = 1e-6;
 
 /// A stalled distance between clusters certified disjoint is accepted when its certified bounds
-/// agree within this fraction (the upper bound, a realised distance, is returned).
+/// agree within this fraction, or within [`DIST_STALL_TOL`] of the pair radius (about the
+/// precision of `f32` inputs: nearly touching hulls, where a hyperplane cannot be certified
+/// closer); the upper bound, a realised distance, is returned.
 const DIST_DISJOINT_REL: f64 = 1e-2;
 
 /// Restarts of a stalled distance computation.
@@ -390,6 +392,19 @@ pub fn hulls_intersect(points: &Points, a: &[usize], b: &[usize]) -> Result<Over
 /// the LP is not consulted.
 fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
     let (ca, cb, _, radius) = centre_pair(a, b, d);
+    distance_centred(&ca, &cb, d, radius, None)
+}
+
+/// [`distance_blocks`] on blocks already translated near the origin, `radius` the largest row
+/// norm of both (the scale of the tolerances); `start` is the first direction (by default the
+/// difference of the blocks' centroids).
+fn distance_centred(
+    ca: &[f64],
+    cb: &[f64],
+    d: usize,
+    radius: f64,
+    start: Option<&[f64]>,
+) -> Result<f64, ProbeError> {
     if radius == 0.0 {
         return Ok(0.0);
     }
@@ -401,7 +416,7 @@ fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
         rel_gap: DIST_REL_GAP,
         max_iter: 50 * (d + 2),
     };
-    let mut res = min_norm_point_ws(&ca, &cb, d, &params, None, usize::MAX);
+    let mut res = min_norm_point_ws(ca, cb, d, &params, start, usize::MAX);
     let (mut lo, mut up) = (0.0f64, f64::INFINITY);
     // A stall from accumulated round-off in the corral: restart from the best hyperplane found,
     // keeping the best certified bounds.
@@ -420,7 +435,7 @@ fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
         if lo <= tol || up - lo <= DIST_ABS_TOL * radius {
             break;
         }
-        res = min_norm_point_ws(&ca, &cb, d, &params, Some(w), usize::MAX);
+        res = min_norm_point_ws(ca, cb, d, &params, Some(w), usize::MAX);
     }
     if let Mnp::Stalled { lower, upper, .. } = &res {
         lo = lo.max(*lower);
@@ -432,7 +447,9 @@ fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
         // Numerically converged: the certified bounds agree.
         Mnp::Stalled { .. } if lo > tol && up - lo <= DIST_ABS_TOL * radius => Ok(up),
         Mnp::Stalled { .. } if lo > tol => {
-            if up.is_finite() && up - lo <= DIST_DISJOINT_REL * up {
+            if up.is_finite()
+                && (up - lo <= DIST_DISJOINT_REL * up || up - lo <= DIST_STALL_TOL * radius)
+            {
                 Ok(up)
             } else {
                 Err(ProbeError::Numerical(format!(
@@ -441,7 +458,10 @@ fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
                 )))
             }
         }
-        Mnp::Stalled { .. } => match lp::intersect(&ca, &cb, d) {
+        // No separating hyperplane and a realised distance within NEAR_TOUCH: touching, by the
+        // same rule as the overlap test (the LP cannot resolve finer than `f32` inputs either).
+        Mnp::Stalled { .. } if up <= NEAR_TOUCH * radius => Ok(0.0),
+        Mnp::Stalled { .. } => match lp::intersect(ca, cb, d) {
             lp::LpResult::Intersect { .. } => Ok(0.0),
             lp::LpResult::Failed(msg) => Err(ProbeError::Numerical(format!(
                 "hull distance: the nearest-point iteration stalled (bounds {lo:.6e} .. \
@@ -476,7 +496,47 @@ pub fn point_hull_distance(points: &Points, hull: &[usize], p: &[f64]) -> Result
             points.d
         )));
     }
-    distance_blocks(&points.gather(hull), p, points.d)
+    CentredHull::new(points.gather(hull), points.d).distance_to(p)
+}
+
+/// A hull's rows centred on their centroid once, for many point-to-hull distances.
+struct CentredHull {
+    rows: Vec<f64>,
+    centre: Vec<f64>,
+    /// Largest centred row norm.
+    radius: f64,
+    d: usize,
+}
+
+impl CentredHull {
+    fn new(mut rows: Vec<f64>, d: usize) -> Self {
+        let n = rows.len() / d;
+        let mut centre = vec![0.0; d];
+        for r in rows.chunks_exact(d) {
+            centre.iter_mut().zip(r).for_each(|(c, v)| *c += v);
+        }
+        centre.iter_mut().for_each(|c| *c /= n as f64);
+        let mut radius = 0.0f64;
+        for r in rows.chunks_exact_mut(d) {
+            r.iter_mut().zip(&centre).for_each(|(v, c)| *v -= c);
+            radius = radius.max(dot(r, r));
+        }
+        Self {
+            rows,
+            centre,
+            radius: radius.sqrt(),
+            d,
+        }
+    }
+
+    /// Exact distance from `p` to the hull (0 if inside), as [`distance_blocks`] computes it but
+    /// without copying the hull: the first direction is the centroid difference −(p − centre).
+    fn distance_to(&self, p: &[f64]) -> Result<f64, ProbeError> {
+        let q: Vec<f64> = p.iter().zip(&self.centre).map(|(x, c)| x - c).collect();
+        let radius = self.radius.max(dot(&q, &q).sqrt());
+        let start: Vec<f64> = q.iter().map(|v| -v).collect();
+        distance_centred(&self.rows, &q, self.d, radius, Some(&start))
+    }
 }
 
 /// Nearest-cluster prediction of one test point.
@@ -505,18 +565,18 @@ pub fn predict(
             test.d, points.d
         )));
     }
-    let blocks: Vec<Vec<f64>> = clustering
+    let hulls: Vec<CentredHull> = clustering
         .clusters
-        .iter()
-        .map(|c| points.gather(&c.members))
+        .par_iter()
+        .map(|c| CentredHull::new(points.gather(&c.members), points.d))
         .collect();
     (0..test.n)
         .into_par_iter()
         .map(|t| {
             let p = test.row(t);
-            let mut ranking = Vec::with_capacity(blocks.len());
-            for (k, blk) in blocks.iter().enumerate() {
-                let dist = distance_blocks(blk, p, points.d)?;
+            let mut ranking = Vec::with_capacity(hulls.len());
+            for (k, hull) in hulls.iter().enumerate() {
+                let dist = hull.distance_to(p)?;
                 ranking.push((k, clustering.clusters[k].label, dist));
             }
             ranking.sort_by(|x, y| x.2.total_cmp(&y.2).then(x.0.cmp(&y.0)));
@@ -582,6 +642,9 @@ pub struct LabelMetrics {
     /// `pair[a][b]`: mean hull distance over kept cluster pairs with labels {a, b}; `None` when
     /// no such pair exists (the original's +∞).
     pub pair: Vec<Vec<Option<f64>>>,
+    /// `pair_min[a][b]`: smallest hull distance over kept cluster pairs with labels {a, b}
+    /// (DirectProbe's own quantity; equals `pair` when each label has one cluster).
+    pub pair_min: Vec<Vec<Option<f64>>>,
     /// Distance vector over label pairs a < b (0 where undefined), in label order.
     pub vec: Vec<(usize, usize, f64)>,
     /// Per label: minimum over other labels of `pair` (0 where undefined).
@@ -648,11 +711,14 @@ pub fn label_metrics_with(
     };
     let mut sum = vec![vec![0.0; n_labels]; n_labels];
     let mut cnt = vec![vec![0usize; n_labels]; n_labels];
+    let mut pair_min: Vec<Vec<Option<f64>>> = vec![vec![None; n_labels]; n_labels];
     for cd in &dists {
         let (a, b) = (clusters[cd.i].label, clusters[cd.j].label);
         for (x, y) in [(a, b), (b, a)] {
             sum[x][y] += cd.distance;
             cnt[x][y] += 1;
+            let m = &mut pair_min[x][y];
+            *m = Some(m.map_or(cd.distance, |m| m.min(cd.distance)));
         }
     }
     let pair: Vec<Vec<Option<f64>>> = (0..n_labels)
@@ -708,6 +774,7 @@ pub fn label_metrics_with(
         kept,
         dropped,
         pair,
+        pair_min,
         vec,
         outside_min,
         inside_mean,
