@@ -288,8 +288,8 @@ fn run_mdl(
     let m = probe::mdl::online_codelength(input, cfg, &shapes, &Default::default())?;
     for s in &m.shapes {
         eprintln!(
-            "MDL {:?}: {:.0} bits online / {:.0} uniform, compression {:.3} ± {:.3}{}",
-            s.hidden,
+            "MDL {}: {:.0} bits online / {:.0} uniform, compression {:.3} ± {:.3}{}",
+            probe::shape_name(&s.hidden),
             s.task.online_bits,
             m.uniform_bits,
             s.task.compression,
