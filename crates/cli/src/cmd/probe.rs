@@ -250,10 +250,14 @@ pub fn run(args: Args) -> Result<()> {
     }
     staging.commit()?;
     let path = args.out.join("probe.json");
-    let line = |what: &str, b: &probe::ShapeResult| {
+    let line = |b: &probe::ShapeResult| {
+        let what = if b.hidden.is_empty() {
+            "best linear probe".to_string()
+        } else {
+            format!("best MLP {}", probe::shape_name(&b.hidden))
+        };
         eprintln!(
-            "{what} {} (l2 {:e}, selected on {}): dev {:.4} ± {:.4}, test {:.4} ± {:.4} over {} seeds",
-            probe::shape_name(&b.hidden),
+            "{what} (l2 {:e}, selected on {}): dev {:.4} ± {:.4}, test {:.4} ± {:.4} over {} seeds",
             b.l2,
             report.selected_on,
             b.dev_mean,
@@ -263,13 +267,13 @@ pub fn run(args: Args) -> Result<()> {
             b.per_seed.dev.len(),
         )
     };
-    line("best", &report.best);
+    line(&report.best);
     if let Some(l) = report
         .linear
         .as_ref()
         .filter(|_| !report.best.hidden.is_empty())
     {
-        line("linear", l);
+        line(l);
     }
     eprintln!("{:.1} s -> {}", report.seconds, path.display());
     Ok(())
