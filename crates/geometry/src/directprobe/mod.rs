@@ -47,7 +47,9 @@ const DIST_ABS_TOL: f64 = 1e-9;
 const DIST_STALL_TOL: f64 = 1e-6;
 
 /// A stalled distance between clusters certified disjoint is accepted when its certified bounds
-/// agree within this fraction (the upper bound, a realised distance, is returned).
+/// agree within this fraction, or within [`DIST_STALL_TOL`] of the pair radius (about the
+/// precision of `f32` inputs: nearly touching hulls, where a hyperplane cannot be certified
+/// closer); the upper bound, a realised distance, is returned.
 const DIST_DISJOINT_REL: f64 = 1e-2;
 
 /// Restarts of a stalled distance computation.
@@ -445,7 +447,9 @@ fn distance_centred(
         // Numerically converged: the certified bounds agree.
         Mnp::Stalled { .. } if lo > tol && up - lo <= DIST_ABS_TOL * radius => Ok(up),
         Mnp::Stalled { .. } if lo > tol => {
-            if up.is_finite() && up - lo <= DIST_DISJOINT_REL * up {
+            if up.is_finite()
+                && (up - lo <= DIST_DISJOINT_REL * up || up - lo <= DIST_STALL_TOL * radius)
+            {
                 Ok(up)
             } else {
                 Err(ProbeError::Numerical(format!(
@@ -454,6 +458,9 @@ fn distance_centred(
                 )))
             }
         }
+        // No separating hyperplane and a realised distance within NEAR_TOUCH: touching, by the
+        // same rule as the overlap test (the LP cannot resolve finer than `f32` inputs either).
+        Mnp::Stalled { .. } if up <= NEAR_TOUCH * radius => Ok(0.0),
         Mnp::Stalled { .. } => match lp::intersect(ca, cb, d) {
             lp::LpResult::Intersect { .. } => Ok(0.0),
             lp::LpResult::Failed(msg) => Err(ProbeError::Numerical(format!(
