@@ -242,10 +242,14 @@ pub fn run(args: Args) -> Result<()> {
     }
     staging.commit()?;
     let path = args.out.join("probe.json");
-    let line = |what: &str, b: &probe::ShapeResult| {
+    let line = |b: &probe::ShapeResult| {
+        let what = if b.hidden.is_empty() {
+            "best linear probe".to_string()
+        } else {
+            format!("best MLP {}", probe::shape_name(&b.hidden))
+        };
         eprintln!(
-            "{what} {} (l2 {:e}, selected on {}): dev {:.4} ± {:.4}, test {:.4} ± {:.4} over {} seeds",
-            probe::shape_name(&b.hidden),
+            "{what} (l2 {:e}, selected on {}): dev {:.4} ± {:.4}, test {:.4} ± {:.4} over {} seeds",
             b.l2,
             report.selected_on,
             b.dev_mean,
@@ -255,13 +259,13 @@ pub fn run(args: Args) -> Result<()> {
             b.per_seed.dev.len(),
         )
     };
-    line("best", &report.best);
+    line(&report.best);
     if let Some(l) = report
         .linear
         .as_ref()
         .filter(|_| !report.best.hidden.is_empty())
     {
-        line("linear", l);
+        line(l);
     }
     eprintln!("{:.1} s -> {}", report.seconds, path.display());
     Ok(())
@@ -280,8 +284,8 @@ fn run_mdl(
     let m = probe::mdl::online_codelength(input, cfg, &shapes, &Default::default())?;
     for s in &m.shapes {
         eprintln!(
-            "MDL {:?}: {:.0} bits online / {:.0} uniform, compression {:.3} ± {:.3}{}",
-            s.hidden,
+            "MDL {}: {:.0} bits online / {:.0} uniform, compression {:.3} ± {:.3}{}",
+            probe::shape_name(&s.hidden),
             s.task.online_bits,
             m.uniform_bits,
             s.task.compression,

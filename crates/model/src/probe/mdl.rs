@@ -263,8 +263,8 @@ pub fn online_codelength(
         let mut lengths = lengths.into_iter();
         let task = lengths.next().expect("task codelength");
         tracing::info!(
-            "MDL {:?}: {:.0} bits online vs {:.0} uniform, compression {:.3}",
-            hidden,
+            "MDL {}: {:.0} bits online vs {:.0} uniform, compression {:.3}",
+            super::shape_name(hidden),
             task.online_bits,
             uniform_bits,
             task.compression

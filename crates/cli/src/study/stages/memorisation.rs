@@ -126,8 +126,9 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
     let mut curves = Vec::new();
     for model in [ModelRef::Pretrained, ModelRef::Finetuned] {
         display.message(format!(
-            "{}: probe {hidden:?} on {} subtrain units, {} epochs",
+            "{}: probe {} on {} subtrain units, {} epochs",
             model.name(),
+            probe::shape_name(&hidden),
             sub_rows.len(),
             cfg.max_epochs
         ));
