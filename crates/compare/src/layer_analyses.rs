@@ -44,7 +44,65 @@ pub struct LayerAnalysis {
 pub type Measured = Vec<Result<Vec<Option<f64>>, String>>;
 
 /// Every per-layer analysis `compare` runs, in report order.
-pub const LAYER_ANALYSES: &[LayerAnalysis] = &[];
+pub const LAYER_ANALYSES: &[LayerAnalysis] = &[LayerAnalysis {
+    key: "geometry",
+    measures: &[
+        MeasureInfo {
+            key: "intrinsic_dimension",
+            title: "Intrinsic dimension (TwoNN)",
+            y_label: "intrinsic dimension",
+            caption: "TwoNN intrinsic dimension (Facco et al. 2017) of the layer's units (at most \
+                      2,000 evenly spaced rows of the similarity sample); docs/measures.md.",
+        },
+        MeasureInfo {
+            key: "anisotropy",
+            title: "Anisotropy (mean pairwise cosine)",
+            y_label: "mean cosine",
+            caption: "Mean cosine between different units (Ethayarajh 2019): near 0 isotropic, \
+                      near 1 every vector points the same way.",
+        },
+        MeasureInfo {
+            key: "effective_rank",
+            title: "Effective rank",
+            y_label: "effective rank",
+            caption: "Roy & Vetterli effective rank of the centred units: how many directions \
+                      carry the variance.",
+        },
+        MeasureInfo {
+            key: "nc1",
+            title: "Within-class variability (NC1)",
+            y_label: "NC1",
+            caption: "Neural-collapse NC1 (Papyan et al. 2020): within-label scatter relative to \
+                      between-label scatter; fine-tuning is expected to lower it in upper layers.",
+        },
+    ],
+    compute: geometry_descriptors,
+}];
+
+/// Rows TwoNN (`O(n²·d)`) and the other descriptors see at most.
+const DESCRIPTOR_ROWS: usize = 2000;
+
+/// `tunescope geometry`'s descriptors (`crates/geometry/src/descriptors.rs`) of one layer; a
+/// descriptor undefined on these rows (e.g. every row the same vector) is `None`.
+fn geometry_descriptors(input: &LayerInput) -> Result<Vec<Option<f64>>, String> {
+    use tunescope_geometry::descriptors::{anisotropy, effective_rank, nc1, two_nn};
+    let n = input.x.rows();
+    let rows: Vec<usize> = (0..n).step_by(n.div_ceil(DESCRIPTOR_ROWS).max(1)).collect();
+    let x = input.x.select_rows(&rows);
+    let labels: Vec<usize> = rows.iter().map(|&i| input.labels[i]).collect();
+    let values = vec![
+        two_nn(&x).ok().map(|t| t.dimension),
+        anisotropy(&x).ok(),
+        effective_rank(&x).ok(),
+        nc1(&x, &labels).ok(),
+    ];
+    if values.iter().all(Option::is_none) {
+        return Err(two_nn(&x)
+            .err()
+            .map_or_else(|| "no descriptor is defined".into(), |e| e.to_string()));
+    }
+    Ok(values)
+}
 
 /// Runs every registered analysis on one layer × version.
 pub fn measure(input: &LayerInput) -> Measured {
@@ -118,4 +176,52 @@ pub fn csv(measures: &[LayerMeasure], versions: &[&str]) -> String {
         }
     }
     c.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometry_descriptors_are_registered_and_match_the_library() {
+        let x = Matrix::new(6, 2, vec![0., 0., 1., 0., 0., 1., 5., 5., 6., 5., 5., 7.]).unwrap();
+        let labels = [0, 0, 0, 1, 1, 1];
+        let out = measure(&LayerInput {
+            x: &x,
+            labels: &labels,
+        });
+        let g = LAYER_ANALYSES
+            .iter()
+            .position(|a| a.key == "geometry")
+            .unwrap();
+        let v = out[g].as_ref().unwrap();
+        let d = tunescope_geometry::descriptors::effective_rank(&x).unwrap();
+        assert_eq!(v[2], Some(d));
+        assert_eq!(v[3], tunescope_geometry::descriptors::nc1(&x, &labels).ok());
+        let same = Matrix::new(4, 2, vec![1.0; 8]).unwrap();
+        let labels = [0, 1, 0, 1];
+        let out = measure(&LayerInput {
+            x: &same,
+            labels: &labels,
+        });
+        let v = out[g].as_ref().unwrap();
+        assert_eq!(
+            v[0], None,
+            "TwoNN is undefined when every row is the same vector"
+        );
+        assert!(v[1].is_some_and(|a| (a - 1.0).abs() < 1e-12), "{v:?}");
+        let zero = Matrix::new(4, 2, vec![0.0; 8]).unwrap();
+        let out = measure(&LayerInput {
+            x: &zero,
+            labels: &labels,
+        });
+        assert!(
+            out[g].is_err(),
+            "no descriptor defined: a note, not a number"
+        );
+        let m = assemble(&[3], &[vec![out]], &["pretrained"]);
+        assert_eq!(m.len(), 4);
+        assert!(m[0].notes[0].starts_with("pretrained layer 3: "));
+        assert!(m[0].values.before.values[0].is_nan() && m[0].values.after.values[0].is_nan());
+    }
 }
