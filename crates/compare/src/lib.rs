@@ -18,6 +18,7 @@ pub mod io;
 mod report;
 pub mod results;
 mod table;
+pub mod weights;
 
 pub use driver::{compare, compare_and_write, CompareOptions, Work};
 pub use findings::check_findings;
