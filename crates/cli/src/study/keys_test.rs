@@ -65,6 +65,12 @@ max_units = 50
 epochs = 3
 [dynamics]
 path_labels = ["NOUN"]
+[[arms]]
+name = "lora"
+[arms.finetune]
+method = "lora"
+lora_r = 4
+
 [[cross_task]]
 name = "len"
 [cross_task.data]
@@ -181,12 +187,14 @@ fn mutations(v: &Value) -> Vec<Value> {
             let x = n.as_f64().unwrap();
             vec![(x * 0.5).into(), (x + 0.05).into(), (x - 0.05).into()]
         }
-        Value::String(s) => ["first", "last", "mean", "cls", "cpu", "cuda", "all"]
-            .iter()
-            .filter(|c| **c != s)
-            .map(|c| Value::from(*c))
-            .chain([Value::from(format!("{s}x"))])
-            .collect(),
+        Value::String(s) => [
+            "first", "last", "mean", "cls", "cpu", "cuda", "all", "lora", "full",
+        ]
+        .iter()
+        .filter(|c| **c != s)
+        .map(|c| Value::from(*c))
+        .chain([Value::from(format!("{s}x"))])
+        .collect(),
         Value::Null => vec![7.into(), serde_json::json!([4]), "x".into()],
         Value::Array(_) => vec![serde_json::json!(["VERB"])],
         Value::Object(_) => vec![],
@@ -217,6 +225,10 @@ fn every_settings_field_keys_its_stage_and_dependents_only() {
         "cross/len",
         "seed-43/",
         "seeds",
+        "weights",
+        "arm-lora/finetune",
+        "arm-lora/compare",
+        "arm-lora/weights",
         "report",
     ] {
         assert!(
@@ -293,9 +305,14 @@ fn every_config_field_reaches_the_stages_that_read_it() {
         let Some(new) = tried else {
             // Paths and names with no other valid value (the files must exist), and the split
             // fractions, which must sum to 1 (keyed with the whole `[data]` section).
+            // `freeze_layers` is valid only with `method = "freeze"`, and `freeze_encoder`
+            // (head only) not with the LoRA arm, which inherits it (both settings fields are
+            // mutated in the test above).
             assert!(
                 path.contains("path")
                     || path.ends_with("_fraction")
+                    || path.ends_with("freeze_layers")
+                    || path == "finetune.freeze_encoder"
                     || ["train", "dev", "test", "format", "task"]
                         .iter()
                         .any(|k| path.ends_with(k)),

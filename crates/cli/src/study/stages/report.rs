@@ -38,13 +38,15 @@ pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportD
     if let Ok(family) = tunescope_model::encoder::Family::of_dir(path) {
         model = format!("{model} ({family})");
     }
-    let (table_a, mut run) =
+    let (mut table_a, mut run) =
         tunescope_compare::report_sections(&results, config.data.task.name(), &model);
     if let Some(l) = &mut run.layers {
         super::seeds::add_bands(out, l)?;
     }
     run.dynamics = super::dynamics::report_section(out)?;
     run.memorisation = super::memorisation::report_section(out)?;
+    let mut runs = vec![run];
+    let arms = super::arms::add_arms(config, &model, &mut table_a, &mut runs)?;
     let toml_text = toml::to_string(config).context("serialising the config")?;
     Ok(ReportData {
         title: format!("tunescope study `{}`", config.study.name),
@@ -61,7 +63,8 @@ pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportD
         }),
         table_a,
         cross_task: super::cross::report_section(config)?,
-        runs: vec![run],
+        runs,
+        arms,
     })
 }
 
