@@ -56,6 +56,10 @@ pub struct DirectProbeSummary {
     /// `pair[a][b]`: mean hull distance over kept cluster pairs with labels {a, b}; `None` when
     /// undefined (the paper's code writes 0).
     pub pair: Vec<Vec<Option<f64>>>,
+    /// `pair_min[a][b]`: smallest hull distance over kept cluster pairs with labels {a, b};
+    /// `None` when undefined. Equals `pair` in a linear space (one cluster per label).
+    #[serde(default)]
+    pub pair_min: Vec<Vec<Option<f64>>>,
     /// Per label: mean pairwise distance inside its kept clusters; `None` when undefined.
     pub inside_mean: Vec<Option<f64>>,
     /// Per label: largest pairwise distance inside its kept clusters; `None` when undefined.
@@ -83,9 +87,23 @@ impl DirectProbeSummary {
             .collect()
     }
 
-    /// Smallest defined label-pair distance (the "min distance" of the space).
+    /// The "min distance" of the space: the smallest label-pair *mean* distance, i.e. the
+    /// smallest `pair[a][b]` (each the mean hull distance over the kept cluster pairs of labels a
+    /// and b, after the `min_cluster_size` filter). It is the smallest hull distance between
+    /// two labels only when the space is linear.
     pub fn min_distance(&self) -> Option<f64> {
         self.outside_min().into_iter().flatten().reduce(f64::min)
+    }
+
+    /// The smallest hull distance between any two kept clusters of different labels
+    /// (DirectProbe's per-cluster-pair minimum; equals [`Self::min_distance`] when linear).
+    pub fn min_cluster_pair_distance(&self) -> Option<f64> {
+        self.pair_min
+            .iter()
+            .flatten()
+            .flatten()
+            .copied()
+            .reduce(f64::min)
     }
 }
 
@@ -153,6 +171,7 @@ fn summarise(
             .map(|&k| clustering.clusters[k].members.len())
             .sum(),
         pair: metrics.pair.clone(),
+        pair_min: metrics.pair_min.clone(),
         inside_mean: (0..labels.len())
             .map(|l| defined(&metrics.inside_mean, l))
             .collect(),
@@ -226,6 +245,7 @@ fn degenerate(
         clusters_dropped: 0,
         points_dropped: 0,
         pair: vec![vec![None; n]; n],
+        pair_min: vec![vec![None; n]; n],
         inside_mean: vec![None; n],
         inside_max: vec![None; n],
         degenerate: Some(format!(
@@ -243,6 +263,7 @@ fn degenerate(
         kept: Vec::new(),
         dropped: Vec::new(),
         pair: vec![vec![None; n]; n],
+        pair_min: vec![vec![None; n]; n],
         vec: (0..n)
             .flat_map(|a| (a + 1..n).map(move |b| (a, b, 0.0)))
             .collect(),

@@ -3,7 +3,7 @@
 
 use crate::analysis::{
     centroid_movement, difference_pca, distance_change, label_centroids, similarity_indices,
-    spatial_similarity, DistanceSpace, LabelledVectors,
+    spatial_similarity, DistanceSpace, LabelledVectors, UndefinedPairs,
 };
 use crate::dp::{self, DirectProbeSettings, DirectProbeSummary};
 use crate::findings::check_findings;
@@ -36,6 +36,9 @@ pub struct CompareOptions {
     pub rsa: RsaOptions,
     /// Seed of the similarity row sample.
     pub seed: u64,
+    /// How label pairs without a distance enter the spatial similarities (default: written
+    /// as 0, the authors' convention).
+    pub undefined_pairs: UndefinedPairs,
 }
 
 impl Default for CompareOptions {
@@ -57,6 +60,7 @@ impl Default for CompareOptions {
                 ..RsaOptions::default()
             },
             seed: 42,
+            undefined_pairs: UndefinedPairs::Zero,
         }
     }
 }
@@ -223,11 +227,13 @@ fn table_row(
     train: &DirectProbeSummary,
     test: &DirectProbeSummary,
     probe: &std::result::Result<ProbeReport, String>,
+    mode: UndefinedPairs,
 ) -> TableARow {
+    let pct = |v: Option<f64>| v.map(|v| 100.0 * v);
     let (acc_mean, acc_std, best_hidden, probe_note) = match probe {
         Ok(r) => (
-            r.best.test_mean.map(|v| 100.0 * v),
-            r.best.test_std.map(|v| 100.0 * v),
+            pct(r.best.test_mean),
+            pct(r.best.test_std),
             Some(r.best.hidden.clone()),
             r.best
                 .test_mean
@@ -236,17 +242,25 @@ fn table_row(
         ),
         Err(note) => (None, None, None, Some(note.clone())),
     };
+    let probe = probe.as_ref().ok();
+    let linear = probe.and_then(|r| r.linear.as_ref());
     TableARow {
         layer,
         version: model.to_string(),
         acc_mean,
         acc_std,
         best_hidden,
+        best_l2: probe.map(|r| r.best.l2),
+        probe_selected_on: probe.map(|r| r.selected_on.clone()),
+        linear_acc_mean: linear.and_then(|l| pct(l.test_mean)),
+        linear_acc_std: linear.and_then(|l| pct(l.test_std)),
+        linear_l2: linear.map(|l| l.l2),
         probe_note,
         n_clusters: train.n_clusters,
         n_labels: train.n_labels,
         linear: train.linear,
         min_distance: train.min_distance(),
+        min_cluster_pair_distance: train.min_cluster_pair_distance(),
         train_rows_used: train.rows_used,
         train_rows_total: train.rows_total,
         train_test_similarity: spatial_similarity(
@@ -259,6 +273,7 @@ fn table_row(
                 linear: test.linear,
             },
             ("train", "test"),
+            mode,
         ),
         min_cluster_size: train.settings.min_cluster_size,
         clusters_dropped: train.clusters_dropped,
@@ -363,7 +378,14 @@ pub fn compare(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Wor
             let dp_train = directprobe(ctx, (m, "train", layer), &train, &mut work)?;
             let dp_test = directprobe(ctx, (m, "test", layer), &test, &mut work)?;
             let probe = probe_report(run, m, layer, &labels, opts.probe.as_ref(), &mut work)?;
-            table_a.push(table_row(layer, m, &dp_train, &dp_test, &probe));
+            table_a.push(table_row(
+                layer,
+                m,
+                &dp_train,
+                &dp_test,
+                &probe,
+                opts.undefined_pairs,
+            ));
             centroids.push(label_centroids(&train, n_labels));
             let sim = if sim_split == "test" {
                 test
@@ -436,6 +458,7 @@ pub fn compare(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Wor
                         linear: after.linear,
                     },
                     (PRETRAINED, FINETUNED),
+                    opts.undefined_pairs,
                 ),
                 indices: similarity_indices(x, y, &opts.rsa),
             });

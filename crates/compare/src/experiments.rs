@@ -8,23 +8,19 @@ use tunescope_geometry::linalg::Matrix;
 use tunescope_geometry::pca::Pca;
 use tunescope_geometry::stats::{self, Rng};
 
-use crate::analysis::{distance_change, DistanceChange};
+use crate::analysis::{distance_change, pair_vectors, DistanceChange, UndefinedPairs};
 
-/// Pearson correlation of two label-pair distance matrices over the pairs `a < b` defined in
-/// both (the dynamics' "spatial similarity with the pre-trained space"); `None` when fewer than
-/// two pairs are defined or either side is constant.
-pub fn pair_pearson(a: &[Vec<Option<f64>>], b: &[Vec<Option<f64>>]) -> Option<f64> {
-    let n = a.len().min(b.len());
-    let (mut xs, mut ys) = (Vec::new(), Vec::new());
-    for i in 0..n {
-        for j in i + 1..n {
-            if let (Some(x), Some(y)) = (a[i][j], b[i][j]) {
-                xs.push(x);
-                ys.push(y);
-            }
-        }
-    }
-    stats::pearson(&xs, &ys).ok()
+/// Pearson correlation of two label-pair distance matrices over the pairs `a < b`, pairs
+/// undefined on either side handled by `mode` (the dynamics' "spatial similarity with the
+/// pre-trained space"), and the number of undefined pairs; `None` when fewer than two pairs are
+/// left or either side is constant.
+pub fn pair_pearson(
+    a: &[Vec<Option<f64>>],
+    b: &[Vec<Option<f64>>],
+    mode: UndefinedPairs,
+) -> (Option<f64>, usize) {
+    let (xs, ys, undefined) = pair_vectors(a, b, mode);
+    (stats::pearson(&xs, &ys).ok(), undefined)
 }
 
 /// Labels ranked by how much their minimum distance grew from `first` to `last`: the `k` most
@@ -240,15 +236,23 @@ mod tests {
             &[4., 8., 0., 1.],
             &[6., 10., 1., 0.],
         ]);
-        let r = pair_pearson(&a, &b).unwrap();
+        let (r, undefined) = pair_pearson(&a, &b, UndefinedPairs::Drop);
+        let r = r.unwrap();
         assert!((r - 1.0).abs() < 1e-12, "{r}");
+        assert_eq!(undefined, 1);
+        let (zero, undefined) = pair_pearson(&a, &b, UndefinedPairs::Zero);
+        assert!(
+            zero.unwrap() < r - 1e-3,
+            "the pair written as 0 lowers r: {zero:?}"
+        );
+        assert_eq!(undefined, 1);
         let c = m(&[
             &[0., 5., 2., 3.],
             &[5., 0., 4., 1.],
             &[2., 4., 0., 9.],
             &[3., 1., 9., 0.],
         ]);
-        assert!(pair_pearson(&a, &c).unwrap() < 0.0);
+        assert!(pair_pearson(&a, &c, UndefinedPairs::Drop).0.unwrap() < 0.0);
     }
 
     #[test]

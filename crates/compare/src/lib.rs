@@ -15,6 +15,7 @@ mod driver;
 pub mod experiments;
 mod findings;
 pub mod io;
+pub mod paper;
 mod report;
 pub mod results;
 mod table;

@@ -17,8 +17,24 @@ pub struct TableARow {
     pub acc_mean: Option<f64>,
     /// Sample standard deviation of that accuracy over seeds, in percent.
     pub acc_std: Option<f64>,
-    /// Hidden sizes of the chosen probe (`[]` = linear).
+    /// Hidden sizes of the chosen probe: the best MLP on dev (`[]` = linear, only when the
+    /// probe family has no MLP).
     pub best_hidden: Option<Vec<usize>>,
+    /// L2 weight (scikit-learn's `alpha`) of the chosen probe.
+    #[serde(default)]
+    pub best_l2: Option<f64>,
+    /// The split that selected the probe configurations (`dev`).
+    #[serde(default)]
+    pub probe_selected_on: Option<String>,
+    /// Test accuracy of the best linear probe on dev, mean over seeds, in percent.
+    #[serde(default)]
+    pub linear_acc_mean: Option<f64>,
+    /// Its sample standard deviation over seeds, in percent.
+    #[serde(default)]
+    pub linear_acc_std: Option<f64>,
+    /// L2 weight of that linear probe.
+    #[serde(default)]
+    pub linear_l2: Option<f64>,
     /// Why the probe columns are empty.
     pub probe_note: Option<String>,
     /// DirectProbe clusters on train.
@@ -27,8 +43,14 @@ pub struct TableARow {
     pub n_labels: usize,
     /// `n_clusters == n_labels`.
     pub linear: bool,
-    /// Smallest label-pair hull distance on train (kept clusters only).
+    /// Smallest label-pair *mean* distance on train: for each label pair the mean hull distance
+    /// over its cluster pairs, after the `min_cluster_size` filter; the smallest of those. The
+    /// smallest hull distance between two labels only when the space is linear.
     pub min_distance: Option<f64>,
+    /// Smallest hull distance between two kept clusters of different labels on train
+    /// (DirectProbe's per-cluster-pair minimum; equals `min_distance` when linear).
+    #[serde(default)]
+    pub min_cluster_pair_distance: Option<f64>,
     /// Train rows clustered / train rows in the split.
     pub train_rows_used: usize,
     /// Train rows in the split.
@@ -219,11 +241,19 @@ impl CompareResults {
                 "acc_mean",
                 "acc_std",
                 "best_hidden",
+                "best_l2",
+                "probe_selected_on",
+                "linear_acc_mean",
+                "linear_acc_std",
+                "linear_l2",
                 "n_clusters",
                 "n_labels",
                 "linear",
                 "min_distance",
+                "min_cluster_pair_distance",
                 "train_test_similarity",
+                "undefined_pairs",
+                "pairs_undefined",
                 "similarity_note",
                 "min_cluster_size",
                 "clusters_dropped",
@@ -244,15 +274,23 @@ impl CompareResults {
                         num(r.acc_std),
                         r.best_hidden
                             .as_ref()
-                            .map(|h| format!("{h:?}"))
+                            .map(|h| tunescope_model::probe::shape_name(h))
                             .unwrap_or_default(),
+                        num(r.best_l2),
+                        r.probe_selected_on.clone().unwrap_or_default(),
+                        num(r.linear_acc_mean),
+                        num(r.linear_acc_std),
+                        num(r.linear_l2),
                         r.n_clusters.to_string(),
                         r.n_labels.to_string(),
                         r.linear.to_string(),
                         num(r.min_distance),
+                        num(r.min_cluster_pair_distance),
                         r.train_test_similarity
                             .pearson
                             .map_or("–".into(), |p| p.to_string()),
+                        r.train_test_similarity.undefined_pairs.as_str().into(),
+                        r.train_test_similarity.pairs_undefined.to_string(),
                         r.train_test_similarity.note.clone().unwrap_or_default(),
                         r.min_cluster_size.to_string(),
                         r.clusters_dropped.to_string(),
@@ -350,7 +388,14 @@ impl CompareResults {
             &mv_rows,
         );
         let spatial = csv(
-            &["layer", "pearson", "pairs_used", "pairs_undefined", "note"],
+            &[
+                "layer",
+                "pearson",
+                "undefined_pairs",
+                "pairs_used",
+                "pairs_undefined",
+                "note",
+            ],
             &self
                 .similarity
                 .iter()
@@ -358,6 +403,7 @@ impl CompareResults {
                     vec![
                         s.layer.to_string(),
                         s.spatial.pearson.map_or("–".into(), |p| p.to_string()),
+                        s.spatial.undefined_pairs.as_str().into(),
                         s.spatial.pairs_used.to_string(),
                         s.spatial.pairs_undefined.to_string(),
                         s.spatial.note.clone().unwrap_or_default(),

@@ -856,12 +856,19 @@ impl Builder {
             for (k, c) in d.layer_similarity.iter().enumerate() {
                 chart.series.push(curve(c, svg::color(k), false));
             }
+            let caption = format!(
+                "Pearson correlation between each layer's label-pair distance vector during fine-tuning and \
+                 the pre-trained one. Paper (Fig. O): lower layers stay ≈1.0, higher layers drop most but stay \
+                 above 0.5 (POS layer 12 ≈0.65). A layer marked “not linear” has more clusters than labels: the \
+                 paper defines this similarity only for linear spaces, so read its curve with care.{}",
+                d.similarity_note
+                    .as_ref()
+                    .map_or(String::new(), |n| format!(" {n}"))
+            );
             self.push(
                 format!("{}-dynamics-layer-similarity", ctx.prefix),
                 place,
-                "Pearson correlation between each layer's label-pair distance vector during fine-tuning and \
-                 the pre-trained one. Paper (Fig. O): lower layers stay ≈1.0, higher layers drop most but stay \
-                 above 0.5 (POS layer 12 ≈0.65).",
+                &caption,
                 chart.render(),
                 curves_csv(&[("layer_similarity", &d.layer_similarity)]),
             );
@@ -949,12 +956,23 @@ impl Builder {
                     csv.row([name.to_string(), e.to_string(), cnum(at(v, i))]);
                 }
             }
+            let unseen = if m.subtest_unseen > 0 {
+                format!(
+                    " Note: {} of the {} subtest units were not seen by fine-tuning (cut off by the \
+                     sub-word limit), so subtest is not entirely “seen”.",
+                    m.subtest_unseen, m.subtest_units
+                )
+            } else {
+                String::new()
+            };
             self.push(
                 format!("{}-memorisation-{key}", ctx.prefix),
                 place,
-                "Probe trained on subtrain only; subtest was seen by fine-tuning but not by the probe, test by \
-                 neither. Paper (v1, Fig. E, BERT-small): before fine-tuning subtest ≈ test below subtrain; after, \
-                 subtest ≈ subtrain ≈ 1.0 while test stays lower — the encoder memorised the fine-tuning set.",
+                &format!(
+                    "Probe trained on subtrain only; subtest was seen by fine-tuning but not by the probe, test by \
+                     neither. Paper (v1, Fig. E, BERT-small): before fine-tuning subtest ≈ test below subtrain; after, \
+                     subtest ≈ subtrain ≈ 1.0 while test stays lower — the encoder memorised the fine-tuning set.{unseen}"
+                ),
                 chart.render(),
                 csv,
             );
@@ -1054,6 +1072,7 @@ mod tests {
             similarity: None,
             similarity_note: None,
             degenerate: false,
+            ..Default::default()
         };
         let data = ReportData {
             title: "t".into(),

@@ -148,6 +148,7 @@ fn synthetic() -> ReportData {
                     .collect(),
             })
             .collect(),
+        similarity_note: None,
         centroid_paths: [1usize, 6]
             .iter()
             .map(|&layer| CentroidPaths {
@@ -176,6 +177,8 @@ fn synthetic() -> ReportData {
             .collect::<Vec<_>>()
     };
     let memorisation = Memorisation {
+        subtest_unseen: 0,
+        subtest_units: 0,
         epochs: epochs.clone(),
         before: MemoCurves {
             subtrain: curve_to(0.5, 1.0),
@@ -220,6 +223,7 @@ fn synthetic() -> ReportData {
             None
         },
         degenerate: false,
+        ..Default::default()
     };
     ReportData {
         title: format!("Synthetic study {EVIL_ATTR}"),

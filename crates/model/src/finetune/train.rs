@@ -127,6 +127,10 @@ pub struct Outcome {
     pub test: Scores,
     /// Training units per split that were cut off by `max_len` and left out.
     pub cut_units: [usize; 3],
+    /// Indices (in the train split's unit order) of the training units fine-tuning never saw:
+    /// cut off by `max_len`, or in sentences left out by `train_subset`.
+    #[serde(default)]
+    pub train_unseen: Vec<usize>,
     /// Seconds of training and evaluation in the last process (resumed runs: since resuming).
     pub seconds: f64,
     /// Whether patience stopped training early.
@@ -372,6 +376,7 @@ pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
         tok.subwords(&w)
     };
     let mut train = prepare(task, &task.train, "train", cfg.max_len, sp, &subwords)?;
+    let mut train_unseen = train.cut.clone();
     let dev = prepare(task, &task.dev, "dev", cfg.max_len, sp, &subwords)?;
     let test = prepare(task, &task.test, "test", cfg.max_len, sp, &subwords)?;
     if cfg.train_subset > 0 && cfg.train_subset < train.sentences.len() {
@@ -379,6 +384,14 @@ pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
         Rng::new(derive_seed(&[cfg.seed, 0x5B5E7])).shuffle(&mut order);
         order.truncate(cfg.train_subset);
         order.sort_unstable();
+        let mut kept = vec![false; train.sentences.len()];
+        for &i in &order {
+            kept[i] = true;
+        }
+        train_unseen
+            .extend((0..task.train.units.len()).filter(|&k| !kept[task.train.units[k].sentence]));
+        train_unseen.sort_unstable();
+        train_unseen.dedup();
         train.sentences = order
             .into_iter()
             .map(|i| train.sentences[i].clone())
@@ -649,6 +662,7 @@ pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
         dev: best.dev,
         test: test_scores,
         cut_units,
+        train_unseen,
         seconds: started.elapsed().as_secs_f64(),
         stopped_early,
         trained_parameters,

@@ -214,6 +214,7 @@ pub fn online_codelength(
             spec: TrainSpec {
                 hidden,
                 seeds: &cfg.seeds,
+                l2: vec![0.0; cfg.seeds.len()],
                 n_classes: k,
                 lr: cfg.lr,
                 weight_decay: cfg.weight_decay,

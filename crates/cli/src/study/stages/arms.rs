@@ -132,9 +132,6 @@ pub fn add_arms(
              scale).",
         ),
     ];
-    let arm_runs: Vec<&rep::TaskModelReport> = std::iter::once(&runs[0])
-        .chain(runs.iter().rev().take(config.arms.len()).rev())
-        .collect();
     for (key, title, y, after, before, caption) in specs {
         let mut lines = Vec::new();
         if let Some(s) = before.and_then(|f| runs[0].layers.as_ref().and_then(f)) {
@@ -143,7 +140,8 @@ pub fn add_arms(
                 values: s.values.clone(),
             });
         }
-        for (b, run) in branches.iter().zip(&arm_runs) {
+        // `runs` holds the study's run, then one per arm, in the order of `branches`.
+        for (b, run) in branches.iter().zip(runs.iter()) {
             if let Some(s) = run.layers.as_ref().and_then(after) {
                 lines.push(rep::NamedCurve {
                     name: b.name.clone(),

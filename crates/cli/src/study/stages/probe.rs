@@ -46,6 +46,7 @@ pub fn probe_config(config: &Config) -> ProbeConfig {
     let depths: &[usize] = if p.linear { &[0, 2] } else { &[2] };
     ProbeConfig {
         shapes: probe::grid_shapes(&p.grid, depths),
+        l2: p.l2.clone(),
         seeds: probe_seeds(config),
         lr: p.lr,
         batch_size: p.batch_size,
@@ -93,8 +94,9 @@ pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Res
         None
     };
     display.message(format!(
-        "{} shapes × {} seeds on {} train vectors",
+        "{} shapes × {} L2 weights searched, the best MLP and linear probe × {} seeds, on {} train vectors",
         cfg.shapes.len(),
+        cfg.l2.len(),
         cfg.seeds.len(),
         sets[0].rows
     ));
@@ -105,9 +107,12 @@ pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Res
     report.write_json(&path)?;
     Ok(json!({
         "best_hidden": report.best.hidden,
+        "best_l2": report.best.l2,
         "dev_mean": report.best.dev_mean,
         "test_mean": report.best.test_mean,
         "test_std": report.best.test_std,
+        "linear_test_mean": report.linear.as_ref().and_then(|l| l.test_mean),
+        "selected_on": report.selected_on,
     }))
 }
 
