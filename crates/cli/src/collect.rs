@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+use tunescope_data::csv::field as csv_field;
 use tunescope_report::{TableARow, Version};
 
 use crate::config::Config;
@@ -108,14 +109,6 @@ fn read_cell(c: &Cell) -> Result<(PathBuf, Status, Vec<TableARow>)> {
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {
     v.map_or(String::new(), |v| format!("{v:.digits$}"))
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 /// `grid.csv`: one row per cell × layer × version (finished cells only).

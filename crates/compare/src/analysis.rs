@@ -22,7 +22,33 @@ pub struct LabelledVectors {
     pub labels: Vec<usize>,
 }
 
+/// Trains the probe family `cfg` on train/dev/test vectors (`sets` in that order), with word
+/// types per split for the control task.
+pub fn train_probes(
+    sets: &[LabelledVectors],
+    types: Option<&[Vec<String>; 3]>,
+    cfg: &tunescope_model::probe::ProbeConfig,
+) -> anyhow::Result<tunescope_model::probe::ProbeReport> {
+    anyhow::ensure!(sets.len() == 3, "probes need train, dev and test vectors");
+    let rows = |k: usize| sets[k].probe_rows(types.map(|t| t[k].as_slice()));
+    tunescope_model::probe::run_rows(rows(0), rows(1), Some(rows(2)), &[], cfg)
+}
+
 impl LabelledVectors {
+    /// These vectors as the probes take them, with optional word types (control task).
+    pub fn probe_rows<'a>(
+        &'a self,
+        types: Option<&'a [String]>,
+    ) -> tunescope_model::probe::Rows<'a> {
+        tunescope_model::probe::Rows {
+            data: &self.data,
+            rows: self.rows,
+            dim: self.dim,
+            labels: &self.labels,
+            types,
+        }
+    }
+
     /// Row `i`.
     pub fn row(&self, i: usize) -> &[f32] {
         &self.data[i * self.dim..(i + 1) * self.dim]

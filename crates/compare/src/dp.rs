@@ -10,11 +10,11 @@
 //! has its fixed clusters re-measured without clustering again.
 
 use crate::analysis::LabelledVectors;
-use crate::io::write_atomic;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+use tunescope_data::fs::write_atomic;
 use tunescope_geometry::directprobe::{self as dp, report, Clustering, LabelMetrics, Points};
 use tunescope_geometry::stats::Rng;
 
@@ -384,7 +384,7 @@ pub fn write_artifacts(
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let names = &summary.labels;
-    write_atomic(&dir.join("clusters.txt"), &report::clusters_txt(clustering))?;
+    write_atomic(&dir.join("clusters.txt"), report::clusters_txt(clustering))?;
     let rows_file = dir.join("rows.txt");
     if rows.len() != summary.rows_total {
         let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
@@ -394,18 +394,18 @@ pub fn write_artifacts(
             .with_context(|| format!("removing the stale {}", rows_file.display()))?;
     }
     let zero = |v: &[Option<f64>]| v.iter().map(|x| x.unwrap_or(0.0)).collect::<Vec<_>>();
-    write_atomic(&dir.join("vec.txt"), &report::vec_txt(metrics, names))?;
+    write_atomic(&dir.join("vec.txt"), report::vec_txt(metrics, names))?;
     write_atomic(
         &dir.join("outside_min.txt"),
-        &report::per_label_txt(&zero(&summary.outside_min()), names),
+        report::per_label_txt(&zero(&summary.outside_min()), names),
     )?;
     write_atomic(
         &dir.join("inside_mean.txt"),
-        &report::per_label_txt(&zero(&summary.inside_mean), names),
+        report::per_label_txt(&zero(&summary.inside_mean), names),
     )?;
     write_atomic(
         &dir.join("inside_max.txt"),
-        &report::per_label_txt(&zero(&summary.inside_max), names),
+        report::per_label_txt(&zero(&summary.inside_max), names),
     )?;
     let json = serde_json::json!({
         "n_points": summary.rows_used,
@@ -424,16 +424,16 @@ pub fn write_artifacts(
         &dir.join("metrics.json"),
         &(serde_json::to_string_pretty(&json)? + "\n"),
     )?;
-    write_atomic(
+    Ok(write_atomic(
         &dir.join(SUMMARY_FILE),
         &(serde_json::to_string_pretty(summary)? + "\n"),
-    )
+    )?)
 }
 
 /// Writes only `label_metrics.json` (for a directory whose clusters came from elsewhere).
 pub fn write_summary(dir: &Path, summary: &DirectProbeSummary) -> Result<()> {
-    write_atomic(
+    Ok(write_atomic(
         &dir.join(SUMMARY_FILE),
         &(serde_json::to_string_pretty(summary)? + "\n"),
-    )
+    )?)
 }

@@ -8,6 +8,7 @@ use crate::analysis::{
 use crate::dp::{self, DirectProbeSettings, DirectProbeSummary};
 use crate::findings::check_findings;
 use crate::io::{self, FINETUNED, PRETRAINED};
+use crate::layer_analyses;
 use crate::results::{
     CkaLayers, CompareResults, LabelDistanceLayer, LabelDistanceRow, MovementLayer, Sampling,
     SimilarityLayer, TableARow,
@@ -17,7 +18,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use tunescope_geometry::similarity::{cka_matrix, CkaEstimator, RsaOptions};
 use tunescope_geometry::stats::Rng;
-use tunescope_model::probe::{self, ProbeConfig, ProbeReport};
+use tunescope_model::probe::{ProbeConfig, ProbeReport};
 
 /// Settings of a comparison (the CLI maps `[probe]`, `[directprobe]` and `[compare]` onto it).
 #[derive(Debug, Clone)]
@@ -197,22 +198,7 @@ fn probe_report(
         .iter()
         .map(|s| load(run, model, s, layer, labels))
         .collect::<Result<Vec<_>>>()?;
-    let xs = sets
-        .iter()
-        .map(|s| probe::matrix(&s.data, s.rows, s.dim))
-        .collect::<Result<Vec<_>>>()?;
-    let split = |i: usize| probe::Split {
-        x: &xs[i],
-        labels: &sets[i].labels,
-        types: None,
-    };
-    let input = probe::ProbeInput {
-        train: split(0),
-        dev: split(1),
-        test: Some(split(2)),
-        curves: Vec::new(),
-    };
-    let report = probe::run(&input, cfg)
+    let report = crate::analysis::train_probes(&sets, None, cfg)
         .with_context(|| format!("classifier probes on {model} layer {layer}"))?;
     std::fs::create_dir_all(path.parent().expect("probe file has a parent"))
         .with_context(|| format!("creating the directory of {}", path.display()))?;
@@ -368,6 +354,7 @@ pub fn compare(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Wor
     let mut similarity = Vec::new();
     let mut sim_pre = Vec::new();
     let mut sim_post = Vec::new();
+    let mut measured: Vec<Vec<_>> = vec![Vec::new(); models.len()];
     for &layer in &layers {
         let mut train_dp = Vec::new();
         let mut centroids = Vec::new();
@@ -392,6 +379,14 @@ pub fn compare(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Wor
             } else {
                 load(run, m, sim_split, layer, &labels)?
             };
+            if !layer_analyses::LAYER_ANALYSES.is_empty() {
+                let sim_labels: Vec<usize> = sim_rows.iter().map(|&i| sim.labels[i]).collect();
+                let v = usize::from(m != PRETRAINED);
+                measured[v].push(layer_analyses::measure(&layer_analyses::LayerInput {
+                    x: &sim.matrix(&sim_rows),
+                    labels: &sim_labels,
+                }));
+            }
             if has_finetuned {
                 let x = sim.matrix(&sim_rows);
                 if m == PRETRAINED {
@@ -481,6 +476,7 @@ pub fn compare(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Wor
     } else {
         None
     };
+    let layer_measures = layer_analyses::assemble(&layers, &measured, &models);
     let mut results = CompareResults {
         labels: labels.names,
         layers,
@@ -498,6 +494,7 @@ pub fn compare(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Wor
         layer_movement,
         similarity,
         cka_layers,
+        layer_measures,
         findings: Vec::new(),
         notes,
     };

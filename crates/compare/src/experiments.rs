@@ -124,47 +124,7 @@ pub fn split_sentences(n_sentences: usize, fraction: f64, seed: u64) -> (Vec<usi
     (0..n_sentences).partition(|&i| is_sub[i])
 }
 
-/// Accuracy per probe epoch on the three memorisation subsets, averaged over seeds.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MemoCurves {
-    /// Seen by fine-tuning and by the probe.
-    pub subtrain: Vec<f64>,
-    /// Seen by fine-tuning only.
-    pub subtest: Vec<f64>,
-    /// Seen by neither.
-    pub test: Vec<f64>,
-}
-
-impl MemoCurves {
-    /// Mean over seeds of per-seed curves (`curves[seed][epoch]`); seeds that stopped early
-    /// contribute to the epochs they trained.
-    pub fn mean_of(subtrain: &[Vec<f64>], subtest: &[Vec<f64>], test: &[Vec<f64>]) -> MemoCurves {
-        fn mean(curves: &[Vec<f64>]) -> Vec<f64> {
-            let len = curves.iter().map(Vec::len).max().unwrap_or(0);
-            (0..len)
-                .map(|e| {
-                    let v: Vec<f64> = curves.iter().filter_map(|c| c.get(e).copied()).collect();
-                    v.iter().sum::<f64>() / v.len() as f64
-                })
-                .collect()
-        }
-        MemoCurves {
-            subtrain: mean(subtrain),
-            subtest: mean(subtest),
-            test: mean(test),
-        }
-    }
-
-    /// Subtest − test accuracy after the last epoch (the memorisation gap).
-    pub fn final_gap(&self) -> Option<f64> {
-        Some(self.subtest.last()? - self.test.last()?)
-    }
-
-    /// Subtrain − subtest accuracy after the last epoch (what the probe alone overfits).
-    pub fn final_probe_gap(&self) -> Option<f64> {
-        Some(self.subtrain.last()? - self.subtest.last()?)
-    }
-}
+pub use tunescope_report::MemoCurves;
 
 /// One row of the cross-task table: encoder fine-tuned on `finetuned_on` (`None` = pre-trained),
 /// task `probing` probed.
@@ -186,6 +146,19 @@ pub struct CrossTaskRow {
 }
 
 impl CrossTaskRow {
+    /// The row as the report's cross-task table shows it (accuracy in percent).
+    pub fn report_row(&self) -> tunescope_report::CrossTaskRow {
+        let c = self.change.as_ref();
+        tunescope_report::CrossTaskRow {
+            finetuned_on: self.finetuned_on.clone(),
+            probing: self.probing.clone(),
+            n_inc: c.map(|c| c.n_grew),
+            n_dec: c.map(|c| c.n_shrank),
+            mean_change: c.and_then(|c| c.mean_change),
+            acc: self.acc.map(|a| 100.0 * a),
+        }
+    }
+
     /// A row from the per-label minimum distances of the pre-trained and this encoder.
     pub fn new(
         finetuned_on: Option<&str>,

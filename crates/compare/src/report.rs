@@ -66,6 +66,7 @@ pub fn report_sections(
     };
     let layers = rep::LayerSeries {
         layers: r.layers.clone(),
+        measures: r.layer_measures.clone(),
         probe_accuracy: Some(before_after(&|t| t.acc_mean)),
         clusters: Some(before_after(&|t| Some(t.n_clusters as f64))),
         min_distance: Some(before_after(&|t| t.min_distance)),

@@ -1,10 +1,12 @@
 //! The comparison results as written to `compare/` (JSON and CSV).
 
 use crate::analysis::{DifferencePca, DistanceChange, SimilarityIndices, SpatialSimilarity};
-use crate::io::{csv, num, write_atomic};
+use crate::io::{FINETUNED, PRETRAINED};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use tunescope_data::csv::{opt_num, table};
+use tunescope_data::fs::write_atomic;
 
 /// One row of the paper's Table A: one encoder version at one layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -197,6 +199,9 @@ pub struct CompareResults {
     pub similarity: Vec<SimilarityLayer>,
     /// Layer × layer CKA (absent without a fine-tuned model).
     pub cka_layers: Option<CkaLayers>,
+    /// The measures of the registered per-layer analyses ([`crate::layer_analyses`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layer_measures: Vec<tunescope_report::LayerMeasure>,
     /// The paper's findings checked on these numbers.
     pub findings: Vec<Finding>,
     /// Run-level notes (e.g. what could not be computed and why).
@@ -210,6 +215,9 @@ fn pretty<T: Serialize>(v: &T) -> Result<String> {
 fn opt_usize(v: Option<usize>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
 }
+
+/// Written under `compare/` after [`OUTPUT_FILES`] when a per-layer analysis is registered.
+pub const LAYER_MEASURES_FILE: &str = "layer_measures.csv";
 
 /// File names written under `compare/`, in writing order.
 pub const OUTPUT_FILES: [&str; 15] = [
@@ -234,7 +242,7 @@ impl CompareResults {
     /// Renders every output file (name, contents), in [`OUTPUT_FILES`] order.
     pub fn files(&self) -> Result<Vec<(&'static str, String)>> {
         let names = &self.labels;
-        let table_a = csv(
+        let table_a = table(
             &[
                 "layer",
                 "version",
@@ -270,22 +278,22 @@ impl CompareResults {
                     vec![
                         r.layer.to_string(),
                         r.version.clone(),
-                        num(r.acc_mean),
-                        num(r.acc_std),
+                        opt_num(r.acc_mean),
+                        opt_num(r.acc_std),
                         r.best_hidden
                             .as_ref()
                             .map(|h| tunescope_model::probe::shape_name(h))
                             .unwrap_or_default(),
-                        num(r.best_l2),
+                        opt_num(r.best_l2),
                         r.probe_selected_on.clone().unwrap_or_default(),
-                        num(r.linear_acc_mean),
-                        num(r.linear_acc_std),
-                        num(r.linear_l2),
+                        opt_num(r.linear_acc_mean),
+                        opt_num(r.linear_acc_std),
+                        opt_num(r.linear_l2),
                         r.n_clusters.to_string(),
                         r.n_labels.to_string(),
                         r.linear.to_string(),
-                        num(r.min_distance),
-                        num(r.min_cluster_pair_distance),
+                        opt_num(r.min_distance),
+                        opt_num(r.min_cluster_pair_distance),
                         r.train_test_similarity
                             .pearson
                             .map_or("–".into(), |p| p.to_string()),
@@ -309,20 +317,21 @@ impl CompareResults {
                 ld_rows.push(vec![
                     l.layer.to_string(),
                     r.label.clone(),
-                    num(r.outside_min_before),
-                    num(r.outside_min_after),
-                    num(r
-                        .outside_min_after
-                        .zip(r.outside_min_before)
-                        .map(|(a, b)| a - b)),
-                    num(r.inside_mean_before),
-                    num(r.inside_mean_after),
-                    num(r.inside_max_before),
-                    num(r.inside_max_after),
+                    opt_num(r.outside_min_before),
+                    opt_num(r.outside_min_after),
+                    opt_num(
+                        r.outside_min_after
+                            .zip(r.outside_min_before)
+                            .map(|(a, b)| a - b),
+                    ),
+                    opt_num(r.inside_mean_before),
+                    opt_num(r.inside_mean_after),
+                    opt_num(r.inside_max_before),
+                    opt_num(r.inside_max_after),
                 ]);
             }
         }
-        let label_distances = csv(
+        let label_distances = table(
             &[
                 "layer",
                 "label",
@@ -336,7 +345,7 @@ impl CompareResults {
             ],
             &ld_rows,
         );
-        let change = csv(
+        let change = table(
             &[
                 "layer",
                 "n_grew",
@@ -359,7 +368,7 @@ impl CompareResults {
                         opt_usize(c.map(|c| c.n_shrank)),
                         opt_usize(c.map(|c| c.n_unchanged)),
                         opt_usize(c.map(|c| c.n_undefined)),
-                        num(c.and_then(|c| c.mean_change)),
+                        opt_num(c.and_then(|c| c.mean_change)),
                         l.min_cluster_size.to_string(),
                         l.clusters_dropped_before.to_string(),
                         opt_usize(l.clusters_dropped_after),
@@ -377,17 +386,17 @@ impl CompareResults {
                 mv_rows.push(vec![
                     m.layer.to_string(),
                     names[l].clone(),
-                    num(*d),
-                    num(pc.map(|p| p[0])),
-                    num(pc.map(|p| p[1])),
+                    opt_num(*d),
+                    opt_num(pc.map(|p| p[0])),
+                    opt_num(pc.map(|p| p[1])),
                 ]);
             }
         }
-        let movement = csv(
+        let movement = table(
             &["layer", "label", "displacement", "diff_pc1", "diff_pc2"],
             &mv_rows,
         );
-        let spatial = csv(
+        let spatial = table(
             &[
                 "layer",
                 "pearson",
@@ -411,7 +420,7 @@ impl CompareResults {
                 })
                 .collect::<Vec<_>>(),
         );
-        let indices = csv(
+        let indices = table(
             &[
                 "layer",
                 "rows",
@@ -430,11 +439,11 @@ impl CompareResults {
                     vec![
                         s.layer.to_string(),
                         i.rows.to_string(),
-                        num(i.cka),
-                        num(i.cka_debiased),
-                        num(i.rsa),
+                        opt_num(i.cka),
+                        opt_num(i.cka_debiased),
+                        opt_num(i.rsa),
                         i.rsa_rows.to_string(),
-                        num(i.procrustes),
+                        opt_num(i.procrustes),
                         i.notes.join("; "),
                     ]
                 })
@@ -452,7 +461,7 @@ impl CompareResults {
                 }
             }
         }
-        let cka = csv(&["pretrained_layer", "finetuned_layer", "cka"], &cka_rows);
+        let cka = table(&["pretrained_layer", "finetuned_layer", "cka"], &cka_rows);
         let spatial_json: Vec<serde_json::Value> = self
             .similarity
             .iter()
@@ -463,7 +472,7 @@ impl CompareResults {
             .iter()
             .map(|s| serde_json::json!({"layer": s.layer, "indices": s.indices}))
             .collect();
-        Ok(vec![
+        Ok([
             ("table_a.json", pretty(&self.table_a)?),
             ("table_a.csv", table_a),
             ("label_distances.json", pretty(&self.label_distances)?),
@@ -485,7 +494,20 @@ impl CompareResults {
             ("cka_layers.csv", cka),
             ("findings.json", pretty(&self.findings)?),
             ("compare.json", pretty(self)?),
-        ])
+        ]
+        .into_iter()
+        .chain((!self.layer_measures.is_empty()).then(|| {
+            let versions = if self.has_finetuned {
+                &[PRETRAINED, FINETUNED][..]
+            } else {
+                &[PRETRAINED][..]
+            };
+            (
+                LAYER_MEASURES_FILE,
+                crate::layer_analyses::csv(&self.layer_measures, versions),
+            )
+        }))
+        .collect())
     }
 
     /// Writes every output file into `dir` (created if missing). All contents are rendered

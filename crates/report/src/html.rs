@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::figures::{Figure, Place, RunPart};
+use crate::figures::{Figure, Place};
 use crate::model::*;
 use crate::svg::{esc, fmt_value};
 use crate::{ReportError, Result};
@@ -408,43 +408,6 @@ fn runs(h: &mut String, data: &ReportData, figures: &[Figure]) {
         not_computed(h);
         return;
     }
-    let parts: [(RunPart, &str, &str); 7] = [
-        (
-            RunPart::Layers,
-            "Per-layer probing and geometry",
-            "RQ1/RQ2: accuracy, clusters and distances layer by layer.",
-        ),
-        (
-            RunPart::Distances,
-            "Label distances",
-            "Distances between the convex hulls of label clusters (DirectProbe).",
-        ),
-        (
-            RunPart::Pca,
-            "PCA of units",
-            "Where the units of one layer lie, before and after fine-tuning.",
-        ),
-        (
-            RunPart::Movement,
-            "Layer movement",
-            "RQ3: how far and in which directions each layer's label centroids move (Figs. N, P).",
-        ),
-        (
-            RunPart::Dynamics,
-            "Fine-tuning dynamics",
-            "Distances and structure over fine-tuning checkpoints (Figs. L, M, O).",
-        ),
-        (
-            RunPart::Memorisation,
-            "Memorisation",
-            "Does fine-tuning encode its training set? (paper v1, Fig. E).",
-        ),
-        (
-            RunPart::Cka,
-            "Layer × layer CKA",
-            "Representational similarity of every pre-trained layer with every fine-tuned layer.",
-        ),
-    ];
     for (i, r) in data.runs.iter().enumerate() {
         let _ = writeln!(
             h,
@@ -453,9 +416,14 @@ fn runs(h: &mut String, data: &ReportData, figures: &[Figure]) {
             esc(&r.task),
             esc(&r.model)
         );
-        for (part, heading, intro) in parts {
-            let _ = writeln!(h, "<h3>{heading}</h3><p class=\"muted\">{}</p>", esc(intro));
-            if figures_at(h, figures, Place::Run(i, part)) == 0 {
+        for section in crate::sections::RUN_SECTIONS {
+            let _ = writeln!(
+                h,
+                "<h3>{}</h3><p class=\"muted\">{}</p>",
+                section.heading,
+                esc(section.intro)
+            );
+            if figures_at(h, figures, Place::Run(i, section.part)) == 0 {
                 not_computed(h);
             }
         }
@@ -465,7 +433,6 @@ fn runs(h: &mut String, data: &ReportData, figures: &[Figure]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::figures;
 
     #[test]
     fn empty_report_says_not_computed_for_every_section() {
@@ -473,7 +440,7 @@ mod tests {
             title: "empty".into(),
             ..Default::default()
         };
-        let html = page(&data, &figures::build(&data)).unwrap();
+        let html = page(&data, &crate::sections::build(&data)).unwrap();
         assert_eq!(html.matches("class=\"not-computed\"").count(), 4);
         assert!(!html.contains("<figure"));
         let data = ReportData {
@@ -484,7 +451,7 @@ mod tests {
             }],
             ..data
         };
-        let html = page(&data, &figures::build(&data)).unwrap();
+        let html = page(&data, &crate::sections::build(&data)).unwrap();
         assert_eq!(html.matches("class=\"not-computed\"").count(), 3 + 7);
     }
 

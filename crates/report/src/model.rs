@@ -353,6 +353,33 @@ pub struct LayerSeries {
     /// CKA between the pre-trained and fine-tuned representation of the same layer.
     #[serde(default)]
     pub cka_pre_post: Option<Series>,
+    /// The measures of the registered per-layer analyses (`tunescope_compare::layer_analyses`),
+    /// each drawn as one before/after chart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measures: Vec<LayerMeasure>,
+}
+
+/// One measure of a registered per-layer analysis, before and after fine-tuning: the compare
+/// result (`compare/layer_measures.csv`, `compare.json`) and the report's series, one type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LayerMeasure {
+    /// Key of the analysis in the registry (e.g. `geometry`).
+    pub analysis: String,
+    /// Key of the measure (e.g. `effective_rank`); figure names use both keys.
+    pub key: String,
+    /// Chart title.
+    pub title: String,
+    /// Axis label of the values.
+    pub y_label: String,
+    /// What the measure is and what to expect.
+    pub caption: String,
+    /// Layers (x axis).
+    pub layers: Vec<usize>,
+    /// Values per layer, pre-trained and fine-tuned (NaN: undefined or not computed).
+    pub values: BeforeAfter,
+    /// Why some values are undefined.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Label × label distance matrices before and after fine-tuning at one layer.
@@ -476,7 +503,8 @@ pub struct Dynamics {
     pub centroid_paths: Vec<CentroidPaths>,
 }
 
-/// Accuracy per probe epoch on the three memorisation subsets.
+/// Accuracy per probe epoch on the three memorisation subsets (averaged over seeds): the
+/// memorisation stage's result and the report's curves (one type).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MemoCurves {
     /// Accuracy on subtrain (seen by fine-tuning and by the probe).
@@ -488,6 +516,37 @@ pub struct MemoCurves {
     /// Accuracy on test (seen by neither).
     #[serde(with = "nonfinite::vec")]
     pub test: Vec<f64>,
+}
+
+impl MemoCurves {
+    /// Mean over seeds of per-seed curves (`curves[seed][epoch]`); seeds that stopped early
+    /// contribute to the epochs they trained.
+    pub fn mean_of(subtrain: &[Vec<f64>], subtest: &[Vec<f64>], test: &[Vec<f64>]) -> MemoCurves {
+        fn mean(curves: &[Vec<f64>]) -> Vec<f64> {
+            let len = curves.iter().map(Vec::len).max().unwrap_or(0);
+            (0..len)
+                .map(|e| {
+                    let v: Vec<f64> = curves.iter().filter_map(|c| c.get(e).copied()).collect();
+                    v.iter().sum::<f64>() / v.len() as f64
+                })
+                .collect()
+        }
+        MemoCurves {
+            subtrain: mean(subtrain),
+            subtest: mean(subtest),
+            test: mean(test),
+        }
+    }
+
+    /// Subtest − test accuracy after the last epoch (the memorisation gap).
+    pub fn final_gap(&self) -> Option<f64> {
+        Some(self.subtest.last()? - self.test.last()?)
+    }
+
+    /// Subtrain − subtest accuracy after the last epoch (what the probe alone overfits).
+    pub fn final_probe_gap(&self) -> Option<f64> {
+        Some(self.subtrain.last()? - self.subtest.last()?)
+    }
 }
 
 /// Memorisation experiment learning curves (paper v1, Fig. E).

@@ -313,6 +313,7 @@ fn synthetic() -> ReportData {
                         },
                     }),
                     cka_pre_post: Some(band(&[1.0, 0.98, 0.95, 0.9, 0.82, 0.7, 0.6], 0.02)),
+                    measures: Vec::new(),
                 }),
                 distances: Some(DistanceMatrices {
                     layer: 6,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tunescope_data::labels::{check_same_kind, read_label_file, LabelFile};
 use tunescope_data::{npy, read_lines};
-use tunescope_model::probe::{self, ProbeConfig, ProbeInput, Split};
+use tunescope_model::probe::{self, ProbeConfig, ProbeInput};
 
 /// Train classifier probes on frozen vectors and write DIR/probe.json.
 ///
@@ -216,33 +216,25 @@ pub fn run(args: Args) -> Result<()> {
         control_seed: args.control_seed,
         workers: args.threads,
     };
-    let tensors = [&train, &dev, &test].map(|s| probe::matrix(&s.x, s.rows, s.dim));
-    let [tx, dx, sx] = tensors;
-    let (tx, dx, sx) = (tx?, dx?, sx?);
-    let input = ProbeInput {
-        train: Split {
-            x: &tx,
-            labels: &train.labels,
-            types: train.types.as_deref(),
-        },
-        dev: Split {
-            x: &dx,
-            labels: &dev.labels,
-            types: dev.types.as_deref(),
-        },
-        test: Some(Split {
-            x: &sx,
-            labels: &test.labels,
-            types: test.types.as_deref(),
-        }),
-        curves: Vec::new(),
-    };
-    let report = probe::run(&input, &cfg)?;
-    let mdl = if args.mdl {
-        Some(run_mdl(&input, &cfg, &report)?)
-    } else {
-        None
-    };
+    fn rows(s: &SplitData) -> probe::Rows<'_> {
+        probe::Rows {
+            data: &s.x,
+            rows: s.rows,
+            dim: s.dim,
+            labels: &s.labels,
+            types: s.types.as_deref(),
+        }
+    }
+    let (report, mdl) =
+        probe::with_rows(rows(&train), rows(&dev), Some(rows(&test)), &[], |input| {
+            let report = probe::run(input, &cfg)?;
+            let mdl = if args.mdl {
+                Some(run_mdl(input, &cfg, &report)?)
+            } else {
+                None
+            };
+            Ok((report, mdl))
+        })?;
     let staging = crate::outdir::Staging::begin(&args.out, args.force)?;
     report.write_json(&staging.path().join("probe.json"))?;
     if let Some(m) = mdl {
@@ -250,10 +242,14 @@ pub fn run(args: Args) -> Result<()> {
     }
     staging.commit()?;
     let path = args.out.join("probe.json");
-    let line = |what: &str, b: &probe::ShapeResult| {
+    let line = |b: &probe::ShapeResult| {
+        let what = if b.hidden.is_empty() {
+            "best linear probe".to_string()
+        } else {
+            format!("best MLP {}", probe::shape_name(&b.hidden))
+        };
         eprintln!(
-            "{what} {} (l2 {:e}, selected on {}): dev {:.4} ± {:.4}, test {:.4} ± {:.4} over {} seeds",
-            probe::shape_name(&b.hidden),
+            "{what} (l2 {:e}, selected on {}): dev {:.4} ± {:.4}, test {:.4} ± {:.4} over {} seeds",
             b.l2,
             report.selected_on,
             b.dev_mean,
@@ -263,13 +259,13 @@ pub fn run(args: Args) -> Result<()> {
             b.per_seed.dev.len(),
         )
     };
-    line("best", &report.best);
+    line(&report.best);
     if let Some(l) = report
         .linear
         .as_ref()
         .filter(|_| !report.best.hidden.is_empty())
     {
-        line("linear", l);
+        line(l);
     }
     eprintln!("{:.1} s -> {}", report.seconds, path.display());
     Ok(())
@@ -288,8 +284,8 @@ fn run_mdl(
     let m = probe::mdl::online_codelength(input, cfg, &shapes, &Default::default())?;
     for s in &m.shapes {
         eprintln!(
-            "MDL {:?}: {:.0} bits online / {:.0} uniform, compression {:.3} ± {:.3}{}",
-            s.hidden,
+            "MDL {}: {:.0} bits online / {:.0} uniform, compression {:.3} ± {:.3}{}",
+            probe::shape_name(&s.hidden),
             s.task.online_bits,
             m.uniform_bits,
             s.task.compression,

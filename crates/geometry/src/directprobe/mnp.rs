@@ -104,7 +104,7 @@ pub(crate) fn chol_solve(l: &[f64], n: usize, b: &mut [f64]) {
 
 /// Incrementally maintained Cholesky factor of the shifted Gram matrix's trailing block
 /// `m[k][l] = h[k+1][l+1]` (see [`affine_min`]): a vertex added to the corral appends one row
-/// (`O(s²)`); a removal invalidates it and the next solve refactors.
+/// (`O(s²)`); a removal deletes its row by Givens rotations ([`Chol::retain`]).
 struct Chol {
     /// Lower-triangular rows; row `k` holds `k + 1` entries. `None`: to be rebuilt.
     rows: Option<Vec<Vec<f64>>>,
@@ -119,11 +119,41 @@ impl Chol {
         }
     }
 
-    /// Keeps the first `n` rows (all of them are stale when `rebuild`).
-    fn keep_rows(&mut self, n: usize, rebuild: bool) {
-        match (&mut self.rows, rebuild) {
-            (Some(rows), false) => rows.truncate(n),
-            _ => self.rows = None,
+    /// Follows the corral to the vertices marked in `keep` (index 0 is the base vertex, row
+    /// `k` of the factor belongs to vertex `k + 1`). Dropping the base changes every shifted
+    /// entry, so the factor is rebuilt; any other vertex is deleted from the factor in `O(s²)`
+    /// by Givens rotations (rather than refactoring the rows after it in `O(s³)`).
+    fn retain(&mut self, keep: &[bool]) {
+        if !keep[0] {
+            self.rows = None;
+            return;
+        }
+        let Some(rows) = &mut self.rows else {
+            return;
+        };
+        for r in (1..keep.len()).rev().filter(|&r| !keep[r]) {
+            let r = r - 1;
+            if r >= rows.len() {
+                continue;
+            }
+            rows.remove(r);
+            // Rows r.. now carry one entry past the diagonal: rotate columns (k, k + 1) to zero
+            // it, row by row, keeping the diagonal positive.
+            for k in r..rows.len() {
+                let (a, b) = (rows[k][k], rows[k][k + 1]);
+                let h = a.hypot(b);
+                if h == 0.0 {
+                    self.rows = None;
+                    return;
+                }
+                let (c, s) = (a / h, b / h);
+                for row in rows[k..].iter_mut() {
+                    let (x, y) = (row[k], row[k + 1]);
+                    row[k] = c * x + s * y;
+                    row[k + 1] = c * y - s * x;
+                }
+                rows[k].truncate(k + 1);
+            }
         }
     }
 
@@ -404,8 +434,7 @@ fn min_norm_point_from(
                 let (kmin, _) = argmin(w.iter().copied());
                 keep[kmin] = false;
             }
-            let first = keep.iter().position(|&k| !k).expect("a vertex is dropped");
-            chol.keep_rows(first.saturating_sub(1), first == 0);
+            chol.retain(&keep);
             compact(
                 &keep,
                 &mut w,

@@ -18,7 +18,7 @@ use tunescope_data::Task;
 use super::batch::{derive_seed, eval_batches, length_bucketed_batches, Rng};
 use super::config::FinetuneConfig;
 use super::head::{cross_entropy, Head};
-use super::io::{recover_dir, write_atomic, write_dir_atomic, JsonLog};
+use super::io::JsonLog;
 use super::metrics::{score, Scores};
 use super::optim::{clip_grad_norm, AdamW, LinearSchedule};
 use super::prep::{make_batch, prepare, Prepared, Specials};
@@ -26,6 +26,7 @@ use super::save;
 use crate::encoder::linear::targets_match;
 use crate::encoder::load::weights_file;
 use crate::encoder::{self, load_weights, side_files, EncoderConfig, WordTokenizer};
+use tunescope_data::fs::{recover_dir, replace_dir, write_atomic};
 
 /// What to fine-tune, on what, and where the run lives.
 #[derive(Debug, Clone)]
@@ -686,7 +687,7 @@ fn save_state(
     state: &State,
     best: Option<&[(String, Tensor)]>,
 ) -> Result<()> {
-    write_dir_atomic(dir, |tmp| {
+    replace_dir::<anyhow::Error>(dir, |tmp| {
         save::write_named(
             &tmp.join("weights.safetensors"),
             &save::sorted(vs.variables()),
@@ -695,6 +696,9 @@ fn save_state(
         if let Some(b) = best {
             save::write_named(&tmp.join("best.safetensors"), b)?;
         }
-        write_atomic(&tmp.join("state.json"), &serde_json::to_vec_pretty(state)?)
+        Ok(write_atomic(
+            &tmp.join("state.json"),
+            &serde_json::to_vec_pretty(state)?,
+        )?)
     })
 }

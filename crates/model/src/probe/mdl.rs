@@ -11,7 +11,7 @@
 
 use super::train::{forward, run_jobs, Family, Job, LabelledSet, TrainSpec};
 use super::{
-    control_classes, map_labels, mean_std, prepare_x, rng, train_classes, ProbeConfig, ProbeInput,
+    control_classes, map_labels, mean_std, prepare_x, train_classes, ProbeConfig, ProbeInput,
 };
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -176,7 +176,8 @@ pub fn online_codelength(
 
     // Transmission order and the rows of each prefix / block.
     let mut order: Vec<i64> = (0..n as i64).collect();
-    rng::Rng::stream(&[0x4D44_4C00, settings.order_seed]).shuffle(&mut order);
+    tunescope_data::rng::SplitMix64::stream(&[0x4D44_4C00, settings.order_seed])
+        .shuffle(&mut order);
     let order_t = Tensor::from_slice(&order);
     let x_sorted = train_x.index_select(0, &order_t);
     let mut families = Vec::new();
@@ -262,8 +263,8 @@ pub fn online_codelength(
         let mut lengths = lengths.into_iter();
         let task = lengths.next().expect("task codelength");
         tracing::info!(
-            "MDL {:?}: {:.0} bits online vs {:.0} uniform, compression {:.3}",
-            hidden,
+            "MDL {}: {:.0} bits online vs {:.0} uniform, compression {:.3}",
+            super::shape_name(hidden),
             task.online_bits,
             uniform_bits,
             task.compression

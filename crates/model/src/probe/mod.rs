@@ -15,7 +15,6 @@
 //! [`mdl`] measures the online codelength of the same probes (Voita & Titov 2020).
 
 pub mod mdl;
-mod rng;
 mod train;
 
 use anyhow::{bail, ensure, Context, Result};
@@ -139,6 +138,78 @@ pub struct ProbeInput<'a> {
     pub curves: Vec<CurveSet<'a>>,
 }
 
+/// One split as flat row-major `f32` vectors: what the study, `tunescope compare` and
+/// `tunescope probe` hold before the probes see a tensor.
+#[derive(Debug, Clone, Copy)]
+pub struct Rows<'a> {
+    /// Row-major values, `rows × dim`.
+    pub data: &'a [f32],
+    /// Number of rows.
+    pub rows: usize,
+    /// Dimension of each row.
+    pub dim: usize,
+    /// Label index of each row.
+    pub labels: &'a [usize],
+    /// Word type of each row (control task).
+    pub types: Option<&'a [String]>,
+}
+
+/// Calls `f` with the [`ProbeInput`] of flat train/dev/(test) rows and named curve sets: the one
+/// place that turns rows into tensors.
+pub fn with_rows<T>(
+    train: Rows,
+    dev: Rows,
+    test: Option<Rows>,
+    curves: &[(&str, Rows)],
+    f: impl FnOnce(&ProbeInput) -> Result<T>,
+) -> Result<T> {
+    let x = |r: &Rows| matrix(r.data, r.rows, r.dim);
+    let (tx, dx) = (x(&train)?, x(&dev)?);
+    let sx = test.as_ref().map(x).transpose()?;
+    let cx = curves
+        .iter()
+        .map(|(_, r)| x(r))
+        .collect::<Result<Vec<_>>>()?;
+    let input = ProbeInput {
+        train: Split {
+            x: &tx,
+            labels: train.labels,
+            types: train.types,
+        },
+        dev: Split {
+            x: &dx,
+            labels: dev.labels,
+            types: dev.types,
+        },
+        test: test.as_ref().zip(sx.as_ref()).map(|(r, x)| Split {
+            x,
+            labels: r.labels,
+            types: r.types,
+        }),
+        curves: curves
+            .iter()
+            .zip(&cx)
+            .map(|((name, r), x)| CurveSet {
+                name: name.to_string(),
+                x,
+                labels: r.labels,
+            })
+            .collect(),
+    };
+    f(&input)
+}
+
+/// [`run`] on flat rows (see [`with_rows`]).
+pub fn run_rows(
+    train: Rows,
+    dev: Rows,
+    test: Option<Rows>,
+    curves: &[(&str, Rows)],
+    cfg: &ProbeConfig,
+) -> Result<ProbeReport> {
+    with_rows(train, dev, test, curves, |input| run(input, cfg))
+}
+
 /// Per-seed numbers of one shape, in seed order (accuracies as fractions).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PerSeed {
@@ -256,12 +327,7 @@ impl ProbeReport {
 pub(crate) fn write_json_atomic(value: &impl Serialize, path: &Path, what: &str) -> Result<()> {
     let json =
         serde_json::to_string_pretty(value).with_context(|| format!("serialising {what}"))?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, json + "\n")
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })
+    tunescope_data::fs::write_atomic(path, json + "\n")
         .with_context(|| format!("writing {}", path.display()))
 }
 
@@ -393,12 +459,12 @@ fn control_classes(
         .iter()
         .flat_map(|s| s.iter().map(String::as_str))
         .collect();
-    let mut rng = rng::Rng::stream(&[0xC047_2011_u64, seed]);
+    let mut rng = tunescope_data::rng::SplitMix64::stream(&[0xC047_2011_u64, seed]);
     let total = train_classes.len() as u64;
     let assignment: HashMap<&str, i64> = types
         .into_iter()
         .map(|t| {
-            let mut r = rng.below(total);
+            let mut r = rng.below(total as usize) as u64;
             let class = counts
                 .iter()
                 .position(|&c| {

@@ -6,11 +6,11 @@
 //! seed's trajectory is exactly that of an independently trained probe. A stack position may also
 //! carry its own L2 weight (scikit-learn's `alpha`), so an L2 grid trains as one stack.
 
-use super::rng::{mix, Rng};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 use tch::{Device, Kind, Reduction, Tensor};
+use tunescope_data::rng::{mix, SplitMix64 as Rng};
 
 /// Rows evaluated per forward pass when measuring accuracy.
 const EVAL_CHUNK: i64 = 8192;
@@ -335,7 +335,7 @@ fn train(spec: &TrainSpec, family: &Family) -> TrainOutcome {
             params.iter_mut().for_each(|p| p.select(&keep_t));
             l2 = l2.index_select(0, &keep_t);
             active = keep.iter().map(|&p| active[p]).collect();
-            order_rngs = keep.iter().map(|&p| order_rngs[p].clone()).collect();
+            order_rngs = keep.iter().map(|&p| order_rngs[p]).collect();
         }
     }
     TrainOutcome {

@@ -11,8 +11,9 @@ use serde_json::{json, Value};
 use tunescope_compare::analysis::{label_centroids, UndefinedPairs};
 use tunescope_compare::dp::{self as cdp, DirectProbeSettings, DirectProbeSummary};
 use tunescope_compare::experiments as ex;
-use tunescope_compare::io::{self as cio, csv, num};
-use tunescope_model::finetune::io::write_dir_atomic;
+use tunescope_compare::io::{self as cio};
+use tunescope_data::csv::{opt_num, table};
+use tunescope_data::fs::{replace_dir, write_atomic};
 use tunescope_model::finetune::train::Outcome;
 use tunescope_report as rep;
 
@@ -261,7 +262,7 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
         layers,
         notes,
     };
-    write_dir_atomic(&out.join("experiments/dynamics"), |tmp| {
+    replace_dir::<anyhow::Error>(&out.join("experiments/dynamics"), |tmp| {
         write_dynamics(tmp, &result)
     })?;
     Ok(json!({
@@ -272,7 +273,7 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
 }
 
 fn write_dynamics(dir: &Path, r: &DynamicsResult) -> Result<()> {
-    cio::write_atomic(
+    write_atomic(
         &dir.join("dynamics.json"),
         &(serde_json::to_string_pretty(r)? + "\n"),
     )?;
@@ -282,7 +283,7 @@ fn write_dynamics(dir: &Path, r: &DynamicsResult) -> Result<()> {
             sim.push(vec![
                 l.layer.to_string(),
                 snap.update.to_string(),
-                num(l.pearson[s]),
+                opt_num(l.pearson[s]),
                 l.linear_at[s].to_string(),
                 r.undefined_pairs.as_str().into(),
                 l.pairs_undefined[s].to_string(),
@@ -293,7 +294,7 @@ fn write_dynamics(dir: &Path, r: &DynamicsResult) -> Result<()> {
                     l.layer.to_string(),
                     snap.update.to_string(),
                     name.clone(),
-                    num(l.min_distance[s][k]),
+                    opt_num(l.min_distance[s][k]),
                 ]);
             }
             for (j, &k) in l.path_labels.iter().enumerate() {
@@ -309,13 +310,13 @@ fn write_dynamics(dir: &Path, r: &DynamicsResult) -> Result<()> {
             }
         }
     }
-    cio::write_atomic(
+    write_atomic(
         &dir.join("min_distance.csv"),
-        &csv(&["layer", "update", "label", "min_distance"], &md),
+        table(&["layer", "update", "label", "min_distance"], &md),
     )?;
-    cio::write_atomic(
+    write_atomic(
         &dir.join("layer_similarity.csv"),
-        &csv(
+        table(
             &[
                 "layer",
                 "update",
@@ -328,10 +329,10 @@ fn write_dynamics(dir: &Path, r: &DynamicsResult) -> Result<()> {
             &sim,
         ),
     )?;
-    cio::write_atomic(
+    Ok(write_atomic(
         &dir.join("centroid_paths.csv"),
-        &csv(&["layer", "update", "label", "pc1", "pc2"], &paths),
-    )
+        table(&["layer", "update", "label", "pc1", "pc2"], &paths),
+    )?)
 }
 
 /// The report's dynamics section from `experiments/dynamics/dynamics.json`, if present.

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tunescope_compare::analysis::LabelledVectors;
 use tunescope_compare::experiments::{self as ex, MemoCurves};
-use tunescope_compare::io::{self as cio, csv};
-use tunescope_model::finetune::io::write_dir_atomic;
+use tunescope_data::csv::table;
+use tunescope_data::fs::{replace_dir, write_atomic};
 use tunescope_model::finetune::train::Outcome;
-use tunescope_model::probe::{self, ProbeConfig, ProbeInput};
+use tunescope_model::probe::{self, ProbeConfig};
 use tunescope_report as rep;
 
 use super::data::read_task;
@@ -89,32 +89,17 @@ fn memo_curves(
     dev: &LabelledVectors,
     cfg: &ProbeConfig,
 ) -> Result<MemoCurves> {
-    let xs = v
-        .iter()
-        .map(|s| probe::matrix(&s.data, s.rows, s.dim))
-        .collect::<Result<Vec<_>>>()?;
-    let xd = probe::matrix(&dev.data, dev.rows, dev.dim)?;
-    let split = |k: usize| probe::Split {
-        x: &xs[k],
-        labels: &v[k].labels,
-        types: None,
-    };
-    let curve = |k: usize, name: &str| probe::CurveSet {
-        name: name.into(),
-        x: &xs[k],
-        labels: &v[k].labels,
-    };
-    let input = ProbeInput {
-        train: split(0),
-        dev: probe::Split {
-            x: &xd,
-            labels: &dev.labels,
-            types: None,
-        },
-        test: Some(split(2)),
-        curves: vec![curve(0, "subtrain"), curve(1, "subtest"), curve(2, "test")],
-    };
-    let report = probe::run(&input, cfg)?;
+    let report = probe::run_rows(
+        v[0].probe_rows(None),
+        dev.probe_rows(None),
+        Some(v[2].probe_rows(None)),
+        &[
+            ("subtrain", v[0].probe_rows(None)),
+            ("subtest", v[1].probe_rows(None)),
+            ("test", v[2].probe_rows(None)),
+        ],
+        cfg,
+    )?;
     let c = &report.best.curves;
     Ok(MemoCurves::mean_of(
         &c["subtrain"],
@@ -141,8 +126,9 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
     let mut curves = Vec::new();
     for model in [ModelRef::Pretrained, ModelRef::Finetuned] {
         display.message(format!(
-            "{}: probe {hidden:?} on {} subtrain units, {} epochs",
+            "{}: probe {} on {} subtrain units, {} epochs",
             model.name(),
+            probe::shape_name(&hidden),
             sub_rows.len(),
             cfg.max_epochs
         ));
@@ -186,8 +172,8 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
         before,
         after,
     };
-    write_dir_atomic(&out.join("experiments/memorisation"), |tmp| {
-        cio::write_atomic(
+    replace_dir::<anyhow::Error>(&out.join("experiments/memorisation"), |tmp| {
+        write_atomic(
             &tmp.join("memorisation.json"),
             &(serde_json::to_string_pretty(&result)? + "\n"),
         )?;
@@ -208,10 +194,10 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
                 }
             }
         }
-        cio::write_atomic(
+        Ok(write_atomic(
             &tmp.join("curves.csv"),
-            &csv(&["encoder", "subset", "epoch", "accuracy"], &rows),
-        )
+            table(&["encoder", "subset", "epoch", "accuracy"], &rows),
+        )?)
     })?;
     Ok(json!({
         "layer": layer,
@@ -229,15 +215,10 @@ pub fn report_section(out: &Path) -> Result<Option<rep::Memorisation>> {
     else {
         return Ok(None);
     };
-    let conv = |c: &MemoCurves| rep::MemoCurves {
-        subtrain: c.subtrain.clone(),
-        subtest: c.subtest.clone(),
-        test: c.test.clone(),
-    };
     Ok(Some(rep::Memorisation {
         epochs: (1..=r.before.subtrain.len().max(r.after.subtrain.len())).collect(),
-        before: conv(&r.before),
-        after: conv(&r.after),
+        before: r.before,
+        after: r.after,
         subtest_unseen: r.subtest_unseen_by_finetuning,
         subtest_units: r.units[1],
     }))

@@ -1,16 +1,15 @@
 //! The probe stage: the classifier-probe family (`[probe]`) on one layer of one encoder's
-//! vectors, into `probe/<model>/layer-<k>.json`; and the probe-training helper the
-//! experiments share.
+//! vectors, into `probe/<model>/layer-<k>.json`.
 
 use std::path::Path;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
-use tunescope_compare::analysis::LabelledVectors;
+use tunescope_compare::analysis::train_probes;
 use tunescope_compare::io as cio;
 use tunescope_data::{Split, Target};
-use tunescope_model::probe::{self, ProbeConfig, ProbeInput};
+use tunescope_model::probe::{self, ProbeConfig};
 
 use super::data::read_task;
 use super::extract::{label_list, load_layer};
@@ -114,30 +113,4 @@ pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Res
         "linear_test_mean": report.linear.as_ref().and_then(|l| l.test_mean),
         "selected_on": report.selected_on,
     }))
-}
-
-/// Trains the probe family `cfg` on train/dev/test vectors (`sets` in that order), with word
-/// types per split for the control task.
-pub fn train_probes(
-    sets: &[LabelledVectors],
-    types: Option<&[Vec<String>; 3]>,
-    cfg: &ProbeConfig,
-) -> Result<probe::ProbeReport> {
-    ensure!(sets.len() == 3, "probes need train, dev and test vectors");
-    let xs = sets
-        .iter()
-        .map(|s| probe::matrix(&s.data, s.rows, s.dim))
-        .collect::<Result<Vec<_>>>()?;
-    let split = |k: usize| probe::Split {
-        x: &xs[k],
-        labels: &sets[k].labels,
-        types: types.map(|t| t[k].as_slice()),
-    };
-    let input = ProbeInput {
-        train: split(0),
-        dev: split(1),
-        test: Some(split(2)),
-        curves: Vec::new(),
-    };
-    probe::run(&input, cfg)
 }

@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tunescope_compare::weights::{weight_space, WeightSpace};
 use tunescope_compare::CompareResults;
+use tunescope_data::fs::{replace_dir, write_atomic};
 use tunescope_geometry::weights::{INTRUDER_THRESHOLD, INTRUDER_TOP_K};
-use tunescope_model::finetune::io::{write_atomic, write_dir_atomic};
 
 use crate::study::display::Display;
 use crate::study::rundir::read_json;
@@ -47,9 +47,9 @@ pub fn run(s: &Settings, out: &Path, pretrained: &Path, display: &Display) -> Re
         s.intruder_top_k,
         s.intruder_threshold,
     )?;
-    write_dir_atomic(&out.join("weights"), |tmp| {
+    replace_dir::<anyhow::Error>(&out.join("weights"), |tmp| {
         write_atomic(&tmp.join("weights.json"), &serde_json::to_vec_pretty(&ws)?)?;
-        write_atomic(&tmp.join("weights.csv"), ws.csv().as_bytes())
+        Ok(write_atomic(&tmp.join("weights.csv"), ws.csv().as_bytes())?)
     })?;
     let intruders: usize = ws.rows.iter().map(|r| r.update.intruders).sum();
     Ok(json!({
