@@ -14,6 +14,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use tunescope_compare::analysis::UndefinedPairs;
 use tunescope_data::{Files, Format, LoadSpec, TaskKind, UnitKind};
+use tunescope_model::finetune::{FinetuneConfig, Method};
 
 /// A whole study configuration, resolved (name and output directory filled in) and validated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +49,10 @@ pub struct Config {
     /// Cross-task experiments (paper Table C): other tasks probed with the study's encoders.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cross_task: Vec<CrossTask>,
+    /// Fine-tuning arms: other `[finetune]` settings (LoRA, partial freezing, …) run beside
+    /// the study's own fine-tuning on the same pre-trained stages, in `arms/<name>/`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arms: Vec<Arm>,
 }
 
 /// `[study]`.
@@ -369,9 +374,40 @@ pub struct Finetune {
     pub state_every: usize,
     /// Train only a linear head on the frozen encoder (the before-fine-tuning baseline).
     pub freeze_encoder: bool,
+    /// What fine-tuning trains besides the head: `full` (every weight), `lora` (PEFT-style
+    /// adapters on `lora_targets`, the encoder frozen) or `freeze` (all but the embeddings and
+    /// the bottom `freeze_layers` layers).
+    pub method: Method,
+    /// LoRA rank r.
+    pub lora_r: usize,
+    /// LoRA alpha (the update B A is scaled by `lora_alpha / lora_r`).
+    pub lora_alpha: f64,
+    /// Dropout on the LoRA adapters' input.
+    pub lora_dropout: f64,
+    /// Modules that get LoRA adapters, matched as PEFT's `target_modules` (a name or dotted
+    /// suffix); empty = the family's query and value projections.
+    pub lora_targets: Vec<String>,
+    /// `method = "freeze"`: transformer layers frozen, from the bottom, with the embeddings.
+    pub freeze_layers: usize,
     /// Fine-tuning replicates: the study's seed, then `seed + 1`, … in `seeds/seed-<s>/`; with
     /// more than one, every comparison is reported as a mean with a 95 % bootstrap interval.
     pub seeds: usize,
+}
+
+impl Finetune {
+    /// `base` with this section's method settings (`method`, `lora_*`, `freeze_*`).
+    pub fn with_method(&self, base: FinetuneConfig) -> FinetuneConfig {
+        FinetuneConfig {
+            method: self.method,
+            lora_r: self.lora_r,
+            lora_alpha: self.lora_alpha,
+            lora_dropout: self.lora_dropout,
+            lora_targets: self.lora_targets.clone(),
+            freeze_layers: self.freeze_layers,
+            freeze_encoder: self.freeze_encoder,
+            ..base
+        }
+    }
 }
 
 impl Default for Finetune {
@@ -393,6 +429,12 @@ impl Default for Finetune {
             log_every: 10,
             state_every: 500,
             freeze_encoder: false,
+            method: Method::Full,
+            lora_r: 8,
+            lora_alpha: 16.0,
+            lora_dropout: 0.1,
+            lora_targets: Vec::new(),
+            freeze_layers: 0,
             seeds: 1,
         }
     }
@@ -556,6 +598,18 @@ pub struct CrossTask {
     pub data: Data,
 }
 
+/// `[[arms]]`: one more fine-tuning of the study's encoder on its task, with `[finetune]`
+/// settings overridden (e.g. `method = "lora"`), analysed like the study's own fine-tuning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Arm {
+    /// Short name (directory `arms/<name>/`, stage ids `arm-<name>/…`, the report's label).
+    pub name: String,
+    /// `[finetune]` keys that differ from the study's (`seeds` excepted).
+    #[serde(default)]
+    pub finetune: toml::Table,
+}
+
 fn yes() -> bool {
     true
 }
@@ -629,6 +683,27 @@ impl Config {
         c.finetune.seeds = 1;
         c.cross_task.clear();
         c
+    }
+
+    /// The configuration of arm `arm`: the study's, with the arm's `[finetune]` overrides, one
+    /// seed, no cross-task entries or arms, in `<out>/arms/<name>/`.
+    pub fn arm_config(&self, arm: &Arm) -> anyhow::Result<Config> {
+        let what = || format!("[[arms]] {:?}", arm.name);
+        if arm.finetune.contains_key("seeds") {
+            bail!("{}: finetune.seeds cannot be set per arm", what());
+        }
+        let mut table = toml::Table::try_from(&self.finetune).context("serialising [finetune]")?;
+        table.extend(arm.finetune.clone());
+        let mut c = self.clone();
+        c.finetune = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e| anyhow::anyhow!("{}: finetune: {e}", what()))?;
+        c.finetune.seeds = 1;
+        c.study.out = self.study.out.join("arms").join(&arm.name);
+        c.study.cache = None;
+        c.cross_task.clear();
+        c.arms.clear();
+        Ok(c)
     }
 
     /// The hidden-state index the experiments analyse: `wanted`, else the last of `layers`.
@@ -715,6 +790,21 @@ impl Config {
         positive("[finetune] grad_accum", f.grad_accum)?;
         positive("[finetune] log_every", f.log_every)?;
         positive("[finetune] seeds", f.seeds)?;
+        let mut names = std::collections::BTreeSet::new();
+        for arm in &self.arms {
+            if !plain_name(&arm.name) || !names.insert(arm.name.as_str()) {
+                bail!(
+                    "[[arms]] names must be plain (letters, digits, `-`, `_`, `.`) and unique, found {:?}",
+                    arm.name
+                );
+            }
+            self.arm_config(arm)?
+                .validate()
+                .with_context(|| format!("[[arms]] {:?}", arm.name))?;
+        }
+        f.with_method(FinetuneConfig::default())
+            .validate()
+            .context("[finetune]")?;
         let p = &self.probe;
         if p.grid.is_empty() || p.grid.contains(&0) {
             bail!(

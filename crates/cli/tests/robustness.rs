@@ -251,6 +251,27 @@ fn embed_refuses_descending_layers_and_a_used_out_dir() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `embed --model` takes a PEFT adapter directory (tests/fixtures/peft-lora/adapter, whose
+/// base is the tiny BERT): the adapter changes the layers it adapts, not the embeddings.
+#[test]
+fn embed_accepts_a_peft_adapter_directory() {
+    let dir = scratch("embed-adapter");
+    std::fs::write(dir.join("in.txt"), "the quick brown fox\n").unwrap();
+    let adapter = root().join("crates/model/tests/fixtures/peft-lora/adapter");
+    for (model, out) in [(adapter, "a"), (tiny_model(), "b")] {
+        let m = model.display().to_string();
+        let o = tunescope(
+            &dir,
+            &["embed", "--model", &m, "--input", "in.txt", "--out", out],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let read = |p: &str| std::fs::read(dir.join(p)).unwrap();
+    assert_eq!(read("a/layer-0.npy"), read("b/layer-0.npy"));
+    assert_ne!(read("a/layer-3.npy"), read("b/layer-3.npy"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Ctrl-C during `embed` used to leave `.layer-K.npy.tmp-PID` files (header: 2^64-1 rows).
 #[test]
 fn ctrl_c_during_embed_leaves_nothing_and_stale_files_are_swept() {

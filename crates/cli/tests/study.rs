@@ -651,6 +651,107 @@ fn seeds_give_confidence_intervals_and_permutation_tests() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn arms_run_beside_the_study_on_shared_pretrained_stages() {
+    let dir = scratch("arms");
+    let cfg = write_config(&dir);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(
+        "\n[[arms]]\nname = \"lora\"\n[arms.finetune]\nmethod = \"lora\"\nlora_r = 4\nlr = 1e-3\n\
+         \n[[arms]]\nname = \"top\"\n[arms.finetune]\nmethod = \"freeze\"\nfreeze_layers = 2\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let first = study(&cfg, &[]);
+    ok(&first);
+    let all = ran(&first);
+    for id in [
+        "finetune",
+        "weights",
+        "arm-lora/finetune",
+        "arm-lora/extract/finetuned",
+        "arm-lora/directprobe/finetuned/train/layer-3",
+        "arm-lora/compare",
+        "arm-lora/weights",
+        "arm-top/compare",
+        "arm-top/weights",
+        "report",
+    ] {
+        assert!(all.contains(&id.to_string()), "{id} not run: {all:?}");
+    }
+    assert_eq!(
+        all.iter()
+            .filter(|i| i.contains("extract/pretrained"))
+            .count(),
+        1,
+        "the pre-trained stages are shared: {all:?}"
+    );
+    let run = dir.join("run");
+    let lora = run.join("arms/lora");
+    assert!(lora.join("reps/pretrained").is_symlink());
+    // The LoRA arm saves its adapter in PEFT's layout beside the merged model.
+    let acfg: Value = serde_json::from_slice(
+        &std::fs::read(lora.join("models/adapter/adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (acfg["peft_type"].as_str(), acfg["r"].as_u64()),
+        (Some("LORA"), Some(4))
+    );
+    // Weight space: LoRA (query, value) leaves K, O and the FFN untouched; the freeze arm leaves
+    // layers 1 and 2 untouched; full fine-tuning changes every matrix.
+    let rows = |d: &Path| -> Vec<(usize, String, f64)> {
+        let csv = std::fs::read_to_string(d.join("weights/weights.csv")).unwrap();
+        csv.lines()
+            .skip(1)
+            .map(|l| {
+                let c: Vec<&str> = l.split(',').collect();
+                (
+                    c[0].parse().unwrap(),
+                    c[1].to_string(),
+                    c[3].parse().unwrap(),
+                )
+            })
+            .collect()
+    };
+    for (layer, module, rel) in rows(&lora) {
+        assert_eq!(
+            rel > 0.0,
+            module == "Q" || module == "V",
+            "lora {layer} {module} {rel}"
+        );
+    }
+    for (layer, module, rel) in rows(&run.join("arms/top")) {
+        assert_eq!(rel > 0.0, layer == 3, "top {layer} {module} {rel}");
+    }
+    assert!(rows(&run).iter().all(|r| r.2 > 0.0));
+    // The report puts the arms side by side.
+    let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
+    for needle in [
+        "Fine-tuning methods side by side",
+        "· arm lora",
+        "lora (r = 4",
+        "freeze (bottom 2 layers",
+    ] {
+        assert!(html.contains(needle), "report lacks {needle}");
+    }
+    let csv = std::fs::read_to_string(run.join("report/figures/arms-probe-accuracy.csv")).unwrap();
+    for line in ["pre-trained,3,", "main,3,", "lora,3,", "top,3,"] {
+        assert!(
+            csv.lines().any(|l| l.starts_with(line)),
+            "{line} missing:\n{csv}"
+        );
+    }
+    assert!(run.join("report/figures/arms-lora-intruders.csv").is_file());
+    // Unchanged: nothing re-runs; other [finetune] settings re-run the fine-tuned branches only.
+    let again = study(&cfg, &[]);
+    ok(&again);
+    assert!(ran(&again).is_empty(), "{:?}", ran(&again));
+    let changed = study(&cfg, &["--set", "finetune.epochs=2"]);
+    ok(&changed);
+    assert!(ran(&changed).iter().all(|id| !id.contains("pretrained")));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A JSON value without its wall-clock timings (`seconds` keys).
 fn without_timings(v: &mut Value) {
     match v {

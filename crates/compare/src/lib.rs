@@ -23,6 +23,7 @@ mod report;
 pub mod results;
 pub mod seeds;
 mod table;
+pub mod weights;
 
 pub use driver::{compare, compare_and_write, CompareOptions, Work};
 pub use findings::check_findings;

@@ -178,12 +178,17 @@ pub fn effective_rank(x: &Matrix) -> Result<f64, DescriptorError> {
             got: x.rows(),
         });
     }
-    let s = centred_singular_values(x)?;
+    effective_rank_of(&centred_singular_values(x)?).ok_or_else(|| {
+        DescriptorError::Degenerate("all rows are equal; effective rank undefined".into())
+    })
+}
+
+/// Effective rank `exp(−Σ pₖ ln pₖ)`, `pₖ = σₖ / Σ σ`, of the singular values `s`
+/// (`0 ln 0 = 0`); `None` when all are zero.
+pub fn effective_rank_of(s: &[f64]) -> Option<f64> {
     let total: f64 = s.iter().sum();
-    if total == 0.0 {
-        return Err(DescriptorError::Degenerate(
-            "all rows are equal; effective rank undefined".into(),
-        ));
+    if total <= 0.0 {
+        return None;
     }
     let entropy: f64 = s
         .iter()
@@ -193,7 +198,7 @@ pub fn effective_rank(x: &Matrix) -> Result<f64, DescriptorError> {
             -p * p.ln()
         })
         .sum();
-    Ok(entropy.exp())
+    Some(entropy.exp())
 }
 
 /// Relative cut-off of [`nc1`]'s pseudo-inverse: directions of `Σ_B` with an eigenvalue at or

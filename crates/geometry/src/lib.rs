@@ -8,3 +8,4 @@ pub mod linalg;
 pub mod pca;
 pub mod similarity;
 pub mod stats;
+pub mod weights;

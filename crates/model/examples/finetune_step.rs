@@ -1,7 +1,9 @@
 //! Training throughput of one fixed batch (scripts/bench/finetune.sh runs it next to PyTorch):
-//! forward + backward + clipping + AdamW with dropout on, MiniLM-sized by default.
+//! forward + backward + clipping + AdamW with dropout on, MiniLM-sized by
+//! default; METHOD `full` (every weight) or `lora` (r = 8, alpha = 16, dropout 0.1 on query and
+//! value; the encoder frozen).
 //!
-//! `cargo run --release -p tunescope-model --example finetune_step -- MODEL_DIR [BATCH] [SEQ] [STEPS]`
+//! `cargo run --release -p tunescope-model --example finetune_step -- MODEL_DIR [BATCH] [SEQ] [STEPS] [METHOD]`
 //! prints one JSON line: `{"tokens_per_s": …, "seconds_per_step": …}`.
 
 use std::path::PathBuf;
@@ -15,13 +17,13 @@ use tunescope_model::finetune::head::{cross_entropy, Layout, SentencePool, WordP
 use tunescope_model::finetune::optim::{clip_grad_norm, AdamW};
 use tunescope_model::finetune::prep::{make_batch, Encoded, Prepared, Specials};
 use tunescope_model::finetune::train::build_model;
-use tunescope_model::finetune::FinetuneConfig;
+use tunescope_model::finetune::{FinetuneConfig, Method};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dir = PathBuf::from(
         args.first()
-            .context("usage: finetune_step MODEL_DIR [BATCH] [SEQ] [STEPS]")?,
+            .context("usage: finetune_step MODEL_DIR [BATCH] [SEQ] [STEPS] [full|lora]")?,
     );
     let num = |i: usize, d: usize| {
         args.get(i)
@@ -30,8 +32,17 @@ fn main() -> Result<()> {
     };
     let (batch, seq, steps) = (num(1, 32)?, num(2, 64)?, num(3, 10)?);
     let labels = 17;
+    let method = match args.get(4).map(String::as_str) {
+        None | Some("full") => Method::Full,
+        Some("lora") => Method::Lora,
+        Some(m) => anyhow::bail!("METHOD is full or lora, found {m}"),
+    };
     let cfg = FinetuneConfig {
         max_len: seq,
+        method,
+        lora_r: 8,
+        lora_alpha: 16.0,
+        lora_dropout: 0.1,
         ..FinetuneConfig::default()
     };
     let model = build_model(&dir, UnitKind::Token, labels, &cfg)?;
@@ -73,12 +84,16 @@ fn main() -> Result<()> {
         SentencePool::Cls,
     );
     let targets = Tensor::from_slice(&b.labels);
-    let mut opt = AdamW::new(
-        model.vs.variables().into_iter().collect(),
-        0.01,
-        (0.9, 0.999),
-        1e-8,
-    );
+    // As the training loop: what the method trains, the rest frozen.
+    let mut trained = Vec::new();
+    for (name, t) in model.vs.variables() {
+        if cfg.trains(&name) {
+            trained.push((name, t));
+        } else {
+            let _ = t.set_requires_grad(false);
+        }
+    }
+    let mut opt = AdamW::new(trained, 0.01, (0.9, 0.999), 1e-8);
     let params: Vec<Tensor> = opt.params().map(|(_, t)| t.shallow_clone()).collect();
     let refs: Vec<&Tensor> = params.iter().collect();
     let mut step = || {
@@ -98,10 +113,11 @@ fn main() -> Result<()> {
     }
     let secs = t0.elapsed().as_secs_f64() / steps as f64;
     println!(
-        "{{\"tokens_per_s\": {:.1}, \"seconds_per_step\": {:.4}, \"batch\": {batch}, \"seq\": {seq}, \"threads\": {}}}",
+        "{{\"tokens_per_s\": {:.1}, \"seconds_per_step\": {:.4}, \"batch\": {batch}, \"seq\": {seq}, \"threads\": {}, \"method\": \"{}\"}}",
         (batch * seq) as f64 / secs,
         secs,
-        tch::get_num_threads()
+        tch::get_num_threads(),
+        method.name()
     );
     Ok(())
 }

@@ -134,3 +134,11 @@ fn minilm_matches_transformers_on_every_layer() {
     }
     check_parity(&model, &fixtures().join("minilm"));
 }
+
+/// A tunescope-written LoRA adapter directory (base merged on load) against the real PEFT's
+/// un-merged forward of the same adapter (fixture made by scripts/reference/peft_reference.sh).
+#[test]
+fn lora_adapter_matches_peft_on_every_layer() {
+    let f = fixtures().join("peft-lora");
+    check_parity(&f.join("adapter"), &f);
+}

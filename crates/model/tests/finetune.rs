@@ -8,7 +8,8 @@ use tch::{nn, Device, Tensor};
 use tunescope_data::{Sentence, Split, Target, Task, Unit, UnitKind};
 use tunescope_model::encoder::{save_weights, EncoderConfig, Model};
 use tunescope_model::finetune::{
-    batch::Rng, finetune, FinetuneConfig, Interrupted, Job, Outcome, Progress, Quiet,
+    batch::Rng, finetune, train::build_model, FinetuneConfig, Interrupted, Job, Method, Outcome,
+    Progress, Quiet,
 };
 
 /// libtorch's generator is process-global: runs must not interleave.
@@ -408,6 +409,40 @@ fn bad_inputs_fail_before_training_and_write_nothing() {
         },
         "exceeds the model's 64 positions",
     );
+    for (cfg, expect) in [
+        (
+            FinetuneConfig {
+                method: Method::Lora,
+                lora_targets: vec!["q_lin".into()],
+                ..config()
+            },
+            "\"q_lin\" names no linear layer of this bert model",
+        ),
+        (
+            FinetuneConfig {
+                method: Method::Freeze,
+                freeze_layers: 3,
+                ..config()
+            },
+            "freeze_layers = 3 exceeds the model's 2 layers",
+        ),
+        (
+            FinetuneConfig {
+                method: Method::Freeze,
+                ..config()
+            },
+            "needs finetune.freeze_layers",
+        ),
+        (
+            FinetuneConfig {
+                freeze_layers: 1,
+                ..config()
+            },
+            "only used with method = \"freeze\"",
+        ),
+    ] {
+        check(&good, &root.join("bert"), cfg, expect);
+    }
     std::fs::create_dir_all(root.join("empty")).unwrap();
     std::fs::copy(
         root.join("bert/config.json"),
@@ -420,5 +455,176 @@ fn bad_inputs_fail_before_training_and_write_nothing() {
         config(),
         "missing model.safetensors",
     );
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+/// Named tensors of a safetensors file, by name.
+fn tensors(path: &Path) -> std::collections::BTreeMap<String, Tensor> {
+    Tensor::read_safetensors(path)
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+/// Raw bytes of every tensor of a safetensors file, by name.
+fn raw(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.data().to_vec()))
+        .collect()
+}
+
+#[test]
+fn lora_learns_trains_only_adapters_and_head_and_merges_exactly() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let root = scratch("lora");
+    let base = root.join("bert");
+    tiny_bert(&base);
+    let task = task();
+    let cfg = FinetuneConfig {
+        method: Method::Lora,
+        lora_r: 4,
+        lora_alpha: 8.0,
+        lora_dropout: 0.1,
+        lr: 2e-2,
+        epochs: 12,
+        ..config()
+    };
+    let out = run(&task, &base, &root.join("run"), cfg.clone(), &mut Quiet).unwrap();
+    assert!(
+        out.dev.accuracy >= 0.95,
+        "train accuracy {}",
+        out.dev.accuracy
+    );
+    assert!(
+        out.test.accuracy >= 0.9,
+        "test accuracy {}",
+        out.test.accuracy
+    );
+    // 2 layers × {query, value} × (A [4, 32] + B [32, 4]) + head (32 × 4 + 4).
+    assert_eq!(out.trained_parameters, 2 * 2 * 2 * 4 * 32 + 32 * 4 + 4);
+
+    // PEFT's layout and names.
+    let adir = root.join("run/models/adapter");
+    let acfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(adir.join("adapter_config.json")).unwrap()).unwrap();
+    assert_eq!(acfg["peft_type"], "LORA");
+    assert_eq!(acfg["r"], 4);
+    assert_eq!(acfg["lora_alpha"], 8.0);
+    assert_eq!(
+        acfg["target_modules"],
+        serde_json::json!(["query", "value"])
+    );
+    assert_eq!(
+        acfg["base_model_name_or_path"],
+        std::fs::canonicalize(&base).unwrap().to_str().unwrap()
+    );
+    let adapter = tensors(&adir.join("adapter_model.safetensors"));
+    let mut expected = Vec::new();
+    for l in 0..2 {
+        for m in ["query", "value"] {
+            for ab in ["A", "B"] {
+                expected.push(format!(
+                    "base_model.model.encoder.layer.{l}.attention.self.{m}.lora_{ab}.weight"
+                ));
+            }
+        }
+    }
+    expected.sort();
+    assert_eq!(adapter.keys().cloned().collect::<Vec<_>>(), expected);
+
+    // A and B moved from their initialisation (A Kaiming-uniform within ±1/√32, B zero).
+    let init = build_model(&base, UnitKind::Token, 4, &cfg).unwrap();
+    let init_lora: std::collections::BTreeMap<String, Tensor> =
+        init.encoder.lora_parameters(&init.vs).into_iter().collect();
+    assert_eq!(init_lora.len(), 8);
+    for (name, t0) in &init_lora {
+        let t1 = &adapter[&format!("base_model.model.{name}")];
+        if name.contains("lora_A") {
+            assert!(t0.abs().max().double_value(&[]) <= 1.0 / 32f64.sqrt());
+            assert!(t0.abs().max().double_value(&[]) > 0.5 / 32f64.sqrt());
+        } else {
+            assert_eq!(t0.abs().max().double_value(&[]), 0.0);
+        }
+        assert!(!t0.equal(t1), "{name} did not change");
+    }
+    // The base encoder in the last training state is the pre-trained one, byte for byte.
+    let base_raw = raw(&base.join("model.safetensors"));
+    let state_raw = raw(&root.join("run/finetune-state/weights.safetensors"));
+    for (name, bytes) in &base_raw {
+        assert_eq!(&state_raw[name], bytes, "{name} changed");
+    }
+    let head = tensors(&root.join("run/models/finetuned/head.safetensors"));
+    let head0 = init.head.linear.ws.detach();
+    assert!(!head["classifier.weight"].equal(&head0), "head unchanged");
+
+    // The merged model is W + (alpha / r) · B A exactly; every other tensor is the base's.
+    let merged = tensors(&root.join("run/models/finetuned/model.safetensors"));
+    let base_t = tensors(&base.join("model.safetensors"));
+    assert_eq!(merged.len(), base_t.len());
+    for (name, w) in &base_t {
+        let module = name.strip_suffix(".weight").unwrap_or("");
+        match adapter.get(&format!("base_model.model.{module}.lora_A.weight")) {
+            Some(a) => {
+                let b = &adapter[&format!("base_model.model.{module}.lora_B.weight")];
+                let want = w + b.matmul(a) * 2.0;
+                assert!(merged[name].equal(&want), "{name} is not W + 2 BA");
+                assert!(!merged[name].equal(w));
+            }
+            None => assert!(merged[name].equal(w), "{name} changed"),
+        }
+    }
+
+    // The adapter directory loads as an encoder (base + merged adapter) identical to the merged
+    // model, and its head is saved beside it.
+    let from_adapter = tunescope_model::encoder::load(&adir, Device::Cpu).unwrap();
+    let from_merged =
+        tunescope_model::encoder::load(root.join("run/models/finetuned"), Device::Cpu).unwrap();
+    let a = from_adapter.model.parameters(&from_adapter.vs);
+    let m = from_merged.model.parameters(&from_merged.vs);
+    assert_eq!(a.len(), m.len());
+    for ((na, ta), (nm, tm)) in a.iter().zip(&m) {
+        assert_eq!(na, nm);
+        assert!(
+            ta.equal(tm),
+            "{na} differs between adapter and merged model"
+        );
+    }
+    assert_ne!(from_adapter.weights_sha256, from_merged.weights_sha256);
+    assert!(tensors(&adir.join("head.safetensors"))["classifier.weight"]
+        .equal(&head["classifier.weight"]));
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn freeze_run_keeps_embeddings_and_bottom_layers_byte_identical() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let root = scratch("freeze");
+    let base = root.join("bert");
+    tiny_bert(&base);
+    let task = task();
+    let cfg = FinetuneConfig {
+        method: Method::Freeze,
+        freeze_layers: 1,
+        epochs: 2,
+        ..config()
+    };
+    run(&task, &base, &root.join("run"), cfg, &mut Quiet).unwrap();
+    let before = raw(&base.join("model.safetensors"));
+    let after = raw(&root.join("run/models/finetuned/model.safetensors"));
+    let mut changed = 0;
+    for (name, bytes) in &before {
+        let frozen = name.starts_with("embeddings.") || name.starts_with("encoder.layer.0.");
+        if frozen || name.starts_with("pooler.") {
+            assert_eq!(&after[name], bytes, "frozen {name} changed");
+        } else if &after[name] != bytes {
+            changed += 1;
+        }
+    }
+    // Every tensor of layer 1 (16 of them) is trained.
+    assert_eq!(changed, 16);
+    assert!(!root.join("run/models/adapter").exists());
     std::fs::remove_dir_all(root).unwrap();
 }

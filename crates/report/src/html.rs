@@ -47,6 +47,9 @@ pub fn page(data: &ReportData, figures: &[Figure]) -> Result<String> {
     toc(&mut h, data);
     table_a(&mut h, &data.table_a, figures);
     cross_task(&mut h, data.cross_task.as_deref(), figures);
+    if let Some(a) = &data.arms {
+        arms(&mut h, a, figures);
+    }
     runs(&mut h, data, figures);
     study(&mut h, data.study.as_ref());
     let json = serde_json::to_string(data).map_err(|e| ReportError::Json(e.to_string()))?;
@@ -75,6 +78,9 @@ fn toc(h: &mut String, data: &ReportData) {
         "<nav><ul><li><a href=\"#table-a\">Table A: probing</a></li>\
                 <li><a href=\"#cross-task\">Cross-task fine-tuning</a></li>",
     );
+    if data.arms.is_some() {
+        h.push_str("<li><a href=\"#arms\">Fine-tuning methods</a></li>");
+    }
     for (i, r) in data.runs.iter().enumerate() {
         let _ = write!(
             h,
@@ -324,6 +330,38 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
     }
     h.push_str("</table>\n");
     figures_at(h, figures, Place::TableA);
+}
+
+fn arms(h: &mut String, a: &Arms, figures: &[Figure]) {
+    h.push_str(
+        "<h2 id=\"arms\">Fine-tuning methods side by side</h2>\n<p class=\"muted\">The study's own \
+         fine-tuning (<code>main</code>) and each <code>[[arms]]</code> entry, on the same pre-trained \
+         analyses. Head accuracy: the fine-tuned task head on dev and test. ρ: Spearman correlation \
+         across layers between the weight update (‖ΔW‖/‖W‖ over the layer's six matrices) and the \
+         mean centroid displacement (layer movement). Each arm's Table A rows, per-layer curves, \
+         movement and CKA are in its own section below; the weight updates are in \
+         <code>weights/weights.csv</code> of each arm's run directory.</p>\n<table><tr><th>arm</th>\
+         <th>method</th><th>trained parameters</th><th>dev acc</th><th>test acc</th><th>seconds</th>\
+         <th>ρ(update, movement)</th><th>intruders</th></tr>\n",
+    );
+    let pct = |v: Option<f64>| opt(v.map(|x| 100.0 * x), 2);
+    for r in &a.rows {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(&r.name),
+            esc(&r.method),
+            r.trained_parameters.map(|v| v.to_string()).unwrap_or_else(|| "–".into()),
+            pct(r.dev_accuracy),
+            pct(r.test_accuracy),
+            opt(r.seconds, 1),
+            opt(r.movement_spearman, 2).replace('-', "−"),
+            r.intruders.map(|v| v.to_string()).unwrap_or_else(|| "–".into()),
+        );
+    }
+    h.push_str("</table>\n");
+    figures_at(h, figures, Place::Arms);
 }
 
 /// A probe's hidden sizes as the paper prints them, `(256, 64)`; `linear` for no hidden layer.

@@ -28,6 +28,81 @@ pub struct ReportData {
     /// Per task × model analyses.
     #[serde(default)]
     pub runs: Vec<TaskModelReport>,
+    /// Fine-tuning arms side by side (`[[arms]]`); `None` without arms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arms: Option<Arms>,
+}
+
+/// Fine-tuning methods (full, LoRA, partial freezing) side by side: the study's own fine-tuning
+/// first, then each `[[arms]]` entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Arms {
+    /// One row per arm.
+    pub rows: Vec<ArmRow>,
+    /// Hidden-state indices of `curves`.
+    pub layers: Vec<usize>,
+    /// Per-layer quantities after fine-tuning, one line per arm (and the pre-trained encoder
+    /// where it has a value).
+    pub curves: Vec<ArmCurves>,
+    /// Transformer layers of `weights` (hidden-state index of each layer's output).
+    pub weight_layers: Vec<usize>,
+    /// The weight-space view per arm.
+    pub weights: Vec<ArmWeights>,
+}
+
+/// One arm's fine-tuning.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArmRow {
+    /// Arm name (`main` for the study's own fine-tuning).
+    pub name: String,
+    /// `full`, `lora` or `freeze`, with its settings.
+    pub method: String,
+    /// Parameters the optimiser updated (head included).
+    #[serde(default)]
+    pub trained_parameters: Option<u64>,
+    /// Dev accuracy of the fine-tuned head (fraction).
+    #[serde(default, with = "nonfinite::opt")]
+    pub dev_accuracy: Option<f64>,
+    /// Test accuracy of the fine-tuned head (fraction).
+    #[serde(default, with = "nonfinite::opt")]
+    pub test_accuracy: Option<f64>,
+    /// Seconds of fine-tuning.
+    #[serde(default, with = "nonfinite::opt")]
+    pub seconds: Option<f64>,
+    /// Spearman ρ across layers between the weight update and the layer movement.
+    #[serde(default, with = "nonfinite::opt")]
+    pub movement_spearman: Option<f64>,
+    /// Intruder dimensions over all weight matrices.
+    #[serde(default)]
+    pub intruders: Option<usize>,
+}
+
+/// One per-layer quantity, one line per arm.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArmCurves {
+    /// File-name key, e.g. `probe-accuracy`.
+    pub key: String,
+    /// Chart title.
+    pub title: String,
+    /// Y axis label.
+    pub y_label: String,
+    /// What the figure shows.
+    pub caption: String,
+    /// One line per arm, indexed like [`Arms::layers`].
+    pub lines: Vec<NamedCurve>,
+}
+
+/// One arm's weight updates per transformer layer, indexed like [`Arms::weight_layers`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArmWeights {
+    /// Arm name.
+    pub arm: String,
+    /// ‖ΔW‖_F / ‖W‖_F per module (`Q`, `K`, `V`, `O`, `FFN in`, `FFN out`).
+    pub relative: Vec<NamedCurve>,
+    /// Effective rank of ΔW per module (NaN where ΔW = 0).
+    pub effective_rank: Vec<NamedCurve>,
+    /// Intruder dimensions per module.
+    pub intruders: Vec<NamedCurve>,
 }
 
 impl ReportData {

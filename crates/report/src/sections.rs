@@ -104,6 +104,9 @@ pub(crate) fn build(data: &ReportData) -> Vec<Figure> {
     if let Some(rows) = &data.cross_task {
         b.cross_task(rows);
     }
+    if let Some(a) = &data.arms {
+        b.arms(a);
+    }
     for (i, run) in data.runs.iter().enumerate() {
         let prefix = format!("{}-{}", slug(&run.task), slug(&run.model));
         let ctx = Ctx {

@@ -343,6 +343,59 @@ fn synthetic() -> ReportData {
                 ..Default::default()
             },
         ],
+        arms: Some(arms()),
+    }
+}
+
+/// Two fine-tuning arms (one with a hostile name), one per-layer curve and one arm's weight
+/// updates (an unchanged matrix's effective rank is NaN).
+fn arms() -> Arms {
+    let curve = |name: &str, v: &[f64]| NamedCurve {
+        name: name.into(),
+        values: v.to_vec(),
+    };
+    Arms {
+        rows: vec![
+            ArmRow {
+                name: "main".into(),
+                method: "full (lr 5e-05)".into(),
+                trained_parameters: Some(4_400_000),
+                dev_accuracy: Some(0.97),
+                test_accuracy: Some(0.96),
+                seconds: Some(120.0),
+                movement_spearman: Some(0.8),
+                intruders: Some(0),
+            },
+            ArmRow {
+                name: EVIL.into(),
+                method: "lora (r = 8)".into(),
+                trained_parameters: None,
+                dev_accuracy: None,
+                test_accuracy: Some(f64::NAN),
+                seconds: None,
+                movement_spearman: Some(-0.4),
+                intruders: Some(3),
+            },
+        ],
+        layers: vec![0, 1, 2],
+        curves: vec![ArmCurves {
+            key: "probe-accuracy".into(),
+            title: "Probe accuracy per layer, by fine-tuning method".into(),
+            y_label: "accuracy (%)".into(),
+            caption: "per arm".into(),
+            lines: vec![
+                curve("pre-trained", &[80.0, 85.0, 84.0]),
+                curve("main", &[80.0, 90.0, 95.0]),
+                curve(EVIL, &[80.0, f64::NAN, 93.0]),
+            ],
+        }],
+        weight_layers: vec![1, 2],
+        weights: vec![ArmWeights {
+            arm: EVIL.into(),
+            relative: vec![curve("Q", &[0.01, 0.02]), curve("K", &[0.0, 0.0])],
+            effective_rank: vec![curve("Q", &[6.5, 7.0]), curve("K", &[f64::NAN, f64::NAN])],
+            intruders: vec![curve("Q", &[1.0, 2.0]), curve("K", &[0.0, 0.0])],
+        }],
     }
 }
 
@@ -432,9 +485,9 @@ fn synthetic_study_renders_every_figure_as_wellformed_svg_with_csv() {
     let summary = render(&data, &dir.join("report")).unwrap();
     let report = dir.join("report");
     // 1 Table A + 1 cross-task + 4 layer series + 3 distances + 2 PCA + 1 movement + 3 directions
-    // + 2 dynamics + 2 centroid paths + 2 memorisation + 1 CKA.
-    assert_eq!(summary.figure_count, 22);
-    assert_eq!(summary.files.len(), 1 + 2 * 22);
+    // + 2 dynamics + 2 centroid paths + 2 memorisation + 1 CKA + 1 arms curve + 3 arm weights.
+    assert_eq!(summary.figure_count, 26);
+    assert_eq!(summary.files.len(), 1 + 2 * 26);
     for f in &summary.files {
         assert!(f.starts_with(&report) && f.is_file(), "{}", f.display());
     }
@@ -469,7 +522,7 @@ fn synthetic_study_renders_every_figure_as_wellformed_svg_with_csv() {
             other => panic!("unexpected file {other:?}"),
         }
     }
-    assert_eq!(svgs, 22);
+    assert_eq!(svgs, 26);
 
     let svg =
         |name: &str| std::fs::read_to_string(report.join(format!("figures/{name}.svg"))).unwrap();
@@ -522,7 +575,9 @@ fn synthetic_study_renders_every_figure_as_wellformed_svg_with_csv() {
     assert!(!html.contains("https://"));
     assert!(html.contains("&lt;img src=x onerror=&quot;document.body.dataset.pwned=1&quot;&gt;"));
     assert!(html.contains("&lt;/pre&gt;&lt;b&gt;not bold&lt;/b&gt;"));
-    assert_eq!(html.matches("<figure").count(), 22);
+    assert_eq!(html.matches("<figure").count(), 26);
+    assert!(html.contains("Fine-tuning methods side by side"));
+    assert!(html.contains("<td>&lt;script&gt;alert(1)&lt;/script&gt;</td><td>lora (r = 8)</td>"));
     assert_eq!(
         html.matches("class=\"not-computed\"").count(),
         7,
@@ -644,5 +699,5 @@ fn page_opens_from_disk_in_headless_chromium_without_running_scripts() {
         dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "label present as text"
     );
-    assert_eq!(dom.matches("<svg").count(), 22, "every figure inline");
+    assert_eq!(dom.matches("<svg").count(), 26, "every figure inline");
 }

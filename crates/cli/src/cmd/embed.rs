@@ -25,7 +25,8 @@ pub enum Pool {
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Hugging Face encoder directory (config.json, model.safetensors, tokenizer) of a supported
-    /// model_type: bert, roberta, xlm-roberta, distilbert or electra.
+    /// model_type: bert, roberta, xlm-roberta, distilbert or electra; or a PEFT LoRA adapter
+    /// directory (adapter_config.json), whose base model is loaded with the adapter merged in.
     #[arg(long)]
     pub model: String,
     /// One pre-tokenized sentence per line, words separated by single spaces.

@@ -42,7 +42,7 @@ pub fn settings(config: &Config, kind: UnitKind) -> FinetuneConfig {
         Pooling::Mean => (WordPool::Mean, SentencePool::Mean),
         Pooling::Cls => (WordPool::First, SentencePool::Cls),
     };
-    FinetuneConfig {
+    f.with_method(FinetuneConfig {
         lr: f.lr,
         weight_decay: f.weight_decay,
         warmup_ratio: f.warmup_ratio,
@@ -61,10 +61,9 @@ pub fn settings(config: &Config, kind: UnitKind) -> FinetuneConfig {
         log_every: f.log_every,
         word_pool,
         sentence_pool,
-        freeze_encoder: f.freeze_encoder,
         head: Some(kind),
         ..FinetuneConfig::default()
-    }
+    })
 }
 
 /// Progress bar: epoch, loss, learning rate, tokens/s and ETA; evaluations printed above it.

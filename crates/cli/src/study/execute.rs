@@ -11,7 +11,7 @@ use super::plan::{Kind, Planned};
 use super::rundir::{self, ModelRef};
 use super::stages::{
     compare, cross, data, directprobe, dynamics, extract, finetune, memorisation, probe, report,
-    seeds,
+    seeds, weights,
 };
 
 /// What runs a stage: resources that do not change results (so they are not keyed).
@@ -60,6 +60,7 @@ pub fn execute(stage: &Planned, resume: bool, res: &Resources<'_>) -> Result<Val
         Kind::Compare(s) => in_pool(res.threads, || compare::run(s, dir, display)),
         Kind::Dynamics(s) => in_pool(res.threads, || dynamics::run(s, dir, display)),
         Kind::Memorisation(s) => memorisation::run(s, dir, display),
+        Kind::Weights(s) => weights::run(s, dir, &stage.pretrained, display),
         Kind::CrossTask(name, s) => in_pool(res.threads, || {
             cross::run(s, main, name, &stage.pretrained, display)
         }),

@@ -65,6 +65,12 @@ max_units = 50
 epochs = 3
 [dynamics]
 path_labels = ["NOUN"]
+[[arms]]
+name = "lora"
+[arms.finetune]
+method = "lora"
+lora_r = 4
+
 [[cross_task]]
 name = "len"
 [cross_task.data]
@@ -182,7 +188,7 @@ fn mutations(v: &Value) -> Vec<Value> {
             vec![(x * 0.5).into(), (x + 0.05).into(), (x - 0.05).into()]
         }
         Value::String(s) => [
-            "first", "last", "mean", "cls", "cpu", "cuda", "all", "zero", "drop",
+            "first", "last", "mean", "cls", "cpu", "cuda", "all", "zero", "drop", "lora", "full",
         ]
         .iter()
         .filter(|c| **c != s)
@@ -219,6 +225,10 @@ fn every_settings_field_keys_its_stage_and_dependents_only() {
         "cross/len",
         "seed-43/",
         "seeds",
+        "weights",
+        "arm-lora/finetune",
+        "arm-lora/compare",
+        "arm-lora/weights",
         "report",
     ] {
         assert!(
@@ -300,9 +310,14 @@ fn every_config_field_reaches_the_stages_that_read_it() {
         let Some(new) = tried else {
             // Paths and names with no other valid value (the files must exist), and the split
             // fractions, which must sum to 1 (keyed with the whole `[data]` section).
+            // `freeze_layers` is valid only with `method = "freeze"`, and `freeze_encoder`
+            // (head only) not with the LoRA arm, which inherits it (both settings fields are
+            // mutated in the test above).
             assert!(
                 path.contains("path")
                     || path.ends_with("_fraction")
+                    || path.ends_with("freeze_layers")
+                    || path == "finetune.freeze_encoder"
                     || ["train", "dev", "test", "format", "task"]
                         .iter()
                         .any(|k| path.ends_with(k)),

@@ -17,7 +17,7 @@ use super::manifest::{Manifest, Status};
 use super::rundir::{checkpoints, cross_dir, replicate_dir, ModelRef};
 use super::stages::{
     compare, cross, data, directprobe, dynamics, extract, finetune, memorisation, probe, report,
-    seeds,
+    seeds, weights,
 };
 use crate::config::{Config, Layers};
 
@@ -43,6 +43,8 @@ pub enum Kind {
     Dynamics(dynamics::Settings),
     /// Subtrain/subtest probe curves before and after fine-tuning.
     Memorisation(memorisation::Settings),
+    /// The weight-space view of the fine-tuning (updates, effective ranks, intruders).
+    Weights(weights::Settings),
     /// Reads a cross-task entry's data into `cross/<name>/data/`.
     CrossData(String, data::Settings),
     /// Fine-tunes the pre-trained encoder on a cross-task entry's task.
@@ -67,6 +69,7 @@ impl Kind {
             Kind::Compare(s) => serde_json::to_value(s),
             Kind::Dynamics(s) => serde_json::to_value(s),
             Kind::Memorisation(s) => serde_json::to_value(s),
+            Kind::Weights(s) => serde_json::to_value(s),
             Kind::CrossTask(_, s) => serde_json::to_value(s),
             Kind::Seeds(s) => serde_json::to_value(s),
             Kind::Report(s) => serde_json::to_value(s),
@@ -234,7 +237,7 @@ struct Builder<'a> {
 impl Builder<'_> {
     /// Adds a stage working in `rep`'s run directory; returns its key.
     fn add_in(&mut self, s: Stage, rep: &Replicate) -> String {
-        self.add_at(s, rep.dir.clone(), rep.seed.is_some())
+        self.add_at(s, rep.dir.clone(), rep.tag.is_some())
     }
 
     /// Adds a stage working in the study's run directory; returns its key.
@@ -288,7 +291,7 @@ impl Builder<'_> {
             action: Action::Later(why),
             pretrained: self.pretrained.clone(),
             dir: rep.dir.clone(),
-            replicate: rep.seed.is_some(),
+            replicate: rep.tag.is_some(),
         });
     }
 
@@ -390,31 +393,42 @@ pub fn changed_inputs(old: &Value, new: &Value) -> Vec<String> {
     out
 }
 
-/// One fine-tuning replicate: the study itself (seed index 0) or `seeds/seed-<s>/` with another
-/// fine-tuning seed; both share the pre-trained stages.
+/// What sets a fine-tuning branch apart from the study's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tag {
+    /// Another fine-tuning seed (`seeds/seed-<s>/`, stage ids `seed-<s>/…`).
+    Seed(u64),
+    /// An `[[arms]]` entry (`arms/<name>/`, stage ids `arm-<name>/…`).
+    Arm(String),
+}
+
+/// One fine-tuning branch: the study itself, a seed replicate (`seeds/seed-<s>/`) or an arm
+/// (`arms/<name>/`); all share the pre-trained stages.
 pub struct Replicate {
-    /// The replicate's configuration (its own `finetune.seed`).
+    /// The branch's configuration (its own `finetune` settings).
     pub config: Config,
-    /// `None` for the study itself, else the fine-tuning seed.
-    pub seed: Option<u64>,
+    /// `None` for the study itself.
+    pub tag: Option<Tag>,
     /// Its run directory.
     pub dir: PathBuf,
 }
 
 impl Replicate {
-    /// Stage id within this replicate.
+    /// Stage id within this branch.
     fn id(&self, id: &str) -> String {
-        match self.seed {
+        match &self.tag {
             None => id.to_string(),
-            Some(s) => format!("seed-{s}/{id}"),
+            Some(Tag::Seed(s)) => format!("seed-{s}/{id}"),
+            Some(Tag::Arm(a)) => format!("arm-{a}/{id}"),
         }
     }
 
-    /// Output path (relative to the study's run directory) within this replicate.
+    /// Output path (relative to the study's run directory) within this branch.
     fn path(&self, p: &str) -> String {
-        match self.seed {
+        match &self.tag {
             None => p.to_string(),
-            Some(s) => format!("seeds/seed-{s}/{p}"),
+            Some(Tag::Seed(s)) => format!("seeds/seed-{s}/{p}"),
+            Some(Tag::Arm(a)) => format!("arms/{a}/{p}"),
         }
     }
 }
@@ -425,18 +439,34 @@ pub fn replicates(config: &Config) -> Vec<Replicate> {
         .map(|r| match r {
             0 => Replicate {
                 config: config.clone(),
-                seed: None,
+                tag: None,
                 dir: config.study.out.clone(),
             },
             r => {
                 let c = config.replicate_config(r);
                 let seed = c.finetune.seed.expect("a replicate has its own seed");
                 Replicate {
-                    seed: Some(seed),
+                    tag: Some(Tag::Seed(seed)),
                     dir: replicate_dir(&config.study.out, seed),
                     config: c,
                 }
             }
+        })
+        .collect()
+}
+
+/// The study's arms (`[[arms]]`), each a branch in `arms/<name>/`.
+pub fn arms(config: &Config) -> Result<Vec<Replicate>> {
+    config
+        .arms
+        .iter()
+        .map(|arm| {
+            let c = config.arm_config(arm)?;
+            Ok(Replicate {
+                dir: c.study.out.clone(),
+                config: c,
+                tag: Some(Tag::Arm(arm.name.clone())),
+            })
         })
         .collect()
 }
@@ -490,6 +520,9 @@ pub fn build(
     let mut report_after = Vec::new();
     for rep in &reps {
         report_after.extend(branch(&mut b, rep, &model_hash, &pretrained_ids)?);
+    }
+    for arm in &arms(config)? {
+        report_after.extend(branch(&mut b, arm, &model_hash, &pretrained_ids)?);
     }
     if reps.len() > 1 && config.directprobe.enabled {
         let ids: Vec<String> = reps
@@ -653,6 +686,17 @@ fn branch(
             rep,
         );
         out.push(rep.id("compare"));
+        b.add_in(
+            Stage::new(
+                rep.id("weights"),
+                Kind::Weights(weights::settings()),
+                vec![ft_id.clone(), rep.id("compare")],
+                vec![rep.path("weights")],
+            )
+            .external("model", model_hash),
+            rep,
+        );
+        out.push(rep.id("weights"));
         out.extend(experiments(b, rep, finetune_done)?);
     }
     Ok(out)
@@ -814,8 +858,10 @@ pub fn stage_rank(kind: &str) -> usize {
         "compare",
         "dynamics",
         "memorisation",
+        "weights",
         "cross",
         "seed-*",
+        "arm-*",
         "seeds",
         "report",
     ]

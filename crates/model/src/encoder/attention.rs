@@ -3,28 +3,17 @@
 use tch::{nn, nn::Module, Tensor};
 
 use super::config::EncoderConfig;
+use super::linear::{linear, Linear};
 
 /// Query/key/value projections (`attention.self`).
 #[derive(Debug)]
 pub struct BertSelfAttention {
-    query: nn::Linear,
-    key: nn::Linear,
-    value: nn::Linear,
+    query: Linear,
+    key: Linear,
+    value: Linear,
     heads: i64,
     head_dim: i64,
     dropout: f64,
-}
-
-pub(crate) fn linear(p: nn::Path, inp: i64, out: i64) -> nn::Linear {
-    let cfg = nn::LinearConfig {
-        ws_init: nn::Init::Randn {
-            mean: 0.0,
-            stdev: 0.02,
-        },
-        bs_init: Some(nn::Init::Const(0.0)),
-        bias: true,
-    };
-    nn::linear(p, inp, out, cfg)
 }
 
 impl BertSelfAttention {
@@ -32,9 +21,9 @@ impl BertSelfAttention {
     pub fn new(p: nn::Path, cfg: &EncoderConfig) -> Self {
         let h = cfg.hidden_size;
         Self {
-            query: linear(&p / "query", h, h),
-            key: linear(&p / "key", h, h),
-            value: linear(&p / "value", h, h),
+            query: linear(&p / "query", h, h, cfg),
+            key: linear(&p / "key", h, h, cfg),
+            value: linear(&p / "value", h, h, cfg),
             heads: cfg.num_attention_heads,
             head_dim: cfg.head_dim(),
             dropout: cfg.attention_probs_dropout_prob,
@@ -44,7 +33,7 @@ impl BertSelfAttention {
     /// `xs`: `[batch, seq, hidden]`; `mask`: bool `[batch, 1, 1, seq]`, true where a key may be
     /// attended to (`None`: every key). Returns the concatenated heads, `[batch, seq, hidden]`.
     pub fn forward_t(&self, xs: &Tensor, mask: Option<&Tensor>, train: bool) -> Tensor {
-        let qkv = [&self.query, &self.key, &self.value].map(|l| l.forward(xs));
+        let qkv = [&self.query, &self.key, &self.value].map(|l| l.forward_t(xs, train));
         let p = if train { self.dropout } else { 0.0 };
         attend(qkv, self.heads, self.head_dim, mask, p)
     }
@@ -69,7 +58,7 @@ pub(crate) fn attend(
 /// Output projection, dropout and residual LayerNorm (`attention.output`).
 #[derive(Debug)]
 pub struct BertSelfOutput {
-    dense: nn::Linear,
+    dense: Linear,
     layer_norm: nn::LayerNorm,
     dropout: f64,
 }
@@ -83,7 +72,7 @@ impl BertSelfOutput {
             ..Default::default()
         };
         Self {
-            dense: linear(&p / "dense", h, h),
+            dense: linear(&p / "dense", h, h, cfg),
             layer_norm: nn::layer_norm(&p / "LayerNorm", vec![h], ln),
             dropout: cfg.hidden_dropout_prob,
         }
@@ -91,7 +80,7 @@ impl BertSelfOutput {
 
     /// `LayerNorm(dropout(dense(xs)) + input)`.
     pub fn forward_t(&self, xs: &Tensor, input: &Tensor, train: bool) -> Tensor {
-        let ys = self.dense.forward(xs).dropout(self.dropout, train);
+        let ys = self.dense.forward_t(xs, train).dropout(self.dropout, train);
         self.layer_norm.forward(&(ys + input))
     }
 }

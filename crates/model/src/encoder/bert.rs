@@ -2,12 +2,12 @@
 //! differ only in their position ids (see [`super::embeddings`]): embeddings, `encoder.layer.*`
 //! and the pooler.
 
-use tch::{nn, nn::Module, Tensor};
+use tch::{nn, Tensor};
 
-use super::attention::linear;
 use super::config::EncoderConfig;
 use super::embeddings::Embeddings;
 use super::layer::BertLayer;
+use super::linear::{linear, Linear};
 use super::model::stack;
 
 /// The stack of transformer layers (`encoder.layer.<i>`), shared with ELECTRA.
@@ -37,20 +37,22 @@ impl BertEncoder {
 /// studies).
 #[derive(Debug)]
 pub struct BertPooler {
-    dense: nn::Linear,
+    dense: Linear,
 }
 
 impl BertPooler {
     /// Creates the parameters under `p` (normally `pooler`).
     pub fn new(p: nn::Path, cfg: &EncoderConfig) -> Self {
         Self {
-            dense: linear(p / "dense", cfg.hidden_size, cfg.hidden_size),
+            dense: linear(p / "dense", cfg.hidden_size, cfg.hidden_size, cfg),
         }
     }
 
     /// `tanh(dense(hidden[:, 0]))` of a last hidden state `[batch, seq, hidden]`.
     pub fn forward(&self, last_hidden: &Tensor) -> Tensor {
-        self.dense.forward(&last_hidden.select(1, 0)).tanh()
+        self.dense
+            .forward_t(&last_hidden.select(1, 0), false)
+            .tanh()
     }
 }
 

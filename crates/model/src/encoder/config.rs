@@ -5,6 +5,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+use super::linear::LoraConfig;
+
 /// Feed-forward activation (`hidden_act`, DistilBERT's `activation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum Activation {
@@ -111,6 +113,35 @@ impl Family {
         }
     }
 
+    /// The weight matrices of transformer layer `i` by role (`Q`, `K`, `V`, attention output
+    /// `O`, `FFN in`, `FFN out`): their checkpoint names.
+    pub fn layer_weights(self, i: usize) -> [(&'static str, String); 6] {
+        let names = match self {
+            Family::DistilBert => [
+                "attention.q_lin",
+                "attention.k_lin",
+                "attention.v_lin",
+                "attention.out_lin",
+                "ffn.lin1",
+                "ffn.lin2",
+            ],
+            _ => [
+                "attention.self.query",
+                "attention.self.key",
+                "attention.self.value",
+                "attention.output.dense",
+                "intermediate.dense",
+                "output.dense",
+            ],
+        };
+        let stack = match self {
+            Family::DistilBert => "transformer",
+            _ => "encoder",
+        };
+        let roles = ["Q", "K", "V", "O", "FFN in", "FFN out"];
+        std::array::from_fn(|k| (roles[k], format!("{stack}.layer.{i}.{}.weight", names[k])))
+    }
+
     /// `config.json` keys of the hidden and the attention dropout.
     pub fn dropout_keys(self) -> [&'static str; 2] {
         match self {
@@ -165,6 +196,8 @@ pub struct EncoderConfig {
     pub layer_norm_eps: f64,
     /// Id of the padding token (RoBERTa's `padding_idx`).
     pub pad_token_id: i64,
+    /// LoRA adapters on the target layers (set by fine-tuning; never read from `config.json`).
+    pub lora: Option<LoraConfig>,
 }
 
 /// The keys of BERT, RoBERTa, XLM-R and ELECTRA configs.
@@ -260,6 +293,7 @@ impl EncoderConfig {
                 type_vocab_size: 0,
                 layer_norm_eps: 1e-12,
                 pad_token_id: c.pad_token_id,
+                lora: None,
             }
         } else {
             let c: BertJson = serde_json::from_value(raw.clone())?;
@@ -285,6 +319,7 @@ impl EncoderConfig {
                 type_vocab_size: c.type_vocab_size,
                 layer_norm_eps: c.layer_norm_eps,
                 pad_token_id: c.pad_token_id.unwrap_or(default_pad),
+                lora: None,
             }
         };
         cfg.validate()?;

@@ -4,19 +4,20 @@
 
 use tch::{nn, nn::Module, Tensor};
 
-use super::attention::{attend, linear};
+use super::attention::attend;
 use super::config::{Activation, EncoderConfig};
 use super::embeddings::Embeddings;
 use super::layer::activate;
+use super::linear::{linear, Linear};
 use super::model::stack;
 
 /// `attention`: multi-head self-attention (transformers' `DistilBertSelfAttention`).
 #[derive(Debug)]
 pub struct MultiHeadSelfAttention {
-    q_lin: nn::Linear,
-    k_lin: nn::Linear,
-    v_lin: nn::Linear,
-    out_lin: nn::Linear,
+    q_lin: Linear,
+    k_lin: Linear,
+    v_lin: Linear,
+    out_lin: Linear,
     heads: i64,
     head_dim: i64,
     dropout: f64,
@@ -27,10 +28,10 @@ impl MultiHeadSelfAttention {
     pub fn new(p: nn::Path, cfg: &EncoderConfig) -> Self {
         let h = cfg.hidden_size;
         Self {
-            q_lin: linear(&p / "q_lin", h, h),
-            k_lin: linear(&p / "k_lin", h, h),
-            v_lin: linear(&p / "v_lin", h, h),
-            out_lin: linear(&p / "out_lin", h, h),
+            q_lin: linear(&p / "q_lin", h, h, cfg),
+            k_lin: linear(&p / "k_lin", h, h, cfg),
+            v_lin: linear(&p / "v_lin", h, h, cfg),
+            out_lin: linear(&p / "out_lin", h, h, cfg),
             heads: cfg.num_attention_heads,
             head_dim: cfg.head_dim(),
             dropout: cfg.attention_probs_dropout_prob,
@@ -39,18 +40,18 @@ impl MultiHeadSelfAttention {
 
     /// `out_lin` of the attended values, `[batch, seq, hidden]`.
     pub fn forward_t(&self, xs: &Tensor, mask: Option<&Tensor>, train: bool) -> Tensor {
-        let qkv = [&self.q_lin, &self.k_lin, &self.v_lin].map(|l| l.forward(xs));
+        let qkv = [&self.q_lin, &self.k_lin, &self.v_lin].map(|l| l.forward_t(xs, train));
         let p = if train { self.dropout } else { 0.0 };
         self.out_lin
-            .forward(&attend(qkv, self.heads, self.head_dim, mask, p))
+            .forward_t(&attend(qkv, self.heads, self.head_dim, mask, p), train)
     }
 }
 
 /// `ffn`: `lin2(act(lin1(xs)))` and dropout.
 #[derive(Debug)]
 pub struct Ffn {
-    lin1: nn::Linear,
-    lin2: nn::Linear,
+    lin1: Linear,
+    lin2: Linear,
     act: Activation,
     dropout: f64,
 }
@@ -59,8 +60,8 @@ impl Ffn {
     /// Creates the parameters under `p` (normally `ffn`).
     pub fn new(p: nn::Path, cfg: &EncoderConfig) -> Self {
         Self {
-            lin1: linear(&p / "lin1", cfg.hidden_size, cfg.intermediate_size),
-            lin2: linear(&p / "lin2", cfg.intermediate_size, cfg.hidden_size),
+            lin1: linear(&p / "lin1", cfg.hidden_size, cfg.intermediate_size, cfg),
+            lin2: linear(&p / "lin2", cfg.intermediate_size, cfg.hidden_size, cfg),
             act: cfg.hidden_act,
             dropout: cfg.hidden_dropout_prob,
         }
@@ -69,7 +70,7 @@ impl Ffn {
     /// Feed-forward output before the residual, `[batch, seq, hidden]`.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         self.lin2
-            .forward(&activate(&self.lin1.forward(xs), self.act))
+            .forward_t(&activate(&self.lin1.forward_t(xs, train), self.act), train)
             .dropout(self.dropout, train)
     }
 }

@@ -2,18 +2,18 @@
 //! `embedding_size`, projected to `hidden_size` by `embeddings_project` when the two differ; no
 //! pooler.
 
-use tch::{nn, nn::Module, Tensor};
+use tch::{nn, Tensor};
 
-use super::attention::linear;
 use super::bert::BertEncoder;
 use super::config::EncoderConfig;
 use super::embeddings::Embeddings;
+use super::linear::{linear, Linear};
 
 /// transformers' `ElectraModel`.
 #[derive(Debug)]
 pub struct Electra {
     embeddings: Embeddings,
-    embeddings_project: Option<nn::Linear>,
+    embeddings_project: Option<Linear>,
     encoder: BertEncoder,
 }
 
@@ -27,6 +27,7 @@ impl Electra {
                     p / "embeddings_project",
                     cfg.embedding_size,
                     cfg.hidden_size,
+                    cfg,
                 )
             }),
             encoder: BertEncoder::new(p / "encoder", cfg),
@@ -43,7 +44,7 @@ impl Electra {
     ) -> Vec<Tensor> {
         let mut xs = self.embeddings.forward_t(input_ids, attention_mask, train);
         if let Some(project) = &self.embeddings_project {
-            xs = project.forward(&xs);
+            xs = project.forward_t(&xs, train);
         }
         self.encoder.forward_t(xs, mask, train)
     }

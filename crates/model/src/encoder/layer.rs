@@ -2,13 +2,14 @@
 
 use tch::{nn, nn::Module, Tensor};
 
-use super::attention::{linear, BertAttention};
+use super::attention::BertAttention;
 use super::config::{Activation, EncoderConfig};
+use super::linear::{linear, Linear};
 
 /// First feed-forward projection and activation (`intermediate`).
 #[derive(Debug)]
 pub struct BertIntermediate {
-    dense: nn::Linear,
+    dense: Linear,
     act: Activation,
 }
 
@@ -16,14 +17,14 @@ impl BertIntermediate {
     /// Creates the parameters under `p` (normally `intermediate`).
     pub fn new(p: nn::Path, cfg: &EncoderConfig) -> Self {
         Self {
-            dense: linear(&p / "dense", cfg.hidden_size, cfg.intermediate_size),
+            dense: linear(&p / "dense", cfg.hidden_size, cfg.intermediate_size, cfg),
             act: cfg.hidden_act,
         }
     }
 
     /// `act(dense(xs))`.
-    pub fn forward(&self, xs: &Tensor) -> Tensor {
-        activate(&self.dense.forward(xs), self.act)
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        activate(&self.dense.forward_t(xs, train), self.act)
     }
 }
 
@@ -39,7 +40,7 @@ pub(crate) fn activate(xs: &Tensor, act: Activation) -> Tensor {
 /// Second feed-forward projection, dropout and residual LayerNorm (`output`).
 #[derive(Debug)]
 pub struct BertOutput {
-    dense: nn::Linear,
+    dense: Linear,
     layer_norm: nn::LayerNorm,
     dropout: f64,
 }
@@ -52,7 +53,7 @@ impl BertOutput {
             ..Default::default()
         };
         Self {
-            dense: linear(&p / "dense", cfg.intermediate_size, cfg.hidden_size),
+            dense: linear(&p / "dense", cfg.intermediate_size, cfg.hidden_size, cfg),
             layer_norm: nn::layer_norm(&p / "LayerNorm", vec![cfg.hidden_size], ln),
             dropout: cfg.hidden_dropout_prob,
         }
@@ -60,7 +61,7 @@ impl BertOutput {
 
     /// `LayerNorm(dropout(dense(xs)) + input)`.
     pub fn forward_t(&self, xs: &Tensor, input: &Tensor, train: bool) -> Tensor {
-        let ys = self.dense.forward(xs).dropout(self.dropout, train);
+        let ys = self.dense.forward_t(xs, train).dropout(self.dropout, train);
         self.layer_norm.forward(&(ys + input))
     }
 }
@@ -86,7 +87,7 @@ impl BertLayer {
     /// Layer output, `[batch, seq, hidden]`.
     pub fn forward_t(&self, xs: &Tensor, mask: Option<&Tensor>, train: bool) -> Tensor {
         let att = self.attention.forward_t(xs, mask, train);
-        let mid = self.intermediate.forward(&att);
+        let mid = self.intermediate.forward_t(&att, train);
         self.output.forward_t(&mid, &att, train)
     }
 }

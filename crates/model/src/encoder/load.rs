@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use tch::{nn, Device, Kind, Tensor};
 use tunescope_data::fs::write_atomic;
 
+use super::adapter::{is_adapter_dir, merge_into, read_adapter, ADAPTER_CONFIG};
 use super::config::EncoderConfig;
 use super::model::Model;
 use super::tokenize::WordTokenizer;
@@ -141,11 +142,15 @@ fn resolve_hub(id: &str) -> Result<PathBuf> {
 
 /// Loads a Hugging Face encoder directory of a supported family (`config.json`,
 /// `model.safetensors` with or without the task-model prefix such as `bert.` or `roberta.`, and
-/// `tokenizer.json` or BERT's `vocab.txt`) onto `device`.
+/// `tokenizer.json` or BERT's `vocab.txt`) onto `device`; a PEFT LoRA adapter directory
+/// (`adapter_config.json`) loads its base model with the adapter merged in.
 pub fn load(dir: impl AsRef<Path>, device: Device) -> Result<Encoder> {
     let dir = dir.as_ref();
     if !dir.is_dir() {
         bail!("model directory {} does not exist", dir.display());
+    }
+    if is_adapter_dir(dir) {
+        return load_adapter(dir, device);
     }
     let cfg_path = dir.join("config.json");
     if !cfg_path.is_file() {
@@ -174,6 +179,41 @@ pub fn load(dir: impl AsRef<Path>, device: Device) -> Result<Encoder> {
         weights_sha256,
         side_files,
     })
+}
+
+/// Loads the base model of the PEFT adapter in `dir` and merges the adapter into it; the
+/// encoder's directory is `dir` and its weight hash covers base and adapter.
+fn load_adapter(dir: &Path, device: Device) -> Result<Encoder> {
+    let adapter = read_adapter(dir)?;
+    let base = match adapter.base_dir(dir) {
+        Some(b) => b,
+        None => resolve(&adapter.base).with_context(|| {
+            format!(
+                "{}: base model {} not found (as given, or relative to the adapter directory)",
+                dir.join(ADAPTER_CONFIG).display(),
+                adapter.base
+            )
+        })?,
+    };
+    if is_adapter_dir(&base) {
+        bail!(
+            "{}: the base model {} is itself an adapter",
+            dir.display(),
+            base.display()
+        );
+    }
+    let mut enc = load(&base, device)?;
+    merge_into(&enc.vs, &enc.model, &adapter).with_context(|| {
+        format!(
+            "cannot merge the adapter {} into {}",
+            dir.display(),
+            base.display()
+        )
+    })?;
+    let both = format!("{}{}", enc.weights_sha256, adapter.weights_sha256);
+    enc.weights_sha256 = hex(&Sha256::digest(both.as_bytes()));
+    enc.dir = dir.to_path_buf();
+    Ok(enc)
 }
 
 /// `dir/model.safetensors`, or a clear error (pickle checkpoints are refused, never unpickled).
@@ -302,10 +342,10 @@ pub fn file_sha256(path: &Path) -> Result<String> {
 }
 
 /// Writes the parameters of `model` (built in `vs`) to `path` as safetensors with the
-/// checkpoint names of its family's base model (no prefix).
+/// checkpoint names of its family's base model (no prefix); LoRA adapters are merged in.
 pub fn save_weights(vs: &nn::VarStore, model: &Model, path: &Path) -> Result<()> {
     let params: Vec<(String, Vec<usize>, Vec<u8>)> = model
-        .parameters(vs)
+        .merged_parameters(vs)
         .into_iter()
         .map(|(name, t)| {
             let t = t

@@ -7,6 +7,7 @@ use super::bert::Bert;
 use super::config::{EncoderConfig, Family};
 use super::distilbert::DistilBert;
 use super::electra::Electra;
+use super::linear::{is_lora, merge};
 
 /// The family-specific network.
 #[derive(Debug)]
@@ -81,9 +82,10 @@ impl Model {
         }
     }
 
-    /// Every parameter of the encoder in `vs` (the store it was built in) with its checkpoint
-    /// name (no prefix), sorted by name. Other variables of `vs` (a task head) are left out.
-    pub fn parameters(&self, vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    /// Every variable of the encoder in `vs` (the store it was built in), LoRA adapters
+    /// included, with its name without prefix, sorted by name. Other variables of `vs` (a task
+    /// head) are left out.
+    fn variables(&self, vs: &nn::VarStore) -> Vec<(String, Tensor)> {
         let modules = self.config.family.modules();
         let mut out: Vec<(String, Tensor)> = vs
             .variables()
@@ -97,6 +99,61 @@ impl Model {
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
+
+    /// Every parameter of the base encoder with its checkpoint name (no prefix), sorted by
+    /// name; LoRA adapters and other variables of `vs` are left out.
+    pub fn parameters(&self, vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+        let mut out = self.variables(vs);
+        out.retain(|(name, _)| !is_lora(name));
+        out
+    }
+
+    /// The LoRA adapters' variables (`<module>.lora_A.weight`, `<module>.lora_B.weight`),
+    /// sorted by name; empty without LoRA.
+    pub fn lora_parameters(&self, vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+        let mut out = self.variables(vs);
+        out.retain(|(name, _)| is_lora(name));
+        out
+    }
+
+    /// [`Model::parameters`] with every adapter merged into its layer's weight,
+    /// `W + (alpha / r) · B A` (see [`merge`]); the plain parameters without LoRA.
+    pub fn merged_parameters(&self, vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+        let lora: std::collections::HashMap<String, Tensor> =
+            self.lora_parameters(vs).into_iter().collect();
+        let Some(cfg) = &self.config.lora else {
+            return self.parameters(vs);
+        };
+        tch::no_grad(|| {
+            self.parameters(vs)
+                .into_iter()
+                .map(|(name, w)| {
+                    let module = name.strip_suffix(".weight").unwrap_or("");
+                    let a = lora.get(&format!("{module}.lora_A.weight"));
+                    let b = lora.get(&format!("{module}.lora_B.weight"));
+                    match (a, b) {
+                        (Some(a), Some(b)) => {
+                            let merged = merge(&w, a, b, cfg.scale());
+                            (name, merged)
+                        }
+                        _ => (name, w),
+                    }
+                })
+                .collect()
+        })
+    }
+}
+
+/// The transformer layer (0-based) a parameter name belongs to (`encoder.layer.<i>.…`,
+/// DistilBERT's `transformer.layer.<i>.…`); `None` for embeddings, pooler and heads.
+pub fn layer_of(name: &str) -> Option<usize> {
+    let mut parts = name.split('.');
+    while let Some(p) = parts.next() {
+        if p == "layer" {
+            return parts.next()?.parse().ok();
+        }
+    }
+    None
 }
 
 /// Runs `xs` through `layers` in turn: the input followed by every layer's output.

@@ -6,6 +6,32 @@ use serde::{Deserialize, Serialize};
 use tunescope_data::UnitKind;
 
 use super::head::{SentencePool, WordPool};
+use crate::encoder::model::layer_of;
+use crate::encoder::{is_lora, Family, LoraConfig};
+
+/// Which parameters fine-tuning updates (the task head always).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Every encoder parameter.
+    #[default]
+    Full,
+    /// Only LoRA adapters on `lora_targets` (PEFT's LoRA); the encoder itself stays frozen.
+    Lora,
+    /// Every parameter above the embeddings and the bottom `freeze_layers` layers.
+    Freeze,
+}
+
+impl Method {
+    /// The name used in `[finetune]` (`full`, `lora`, `freeze`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Full => "full",
+            Method::Lora => "lora",
+            Method::Freeze => "freeze",
+        }
+    }
+}
 
 /// Everything that shapes a fine-tuning run; serialised into the run directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +86,20 @@ pub struct FinetuneConfig {
     /// Head to train (`token`, `pair`, `span`, `sentence`); must match the task's unit kind.
     /// `None` takes the task's.
     pub head: Option<UnitKind>,
+    /// What is trained besides the head: `full`, `lora` or `freeze`.
+    pub method: Method,
+    /// LoRA rank r (`method = "lora"`).
+    pub lora_r: usize,
+    /// LoRA alpha: the update B A is scaled by `lora_alpha / lora_r`.
+    pub lora_alpha: f64,
+    /// Dropout on the LoRA adapters' input.
+    pub lora_dropout: f64,
+    /// Modules that get adapters, matched as PEFT matches `target_modules` (a module name or
+    /// dotted suffix, e.g. `query`, `attention.output.dense`); empty = PEFT's default for the
+    /// family (`query`, `value`; DistilBERT `q_lin`, `v_lin`).
+    pub lora_targets: Vec<String>,
+    /// Bottom transformer layers frozen with the embeddings (`method = "freeze"`).
+    pub freeze_layers: usize,
 }
 
 impl Default for FinetuneConfig {
@@ -89,11 +129,50 @@ impl Default for FinetuneConfig {
             sentence_pool: SentencePool::Cls,
             freeze_encoder: false,
             head: None,
+            method: Method::Full,
+            lora_r: 8,
+            lora_alpha: 16.0,
+            lora_dropout: 0.1,
+            lora_targets: Vec::new(),
+            freeze_layers: 0,
         }
     }
 }
 
 impl FinetuneConfig {
+    /// The LoRA settings of a `method = "lora"` run for an encoder of `family` (its default
+    /// targets when `lora_targets` is empty); `None` for other methods.
+    pub fn lora(&self, family: Family) -> Option<LoraConfig> {
+        (self.method == Method::Lora).then(|| LoraConfig {
+            r: self.lora_r as i64,
+            alpha: self.lora_alpha,
+            dropout: self.lora_dropout,
+            targets: if self.lora_targets.is_empty() {
+                family.lora_default_targets().map(String::from).to_vec()
+            } else {
+                self.lora_targets.clone()
+            },
+        })
+    }
+
+    /// Whether the variable `name` (encoder names, `classifier.*` for the head) is trained.
+    pub fn trains(&self, name: &str) -> bool {
+        if name.starts_with("classifier.") {
+            return true;
+        }
+        if self.freeze_encoder {
+            return false;
+        }
+        match self.method {
+            Method::Full => true,
+            Method::Lora => is_lora(name),
+            Method::Freeze => {
+                layer_of(name).is_some_and(|l| l >= self.freeze_layers)
+                    || !(name.starts_with("embeddings") || name.contains(".layer."))
+            }
+        }
+    }
+
     /// Rejects settings that cannot train.
     pub fn validate(&self) -> Result<()> {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
@@ -127,6 +206,45 @@ impl FinetuneConfig {
             if v == 0 {
                 bail!("finetune.{name} must be at least 1");
             }
+        }
+        match self.method {
+            Method::Lora => {
+                if self.lora_r == 0 {
+                    bail!("finetune.lora_r must be at least 1");
+                }
+                if !(self.lora_alpha > 0.0 && self.lora_alpha.is_finite()) {
+                    bail!(
+                        "finetune.lora_alpha must be a positive number, found {}",
+                        self.lora_alpha
+                    );
+                }
+                if !(0.0..1.0).contains(&self.lora_dropout) {
+                    bail!(
+                        "finetune.lora_dropout must be in [0, 1), found {}",
+                        self.lora_dropout
+                    );
+                }
+                if let Some(t) = self.lora_targets.iter().find(|t| t.trim().is_empty()) {
+                    bail!("finetune.lora_targets holds an empty module name ({t:?})");
+                }
+            }
+            Method::Freeze if self.freeze_layers == 0 => {
+                bail!("finetune.method = \"freeze\" needs finetune.freeze_layers of at least 1 (the bottom layers frozen with the embeddings)");
+            }
+            _ => {}
+        }
+        if self.method != Method::Freeze && self.freeze_layers > 0 {
+            bail!(
+                "finetune.freeze_layers = {} is only used with method = \"freeze\" (method is \"{}\")",
+                self.freeze_layers,
+                self.method.name()
+            );
+        }
+        if self.method != Method::Full && self.freeze_encoder {
+            bail!(
+                "finetune.freeze_encoder trains the head alone; it cannot be combined with method = \"{}\"",
+                self.method.name()
+            );
         }
         if self.max_len < 3 {
             bail!(

@@ -14,6 +14,6 @@ pub mod prep;
 pub mod save;
 pub mod train;
 
-pub use config::FinetuneConfig;
+pub use config::{FinetuneConfig, Method};
 pub use metrics::Scores;
 pub use train::{finetune, Interrupted, Job, Outcome, Progress, Quiet};

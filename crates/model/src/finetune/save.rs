@@ -12,6 +12,7 @@ use tunescope_data::Task;
 
 use super::config::FinetuneConfig;
 use super::train::Model;
+use crate::encoder::adapter::write_adapter;
 use crate::encoder::save_pretrained;
 use tunescope_data::fs::replace_dir;
 
@@ -106,6 +107,7 @@ pub fn save_hf(model: &Model, task: &Task, cfg: &FinetuneConfig, out: &Path) -> 
             "task": task.name,
             "unit_kind": task.unit_kind.name(),
             "head": "head.safetensors",
+            "method": cfg.method,
             "word_pool": cfg.word_pool,
             "sentence_pool": cfg.sentence_pool,
         }),
@@ -123,6 +125,21 @@ pub fn save_hf(model: &Model, task: &Task, cfg: &FinetuneConfig, out: &Path) -> 
             &model.side_files,
             tmp,
         )?;
+        write_named(&tmp.join("head.safetensors"), &head)
+    })
+}
+
+/// Saves a LoRA model's adapter at `out` in PEFT's layout (see [`crate::encoder::adapter`]),
+/// with the head in `head.safetensors`, atomically; `base` (the pre-trained directory) is
+/// recorded as an absolute path when it exists.
+pub fn save_adapter(model: &Model, base: &Path, out: &Path) -> Result<()> {
+    let base = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
+    let head: Vec<(String, Tensor)> = sorted(model.vs.variables())
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("classifier."))
+        .collect();
+    replace_dir::<anyhow::Error>(out, |tmp| {
+        write_adapter(&model.vs, &model.encoder, &base.to_string_lossy(), tmp)?;
         write_named(&tmp.join("head.safetensors"), &head)
     })
 }

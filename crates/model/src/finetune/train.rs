@@ -23,6 +23,7 @@ use super::metrics::{score, Scores};
 use super::optim::{clip_grad_norm, AdamW, LinearSchedule};
 use super::prep::{make_batch, prepare, Prepared, Specials};
 use super::save;
+use crate::encoder::linear::targets_match;
 use crate::encoder::load::weights_file;
 use crate::encoder::{self, load_weights, side_files, EncoderConfig, WordTokenizer};
 use tunescope_data::fs::{recover_dir, replace_dir, write_atomic};
@@ -135,6 +136,9 @@ pub struct Outcome {
     pub seconds: f64,
     /// Whether patience stopped training early.
     pub stopped_early: bool,
+    /// Parameters the optimiser updated (head included).
+    #[serde(default)]
+    pub trained_parameters: u64,
 }
 
 /// Resumable position, saved with the weights and optimiser moments in `state/`.
@@ -200,6 +204,14 @@ pub fn build_model(
         .with_context(|| format!("invalid model config {}", cfg_path.display()))?;
     encoder_config.hidden_dropout_prob = config.dropout;
     encoder_config.attention_probs_dropout_prob = config.dropout;
+    encoder_config.lora = config.lora(encoder_config.family);
+    if config.freeze_layers as i64 > encoder_config.num_hidden_layers {
+        bail!(
+            "finetune.freeze_layers = {} exceeds the model's {} layers",
+            config.freeze_layers,
+            encoder_config.num_hidden_layers
+        );
+    }
     if config.max_len as i64 > encoder_config.max_len() {
         bail!(
             "finetune.max_len {} exceeds the model's {} positions",
@@ -219,6 +231,25 @@ pub fn build_model(
         config.dropout,
     );
     load_weights(&vs, &encoder, &weights)?;
+    if let Some(lora) = &encoder_config.lora {
+        let adapted: Vec<String> = encoder
+            .lora_parameters(&vs)
+            .into_iter()
+            .filter_map(|(n, _)| n.strip_suffix(".lora_A.weight").map(String::from))
+            .collect();
+        for t in &lora.targets {
+            if !adapted
+                .iter()
+                .any(|m| targets_match(std::slice::from_ref(t), m))
+            {
+                bail!(
+                    "finetune.lora_targets: \"{t}\" names no linear layer of this {} model (e.g. {})",
+                    encoder_config.family,
+                    encoder_config.family.lora_default_targets().join(", ")
+                );
+            }
+        }
+    }
     Ok(Model {
         vs,
         encoder,
@@ -327,7 +358,8 @@ fn state_dir(run: &Path) -> PathBuf {
     run.join("finetune-state")
 }
 
-/// Fine-tunes `job.task` and writes the run directory; resumes from `finetune-state/` when an
+/// Fine-tunes `job.task` and writes the run directory (`models/finetuned/`: the encoder in HF
+/// layout, LoRA adapters merged; `models/adapter/`: a LoRA run's adapter in PEFT's layout); resumes from `finetune-state/` when an
 /// earlier run with the same settings was interrupted.
 pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
     check_inputs(job)?;
@@ -388,16 +420,16 @@ pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
         total: total as usize,
     };
 
-    // ---- optimiser: the head always, the encoder unless frozen ----
+    // ---- optimiser: the head and what the method trains (encoder, LoRA adapters, top layers) ----
     let mut params: Vec<(String, Tensor)> = Vec::new();
     for (name, t) in model.vs.variables() {
-        let trainable = !cfg.freeze_encoder || name.starts_with("classifier.");
-        if trainable {
+        if cfg.trains(&name) {
             params.push((name, t));
         } else {
             let _ = t.set_requires_grad(false);
         }
     }
+    let trained_parameters = params.iter().map(|(_, t)| t.numel() as u64).sum();
     let mut opt = AdamW::new(
         params,
         cfg.weight_decay,
@@ -614,6 +646,13 @@ pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
         cfg,
         &job.run_dir.join("models").join("finetuned"),
     )?;
+    if model.encoder_config.lora.is_some() {
+        save::save_adapter(
+            &model,
+            &job.model_dir,
+            &job.run_dir.join("models").join("adapter"),
+        )?;
+    }
     let outcome = Outcome {
         config: cfg.clone(),
         task: task.name.clone(),
@@ -627,6 +666,7 @@ pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
         train_unseen,
         seconds: started.elapsed().as_secs_f64(),
         stopped_early,
+        trained_parameters,
     };
     write_atomic(
         &job.run_dir.join("finetune.json"),

@@ -7,6 +7,7 @@
 //! Every output is written under a temporary name and renamed into place, so an interrupted
 //! stage leaves either its previous complete output or none.
 
+pub mod arms;
 pub mod compare;
 pub mod cross;
 pub mod data;
@@ -18,3 +19,4 @@ pub mod memorisation;
 pub mod probe;
 pub mod report;
 pub mod seeds;
+pub mod weights;

@@ -56,6 +56,8 @@ pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportD
     }
     run.dynamics = super::dynamics::report_section(out)?;
     run.memorisation = super::memorisation::report_section(out)?;
+    let mut runs = vec![run];
+    let arms = super::arms::add_arms(config, &model, &mut table_a, &mut runs)?;
     let toml_text = toml::to_string(config).context("serialising the config")?;
     Ok(ReportData {
         title: format!("tunescope study `{}`", config.study.name),
@@ -75,7 +77,8 @@ pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportD
         }),
         table_a,
         cross_task: super::cross::report_section(config)?,
-        runs: vec![run],
+        runs,
+        arms,
     })
 }
 
