@@ -15,6 +15,7 @@ mod driver;
 pub mod experiments;
 mod findings;
 pub mod io;
+pub mod measures;
 mod report;
 pub mod results;
 mod table;

@@ -35,6 +35,8 @@ pub fn report_sections(
             similarity: t.train_test_similarity.pearson,
             similarity_note: t.train_test_similarity.note.clone(),
             degenerate: t.train_rows_used == 0,
+            selectivity: t.selectivity,
+            mdl_compression: t.mdl_compression,
         })
         .collect();
     let per_version = |version: &str, f: &dyn Fn(&crate::results::TableARow) -> Option<f64>| {
@@ -68,7 +70,7 @@ pub fn report_sections(
                         r.similarity
                             .iter()
                             .find(|s| s.layer == l)
-                            .and_then(|s| s.indices.cka)
+                            .and_then(|s| s.indices.cka_debiased)
                             .unwrap_or(f64::NAN)
                     })
                     .collect(),

@@ -18,6 +18,8 @@ pub enum Place {
     CrossTask,
     /// In the section `part` of run `runs[index]`.
     Run(usize, RunPart),
+    /// In a measures section ([`crate::measures`]).
+    Measures(crate::measures::MeasurePart),
 }
 
 /// Sections of one task × model run.
@@ -92,6 +94,9 @@ pub fn build(data: &ReportData) -> Vec<Figure> {
         if let Some(c) = &run.cka_layers {
             b.cka(&ctx, c);
         }
+    }
+    if let Some(m) = &data.measures {
+        b.figs.extend(crate::measures::figures(m));
     }
     b.figs
 }
@@ -447,9 +452,9 @@ impl Builder {
         }
         if let Some(s) = &l.cka_pre_post {
             let mut chart = LineChart::new(
-                &format!("{} — CKA(pre-trained, fine-tuned) per layer", ctx.title),
+                &format!("{} — debiased CKA(pre-trained, fine-tuned) per layer", ctx.title),
                 "layer",
-                "linear CKA",
+                "debiased CKA (similarity)",
             );
             chart.integer_x = true;
             chart.y_range = Some((0.0, 1.0));
@@ -461,7 +466,8 @@ impl Builder {
             self.push(
                 format!("{}-layers-cka", ctx.prefix),
                 place,
-                "Similarity (linear CKA) of each layer before and after fine-tuning. Paper: higher layers \
+                "Debiased CKA (a similarity; near 0 by chance, linear CKA and the permutation nulls are in \
+                 the calibrated-similarity section) of each layer before and after fine-tuning. Paper: higher layers \
                  change more than lower ones, yet keep the pre-trained structure (correlation > 0.5).",
                 chart.render(),
                 csv,
@@ -971,6 +977,8 @@ mod tests {
             similarity: None,
             similarity_note: None,
             degenerate: false,
+            selectivity: None,
+            mdl_compression: None,
         };
         let data = ReportData {
             title: "t".into(),

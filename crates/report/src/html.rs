@@ -48,6 +48,7 @@ pub fn page(data: &ReportData, figures: &[Figure]) -> Result<String> {
     table_a(&mut h, &data.table_a, figures);
     cross_task(&mut h, data.cross_task.as_deref(), figures);
     runs(&mut h, data, figures);
+    crate::measures::html(&mut h, data.measures.as_ref(), figures, figures_at);
     study(&mut h, data.study.as_ref());
     let json = serde_json::to_string(data).map_err(|e| ReportError::Json(e.to_string()))?;
     let _ = write!(
@@ -84,6 +85,7 @@ fn toc(h: &mut String, data: &ReportData) {
             esc(&r.model)
         );
     }
+    crate::measures::toc(h, data.measures.as_ref());
     h.push_str("<li><a href=\"#study\">Study settings</a></li></ul></nav>\n");
 }
 
@@ -190,10 +192,13 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
     h.push_str(
         "<p class=\"muted\">Acc/Std: classifier-probe test accuracy (%) over seeds; best hidden sizes chosen on dev; \
          #clusters: DirectProbe on the training set; similarity: Pearson correlation of the train and test \
-         label-pair distance vectors (– when undefined). Δ: fine-tuned − original, green when better (higher accuracy, fewer clusters); a red row marks a \
+         label-pair distance vectors (– when undefined); selectivity: accuracy minus control-task accuracy \
+         (points, Hewitt &amp; Liang 2019; – without <code>probe.control</code>); MDL compression: uniform / online \
+         codelength of the chosen probe (Voita &amp; Titov 2020). Δ: fine-tuned − original, green when better (higher accuracy, fewer clusters); a red row marks a \
          pair where fine-tuning lowered accuracy (paper: only BERT-small on PS-fxn).</p>\n\
          <table><tr><th>model</th><th>task</th><th>version</th><th>layer</th><th>acc</th><th>std</th><th>Δ acc</th>\
-         <th>best hidden</th><th>#clusters</th><th>Δ #clusters</th><th>linear</th><th>similarity</th></tr>\n",
+         <th>best hidden</th><th>#clusters</th><th>Δ #clusters</th><th>linear</th><th>similarity</th>\
+         <th>selectivity</th><th>MDL compression</th></tr>\n",
     );
     let mut seen: Vec<(&str, &str)> = Vec::new();
     for r in rows {
@@ -253,7 +258,7 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
                 h,
                 "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
                  <td class=\"num\">{}</td><td class=\"num\">{dacc}</td><td>{hidden}</td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{dcl}</td><td>{}</td><td>{sim}</td></tr>",
+                 <td class=\"num\">{dcl}</td><td>{}</td><td>{sim}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 class.join(" "),
                 esc(&r.model),
                 esc(&r.task),
@@ -271,6 +276,8 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
                     Some(false) => "N",
                     None => "–",
                 },
+                opt(r.selectivity, 2),
+                opt(r.mdl_compression, 2),
             );
         }
     }
@@ -426,6 +433,8 @@ mod tests {
             similarity: None,
             similarity_note: Some("not linear on <test>".into()),
             degenerate: false,
+            selectivity: None,
+            mdl_compression: None,
         };
         let data = ReportData {
             table_a: vec![

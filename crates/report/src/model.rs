@@ -28,6 +28,9 @@ pub struct ReportData {
     /// Per task × model analyses.
     #[serde(default)]
     pub runs: Vec<TaskModelReport>,
+    /// Calibrated similarity, MDL probes and per-example changes; `None` when not computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measures: Option<crate::measures::Measures>,
 }
 
 impl ReportData {
@@ -124,6 +127,12 @@ pub struct TableARow {
     /// nothing to cluster (e.g. `cls` pooling at layer 0).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub degenerate: bool,
+    /// Selectivity of the chosen probe: accuracy minus control-task accuracy (points).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "nonfinite::opt")]
+    pub selectivity: Option<f64>,
+    /// MDL compression of the chosen probe's shape (uniform / online codelength).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "nonfinite::opt")]
+    pub mdl_compression: Option<f64>,
 }
 
 /// One row of the cross-task table (paper Table C).
@@ -382,7 +391,7 @@ pub struct CkaMatrix {
 }
 
 /// JSON encoding of possibly non-finite `f64`: numbers, `"inf"`, `"-inf"`, `null` (NaN).
-mod nonfinite {
+pub(crate) mod nonfinite {
     use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
     /// Wire form of one possibly non-finite number.

@@ -220,6 +220,8 @@ fn synthetic() -> ReportData {
             None
         },
         degenerate: false,
+        selectivity: Some(12.5),
+        mdl_compression: Some(3.25),
     };
     ReportData {
         title: format!("Synthetic study {EVIL_ATTR}"),
@@ -338,6 +340,7 @@ fn synthetic() -> ReportData {
                 ..Default::default()
             },
         ],
+        measures: None,
     }
 }
 

@@ -261,17 +261,7 @@ fn run_mdl(
     cfg: &ProbeConfig,
     report: &probe::ProbeReport,
 ) -> Result<probe::mdl::MdlReport> {
-    let mut shapes = vec![Vec::new()];
-    let best_mlp = report.shapes.iter().filter(|s| !s.hidden.is_empty()).fold(
-        None,
-        |best: Option<&probe::ShapeResult>, s| match best {
-            Some(b) if b.dev_mean >= s.dev_mean => Some(b),
-            _ => Some(s),
-        },
-    );
-    if let Some(s) = best_mlp {
-        shapes.push(s.hidden.clone());
-    }
+    let shapes = probe::mdl::linear_and_best_mlp(report);
     let m = probe::mdl::online_codelength(input, cfg, &shapes, &Default::default())?;
     for s in &m.shapes {
         eprintln!(

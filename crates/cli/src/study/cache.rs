@@ -21,7 +21,7 @@ use super::rundir::ModelRef;
 pub fn shareable(stage: &Planned) -> bool {
     match &stage.kind {
         Kind::Data(_) => true,
-        Kind::Extract(m, _) | Kind::Probe(m, _) | Kind::DirectProbe(m, _) => {
+        Kind::Extract(m, _) | Kind::Probe(m, _) | Kind::Mdl(m, _) | Kind::DirectProbe(m, _) => {
             *m == ModelRef::Pretrained
         }
         _ => false,

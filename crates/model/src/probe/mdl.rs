@@ -91,6 +91,23 @@ pub struct MdlReport {
     pub seconds: f64,
 }
 
+/// The shapes MDL measures for a finished probe family: the linear probe and the MLP with the
+/// best mean dev accuracy (the first on ties), when the family has one.
+pub fn linear_and_best_mlp(report: &super::ProbeReport) -> Vec<Vec<usize>> {
+    let mut shapes = vec![Vec::new()];
+    let best_mlp = report.shapes.iter().filter(|s| !s.hidden.is_empty()).fold(
+        None,
+        |best: Option<&super::ShapeResult>, s| match best {
+            Some(b) if b.dev_mean >= s.dev_mean => Some(b),
+            _ => Some(s),
+        },
+    );
+    if let Some(s) = best_mlp {
+        shapes.push(s.hidden.clone());
+    }
+    shapes
+}
+
 /// Block ends for `n` rows: `⌊f·n/100⌋` for each fraction, zeros and repeats dropped.
 pub fn block_boundaries(n: usize, fractions: &[f64]) -> Result<Vec<usize>> {
     ensure!(!fractions.is_empty(), "MDL: no block fractions");

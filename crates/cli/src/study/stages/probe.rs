@@ -72,6 +72,19 @@ fn unit_types(split: &Split) -> Result<Vec<String>> {
         .collect()
 }
 
+/// Word types of the train, dev and test units when `cfg` trains the control task.
+pub fn control_types(out: &Path, cfg: &ProbeConfig) -> Result<Option<[Vec<String>; 3]>> {
+    if !cfg.control {
+        return Ok(None);
+    }
+    let task = read_task(out)?;
+    Ok(Some([
+        unit_types(&task.train)?,
+        unit_types(&task.dev)?,
+        unit_types(&task.test)?,
+    ]))
+}
+
 /// Runs the classifier probes on `model`'s vectors at the settings' layer, into
 /// `out/probe/<model>/layer-<k>.json`.
 pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Result<Value> {
@@ -82,16 +95,7 @@ pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Res
         .map(|s| load_layer(out, &model.name(), s, layer, &labels))
         .collect::<Result<Vec<_>>>()?;
     let cfg = &s.probe;
-    let types = if cfg.control {
-        let task = read_task(out)?;
-        Some([
-            unit_types(&task.train)?,
-            unit_types(&task.dev)?,
-            unit_types(&task.test)?,
-        ])
-    } else {
-        None
-    };
+    let types = control_types(out, cfg)?;
     display.message(format!(
         "{} shapes × {} seeds on {} train vectors",
         cfg.shapes.len(),
@@ -118,6 +122,16 @@ pub fn train_probes(
     types: Option<&[Vec<String>; 3]>,
     cfg: &ProbeConfig,
 ) -> Result<probe::ProbeReport> {
+    with_input(sets, types, |input| probe::run(input, cfg))
+}
+
+/// Calls `f` with the probe input of train/dev/test vectors (`sets` in that order) and word
+/// types per split for the control task.
+pub fn with_input<T>(
+    sets: &[LabelledVectors],
+    types: Option<&[Vec<String>; 3]>,
+    f: impl FnOnce(&ProbeInput) -> Result<T>,
+) -> Result<T> {
     ensure!(sets.len() == 3, "probes need train, dev and test vectors");
     let xs = sets
         .iter()
@@ -134,5 +148,5 @@ pub fn train_probes(
         test: Some(split(2)),
         curves: Vec::new(),
     };
-    probe::run(&input, cfg)
+    f(&input)
 }

@@ -43,6 +43,7 @@ pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportD
     if let Some(l) = &mut run.layers {
         super::seeds::add_bands(out, l)?;
     }
+    let measures = tunescope_compare::measures::report_measures(out, &results.layers)?;
     run.dynamics = super::dynamics::report_section(out)?;
     run.memorisation = super::memorisation::report_section(out)?;
     let toml_text = toml::to_string(config).context("serialising the config")?;
@@ -62,6 +63,7 @@ pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportD
         table_a,
         cross_task: super::cross::report_section(config)?,
         runs: vec![run],
+        measures,
     })
 }
 

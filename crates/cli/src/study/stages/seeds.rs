@@ -85,6 +85,9 @@ pub struct LayerStats {
     pub min_distance: Estimate,
     /// Linear CKA between the pre-trained and the fine-tuned layer.
     pub cka: Estimate,
+    /// Debiased CKA between them (the report's default CKA).
+    #[serde(default)]
+    pub cka_debiased: Estimate,
     /// Mean centroid displacement over labels.
     pub mean_displacement: Estimate,
     /// Train/test spatial similarity.
@@ -184,6 +187,16 @@ pub fn summarise(s: &Settings, main: &Path) -> Result<SeedSummary> {
             min_distance: Estimate::of(per_seed(&|r| ft(r)?.min_distance), seed),
             cka: Estimate::of(
                 per_seed(&|r| r.similarity.iter().find(|s| s.layer == layer)?.indices.cka),
+                seed,
+            ),
+            cka_debiased: Estimate::of(
+                per_seed(&|r| {
+                    r.similarity
+                        .iter()
+                        .find(|s| s.layer == layer)?
+                        .indices
+                        .cka_debiased
+                }),
                 seed,
             ),
             mean_displacement: Estimate::of(
@@ -341,6 +354,7 @@ fn write(dir: &Path, s: &SeedSummary) -> Result<()> {
             ("clusters", &l.clusters),
             ("min_distance", &l.min_distance),
             ("cka", &l.cka),
+            ("cka_debiased", &l.cka_debiased),
             ("mean_displacement", &l.mean_displacement),
             ("train_test_similarity", &l.train_test_similarity),
         ] {
@@ -434,7 +448,7 @@ pub fn add_bands(out: &Path, layers: &mut rep::LayerSeries) -> Result<()> {
         m.after = band(&|l| &l.min_distance);
     }
     if layers.cka_pre_post.is_some() {
-        layers.cka_pre_post = Some(band(&|l| &l.cka));
+        layers.cka_pre_post = Some(band(&|l| &l.cka_debiased));
     }
     Ok(())
 }

@@ -1,0 +1,81 @@
+//! The MDL stage: online codelengths (Voita & Titov 2020) of the linear probe and the MLP the
+//! probe stage chose, on one layer of one encoder's vectors (and on the control task with
+//! `probe.control`), into `mdl/<model>/layer-<k>.json`.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tunescope_compare::io as cio;
+use tunescope_compare::measures::mdl_file;
+use tunescope_model::probe::mdl::{self, MdlSettings};
+use tunescope_model::probe::{ProbeConfig, ProbeReport};
+
+use super::extract::{label_list, load_layer};
+use super::probe::{control_types, probe_config, with_input};
+use crate::config::Config;
+use crate::study::display::Display;
+use crate::study::rundir::{read_required, ModelRef};
+
+/// What the MDL stage reads (besides the probe stage's choice of MLP, which it reads from that
+/// stage's output, so the probe stage's key is part of this one's).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    /// Hidden-state index.
+    pub layer: usize,
+    /// Optimiser, epochs, early stopping and control task of the probes; its seeds are the
+    /// first `mdl.seeds` probe seeds.
+    pub probe: ProbeConfig,
+    /// Block fractions and the transmission order's seed.
+    pub mdl: MdlSettings,
+}
+
+/// The MDL settings of `config` at `layer`.
+pub fn settings(config: &Config, layer: usize) -> Settings {
+    let mut probe = probe_config(config);
+    probe.seeds.truncate(config.mdl.seeds.max(1));
+    Settings {
+        layer,
+        probe,
+        mdl: MdlSettings {
+            order_seed: config.study.seed,
+            ..MdlSettings::default()
+        },
+    }
+}
+
+/// Runs MDL on `model`'s vectors at the settings' layer, into `out/mdl/<model>/layer-<k>.json`.
+pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Result<Value> {
+    let name = model.name();
+    let chosen: ProbeReport = read_required(&cio::probe_file(out, &name, s.layer))?;
+    let shapes = mdl::linear_and_best_mlp(&chosen);
+    let labels = label_list(out)?;
+    let sets = cio::SPLITS
+        .iter()
+        .map(|split| load_layer(out, &name, split, s.layer, &labels))
+        .collect::<Result<Vec<_>>>()?;
+    let types = control_types(out, &s.probe)?;
+    display.message(format!(
+        "online code of {} shape(s) × {} seed(s) on {} train vectors",
+        shapes.len(),
+        s.probe.seeds.len(),
+        sets[0].rows
+    ));
+    let report = with_input(&sets, types.as_ref(), |input| {
+        mdl::online_codelength(input, &s.probe, &shapes, &s.mdl)
+    })
+    .with_context(|| format!("MDL on {name} layer {}", s.layer))?;
+    let path = mdl_file(out, &name, s.layer);
+    let dir = path.parent().expect("an MDL file has a parent");
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    report.write_json(&path)?;
+    Ok(json!({
+        "compression": report.shapes.iter().map(|s| s.task.compression).collect::<Vec<_>>(),
+        "control_compression": report
+            .shapes
+            .iter()
+            .map(|s| s.control.as_ref().map(|c| c.compression))
+            .collect::<Vec<_>>(),
+    }))
+}
