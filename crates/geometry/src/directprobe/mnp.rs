@@ -553,8 +553,12 @@ pub(crate) fn min_norm_point_ws(
     // stay valid): each round resumes from it.
     let mut warm: Vec<(usize, usize, f64)> = Vec::new();
     for round in 0.. {
-        let sa: Vec<f64> = wa.iter().flat_map(|&i| ar[i].iter().copied()).collect();
-        let sb: Vec<f64> = wb.iter().flat_map(|&j| br[j].iter().copied()).collect();
+        let gather = |set: &[usize], rows: &[&[f64]]| {
+            let mut out = Vec::with_capacity(set.len() * d);
+            set.iter().for_each(|&i| out.extend_from_slice(rows[i]));
+            out
+        };
+        let (sa, sb) = (gather(&wa, &ar), gather(&wb, &br));
         let sub = min_norm_point_from(&sa, &sb, d, p, Some(&dir), &mut warm);
         let sub_separated = matches!(sub, Mnp::Separated { .. });
         let mut sub_near: Option<Weights> = None;
@@ -660,18 +664,17 @@ fn remap(lambda: Vec<(usize, f64)>, mu: Vec<(usize, f64)>, wa: &[usize], wb: &[u
 }
 
 fn centroid_difference(a: &[&[f64]], b: &[&[f64]], d: usize) -> Vec<f64> {
-    let mut dir = vec![0.0; d];
-    for r in a {
-        for (x, v) in dir.iter_mut().zip(r.iter()) {
-            *x += v / a.len() as f64;
+    let mean = |rows: &[&[f64]]| {
+        let mut m = vec![0.0; d];
+        for r in rows {
+            m.iter_mut().zip(r.iter()).for_each(|(x, v)| *x += v);
         }
-    }
-    for r in b {
-        for (x, v) in dir.iter_mut().zip(r.iter()) {
-            *x -= v / b.len() as f64;
-        }
-    }
-    dir
+        let inv = 1.0 / rows.len() as f64;
+        m.iter_mut().for_each(|x| *x *= inv);
+        m
+    };
+    let (ma, mb) = (mean(a), mean(b));
+    ma.iter().zip(&mb).map(|(x, y)| x - y).collect()
 }
 
 /// Adds to the working set up to `k` points not yet in it, the smallest values of `g` below

@@ -390,6 +390,19 @@ pub fn hulls_intersect(points: &Points, a: &[usize], b: &[usize]) -> Result<Over
 /// the LP is not consulted.
 fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
     let (ca, cb, _, radius) = centre_pair(a, b, d);
+    distance_centred(&ca, &cb, d, radius, None)
+}
+
+/// [`distance_blocks`] on blocks already translated near the origin, `radius` the largest row
+/// norm of both (the scale of the tolerances); `start` is the first direction (by default the
+/// difference of the blocks' centroids).
+fn distance_centred(
+    ca: &[f64],
+    cb: &[f64],
+    d: usize,
+    radius: f64,
+    start: Option<&[f64]>,
+) -> Result<f64, ProbeError> {
     if radius == 0.0 {
         return Ok(0.0);
     }
@@ -401,7 +414,7 @@ fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
         rel_gap: DIST_REL_GAP,
         max_iter: 50 * (d + 2),
     };
-    let mut res = min_norm_point_ws(&ca, &cb, d, &params, None, usize::MAX);
+    let mut res = min_norm_point_ws(ca, cb, d, &params, start, usize::MAX);
     let (mut lo, mut up) = (0.0f64, f64::INFINITY);
     // A stall from accumulated round-off in the corral: restart from the best hyperplane found,
     // keeping the best certified bounds.
@@ -420,7 +433,7 @@ fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
         if lo <= tol || up - lo <= DIST_ABS_TOL * radius {
             break;
         }
-        res = min_norm_point_ws(&ca, &cb, d, &params, Some(w), usize::MAX);
+        res = min_norm_point_ws(ca, cb, d, &params, Some(w), usize::MAX);
     }
     if let Mnp::Stalled { lower, upper, .. } = &res {
         lo = lo.max(*lower);
@@ -441,7 +454,7 @@ fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
                 )))
             }
         }
-        Mnp::Stalled { .. } => match lp::intersect(&ca, &cb, d) {
+        Mnp::Stalled { .. } => match lp::intersect(ca, cb, d) {
             lp::LpResult::Intersect { .. } => Ok(0.0),
             lp::LpResult::Failed(msg) => Err(ProbeError::Numerical(format!(
                 "hull distance: the nearest-point iteration stalled (bounds {lo:.6e} .. \
@@ -476,7 +489,47 @@ pub fn point_hull_distance(points: &Points, hull: &[usize], p: &[f64]) -> Result
             points.d
         )));
     }
-    distance_blocks(&points.gather(hull), p, points.d)
+    CentredHull::new(points.gather(hull), points.d).distance_to(p)
+}
+
+/// A hull's rows centred on their centroid once, for many point-to-hull distances.
+struct CentredHull {
+    rows: Vec<f64>,
+    centre: Vec<f64>,
+    /// Largest centred row norm.
+    radius: f64,
+    d: usize,
+}
+
+impl CentredHull {
+    fn new(mut rows: Vec<f64>, d: usize) -> Self {
+        let n = rows.len() / d;
+        let mut centre = vec![0.0; d];
+        for r in rows.chunks_exact(d) {
+            centre.iter_mut().zip(r).for_each(|(c, v)| *c += v);
+        }
+        centre.iter_mut().for_each(|c| *c /= n as f64);
+        let mut radius = 0.0f64;
+        for r in rows.chunks_exact_mut(d) {
+            r.iter_mut().zip(&centre).for_each(|(v, c)| *v -= c);
+            radius = radius.max(dot(r, r));
+        }
+        Self {
+            rows,
+            centre,
+            radius: radius.sqrt(),
+            d,
+        }
+    }
+
+    /// Exact distance from `p` to the hull (0 if inside), as [`distance_blocks`] computes it but
+    /// without copying the hull: the first direction is the centroid difference −(p − centre).
+    fn distance_to(&self, p: &[f64]) -> Result<f64, ProbeError> {
+        let q: Vec<f64> = p.iter().zip(&self.centre).map(|(x, c)| x - c).collect();
+        let radius = self.radius.max(dot(&q, &q).sqrt());
+        let start: Vec<f64> = q.iter().map(|v| -v).collect();
+        distance_centred(&self.rows, &q, self.d, radius, Some(&start))
+    }
 }
 
 /// Nearest-cluster prediction of one test point.
@@ -505,18 +558,18 @@ pub fn predict(
             test.d, points.d
         )));
     }
-    let blocks: Vec<Vec<f64>> = clustering
+    let hulls: Vec<CentredHull> = clustering
         .clusters
-        .iter()
-        .map(|c| points.gather(&c.members))
+        .par_iter()
+        .map(|c| CentredHull::new(points.gather(&c.members), points.d))
         .collect();
     (0..test.n)
         .into_par_iter()
         .map(|t| {
             let p = test.row(t);
-            let mut ranking = Vec::with_capacity(blocks.len());
-            for (k, blk) in blocks.iter().enumerate() {
-                let dist = distance_blocks(blk, p, points.d)?;
+            let mut ranking = Vec::with_capacity(hulls.len());
+            for (k, hull) in hulls.iter().enumerate() {
+                let dist = hull.distance_to(p)?;
                 ranking.push((k, clustering.clusters[k].label, dist));
             }
             ranking.sort_by(|x, y| x.2.total_cmp(&y.2).then(x.0.cmp(&y.0)));
