@@ -557,8 +557,9 @@ impl Default for Similarity {
     }
 }
 
-/// `[mdl]`: online codelength (Voita & Titov 2020) of the linear probe and the chosen MLP at
-/// every layer, before and after fine-tuning (on the control task too with `probe.control`).
+/// `[mdl]`: online codelength (Voita & Titov 2020) of the linear probe (and with `mlp` of the
+/// chosen MLP) at every layer, before and after fine-tuning (and with `control` and
+/// `probe.control` on the control task).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Mdl {
@@ -566,6 +567,10 @@ pub struct Mdl {
     pub enabled: bool,
     /// Probe seeds per codelength: the first `seeds` of `0..probe.seeds`.
     pub seeds: usize,
+    /// Also the MLP the probe stage chose (the linear probe always).
+    pub mlp: bool,
+    /// Also the control task's codelength (with `probe.control`).
+    pub control: bool,
 }
 
 impl Default for Mdl {
@@ -573,6 +578,8 @@ impl Default for Mdl {
         Mdl {
             enabled: true,
             seeds: 1,
+            mlp: false,
+            control: false,
         }
     }
 }
@@ -596,7 +603,7 @@ impl Default for Examples {
         Examples {
             enabled: true,
             units: 2000,
-            sample: 8,
+            sample: 4,
         }
     }
 }

@@ -182,7 +182,17 @@ fn study_runs_skips_and_reruns_only_what_changed() {
     for id in expected {
         assert!(all.contains(&id.to_string()), "{id} not run: {all:?}");
     }
-    assert_eq!(all.len(), 2 + 2 + 2 * 2 * 3 + 3, "{all:?}");
+    // data, finetune, 2 extractions; probe, MDL and DirectProbe on train and test per encoder
+    // and layer; similarity per layer; compare, examples, memorisation, report.
+    assert_eq!(all.len(), 2 + 2 + 2 * 2 * 4 + 2 + 4, "{all:?}");
+    for f in [
+        "similarity/layer-3.json",
+        "mdl/finetuned/layer-1.json",
+        "compare/examples.csv",
+        "compare/examples.json",
+    ] {
+        assert!(dir.join("run").join(f).is_file(), "{f}");
+    }
     assert!(out.contains("Table A"), "{out}");
     assert!(out.contains("report: "), "{out}");
     assert!(dir.join("run/report/index.html").is_file());
@@ -219,7 +229,9 @@ fn study_runs_skips_and_reruns_only_what_changed() {
     );
     assert!(plan.contains("skip  extract/finetuned"), "{plan}");
 
-    // A probe setting: the dry run says what re-runs and why; only probes, compare, report run.
+    // A probe setting: the dry run says what re-runs and why; only probes, compare (with the
+    // per-example view, which writes into compare/), memorisation and report run; the linear MDL
+    // probe keeps its one seed.
     let set = ["--set", "probe.seeds=3"];
     let plan = ok(&study(&cfg, &[&set[..], &["--dry-run"]].concat()));
     assert!(
@@ -236,6 +248,7 @@ fn study_runs_skips_and_reruns_only_what_changed() {
         rerun,
         [
             "compare",
+            "examples",
             "memorisation",
             "probe/finetuned/layer-1",
             "probe/finetuned/layer-3",
@@ -325,9 +338,11 @@ fn shared_cache_reuses_the_pretrained_stages_across_seeds() {
             "data",
             "extract/pretrained",
             "probe/pretrained/layer-1",
+            "mdl/pretrained/layer-1",
             "directprobe/pretrained/train/layer-1",
             "directprobe/pretrained/test/layer-1",
             "probe/pretrained/layer-3",
+            "mdl/pretrained/layer-3",
             "directprobe/pretrained/train/layer-3",
             "directprobe/pretrained/test/layer-3",
         ],

@@ -52,8 +52,11 @@ pub struct SimilarityLayer {
     pub k: usize,
     /// Seed of the sample and the permutations.
     pub seed: u64,
-    /// The five indices with their nulls.
-    pub scores: CalibratedSimilarity,
+    /// The five indices with their nulls (`None` for a degenerate layer, see `note`).
+    pub scores: Option<CalibratedSimilarity>,
+    /// Why the indices are undefined (e.g. every unit has the same vector at this layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -115,7 +118,8 @@ fn read_opt<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
 }
 
 /// Fills Table A's selectivity (from the probe report's control task) and MDL compression (from
-/// `mdl/<model>/layer-<k>.json`, the chosen probe's shape) when they were computed.
+/// `mdl/<model>/layer-<k>.json`, the linear probe's, comparable across layers and encoders) when
+/// they were computed.
 pub fn add_table_a_columns(
     run: &Path,
     row: &mut TableARow,
@@ -125,14 +129,11 @@ pub fn add_table_a_columns(
         .and_then(|p| p.best.control.as_ref())
         .and_then(|c| c.selectivity_test)
         .map(|v| 100.0 * v);
-    if let (Some(hidden), Some(mdl)) = (
-        row.best_hidden.as_ref(),
-        read_opt::<MdlReport>(&mdl_file(run, &row.version, row.layer))?,
-    ) {
+    if let Some(mdl) = read_opt::<MdlReport>(&mdl_file(run, &row.version, row.layer))? {
         row.mdl_compression = mdl
             .shapes
             .iter()
-            .find(|s| &s.hidden == hidden)
+            .find(|s| s.hidden.is_empty())
             .map(|s| s.task.compression);
     }
     Ok(())
@@ -197,11 +198,13 @@ pub fn report_measures(run: &Path, layers: &[usize]) -> Result<Option<rep::Measu
     let mut similarity = Vec::new();
     for &l in layers {
         if let Some(s) = read_opt::<SimilarityLayer>(&similarity_file(run, l))? {
-            similarity.push(s);
+            if let Some(scores) = s.scores {
+                similarity.push((s, scores));
+            }
         }
     }
-    let similarity = similarity.first().map(|first| rep::measures::SimilaritySection {
-        layers: similarity.iter().map(|s| s.layer).collect(),
+    let similarity = similarity.first().map(|(first, first_scores)| rep::measures::SimilaritySection {
+        layers: similarity.iter().map(|(s, _)| s.layer).collect(),
         split: first.split.clone(),
         units: first.units,
         permutations: first.permutations,
@@ -211,13 +214,13 @@ pub fn report_measures(run: &Path, layers: &[usize]) -> Result<Option<rep::Measu
             .map(|(key, name, about, pick)| rep::measures::SimilarityMeasure {
                 key: key.to_string(),
                 name: name.to_string(),
-                kind: match pick(&first.scores).kind {
+                kind: match pick(first_scores).kind {
                     MeasureKind::Similarity => "similarity",
                     MeasureKind::Distance => "distance",
                 }
                 .into(),
                 about: about.to_string(),
-                scores: similarity.iter().map(|s| null_score(pick(&s.scores))).collect(),
+                scores: similarity.iter().map(|(_, c)| null_score(pick(c))).collect(),
             })
             .collect(),
     });
@@ -228,7 +231,9 @@ pub fn report_measures(run: &Path, layers: &[usize]) -> Result<Option<rep::Measu
             read_opt::<MdlReport>(&mdl_file(run, PRETRAINED, l))?,
             read_opt::<MdlReport>(&mdl_file(run, FINETUNED, l))?,
         ) {
-            mdl_layers.push((l, b, a));
+            if !b.shapes.is_empty() || !a.shapes.is_empty() {
+                mdl_layers.push((l, b, a));
+            }
         }
     }
     let mdl = mdl_layers.first().map(|(_, first, _)| {

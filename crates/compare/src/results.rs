@@ -47,8 +47,8 @@ pub struct TableARow {
     /// test accuracy, in percentage points (`None` without `probe.control`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selectivity: Option<f64>,
-    /// MDL compression (uniform / online codelength, Voita & Titov 2020) of the chosen probe's
-    /// shape (`None` without the MDL stage).
+    /// MDL compression (uniform / online codelength, Voita & Titov 2020) of the linear probe
+    /// (`None` without the MDL stage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mdl_compression: Option<f64>,
 }

@@ -194,7 +194,7 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
          #clusters: DirectProbe on the training set; similarity: Pearson correlation of the train and test \
          label-pair distance vectors (– when undefined); selectivity: accuracy minus control-task accuracy \
          (points, Hewitt &amp; Liang 2019; – without <code>probe.control</code>); MDL compression: uniform / online \
-         codelength of the chosen probe (Voita &amp; Titov 2020). Δ: fine-tuned − original, green when better (higher accuracy, fewer clusters); a red row marks a \
+         codelength of the linear probe (Voita &amp; Titov 2020). Δ: fine-tuned − original, green when better (higher accuracy, fewer clusters); a red row marks a \
          pair where fine-tuning lowered accuracy (paper: only BERT-small on PS-fxn).</p>\n\
          <table><tr><th>model</th><th>task</th><th>version</th><th>layer</th><th>acc</th><th>std</th><th>Δ acc</th>\
          <th>best hidden</th><th>#clusters</th><th>Δ #clusters</th><th>linear</th><th>similarity</th>\

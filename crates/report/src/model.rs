@@ -130,7 +130,7 @@ pub struct TableARow {
     /// Selectivity of the chosen probe: accuracy minus control-task accuracy (points).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "nonfinite::opt")]
     pub selectivity: Option<f64>,
-    /// MDL compression of the chosen probe's shape (uniform / online codelength).
+    /// MDL compression of the linear probe (uniform / online codelength).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "nonfinite::opt")]
     pub mdl_compression: Option<f64>,
 }

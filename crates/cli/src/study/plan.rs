@@ -560,7 +560,11 @@ fn analyses(b: &mut Builder<'_>, rep: &Replicate, model: &ModelRef) -> Vec<Strin
                     Stage::new(
                         mdl_id.clone(),
                         Kind::Mdl(model.clone(), mdl::settings(config, layer)),
-                        vec![ex.clone(), id.clone()],
+                        if config.mdl.mlp {
+                            vec![ex.clone(), id.clone()]
+                        } else {
+                            vec![ex.clone()]
+                        },
                         vec![rep.path(&format!("mdl/{}/layer-{layer}.json", model.name()))],
                     ),
                     rep,

@@ -14,7 +14,7 @@ use tunescope_compare::io::{self as cio, FINETUNED, PRETRAINED};
 use tunescope_compare::measures::{similarity_file, SimilarityLayer};
 use tunescope_geometry::calibrated::{calibrated_similarity, NullSettings};
 use tunescope_geometry::linalg::Matrix;
-use tunescope_geometry::similarity::RsaOptions;
+use tunescope_geometry::similarity::{RsaOptions, SimilarityError};
 use tunescope_geometry::stats::Rng;
 
 use super::extract::{label_list, load_layer};
@@ -99,9 +99,19 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
             ..RsaOptions::default()
         },
     };
-    let scores = calibrated_similarity(&matrix(&a, &rows)?, &matrix(&b, &rows)?, &null)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("similarity of {} layer {}", s.split, s.layer))?;
+    // A layer where every sampled unit has the same vector (e.g. `cls` pooling at layer 0) is
+    // degenerate: the indices are undefined, recorded with the reason instead of failing.
+    let (scores, note) =
+        match calibrated_similarity(&matrix(&a, &rows)?, &matrix(&b, &rows)?, &null) {
+            Ok(c) => (Some(c), None),
+            Err(e @ (SimilarityError::ZeroVariance(_) | SimilarityError::ZeroNorm { .. })) => {
+                (None, Some(format!("degenerate layer: {e}")))
+            }
+            Err(e) => {
+                return Err(anyhow::anyhow!("{e}"))
+                    .with_context(|| format!("similarity of {} layer {}", s.split, s.layer))
+            }
+        };
     let result = SimilarityLayer {
         layer: s.layer,
         split: s.split.clone(),
@@ -111,16 +121,20 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
         k: s.k,
         seed: s.seed,
         scores,
+        note,
         seconds: started.elapsed().as_secs_f64(),
     };
     let path = similarity_file(out, s.layer);
     let dir = path.parent().expect("a file in similarity/");
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     cio::write_atomic(&path, &(serde_json::to_string_pretty(&result)? + "\n"))?;
-    Ok(json!({
-        "units": result.units,
-        "debiased_cka": scores.debiased_cka.value,
-        "debiased_cka_p": scores.debiased_cka.p_value,
-        "procrustes_angular": scores.procrustes_angular.value,
-    }))
+    Ok(match &result.scores {
+        Some(c) => json!({
+            "units": result.units,
+            "debiased_cka": c.debiased_cka.value,
+            "debiased_cka_p": c.debiased_cka.p_value,
+            "procrustes_angular": c.procrustes_angular.value,
+        }),
+        None => json!({"units": result.units, "note": result.note}),
+    })
 }
