@@ -203,27 +203,35 @@ pub fn report_measures(run: &Path, layers: &[usize]) -> Result<Option<rep::Measu
             }
         }
     }
-    let similarity = similarity.first().map(|(first, first_scores)| rep::measures::SimilaritySection {
-        layers: similarity.iter().map(|(s, _)| s.layer).collect(),
-        split: first.split.clone(),
-        units: first.units,
-        permutations: first.permutations,
-        k: first.k,
-        measures: INDICES
-            .iter()
-            .map(|(key, name, about, pick)| rep::measures::SimilarityMeasure {
-                key: key.to_string(),
-                name: name.to_string(),
-                kind: match pick(first_scores).kind {
-                    MeasureKind::Similarity => "similarity",
-                    MeasureKind::Distance => "distance",
-                }
-                .into(),
-                about: about.to_string(),
-                scores: similarity.iter().map(|(_, c)| null_score(pick(c))).collect(),
-            })
-            .collect(),
-    });
+    let similarity =
+        similarity
+            .first()
+            .map(|(first, first_scores)| rep::measures::SimilaritySection {
+                layers: similarity.iter().map(|(s, _)| s.layer).collect(),
+                split: first.split.clone(),
+                units: first.units,
+                permutations: first.permutations,
+                k: first.k,
+                measures: INDICES
+                    .iter()
+                    .map(
+                        |(key, name, about, pick)| rep::measures::SimilarityMeasure {
+                            key: key.to_string(),
+                            name: name.to_string(),
+                            kind: match pick(first_scores).kind {
+                                MeasureKind::Similarity => "similarity",
+                                MeasureKind::Distance => "distance",
+                            }
+                            .into(),
+                            about: about.to_string(),
+                            scores: similarity
+                                .iter()
+                                .map(|(_, c)| null_score(pick(c)))
+                                .collect(),
+                        },
+                    )
+                    .collect(),
+            });
 
     let mut mdl_layers = Vec::new();
     for &l in layers {
@@ -237,52 +245,59 @@ pub fn report_measures(run: &Path, layers: &[usize]) -> Result<Option<rep::Measu
         }
     }
     let mdl = mdl_layers.first().map(|(_, first, _)| {
-        let probes = first
-            .shapes
-            .iter()
-            .enumerate()
-            .map(|(i, shape)| {
-                let pick = |r: &MdlReport, f: &dyn Fn(&tunescope_model::probe::mdl::MdlShape) -> Option<f64>| {
-                    r.shapes.get(i).and_then(f).unwrap_or(f64::NAN)
-                };
-                let col = |after: bool, f: &dyn Fn(&tunescope_model::probe::mdl::MdlShape) -> Option<f64>| {
-                    mdl_layers
-                        .iter()
-                        .map(|(_, b, a)| pick(if after { a } else { b }, f))
-                        .collect::<Vec<f64>>()
-                };
-                let control = shape.control.is_some();
-                rep::measures::MdlProbe {
-                    name: if shape.hidden.is_empty() {
-                        "linear".into()
-                    } else {
-                        format!(
-                            "MLP {}",
-                            shape
-                                .hidden
-                                .iter()
-                                .map(|h| h.to_string())
-                                .collect::<Vec<_>>()
-                                .join("×")
-                        )
-                    },
-                    before: col(false, &|s| Some(s.task.compression)),
-                    after: col(true, &|s| Some(s.task.compression)),
-                    before_bits: col(false, &|s| Some(s.task.online_bits)),
-                    after_bits: col(true, &|s| Some(s.task.online_bits)),
-                    control_before: if control {
-                        col(false, &|s| s.control.as_ref().map(|c| c.compression))
-                    } else {
-                        Vec::new()
-                    },
-                    control_after: if control {
-                        col(true, &|s| s.control.as_ref().map(|c| c.compression))
-                    } else {
-                        Vec::new()
-                    },
-                }
-            })
-            .collect();
+        let probes =
+            first
+                .shapes
+                .iter()
+                .enumerate()
+                .map(|(i, shape)| {
+                    let pick = |r: &MdlReport,
+                                f: &dyn Fn(
+                        &tunescope_model::probe::mdl::MdlShape,
+                    ) -> Option<f64>| {
+                        r.shapes.get(i).and_then(f).unwrap_or(f64::NAN)
+                    };
+                    let col = |after: bool,
+                               f: &dyn Fn(
+                        &tunescope_model::probe::mdl::MdlShape,
+                    ) -> Option<f64>| {
+                        mdl_layers
+                            .iter()
+                            .map(|(_, b, a)| pick(if after { a } else { b }, f))
+                            .collect::<Vec<f64>>()
+                    };
+                    let control = shape.control.is_some();
+                    rep::measures::MdlProbe {
+                        name: if shape.hidden.is_empty() {
+                            "linear".into()
+                        } else {
+                            format!(
+                                "MLP {}",
+                                shape
+                                    .hidden
+                                    .iter()
+                                    .map(|h| h.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join("×")
+                            )
+                        },
+                        before: col(false, &|s| Some(s.task.compression)),
+                        after: col(true, &|s| Some(s.task.compression)),
+                        before_bits: col(false, &|s| Some(s.task.online_bits)),
+                        after_bits: col(true, &|s| Some(s.task.online_bits)),
+                        control_before: if control {
+                            col(false, &|s| s.control.as_ref().map(|c| c.compression))
+                        } else {
+                            Vec::new()
+                        },
+                        control_after: if control {
+                            col(true, &|s| s.control.as_ref().map(|c| c.compression))
+                        } else {
+                            Vec::new()
+                        },
+                    }
+                })
+                .collect();
         rep::measures::MdlSection {
             layers: mdl_layers.iter().map(|(l, _, _)| *l).collect(),
             units: first.rows,

@@ -452,7 +452,10 @@ impl Builder {
         }
         if let Some(s) = &l.cka_pre_post {
             let mut chart = LineChart::new(
-                &format!("{} — debiased CKA(pre-trained, fine-tuned) per layer", ctx.title),
+                &format!(
+                    "{} — debiased CKA(pre-trained, fine-tuned) per layer",
+                    ctx.title
+                ),
                 "layer",
                 "debiased CKA (similarity)",
             );

@@ -217,7 +217,10 @@ pub(crate) fn figures(m: &Measures) -> Vec<Figure> {
         let xs: Vec<f64> = s.layers.iter().map(|&l| l as f64).collect();
         for (i, meas) in s.measures.iter().enumerate() {
             let mut chart = LineChart::new(
-                &format!("{} ({}) per layer, pre-trained vs fine-tuned", meas.name, meas.kind),
+                &format!(
+                    "{} ({}) per layer, pre-trained vs fine-tuned",
+                    meas.name, meas.kind
+                ),
                 "layer",
                 &format!("{} ({})", meas.name, meas.kind),
             );
@@ -326,11 +329,27 @@ pub(crate) fn figures(m: &Measures) -> Vec<Figure> {
                     markers: true,
                 });
             };
-            let shade = |c: &str| if pi == 0 { c.to_string() } else { svg::color(pi + 2).into() };
+            let shade = |c: &str| {
+                if pi == 0 {
+                    c.to_string()
+                } else {
+                    svg::color(pi + 2).into()
+                }
+            };
             add("original", &p.before, &shade(svg::BEFORE_COLOR), false);
             add("fine-tuned", &p.after, &shade(svg::AFTER_COLOR), false);
-            add("control, original", &p.control_before, svg::color(pi + 4), true);
-            add("control, fine-tuned", &p.control_after, svg::color(pi + 6), true);
+            add(
+                "control, original",
+                &p.control_before,
+                svg::color(pi + 4),
+                true,
+            );
+            add(
+                "control, fine-tuned",
+                &p.control_after,
+                svg::color(pi + 6),
+                true,
+            );
             for (k, l) in mdl.layers.iter().enumerate() {
                 let at = |v: &[f64]| v.get(k).map(|x| x.to_string()).unwrap_or_default();
                 rows.push(vec![
@@ -712,7 +731,9 @@ mod tests {
             ]
         );
         let proc = &figures[1];
-        assert!(proc.csv.starts_with("layer,kind,value,null_mean,null_std,p_value,calibrated\n"));
+        assert!(proc
+            .csv
+            .starts_with("layer,kind,value,null_mean,null_std,p_value,calibrated\n"));
         assert!(proc.csv.contains("\n0,distance,0.2,0.01,0.002,"));
         assert!(proc.svg.contains("angular Procrustes (distance)"));
         assert!(proc.caption.contains("smaller is more alike"));

@@ -128,10 +128,18 @@ pub struct TableARow {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub degenerate: bool,
     /// Selectivity of the chosen probe: accuracy minus control-task accuracy (points).
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "nonfinite::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "nonfinite::opt"
+    )]
     pub selectivity: Option<f64>,
     /// MDL compression of the linear probe (uniform / online codelength).
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "nonfinite::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "nonfinite::opt"
+    )]
     pub mdl_compression: Option<f64>,
 }
 

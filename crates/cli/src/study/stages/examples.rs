@@ -102,8 +102,12 @@ fn contexts(split: &Split, rows: &[usize], name: &str) -> Vec<UnitContext> {
 }
 
 fn points(v: &LabelledVectors) -> Result<Points> {
-    Points::new(v.data.iter().map(|&x| f64::from(x)).collect(), v.rows, v.dim)
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    Points::new(
+        v.data.iter().map(|&x| f64::from(x)).collect(),
+        v.rows,
+        v.dim,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// A trained DirectProbe classifier: the clustered rows and their clusters.
@@ -114,7 +118,12 @@ struct Classifier {
 
 impl Classifier {
     /// The stored train clustering of `model` at `layer`; `None` for a degenerate layer.
-    fn stored(out: &Path, model: &str, layer: usize, train: &LabelledVectors) -> Result<Option<Self>> {
+    fn stored(
+        out: &Path,
+        model: &str,
+        layer: usize,
+        train: &LabelledVectors,
+    ) -> Result<Option<Self>> {
         let dir = cio::directprobe_dir(out, model, "train", layer);
         let rows = cdp::load_rows(&dir, train.rows)?;
         if rows.is_empty() {
@@ -137,7 +146,11 @@ impl Classifier {
     }
 
     /// DirectProbe run afresh on `v` (with `settings`' cap and seed); `None` when degenerate.
-    fn fresh(v: &LabelledVectors, labels: &[String], settings: DirectProbeSettings) -> Result<Option<Self>> {
+    fn fresh(
+        v: &LabelledVectors,
+        labels: &[String],
+        settings: DirectProbeSettings,
+    ) -> Result<Option<Self>> {
         let (_, clustering, _, rows) = cdp::run(v, labels, settings)?;
         if rows.is_empty() {
             return Ok(None);
@@ -229,7 +242,10 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
     )];
     let mut memo_records = Vec::new();
     if let Some(m) = &s.memorisation {
-        display.message(format!("memorisation layer {}: DirectProbe on subtrain", m.layer));
+        display.message(format!(
+            "memorisation layer {}: DirectProbe on subtrain",
+            m.layer
+        ));
         let (sub_s, _) = ex::split_sentences(task.train.sentences.len(), m.subtrain, m.seed);
         let mut in_sub = vec![false; task.train.sentences.len()];
         for &i in &sub_s {
@@ -238,7 +254,10 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
         let (sub_rows, held_rows): (Vec<usize>, Vec<usize>) =
             (0..task.train.units.len()).partition(|&i| in_sub[task.train.units[i].sentence]);
         let pick = |rows: &[usize], salt: u64| -> Vec<usize> {
-            sample(rows.len(), salt).into_iter().map(|i| rows[i]).collect()
+            sample(rows.len(), salt)
+                .into_iter()
+                .map(|i| rows[i])
+                .collect()
         };
         let parts = [
             ("subtrain", pick(&sub_rows, 1)),

@@ -66,7 +66,10 @@ pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Res
     let path = mdl_file(out, &name, s.layer);
     let dir = path.parent().expect("an MDL file has a parent");
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let classes = sets[0].labels.iter().collect::<std::collections::BTreeSet<_>>();
+    let classes = sets[0]
+        .labels
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>();
     if classes.len() < 2 {
         // One label in train: every codelength is 0 bits, the compression undefined; recorded
         // as a report without shapes (Table A and the report show "–").
