@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+use tunescope_data::csv::field as csv_field;
 use tunescope_report::{TableARow, Version};
 
 use crate::config::Config;
@@ -110,14 +111,6 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
     v.map_or(String::new(), |v| format!("{v:.digits$}"))
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 /// `grid.csv`: one row per cell × layer × version (finished cells only).
 pub fn grid_csv(cells: &[CellSummary], axes: &[String]) -> String {
     let mut s = String::from("cell,config");
@@ -125,7 +118,10 @@ pub fn grid_csv(cells: &[CellSummary], axes: &[String]) -> String {
         s.push(',');
         s.push_str(&csv_field(a));
     }
-    s.push_str(",layer,version,acc_mean,acc_std,best_hidden,n_clusters,linear,similarity\n");
+    s.push_str(
+        ",layer,version,acc_mean,acc_std,best_hidden,best_l2,linear_acc_mean,linear_acc_std,\
+         n_clusters,linear,similarity,undefined_pairs,pairs_undefined\n",
+    );
     for c in cells {
         for r in &c.rows {
             let _ = write!(
@@ -140,15 +136,20 @@ pub fn grid_csv(cells: &[CellSummary], axes: &[String]) -> String {
             }
             let _ = writeln!(
                 s,
-                ",{},{},{},{},{},{},{},{}",
+                ",{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 r.layer,
                 r.version.as_str(),
                 fmt_opt(r.acc_mean, 4),
                 fmt_opt(r.acc_std, 4),
-                csv_field(&format!("{:?}", r.best_hidden)),
+                csv_field(&tunescope_model::probe::shape_name(&r.best_hidden)),
+                r.best_l2.map_or(String::new(), |v| format!("{v:e}")),
+                fmt_opt(r.linear_acc_mean, 4),
+                fmt_opt(r.linear_acc_std, 4),
                 r.n_clusters.map_or(String::new(), |n| n.to_string()),
                 r.is_linear.map_or(String::new(), |l| l.to_string()),
                 fmt_opt(r.similarity, 6),
+                r.undefined_pairs.clone().unwrap_or_default(),
+                r.pairs_undefined.map_or(String::new(), |n| n.to_string()),
             );
         }
     }

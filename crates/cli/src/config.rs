@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
+use tunescope_compare::analysis::UndefinedPairs;
 use tunescope_data::{Files, Format, LoadSpec, TaskKind, UnitKind};
 
 /// A whole study configuration, resolved (name and output directory filled in) and validated.
@@ -71,6 +72,10 @@ pub struct Study {
     /// Content-addressed stage cache shared by studies (e.g. the cells of a grid); unset = none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache: Option<PathBuf>,
+    /// One of the paper's model × task pairs (`bert-small/pos`): the report prints the paper's
+    /// published Table A row next to this study's last-layer rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paper: Option<String>,
 }
 
 impl Default for Study {
@@ -80,6 +85,7 @@ impl Default for Study {
             out: PathBuf::new(),
             seed: 42,
             cache: None,
+            paper: None,
         }
     }
 }
@@ -119,6 +125,10 @@ pub struct Data {
     /// Closed label set: other labels are an error; listed labels count even if unused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<String>>,
+    /// Span tasks: keep only single-word units (STREUSLE: single-token prepositions, as the
+    /// paper).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub single_word_units: bool,
 }
 
 fn default_train_fraction() -> f64 {
@@ -183,6 +193,7 @@ impl Data {
             seed,
             max_sentences: self.max_sentences,
             labels: self.labels.clone(),
+            single_word_units: self.single_word_units,
         };
         spec.validate().context("[data]")?;
         Ok(spec)
@@ -291,7 +302,8 @@ pub struct Model {
     /// Local Hugging Face encoder directory (config.json with model_type bert, roberta, xlm-roberta,
     /// distilbert or electra; model.safetensors; tokenizer.json) or hub id.
     pub path: String,
-    /// Unit pooling; unset means `first` for word units and `cls` for sentence units.
+    /// Unit pooling; unset means `mean` (sub-word average, as the paper) for token, pair and span
+    /// units and `cls` for sentence units.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pooling: Option<Pooling>,
     /// Layers to extract and analyse.
@@ -318,11 +330,13 @@ impl Default for Model {
 }
 
 impl Model {
-    /// The pooling to use for `kind` units: the configured one, or `first` / `cls`.
+    /// The pooling to use for `kind` units: the configured one, or the default: `mean` of a
+    /// word's sub-words for token, pair and span units (the paper averages them, digest §12),
+    /// `cls` for sentence units.
     pub fn pooling_for(&self, kind: UnitKind) -> Pooling {
         self.pooling.unwrap_or(match kind {
             UnitKind::Sentence => Pooling::Cls,
-            _ => Pooling::First,
+            _ => Pooling::Mean,
         })
     }
 }
@@ -401,6 +415,9 @@ pub struct Probe {
     pub enabled: bool,
     /// Hidden sizes; MLPs use every pair (h1, h2) of this grid.
     pub grid: Vec<usize>,
+    /// L2 weights (scikit-learn's `alpha`) searched for every shape; default the paper's
+    /// 1e-7, 1e-6, …, 1.
+    pub l2: Vec<f64>,
     /// Runs (seeds) per configuration.
     pub seeds: usize,
     /// Also train a linear probe.
@@ -421,7 +438,8 @@ impl Default for Probe {
     fn default() -> Self {
         Probe {
             enabled: true,
-            grid: vec![32, 64, 128, 256],
+            grid: tunescope_model::probe::PAPER_SIZES.to_vec(),
+            l2: tunescope_model::probe::PAPER_L2.to_vec(),
             seeds: 5,
             linear: true,
             epochs: 50,
@@ -467,6 +485,9 @@ pub struct Compare {
     pub rsa_sample: usize,
     /// Test units sampled (seeded) for CKA, Procrustes and the layer × layer CKA (0 = all).
     pub similarity_units: usize,
+    /// Label pairs without a distance in a spatial similarity: `zero` (written as 0, the
+    /// authors' code) or `drop` (left out).
+    pub undefined_pairs: UndefinedPairs,
 }
 
 impl Default for Compare {
@@ -474,6 +495,7 @@ impl Default for Compare {
         Compare {
             rsa_sample: 2000,
             similarity_units: 5000,
+            undefined_pairs: UndefinedPairs::Zero,
         }
     }
 }
@@ -702,6 +724,26 @@ impl Config {
         wanted.unwrap_or_else(|| layers.last().copied().unwrap_or(0))
     }
 
+    /// Why fine-tuning will not see every training unit's sentence, which the memorisation
+    /// experiment's premise ("subtest was seen by fine-tuning") needs; `None` when it will.
+    /// One line per setting that breaks the premise.
+    pub fn finetuning_misses_training_units(&self) -> Option<String> {
+        let f = &self.finetune;
+        [
+            (f.train_subset > 0).then(|| {
+                format!(
+                    "finetune.train_subset = {} fine-tunes on a sample of the training sentences",
+                    f.train_subset
+                )
+            }),
+            f.freeze_encoder
+                .then(|| "finetune.freeze_encoder = true leaves the encoder frozen".to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+    }
+
     /// Checks value ranges and cross-field consistency.
     pub fn validate(&self) -> anyhow::Result<()> {
         let s = &self.study;
@@ -710,6 +752,10 @@ impl Config {
                 "[study] name must be a plain name (letters, digits, `-`, `_`, `.`; not `.` or `..`), found {:?}",
                 s.name
             );
+        }
+        if let Some(pair) = &s.paper {
+            tunescope_compare::paper::check_pair(pair)
+                .map_err(|e| anyhow::anyhow!("[study] paper: {e}"))?;
         }
         self.load_spec()?;
         let m = &self.model;
@@ -762,6 +808,12 @@ impl Config {
             bail!(
                 "[probe] grid must list positive hidden sizes, found {:?}",
                 p.grid
+            );
+        }
+        if p.l2.is_empty() || p.l2.iter().any(|a| !(a.is_finite() && *a >= 0.0)) {
+            bail!(
+                "[probe] l2 must list L2 weights ≥ 0 (e.g. [1e-4] or the paper's [1e-7, 1e-6, …, 1]), found {:?}",
+                p.l2
             );
         }
         positive("[probe] seeds", p.seeds)?;
@@ -908,13 +960,21 @@ mod tests {
         assert_eq!(c.study.out, Path::new("runs/my-study"));
         assert_eq!(c.study.seed, 42);
         assert_eq!(c.model.max_subwords, 128);
-        assert_eq!(c.model.pooling_for(UnitKind::Token), Pooling::First);
+        for kind in [UnitKind::Token, UnitKind::Pair, UnitKind::Span] {
+            assert_eq!(c.model.pooling_for(kind), Pooling::Mean, "{kind:?}");
+        }
+        let first = Config::from_toml(MINIMAL, "s", &["model.pooling=first".into()]).unwrap();
+        assert_eq!(first.model.pooling_for(UnitKind::Token), Pooling::First);
         assert_eq!(c.model.pooling_for(UnitKind::Sentence), Pooling::Cls);
         assert_eq!(c.finetune.lr, 5e-5);
         assert_eq!(c.finetune.warmup_ratio, 0.1);
         assert_eq!(c.probe.grid, [32, 64, 128, 256]);
+        assert_eq!(c.probe.l2, [1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]);
         assert_eq!(c.directprobe.min_cluster_size, 5);
         assert_eq!((c.data.train_fraction, c.data.dev_fraction), (0.8, 0.1));
+        assert_eq!(c.compare.undefined_pairs, UndefinedPairs::Zero);
+        let drop = Config::from_toml(MINIMAL, "s", &["compare.undefined_pairs=drop".into()]);
+        assert_eq!(drop.unwrap().compare.undefined_pairs, UndefinedPairs::Drop);
     }
 
     #[test]
@@ -982,6 +1042,13 @@ mod tests {
             ("data.dev_fraction=0.5", "sum to 1"),
             ("finetune.dropout=1.0", "dropout must be in [0, 1)"),
             ("probe.grid=[]", "grid must list positive"),
+            ("probe.l2=[]", "l2 must list L2 weights"),
+            ("compare.undefined_pairs=zeros", "unknown variant `zeros`"),
+            (
+                "study.paper=bert-large/pos",
+                "not one of the paper's model × task pairs",
+            ),
+            ("probe.l2=[-1.0]", "l2 must list L2 weights"),
             ("data.train=x.conllu", "both `path` and `train`"),
             ("study.name=\"..\"", "plain name"),
             ("study.name=\".\"", "plain name"),
@@ -1007,6 +1074,8 @@ mod tests {
         for expected in [
             "brown-genre",
             "brown-pos",
+            "paper-pud-dep",
+            "paper-pud-pos",
             "streusle-ps-fxn",
             "streusle-ps-role",
             "trec50",

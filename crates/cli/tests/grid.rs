@@ -124,7 +124,8 @@ fn emit_creates_the_log_directory_and_collect_summarises_the_grid() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "cell,config,finetune.seed,layer,version,acc_mean,acc_std,best_hidden,n_clusters,linear,similarity"
+        "cell,config,finetune.seed,layer,version,acc_mean,acc_std,best_hidden,best_l2,\
+         linear_acc_mean,linear_acc_std,n_clusters,linear,similarity,undefined_pairs,pairs_undefined"
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 2, "{csv}");

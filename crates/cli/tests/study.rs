@@ -389,12 +389,44 @@ fn write_sentence_task(dir: &Path) {
 }
 
 #[test]
+fn memorisation_is_refused_before_any_work_when_fine_tuning_misses_training_units() {
+    let dir = scratch("memo-premise");
+    let cfg = write_config(&dir);
+    for set in ["finetune.train_subset=10", "finetune.freeze_encoder=true"] {
+        let o = study(&cfg, &["--set", set]);
+        assert!(!o.status.success(), "{set}: the study ran");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("[memorisation] needs fine-tuning to see every training unit")
+                && err.contains(set.split('=').next().unwrap()),
+            "{set}: {err}"
+        );
+        assert!(!dir.join("run").exists(), "{set}: work was done");
+    }
+    let o = study(
+        &cfg,
+        &[
+            "--set",
+            "finetune.train_subset=10",
+            "--set",
+            "memorisation.enabled=false",
+            "--dry-run",
+        ],
+    );
+    ok(&o);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn experiments_write_dynamics_memorisation_and_cross_task() {
     let dir = scratch("experiments");
     let cfg = write_config(&dir);
     write_sentence_task(&dir);
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text = text.replace("[finetune]\n", "[finetune]\ncheckpoint_every = 3\n");
+    // 8 sub-words: fine-tuning cuts the last words of the longest sentences, so some subtest
+    // units were never seen by it (the memorisation figure must say so).
+    text = text.replace("max_subwords = 20", "max_subwords = 8");
     text.push_str(&format!(
         "\n[memorisation]\nepochs = 4\n\n[[cross_task]]\nname = \"length\"\n[cross_task.data]\n\
          format = \"jsonl\"\ntask = \"classification\"\ntrain = \"{d}/sent-train.jsonl\"\n\
@@ -460,6 +492,20 @@ fn experiments_write_dynamics_memorisation_and_cross_task() {
     assert_eq!(memo["sentences"], serde_json::json!([48, 12]));
     assert_eq!(memo["before"]["subtest"].as_array().unwrap().len(), 4);
     assert!(memo["gap_after"].is_number(), "{memo}");
+    let unseen = memo["subtest_unseen_by_finetuning"].as_u64().unwrap();
+    assert!(
+        unseen > 0,
+        "max_subwords = 8 cuts some subtest units: {memo}"
+    );
+    assert!(unseen < memo["units"][1].as_u64().unwrap(), "{memo}");
+    for l in layers {
+        assert_eq!(l["linear_at"].as_array().unwrap().len(), updates.len());
+        assert_eq!(
+            l["pairs_undefined"].as_array().unwrap().len(),
+            updates.len()
+        );
+    }
+    assert_eq!(dynamics["undefined_pairs"], "zero");
 
     // The per-example view: every test unit at both layers, and the memorisation split.
     let units = |split: &str| {
@@ -503,15 +549,19 @@ fn experiments_write_dynamics_memorisation_and_cross_task() {
     assert_eq!(split_rows("subtrain") + split_rows("subtest"), n_train);
     assert_eq!(split_rows("memorisation-test"), n_test);
     let ex: Value =
-        serde_json::from_slice(&std::fs::read(run.join("compare/examples.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(run.join("compare/examples.json")).unwrap()).unwrap();
     assert_eq!(ex["groups"][0]["name"], "test");
     assert_eq!(ex["groups"][1]["name"], "memorisation");
     for c in ex["groups"][0]["counts"].as_array().unwrap() {
-        let total: u64 = ["stayed_right", "stayed_wrong", "right_to_wrong", "wrong_to_right"]
-            .iter()
-            .map(|k| c[*k].as_u64().unwrap())
-            .sum();
+        let total: u64 = [
+            "stayed_right",
+            "stayed_wrong",
+            "right_to_wrong",
+            "wrong_to_right",
+        ]
+        .iter()
+        .map(|k| c[*k].as_u64().unwrap())
+        .sum();
         assert_eq!(total as usize, n_test, "{c}");
     }
     // Calibrated similarity: each score labelled, with its null.
@@ -591,6 +641,7 @@ fn experiments_write_dynamics_memorisation_and_cross_task() {
         "<h3>angular Procrustes — a distance</h3>",
         "measures-mdl-compression",
         "Memorisation experiment: subtrain, subtest and test units",
+        "subtest units were not seen by fine-tuning",
     ] {
         assert!(html.contains(needle), "report lacks {needle}");
     }
@@ -1119,6 +1170,8 @@ fn toy_data(data: &mut toml::Table, dir: &Path) {
                 other => panic!("no toy corpus for format {other}"),
             };
             let [train, dev, test] = write_toy_corpus(dir, ext);
+            // One file to split (`path`, e.g. PUD) becomes the toy train file.
+            data.remove("path");
             data.insert("train".into(), s(&train));
             if data.contains_key("dev") {
                 data.insert("dev".into(), s(&dev));
@@ -1202,10 +1255,23 @@ fn every_example_runs_end_to_end() {
             assert!(l0.contains("degen."), "{name}: {l0}");
         }
         assert!(dir.join("run/report/index.html").is_file(), "{name}");
+        // A preset that names one of the paper's pairs shows the paper's row next to its own.
+        if let Some(pair) = c["study"].get("paper").and_then(|p| p.as_str()) {
+            assert!(
+                out.contains("  paper"),
+                "{name}: no paper row in the summary\n{out}"
+            );
+            let html = std::fs::read_to_string(dir.join("run/report/index.html")).unwrap();
+            let task = if pair.ends_with("/pos") { "POS" } else { "DEP" };
+            assert!(
+                html.contains(&format!("paper: BERT_small {task} fine-tuned")),
+                "{name}: no paper row in the report"
+            );
+        }
         names.push(name);
         std::fs::remove_dir_all(&dir).unwrap();
     }
-    assert_eq!(names.len(), 7, "{names:?}");
+    assert_eq!(names.len(), 9, "{names:?}");
 }
 
 /// A stage that fails is recorded as failed with its error, the message does not advise

@@ -22,7 +22,33 @@ pub struct LabelledVectors {
     pub labels: Vec<usize>,
 }
 
+/// Trains the probe family `cfg` on train/dev/test vectors (`sets` in that order), with word
+/// types per split for the control task.
+pub fn train_probes(
+    sets: &[LabelledVectors],
+    types: Option<&[Vec<String>; 3]>,
+    cfg: &tunescope_model::probe::ProbeConfig,
+) -> anyhow::Result<tunescope_model::probe::ProbeReport> {
+    anyhow::ensure!(sets.len() == 3, "probes need train, dev and test vectors");
+    let rows = |k: usize| sets[k].probe_rows(types.map(|t| t[k].as_slice()));
+    tunescope_model::probe::run_rows(rows(0), rows(1), Some(rows(2)), &[], cfg)
+}
+
 impl LabelledVectors {
+    /// These vectors as the probes take them, with optional word types (control task).
+    pub fn probe_rows<'a>(
+        &'a self,
+        types: Option<&'a [String]>,
+    ) -> tunescope_model::probe::Rows<'a> {
+        tunescope_model::probe::Rows {
+            data: &self.data,
+            rows: self.rows,
+            dim: self.dim,
+            labels: &self.labels,
+            types,
+        }
+    }
+
     /// Row `i`.
     pub fn row(&self, i: usize) -> &[f32] {
         &self.data[i * self.dim..(i + 1) * self.dim]
@@ -179,46 +205,87 @@ pub struct DistanceSpace<'a> {
     pub linear: bool,
 }
 
+/// How a label pair without a distance on one side (fewer than `min_cluster_size` points, or a
+/// label missing from a split) enters a spatial similarity (`compare.undefined_pairs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UndefinedPairs {
+    /// The missing distance is written as 0 and the pair kept: the authors' code.
+    #[default]
+    Zero,
+    /// The pair is left out of both distance vectors.
+    Drop,
+}
+
+impl UndefinedPairs {
+    /// `zero` or `drop`, as in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UndefinedPairs::Zero => "zero",
+            UndefinedPairs::Drop => "drop",
+        }
+    }
+}
+
+/// The two distance vectors over the label pairs `a < b` of two label × label matrices, with
+/// undefined pairs handled by `mode`, and the number of pairs undefined on either side.
+pub fn pair_vectors(
+    a: &[Vec<Option<f64>>],
+    b: &[Vec<Option<f64>>],
+    mode: UndefinedPairs,
+) -> (Vec<f64>, Vec<f64>, usize) {
+    let n = a.len().min(b.len());
+    let (mut xs, mut ys, mut undefined) = (Vec::new(), Vec::new(), 0);
+    for i in 0..n {
+        for j in i + 1..n {
+            let (x, y) = (a[i][j], b[i][j]);
+            if x.is_none() || y.is_none() {
+                undefined += 1;
+                if mode == UndefinedPairs::Drop {
+                    continue;
+                }
+            }
+            xs.push(x.unwrap_or(0.0));
+            ys.push(y.unwrap_or(0.0));
+        }
+    }
+    (xs, ys, undefined)
+}
+
 /// Pearson correlation of two label-pair distance vectors, with why it is missing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpatialSimilarity {
     /// The correlation; `None` when undefined.
     pub pearson: Option<f64>,
-    /// Why `pearson` is undefined, or which pairs were left out.
+    /// Why `pearson` is undefined, or how undefined pairs entered it.
     pub note: Option<String>,
-    /// Label pairs used (defined in both).
+    /// Label pairs in the distance vectors.
     pub pairs_used: usize,
-    /// Label pairs left out because their distance is undefined on either side (e.g. a label
-    /// absent from a split, or only in clusters dropped by the size filter).
+    /// Label pairs whose distance is undefined on either side (e.g. a label absent from a split,
+    /// or only in clusters dropped by the size filter).
     pub pairs_undefined: usize,
+    /// How those pairs entered the vectors: written as 0 (`zero`) or left out (`drop`).
+    #[serde(default)]
+    pub undefined_pairs: UndefinedPairs,
 }
 
 /// Spatial similarity (paper §6.7): Pearson correlation of the label-pair distance vectors of two
-/// DirectProbe results over the label pairs defined in both. As in the paper it is defined only
-/// when both spaces are linear; `names` label the two sides in the reason.
+/// DirectProbe results, pairs undefined on either side handled by `mode` (written as 0 by the
+/// authors' code, or left out). As in the paper it is defined only when both spaces are linear;
+/// `names` label the two sides in the reason.
 pub fn spatial_similarity(
     a: DistanceSpace<'_>,
     b: DistanceSpace<'_>,
     names: (&str, &str),
+    mode: UndefinedPairs,
 ) -> SpatialSimilarity {
-    let n = a.pair.len().min(b.pair.len());
-    let (mut xs, mut ys, mut undefined) = (Vec::new(), Vec::new(), 0);
-    for i in 0..n {
-        for j in i + 1..n {
-            match (a.pair[i][j], b.pair[i][j]) {
-                (Some(x), Some(y)) => {
-                    xs.push(x);
-                    ys.push(y);
-                }
-                _ => undefined += 1,
-            }
-        }
-    }
+    let (xs, ys, undefined) = pair_vectors(a.pair, b.pair, mode);
     let missing = |why: String| SpatialSimilarity {
         pearson: None,
         note: Some(why),
         pairs_used: xs.len(),
         pairs_undefined: undefined,
+        undefined_pairs: mode,
     };
     let not_linear: Vec<&str> = [(a.linear, names.0), (b.linear, names.1)]
         .iter()
@@ -234,10 +301,17 @@ pub fn spatial_similarity(
     match stats::pearson(&xs, &ys) {
         Ok(r) => SpatialSimilarity {
             pearson: Some(r),
-            note: (undefined > 0)
-                .then(|| format!("{undefined} label pair(s) undefined on one side were left out")),
+            note: (undefined > 0).then(|| match mode {
+                UndefinedPairs::Zero => {
+                    format!("{undefined} label pair(s) undefined on one side counted as distance 0")
+                }
+                UndefinedPairs::Drop => {
+                    format!("{undefined} label pair(s) undefined on one side were left out")
+                }
+            }),
             pairs_used: xs.len(),
             pairs_undefined: undefined,
+            undefined_pairs: mode,
         },
         Err(e) => missing(format!("Pearson undefined: {e}")),
     }
@@ -355,6 +429,7 @@ mod tests {
                 linear: true,
             },
             ("train", "test"),
+            UndefinedPairs::Drop,
         );
         assert!((s.pearson.unwrap() - 1.0).abs() < 1e-12);
         assert_eq!((s.pairs_used, s.pairs_undefined), (3, 0));
@@ -369,10 +444,29 @@ mod tests {
                 linear: true,
             },
             ("train", "test"),
+            UndefinedPairs::Drop,
         );
         assert!((s.pearson.unwrap() - 1.0).abs() < 1e-12);
         assert_eq!((s.pairs_used, s.pairs_undefined), (2, 1));
         assert!(s.note.unwrap().contains("1 label pair"));
+        assert_eq!(s.undefined_pairs, UndefinedPairs::Drop);
+        // The authors' convention: the undefined (1, 2) distance on test is 0, so the vectors
+        // are (1, 2, 3) and (2, 4, 0): covariance -2, variances 2 and 8, r = -0.5.
+        let zero = spatial_similarity(
+            DistanceSpace {
+                pair: &a,
+                linear: true,
+            },
+            DistanceSpace {
+                pair: &b,
+                linear: true,
+            },
+            ("train", "test"),
+            UndefinedPairs::Zero,
+        );
+        assert!((zero.pearson.unwrap() + 0.5).abs() < 1e-12, "{zero:?}");
+        assert_eq!((zero.pairs_used, zero.pairs_undefined), (3, 1));
+        assert!(zero.note.unwrap().contains("counted as distance 0"));
         let s = spatial_similarity(
             DistanceSpace {
                 pair: &a,
@@ -383,6 +477,7 @@ mod tests {
                 linear: false,
             },
             ("train", "test"),
+            UndefinedPairs::Zero,
         );
         assert_eq!(s.pearson, None);
         assert!(

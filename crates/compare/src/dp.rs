@@ -10,11 +10,11 @@
 //! has its fixed clusters re-measured without clustering again.
 
 use crate::analysis::LabelledVectors;
-use crate::io::write_atomic;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+use tunescope_data::fs::write_atomic;
 use tunescope_geometry::directprobe::{self as dp, report, Clustering, LabelMetrics, Points};
 use tunescope_geometry::stats::Rng;
 
@@ -56,6 +56,10 @@ pub struct DirectProbeSummary {
     /// `pair[a][b]`: mean hull distance over kept cluster pairs with labels {a, b}; `None` when
     /// undefined (the paper's code writes 0).
     pub pair: Vec<Vec<Option<f64>>>,
+    /// `pair_min[a][b]`: smallest hull distance over kept cluster pairs with labels {a, b};
+    /// `None` when undefined. Equals `pair` in a linear space (one cluster per label).
+    #[serde(default)]
+    pub pair_min: Vec<Vec<Option<f64>>>,
     /// Per label: mean pairwise distance inside its kept clusters; `None` when undefined.
     pub inside_mean: Vec<Option<f64>>,
     /// Per label: largest pairwise distance inside its kept clusters; `None` when undefined.
@@ -83,9 +87,23 @@ impl DirectProbeSummary {
             .collect()
     }
 
-    /// Smallest defined label-pair distance (the "min distance" of the space).
+    /// The "min distance" of the space: the smallest label-pair *mean* distance, i.e. the
+    /// smallest `pair[a][b]` (each the mean hull distance over the kept cluster pairs of labels a
+    /// and b, after the `min_cluster_size` filter). It is the smallest hull distance between
+    /// two labels only when the space is linear.
     pub fn min_distance(&self) -> Option<f64> {
         self.outside_min().into_iter().flatten().reduce(f64::min)
+    }
+
+    /// The smallest hull distance between any two kept clusters of different labels
+    /// (DirectProbe's per-cluster-pair minimum; equals [`Self::min_distance`] when linear).
+    pub fn min_cluster_pair_distance(&self) -> Option<f64> {
+        self.pair_min
+            .iter()
+            .flatten()
+            .flatten()
+            .copied()
+            .reduce(f64::min)
     }
 }
 
@@ -153,6 +171,7 @@ fn summarise(
             .map(|&k| clustering.clusters[k].members.len())
             .sum(),
         pair: metrics.pair.clone(),
+        pair_min: metrics.pair_min.clone(),
         inside_mean: (0..labels.len())
             .map(|l| defined(&metrics.inside_mean, l))
             .collect(),
@@ -226,6 +245,7 @@ fn degenerate(
         clusters_dropped: 0,
         points_dropped: 0,
         pair: vec![vec![None; n]; n],
+        pair_min: vec![vec![None; n]; n],
         inside_mean: vec![None; n],
         inside_max: vec![None; n],
         degenerate: Some(format!(
@@ -243,6 +263,7 @@ fn degenerate(
         kept: Vec::new(),
         dropped: Vec::new(),
         pair: vec![vec![None; n]; n],
+        pair_min: vec![vec![None; n]; n],
         vec: (0..n)
             .flat_map(|a| (a + 1..n).map(move |b| (a, b, 0.0)))
             .collect(),
@@ -363,7 +384,7 @@ pub fn write_artifacts(
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let names = &summary.labels;
-    write_atomic(&dir.join("clusters.txt"), &report::clusters_txt(clustering))?;
+    write_atomic(&dir.join("clusters.txt"), report::clusters_txt(clustering))?;
     let rows_file = dir.join("rows.txt");
     if rows.len() != summary.rows_total {
         let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
@@ -373,18 +394,18 @@ pub fn write_artifacts(
             .with_context(|| format!("removing the stale {}", rows_file.display()))?;
     }
     let zero = |v: &[Option<f64>]| v.iter().map(|x| x.unwrap_or(0.0)).collect::<Vec<_>>();
-    write_atomic(&dir.join("vec.txt"), &report::vec_txt(metrics, names))?;
+    write_atomic(&dir.join("vec.txt"), report::vec_txt(metrics, names))?;
     write_atomic(
         &dir.join("outside_min.txt"),
-        &report::per_label_txt(&zero(&summary.outside_min()), names),
+        report::per_label_txt(&zero(&summary.outside_min()), names),
     )?;
     write_atomic(
         &dir.join("inside_mean.txt"),
-        &report::per_label_txt(&zero(&summary.inside_mean), names),
+        report::per_label_txt(&zero(&summary.inside_mean), names),
     )?;
     write_atomic(
         &dir.join("inside_max.txt"),
-        &report::per_label_txt(&zero(&summary.inside_max), names),
+        report::per_label_txt(&zero(&summary.inside_max), names),
     )?;
     let json = serde_json::json!({
         "n_points": summary.rows_used,
@@ -403,16 +424,16 @@ pub fn write_artifacts(
         &dir.join("metrics.json"),
         &(serde_json::to_string_pretty(&json)? + "\n"),
     )?;
-    write_atomic(
+    Ok(write_atomic(
         &dir.join(SUMMARY_FILE),
         &(serde_json::to_string_pretty(summary)? + "\n"),
-    )
+    )?)
 }
 
 /// Writes only `label_metrics.json` (for a directory whose clusters came from elsewhere).
 pub fn write_summary(dir: &Path, summary: &DirectProbeSummary) -> Result<()> {
-    write_atomic(
+    Ok(write_atomic(
         &dir.join(SUMMARY_FILE),
         &(serde_json::to_string_pretty(summary)? + "\n"),
-    )
+    )?)
 }

@@ -3,11 +3,12 @@
 
 use crate::analysis::{
     centroid_movement, difference_pca, distance_change, label_centroids, similarity_indices,
-    spatial_similarity, DistanceSpace, LabelledVectors,
+    spatial_similarity, DistanceSpace, LabelledVectors, UndefinedPairs,
 };
 use crate::dp::{self, DirectProbeSettings, DirectProbeSummary};
 use crate::findings::check_findings;
 use crate::io::{self, FINETUNED, PRETRAINED};
+use crate::layer_analyses;
 use crate::results::{
     CkaLayers, CompareResults, LabelDistanceLayer, LabelDistanceRow, MovementLayer, Sampling,
     SimilarityLayer, TableARow,
@@ -17,7 +18,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use tunescope_geometry::similarity::{cka_matrix, CkaEstimator, RsaOptions};
 use tunescope_geometry::stats::Rng;
-use tunescope_model::probe::{self, ProbeConfig, ProbeReport};
+use tunescope_model::probe::{ProbeConfig, ProbeReport};
 
 /// Settings of a comparison (the CLI maps `[probe]`, `[directprobe]` and `[compare]` onto it).
 #[derive(Debug, Clone)]
@@ -36,6 +37,9 @@ pub struct CompareOptions {
     pub rsa: RsaOptions,
     /// Seed of the similarity row sample.
     pub seed: u64,
+    /// How label pairs without a distance enter the spatial similarities (default: written
+    /// as 0, the authors' convention).
+    pub undefined_pairs: UndefinedPairs,
 }
 
 impl Default for CompareOptions {
@@ -57,6 +61,7 @@ impl Default for CompareOptions {
                 ..RsaOptions::default()
             },
             seed: 42,
+            undefined_pairs: UndefinedPairs::Zero,
         }
     }
 }
@@ -193,22 +198,7 @@ fn probe_report(
         .iter()
         .map(|s| load(run, model, s, layer, labels))
         .collect::<Result<Vec<_>>>()?;
-    let xs = sets
-        .iter()
-        .map(|s| probe::matrix(&s.data, s.rows, s.dim))
-        .collect::<Result<Vec<_>>>()?;
-    let split = |i: usize| probe::Split {
-        x: &xs[i],
-        labels: &sets[i].labels,
-        types: None,
-    };
-    let input = probe::ProbeInput {
-        train: split(0),
-        dev: split(1),
-        test: Some(split(2)),
-        curves: Vec::new(),
-    };
-    let report = probe::run(&input, cfg)
+    let report = crate::analysis::train_probes(&sets, None, cfg)
         .with_context(|| format!("classifier probes on {model} layer {layer}"))?;
     std::fs::create_dir_all(path.parent().expect("probe file has a parent"))
         .with_context(|| format!("creating the directory of {}", path.display()))?;
@@ -223,11 +213,13 @@ fn table_row(
     train: &DirectProbeSummary,
     test: &DirectProbeSummary,
     probe: &std::result::Result<ProbeReport, String>,
+    mode: UndefinedPairs,
 ) -> TableARow {
+    let pct = |v: Option<f64>| v.map(|v| 100.0 * v);
     let (acc_mean, acc_std, best_hidden, probe_note) = match probe {
         Ok(r) => (
-            r.best.test_mean.map(|v| 100.0 * v),
-            r.best.test_std.map(|v| 100.0 * v),
+            pct(r.best.test_mean),
+            pct(r.best.test_std),
             Some(r.best.hidden.clone()),
             r.best
                 .test_mean
@@ -236,17 +228,25 @@ fn table_row(
         ),
         Err(note) => (None, None, None, Some(note.clone())),
     };
+    let probe = probe.as_ref().ok();
+    let linear = probe.and_then(|r| r.linear.as_ref());
     TableARow {
         layer,
         version: model.to_string(),
         acc_mean,
         acc_std,
         best_hidden,
+        best_l2: probe.map(|r| r.best.l2),
+        probe_selected_on: probe.map(|r| r.selected_on.clone()),
+        linear_acc_mean: linear.and_then(|l| pct(l.test_mean)),
+        linear_acc_std: linear.and_then(|l| pct(l.test_std)),
+        linear_l2: linear.map(|l| l.l2),
         probe_note,
         n_clusters: train.n_clusters,
         n_labels: train.n_labels,
         linear: train.linear,
         min_distance: train.min_distance(),
+        min_cluster_pair_distance: train.min_cluster_pair_distance(),
         train_rows_used: train.rows_used,
         train_rows_total: train.rows_total,
         train_test_similarity: spatial_similarity(
@@ -259,6 +259,7 @@ fn table_row(
                 linear: test.linear,
             },
             ("train", "test"),
+            mode,
         ),
         min_cluster_size: train.settings.min_cluster_size,
         clusters_dropped: train.clusters_dropped,
@@ -355,6 +356,7 @@ pub fn compare(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Wor
     let mut similarity = Vec::new();
     let mut sim_pre = Vec::new();
     let mut sim_post = Vec::new();
+    let mut measured: Vec<Vec<_>> = vec![Vec::new(); models.len()];
     for &layer in &layers {
         let mut train_dp = Vec::new();
         let mut centroids = Vec::new();
@@ -365,7 +367,7 @@ pub fn compare(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Wor
             let dp_train = directprobe(ctx, (m, "train", layer), &train, &mut work)?;
             let dp_test = directprobe(ctx, (m, "test", layer), &test, &mut work)?;
             let probe = probe_report(run, m, layer, &labels, opts.probe.as_ref(), &mut work)?;
-            let mut row = table_row(layer, m, &dp_train, &dp_test, &probe);
+            let mut row = table_row(layer, m, &dp_train, &dp_test, &probe, opts.undefined_pairs);
             crate::measures::add_table_a_columns(run, &mut row, probe.as_ref().ok())?;
             table_a.push(row);
             centroids.push(label_centroids(&train, n_labels));
@@ -374,6 +376,14 @@ pub fn compare(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Wor
             } else {
                 load(run, m, sim_split, layer, &labels)?
             };
+            if !layer_analyses::LAYER_ANALYSES.is_empty() {
+                let sim_labels: Vec<usize> = sim_rows.iter().map(|&i| sim.labels[i]).collect();
+                let v = usize::from(m != PRETRAINED);
+                measured[v].push(layer_analyses::measure(&layer_analyses::LayerInput {
+                    x: &sim.matrix(&sim_rows),
+                    labels: &sim_labels,
+                }));
+            }
             if has_finetuned {
                 let x = sim.matrix(&sim_rows);
                 if m == PRETRAINED {
@@ -440,6 +450,7 @@ pub fn compare(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Wor
                         linear: after.linear,
                     },
                     (PRETRAINED, FINETUNED),
+                    opts.undefined_pairs,
                 ),
                 indices: similarity_indices(x, y, &opts.rsa),
             });
@@ -462,6 +473,7 @@ pub fn compare(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Wor
     } else {
         None
     };
+    let layer_measures = layer_analyses::assemble(&layers, &measured, &models);
     let mut results = CompareResults {
         labels: labels.names,
         layers,
@@ -479,6 +491,7 @@ pub fn compare(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Wor
         layer_movement,
         similarity,
         cka_layers,
+        layer_measures,
         findings: Vec::new(),
         notes,
     };

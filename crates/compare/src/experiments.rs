@@ -8,23 +8,19 @@ use tunescope_geometry::linalg::Matrix;
 use tunescope_geometry::pca::Pca;
 use tunescope_geometry::stats::{self, Rng};
 
-use crate::analysis::{distance_change, DistanceChange};
+use crate::analysis::{distance_change, pair_vectors, DistanceChange, UndefinedPairs};
 
-/// Pearson correlation of two label-pair distance matrices over the pairs `a < b` defined in
-/// both (the dynamics' "spatial similarity with the pre-trained space"); `None` when fewer than
-/// two pairs are defined or either side is constant.
-pub fn pair_pearson(a: &[Vec<Option<f64>>], b: &[Vec<Option<f64>>]) -> Option<f64> {
-    let n = a.len().min(b.len());
-    let (mut xs, mut ys) = (Vec::new(), Vec::new());
-    for i in 0..n {
-        for j in i + 1..n {
-            if let (Some(x), Some(y)) = (a[i][j], b[i][j]) {
-                xs.push(x);
-                ys.push(y);
-            }
-        }
-    }
-    stats::pearson(&xs, &ys).ok()
+/// Pearson correlation of two label-pair distance matrices over the pairs `a < b`, pairs
+/// undefined on either side handled by `mode` (the dynamics' "spatial similarity with the
+/// pre-trained space"), and the number of undefined pairs; `None` when fewer than two pairs are
+/// left or either side is constant.
+pub fn pair_pearson(
+    a: &[Vec<Option<f64>>],
+    b: &[Vec<Option<f64>>],
+    mode: UndefinedPairs,
+) -> (Option<f64>, usize) {
+    let (xs, ys, undefined) = pair_vectors(a, b, mode);
+    (stats::pearson(&xs, &ys).ok(), undefined)
 }
 
 /// Labels ranked by how much their minimum distance grew from `first` to `last`: the `k` most
@@ -128,47 +124,7 @@ pub fn split_sentences(n_sentences: usize, fraction: f64, seed: u64) -> (Vec<usi
     (0..n_sentences).partition(|&i| is_sub[i])
 }
 
-/// Accuracy per probe epoch on the three memorisation subsets, averaged over seeds.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MemoCurves {
-    /// Seen by fine-tuning and by the probe.
-    pub subtrain: Vec<f64>,
-    /// Seen by fine-tuning only.
-    pub subtest: Vec<f64>,
-    /// Seen by neither.
-    pub test: Vec<f64>,
-}
-
-impl MemoCurves {
-    /// Mean over seeds of per-seed curves (`curves[seed][epoch]`); seeds that stopped early
-    /// contribute to the epochs they trained.
-    pub fn mean_of(subtrain: &[Vec<f64>], subtest: &[Vec<f64>], test: &[Vec<f64>]) -> MemoCurves {
-        fn mean(curves: &[Vec<f64>]) -> Vec<f64> {
-            let len = curves.iter().map(Vec::len).max().unwrap_or(0);
-            (0..len)
-                .map(|e| {
-                    let v: Vec<f64> = curves.iter().filter_map(|c| c.get(e).copied()).collect();
-                    v.iter().sum::<f64>() / v.len() as f64
-                })
-                .collect()
-        }
-        MemoCurves {
-            subtrain: mean(subtrain),
-            subtest: mean(subtest),
-            test: mean(test),
-        }
-    }
-
-    /// Subtest − test accuracy after the last epoch (the memorisation gap).
-    pub fn final_gap(&self) -> Option<f64> {
-        Some(self.subtest.last()? - self.test.last()?)
-    }
-
-    /// Subtrain − subtest accuracy after the last epoch (what the probe alone overfits).
-    pub fn final_probe_gap(&self) -> Option<f64> {
-        Some(self.subtrain.last()? - self.subtest.last()?)
-    }
-}
+pub use tunescope_report::MemoCurves;
 
 /// One row of the cross-task table: encoder fine-tuned on `finetuned_on` (`None` = pre-trained),
 /// task `probing` probed.
@@ -190,6 +146,19 @@ pub struct CrossTaskRow {
 }
 
 impl CrossTaskRow {
+    /// The row as the report's cross-task table shows it (accuracy in percent).
+    pub fn report_row(&self) -> tunescope_report::CrossTaskRow {
+        let c = self.change.as_ref();
+        tunescope_report::CrossTaskRow {
+            finetuned_on: self.finetuned_on.clone(),
+            probing: self.probing.clone(),
+            n_inc: c.map(|c| c.n_grew),
+            n_dec: c.map(|c| c.n_shrank),
+            mean_change: c.and_then(|c| c.mean_change),
+            acc: self.acc.map(|a| 100.0 * a),
+        }
+    }
+
     /// A row from the per-label minimum distances of the pre-trained and this encoder.
     pub fn new(
         finetuned_on: Option<&str>,
@@ -240,15 +209,23 @@ mod tests {
             &[4., 8., 0., 1.],
             &[6., 10., 1., 0.],
         ]);
-        let r = pair_pearson(&a, &b).unwrap();
+        let (r, undefined) = pair_pearson(&a, &b, UndefinedPairs::Drop);
+        let r = r.unwrap();
         assert!((r - 1.0).abs() < 1e-12, "{r}");
+        assert_eq!(undefined, 1);
+        let (zero, undefined) = pair_pearson(&a, &b, UndefinedPairs::Zero);
+        assert!(
+            zero.unwrap() < r - 1e-3,
+            "the pair written as 0 lowers r: {zero:?}"
+        );
+        assert_eq!(undefined, 1);
         let c = m(&[
             &[0., 5., 2., 3.],
             &[5., 0., 4., 1.],
             &[2., 4., 0., 9.],
             &[3., 1., 9., 0.],
         ]);
-        assert!(pair_pearson(&a, &c).unwrap() < 0.0);
+        assert!(pair_pearson(&a, &c, UndefinedPairs::Drop).0.unwrap() < 0.0);
     }
 
     #[test]

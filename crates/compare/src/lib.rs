@@ -5,6 +5,8 @@
 //!   spatial similarity, CKA/RSA/Procrustes), reusable by the dynamics and cross-task studies.
 //! * [`dp`]: DirectProbe on one split × layer, summarised, with its run-directory artifacts.
 //! * [`experiments`]: dynamics over checkpoints, the memorisation split, the cross-task table.
+//! * [`seeds`]: statistics over fine-tuning seeds (bootstrap intervals, permutation tests).
+//! * [`layer_analyses`]: the registry of per-layer analyses `compare` runs at every layer.
 //! * [`compare`]: walks a run directory, reuses artifacts, computes the rest; [`CompareResults`]
 //!   writes `compare/*.json` and `compare/*.csv` (documented in `docs/compare.md`).
 //! * [`terminal_table`], [`report_sections`]: the terminal summary and the report's sections.
@@ -15,9 +17,12 @@ mod driver;
 pub mod experiments;
 mod findings;
 pub mod io;
+pub mod layer_analyses;
 pub mod measures;
+pub mod paper;
 mod report;
 pub mod results;
+pub mod seeds;
 mod table;
 
 pub use driver::{compare, compare_and_write, CompareOptions, Work};

@@ -7,11 +7,12 @@
 //! * `compare/examples.csv` and `compare/examples.json` ([`ExamplesResult`]): every sampled
 //!   unit's DirectProbe prediction before and after fine-tuning, and the counts per layer.
 
-use crate::io::{write_atomic, FINETUNED, PRETRAINED};
+use crate::io::{FINETUNED, PRETRAINED};
 use crate::results::TableARow;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use tunescope_data::fs::write_atomic;
 use tunescope_geometry::calibrated::{CalibratedScore, CalibratedSimilarity, MeasureKind};
 use tunescope_geometry::flips::{Change, FlipCounts, FlipRecord};
 use tunescope_model::probe::mdl::MdlReport;
@@ -99,10 +100,10 @@ pub struct ExamplesResult {
 impl ExamplesResult {
     /// Writes `examples.json` into `dir` atomically.
     pub fn write(&self, dir: &Path) -> Result<()> {
-        write_atomic(
+        Ok(write_atomic(
             &dir.join("examples.json"),
-            &(serde_json::to_string_pretty(self)? + "\n"),
-        )
+            serde_json::to_string_pretty(self)? + "\n",
+        )?)
     }
 }
 
@@ -245,19 +246,18 @@ pub fn report_measures(run: &Path, layers: &[usize]) -> Result<Option<rep::Measu
         }
     }
     let mdl = mdl_layers.first().map(|(_, first, _)| {
-        let probes =
-            first
-                .shapes
-                .iter()
-                .enumerate()
-                .map(|(i, shape)| {
-                    let pick = |r: &MdlReport,
+        let probes = first
+            .shapes
+            .iter()
+            .enumerate()
+            .map(|(i, shape)| {
+                let pick = |r: &MdlReport,
                                 f: &dyn Fn(
                         &tunescope_model::probe::mdl::MdlShape,
                     ) -> Option<f64>| {
                         r.shapes.get(i).and_then(f).unwrap_or(f64::NAN)
                     };
-                    let col = |after: bool,
+                let col = |after: bool,
                                f: &dyn Fn(
                         &tunescope_model::probe::mdl::MdlShape,
                     ) -> Option<f64>| {
@@ -266,38 +266,38 @@ pub fn report_measures(run: &Path, layers: &[usize]) -> Result<Option<rep::Measu
                             .map(|(_, b, a)| pick(if after { a } else { b }, f))
                             .collect::<Vec<f64>>()
                     };
-                    let control = shape.control.is_some();
-                    rep::measures::MdlProbe {
-                        name: if shape.hidden.is_empty() {
-                            "linear".into()
-                        } else {
-                            format!(
-                                "MLP {}",
-                                shape
-                                    .hidden
-                                    .iter()
-                                    .map(|h| h.to_string())
-                                    .collect::<Vec<_>>()
-                                    .join("×")
-                            )
-                        },
-                        before: col(false, &|s| Some(s.task.compression)),
-                        after: col(true, &|s| Some(s.task.compression)),
-                        before_bits: col(false, &|s| Some(s.task.online_bits)),
-                        after_bits: col(true, &|s| Some(s.task.online_bits)),
-                        control_before: if control {
-                            col(false, &|s| s.control.as_ref().map(|c| c.compression))
-                        } else {
-                            Vec::new()
-                        },
-                        control_after: if control {
-                            col(true, &|s| s.control.as_ref().map(|c| c.compression))
-                        } else {
-                            Vec::new()
-                        },
-                    }
-                })
-                .collect();
+                let control = shape.control.is_some();
+                rep::measures::MdlProbe {
+                    name: if shape.hidden.is_empty() {
+                        "linear".into()
+                    } else {
+                        format!(
+                            "MLP {}",
+                            shape
+                                .hidden
+                                .iter()
+                                .map(|h| h.to_string())
+                                .collect::<Vec<_>>()
+                                .join("×")
+                        )
+                    },
+                    before: col(false, &|s| Some(s.task.compression)),
+                    after: col(true, &|s| Some(s.task.compression)),
+                    before_bits: col(false, &|s| Some(s.task.online_bits)),
+                    after_bits: col(true, &|s| Some(s.task.online_bits)),
+                    control_before: if control {
+                        col(false, &|s| s.control.as_ref().map(|c| c.compression))
+                    } else {
+                        Vec::new()
+                    },
+                    control_after: if control {
+                        col(true, &|s| s.control.as_ref().map(|c| c.compression))
+                    } else {
+                        Vec::new()
+                    },
+                }
+            })
+            .collect();
         rep::measures::MdlSection {
             layers: mdl_layers.iter().map(|(l, _, _)| *l).collect(),
             units: first.rows,

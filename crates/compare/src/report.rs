@@ -30,13 +30,22 @@ pub fn report_sections(
             acc_mean: t.acc_mean,
             acc_std: t.acc_std,
             best_hidden: t.best_hidden.clone().unwrap_or_default(),
+            best_l2: t.best_l2,
+            selected_on: t.probe_selected_on.clone(),
+            linear_acc_mean: t.linear_acc_mean,
+            linear_acc_std: t.linear_acc_std,
+            min_distance: t.min_distance,
+            min_cluster_pair_distance: t.min_cluster_pair_distance,
             n_clusters: (t.train_rows_used > 0).then_some(t.n_clusters),
             is_linear: (t.train_rows_used > 0).then_some(t.linear),
             similarity: t.train_test_similarity.pearson,
             similarity_note: t.train_test_similarity.note.clone(),
+            undefined_pairs: Some(t.train_test_similarity.undefined_pairs.as_str().into()),
+            pairs_undefined: Some(t.train_test_similarity.pairs_undefined),
             degenerate: t.train_rows_used == 0,
             selectivity: t.selectivity,
             mdl_compression: t.mdl_compression,
+            paper: None,
         })
         .collect();
     let per_version = |version: &str, f: &dyn Fn(&crate::results::TableARow) -> Option<f64>| {
@@ -59,6 +68,7 @@ pub fn report_sections(
     };
     let layers = rep::LayerSeries {
         layers: r.layers.clone(),
+        measures: r.layer_measures.clone(),
         probe_accuracy: Some(before_after(&|t| t.acc_mean)),
         clusters: Some(before_after(&|t| Some(t.n_clusters as f64))),
         min_distance: Some(before_after(&|t| t.min_distance)),

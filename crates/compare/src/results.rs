@@ -1,10 +1,12 @@
 //! The comparison results as written to `compare/` (JSON and CSV).
 
 use crate::analysis::{DifferencePca, DistanceChange, SimilarityIndices, SpatialSimilarity};
-use crate::io::{csv, num, write_atomic};
+use crate::io::{FINETUNED, PRETRAINED};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use tunescope_data::csv::{opt_num, table};
+use tunescope_data::fs::write_atomic;
 
 /// One row of the paper's Table A: one encoder version at one layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,8 +19,24 @@ pub struct TableARow {
     pub acc_mean: Option<f64>,
     /// Sample standard deviation of that accuracy over seeds, in percent.
     pub acc_std: Option<f64>,
-    /// Hidden sizes of the chosen probe (`[]` = linear).
+    /// Hidden sizes of the chosen probe: the best MLP on dev (`[]` = linear, only when the
+    /// probe family has no MLP).
     pub best_hidden: Option<Vec<usize>>,
+    /// L2 weight (scikit-learn's `alpha`) of the chosen probe.
+    #[serde(default)]
+    pub best_l2: Option<f64>,
+    /// The split that selected the probe configurations (`dev`).
+    #[serde(default)]
+    pub probe_selected_on: Option<String>,
+    /// Test accuracy of the best linear probe on dev, mean over seeds, in percent.
+    #[serde(default)]
+    pub linear_acc_mean: Option<f64>,
+    /// Its sample standard deviation over seeds, in percent.
+    #[serde(default)]
+    pub linear_acc_std: Option<f64>,
+    /// L2 weight of that linear probe.
+    #[serde(default)]
+    pub linear_l2: Option<f64>,
     /// Why the probe columns are empty.
     pub probe_note: Option<String>,
     /// DirectProbe clusters on train.
@@ -27,8 +45,14 @@ pub struct TableARow {
     pub n_labels: usize,
     /// `n_clusters == n_labels`.
     pub linear: bool,
-    /// Smallest label-pair hull distance on train (kept clusters only).
+    /// Smallest label-pair *mean* distance on train: for each label pair the mean hull distance
+    /// over its cluster pairs, after the `min_cluster_size` filter; the smallest of those. The
+    /// smallest hull distance between two labels only when the space is linear.
     pub min_distance: Option<f64>,
+    /// Smallest hull distance between two kept clusters of different labels on train
+    /// (DirectProbe's per-cluster-pair minimum; equals `min_distance` when linear).
+    #[serde(default)]
+    pub min_cluster_pair_distance: Option<f64>,
     /// Train rows clustered / train rows in the split.
     pub train_rows_used: usize,
     /// Train rows in the split.
@@ -183,6 +207,9 @@ pub struct CompareResults {
     pub similarity: Vec<SimilarityLayer>,
     /// Layer × layer CKA (absent without a fine-tuned model).
     pub cka_layers: Option<CkaLayers>,
+    /// The measures of the registered per-layer analyses ([`crate::layer_analyses`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layer_measures: Vec<tunescope_report::LayerMeasure>,
     /// The paper's findings checked on these numbers.
     pub findings: Vec<Finding>,
     /// Run-level notes (e.g. what could not be computed and why).
@@ -196,6 +223,9 @@ fn pretty<T: Serialize>(v: &T) -> Result<String> {
 fn opt_usize(v: Option<usize>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
 }
+
+/// Written under `compare/` after [`OUTPUT_FILES`] when a per-layer analysis is registered.
+pub const LAYER_MEASURES_FILE: &str = "layer_measures.csv";
 
 /// File names written under `compare/`, in writing order.
 pub const OUTPUT_FILES: [&str; 15] = [
@@ -220,18 +250,26 @@ impl CompareResults {
     /// Renders every output file (name, contents), in [`OUTPUT_FILES`] order.
     pub fn files(&self) -> Result<Vec<(&'static str, String)>> {
         let names = &self.labels;
-        let table_a = csv(
+        let table_a = table(
             &[
                 "layer",
                 "version",
                 "acc_mean",
                 "acc_std",
                 "best_hidden",
+                "best_l2",
+                "probe_selected_on",
+                "linear_acc_mean",
+                "linear_acc_std",
+                "linear_l2",
                 "n_clusters",
                 "n_labels",
                 "linear",
                 "min_distance",
+                "min_cluster_pair_distance",
                 "train_test_similarity",
+                "undefined_pairs",
+                "pairs_undefined",
                 "similarity_note",
                 "min_cluster_size",
                 "clusters_dropped",
@@ -250,19 +288,27 @@ impl CompareResults {
                     vec![
                         r.layer.to_string(),
                         r.version.clone(),
-                        num(r.acc_mean),
-                        num(r.acc_std),
+                        opt_num(r.acc_mean),
+                        opt_num(r.acc_std),
                         r.best_hidden
                             .as_ref()
-                            .map(|h| format!("{h:?}"))
+                            .map(|h| tunescope_model::probe::shape_name(h))
                             .unwrap_or_default(),
+                        opt_num(r.best_l2),
+                        r.probe_selected_on.clone().unwrap_or_default(),
+                        opt_num(r.linear_acc_mean),
+                        opt_num(r.linear_acc_std),
+                        opt_num(r.linear_l2),
                         r.n_clusters.to_string(),
                         r.n_labels.to_string(),
                         r.linear.to_string(),
-                        num(r.min_distance),
+                        opt_num(r.min_distance),
+                        opt_num(r.min_cluster_pair_distance),
                         r.train_test_similarity
                             .pearson
                             .map_or("–".into(), |p| p.to_string()),
+                        r.train_test_similarity.undefined_pairs.as_str().into(),
+                        r.train_test_similarity.pairs_undefined.to_string(),
                         r.train_test_similarity.note.clone().unwrap_or_default(),
                         r.min_cluster_size.to_string(),
                         r.clusters_dropped.to_string(),
@@ -271,8 +317,8 @@ impl CompareResults {
                         r.train_rows_total.to_string(),
                         r.conflict_rows_dropped.to_string(),
                         r.probe_note.clone().unwrap_or_default(),
-                        num(r.selectivity),
-                        num(r.mdl_compression),
+                        opt_num(r.selectivity),
+                        opt_num(r.mdl_compression),
                     ]
                 })
                 .collect::<Vec<_>>(),
@@ -283,20 +329,21 @@ impl CompareResults {
                 ld_rows.push(vec![
                     l.layer.to_string(),
                     r.label.clone(),
-                    num(r.outside_min_before),
-                    num(r.outside_min_after),
-                    num(r
-                        .outside_min_after
-                        .zip(r.outside_min_before)
-                        .map(|(a, b)| a - b)),
-                    num(r.inside_mean_before),
-                    num(r.inside_mean_after),
-                    num(r.inside_max_before),
-                    num(r.inside_max_after),
+                    opt_num(r.outside_min_before),
+                    opt_num(r.outside_min_after),
+                    opt_num(
+                        r.outside_min_after
+                            .zip(r.outside_min_before)
+                            .map(|(a, b)| a - b),
+                    ),
+                    opt_num(r.inside_mean_before),
+                    opt_num(r.inside_mean_after),
+                    opt_num(r.inside_max_before),
+                    opt_num(r.inside_max_after),
                 ]);
             }
         }
-        let label_distances = csv(
+        let label_distances = table(
             &[
                 "layer",
                 "label",
@@ -310,7 +357,7 @@ impl CompareResults {
             ],
             &ld_rows,
         );
-        let change = csv(
+        let change = table(
             &[
                 "layer",
                 "n_grew",
@@ -333,7 +380,7 @@ impl CompareResults {
                         opt_usize(c.map(|c| c.n_shrank)),
                         opt_usize(c.map(|c| c.n_unchanged)),
                         opt_usize(c.map(|c| c.n_undefined)),
-                        num(c.and_then(|c| c.mean_change)),
+                        opt_num(c.and_then(|c| c.mean_change)),
                         l.min_cluster_size.to_string(),
                         l.clusters_dropped_before.to_string(),
                         opt_usize(l.clusters_dropped_after),
@@ -351,18 +398,25 @@ impl CompareResults {
                 mv_rows.push(vec![
                     m.layer.to_string(),
                     names[l].clone(),
-                    num(*d),
-                    num(pc.map(|p| p[0])),
-                    num(pc.map(|p| p[1])),
+                    opt_num(*d),
+                    opt_num(pc.map(|p| p[0])),
+                    opt_num(pc.map(|p| p[1])),
                 ]);
             }
         }
-        let movement = csv(
+        let movement = table(
             &["layer", "label", "displacement", "diff_pc1", "diff_pc2"],
             &mv_rows,
         );
-        let spatial = csv(
-            &["layer", "pearson", "pairs_used", "pairs_undefined", "note"],
+        let spatial = table(
+            &[
+                "layer",
+                "pearson",
+                "undefined_pairs",
+                "pairs_used",
+                "pairs_undefined",
+                "note",
+            ],
             &self
                 .similarity
                 .iter()
@@ -370,6 +424,7 @@ impl CompareResults {
                     vec![
                         s.layer.to_string(),
                         s.spatial.pearson.map_or("–".into(), |p| p.to_string()),
+                        s.spatial.undefined_pairs.as_str().into(),
                         s.spatial.pairs_used.to_string(),
                         s.spatial.pairs_undefined.to_string(),
                         s.spatial.note.clone().unwrap_or_default(),
@@ -377,7 +432,7 @@ impl CompareResults {
                 })
                 .collect::<Vec<_>>(),
         );
-        let indices = csv(
+        let indices = table(
             &[
                 "layer",
                 "rows",
@@ -396,11 +451,11 @@ impl CompareResults {
                     vec![
                         s.layer.to_string(),
                         i.rows.to_string(),
-                        num(i.cka),
-                        num(i.cka_debiased),
-                        num(i.rsa),
+                        opt_num(i.cka),
+                        opt_num(i.cka_debiased),
+                        opt_num(i.rsa),
                         i.rsa_rows.to_string(),
-                        num(i.procrustes),
+                        opt_num(i.procrustes),
                         i.notes.join("; "),
                     ]
                 })
@@ -418,7 +473,7 @@ impl CompareResults {
                 }
             }
         }
-        let cka = csv(&["pretrained_layer", "finetuned_layer", "cka"], &cka_rows);
+        let cka = table(&["pretrained_layer", "finetuned_layer", "cka"], &cka_rows);
         let spatial_json: Vec<serde_json::Value> = self
             .similarity
             .iter()
@@ -429,7 +484,7 @@ impl CompareResults {
             .iter()
             .map(|s| serde_json::json!({"layer": s.layer, "indices": s.indices}))
             .collect();
-        Ok(vec![
+        Ok([
             ("table_a.json", pretty(&self.table_a)?),
             ("table_a.csv", table_a),
             ("label_distances.json", pretty(&self.label_distances)?),
@@ -451,7 +506,20 @@ impl CompareResults {
             ("cka_layers.csv", cka),
             ("findings.json", pretty(&self.findings)?),
             ("compare.json", pretty(self)?),
-        ])
+        ]
+        .into_iter()
+        .chain((!self.layer_measures.is_empty()).then(|| {
+            let versions = if self.has_finetuned {
+                &[PRETRAINED, FINETUNED][..]
+            } else {
+                &[PRETRAINED][..]
+            };
+            (
+                LAYER_MEASURES_FILE,
+                crate::layer_analyses::csv(&self.layer_measures, versions),
+            )
+        }))
+        .collect())
     }
 
     /// Writes every output file into `dir` (created if missing). All contents are rendered

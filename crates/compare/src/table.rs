@@ -9,14 +9,17 @@ fn pair<T>(b: Option<T>, a: Option<T>, f: impl Fn(T) -> String) -> String {
     format!("{} → {}", s(b), s(a))
 }
 
-/// One line per layer: accuracy, #clusters and min distance before → after, and CKA; then the
-/// findings with their verdicts and the run's notes.
+/// One line per layer: the MLP probe's and the linear probe's accuracy, #clusters, the min
+/// distance (label-pair mean) and the min cluster-pair distance before → after, and CKA; then
+/// the findings with their verdicts and the run's notes.
 pub fn terminal_table(r: &CompareResults) -> String {
     let mut rows = vec![[
         "layer".to_string(),
-        "acc % before → after".into(),
+        "MLP acc % before → after".into(),
+        "linear acc %".into(),
         "#clusters before → after".into(),
         "min dist before → after".into(),
+        "min cluster-pair".into(),
         "CKA".into(),
     ]];
     for &l in &r.layers {
@@ -34,6 +37,11 @@ pub fn terminal_table(r: &CompareResults) -> String {
                 a.and_then(|t| t.acc_mean),
                 |x| format!("{x:.2}"),
             ),
+            pair(
+                b.and_then(|t| t.linear_acc_mean),
+                a.and_then(|t| t.linear_acc_mean),
+                |x| format!("{x:.2}"),
+            ),
             pair(b.map(|t| t.n_clusters), a.map(|t| t.n_clusters), |x| {
                 x.to_string()
             }),
@@ -42,10 +50,15 @@ pub fn terminal_table(r: &CompareResults) -> String {
                 a.and_then(|t| t.min_distance),
                 |x| format!("{x:.3}"),
             ),
+            pair(
+                b.and_then(|t| t.min_cluster_pair_distance),
+                a.and_then(|t| t.min_cluster_pair_distance),
+                |x| format!("{x:.3}"),
+            ),
             cka.map_or("–".into(), |x| format!("{x:.3}")),
         ]);
     }
-    let widths: Vec<usize> = (0..5)
+    let widths: Vec<usize> = (0..rows[0].len())
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
@@ -57,8 +70,12 @@ pub fn terminal_table(r: &CompareResults) -> String {
             .collect();
         writeln!(out, "{}", cells.join("  ")).expect("write to String");
         if i == 0 {
-            writeln!(out, "{}", "-".repeat(widths.iter().sum::<usize>() + 8))
-                .expect("write to String");
+            writeln!(
+                out,
+                "{}",
+                "-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1))
+            )
+            .expect("write to String");
         }
     }
     for f in &r.findings {

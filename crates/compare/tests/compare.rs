@@ -3,6 +3,7 @@
 //! at layer 0, a lot at layer 1.
 
 use std::path::{Path, PathBuf};
+use tunescope_compare::analysis::UndefinedPairs;
 use tunescope_compare::{compare, compare_and_write, dp::DirectProbeSettings, CompareOptions};
 use tunescope_data::npy;
 use tunescope_geometry::stats::Rng;
@@ -117,13 +118,45 @@ fn before_after_quantities_and_reuse() {
         );
         assert_eq!((row.min_cluster_size, row.clusters_dropped), (5, 1));
         assert!(row.acc_mean.unwrap() > 80.0, "separable clusters: {row:?}");
+        // Only a linear probe was trained: it is the reported probe and its own columns.
         assert_eq!(row.best_hidden.as_deref(), Some(&[][..]));
-        // D's pairs are undefined on both splits; the other 3 pairs give a defined Pearson.
+        assert_eq!(row.linear_acc_mean, row.acc_mean);
+        assert_eq!(row.probe_selected_on.as_deref(), Some("dev"));
+        assert!(row.best_l2.is_some() && row.linear_l2 == row.best_l2);
+        // One cluster per label: the label-pair mean and the cluster-pair minimum agree.
+        assert!(row.min_distance.unwrap() > 0.0);
+        assert_eq!(row.min_cluster_pair_distance, row.min_distance);
+        // D's pairs are undefined on both splits: by default written as 0 (the authors' code),
+        // so all 6 pairs enter the Pearson correlation and the 3 undefined ones are counted.
         let s = &row.train_test_similarity;
         assert!(s.pearson.is_some(), "{s:?}");
-        assert_eq!((s.pairs_used, s.pairs_undefined), (3, 3));
-        assert!(s.note.as_deref().unwrap().contains("3 label pair"));
+        assert_eq!(s.undefined_pairs, UndefinedPairs::Zero);
+        assert_eq!((s.pairs_used, s.pairs_undefined), (6, 3));
+        assert!(s
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("3 label pair(s) undefined on one side counted as distance 0"));
     }
+
+    // With `drop`, the undefined pairs are left out of the correlation.
+    let drop_opts = CompareOptions {
+        undefined_pairs: UndefinedPairs::Drop,
+        ..opts.clone()
+    };
+    let (dropped, _) = compare(&tmp.0, &drop_opts).unwrap();
+    for row in &dropped.table_a {
+        let s = &row.train_test_similarity;
+        assert_eq!((s.pairs_used, s.pairs_undefined), (3, 3), "{s:?}");
+        assert_eq!(s.undefined_pairs, UndefinedPairs::Drop);
+    }
+    let csv = std::fs::read_to_string(tmp.0.join("compare/table_a.csv")).unwrap();
+    assert!(csv
+        .lines()
+        .next()
+        .unwrap()
+        .contains(",min_cluster_pair_distance,"));
+    assert!(csv.lines().nth(1).unwrap().contains(",zero,3,"), "{csv}");
 
     // Label distances: every defined label's minimum distance grows; D is undefined, not 0.
     let d = label(&r, "D");

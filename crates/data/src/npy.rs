@@ -406,14 +406,6 @@ fn header_bytes(dtype: Dtype, shape: &[usize], min_len: usize) -> Vec<u8> {
     out
 }
 
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
-}
-
 fn check_len(path: &Path, shape: &[usize], len: usize) -> Result<(), NpyError> {
     let n: usize = shape.iter().product();
     if n != len {
@@ -425,20 +417,13 @@ fn check_len(path: &Path, shape: &[usize], len: usize) -> Result<(), NpyError> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` atomically (temporary file in the same directory, then rename).
+/// Writes `header` then `body` to `path` atomically.
 fn write_atomic(path: &Path, header: &[u8], body: &[u8]) -> Result<(), NpyError> {
-    let tmp = temp_path(path);
-    let res = (|| {
-        let mut f = BufWriter::new(File::create(&tmp)?);
-        f.write_all(header)?;
-        f.write_all(body)?;
-        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res.map_err(io_err(path))
+    crate::fs::write_atomic_with(path, |w| {
+        w.write_all(header)?;
+        w.write_all(body)
+    })
+    .map_err(|e| io_err(path)(e.source))
 }
 
 /// Writes an `f32` array atomically.
@@ -474,7 +459,7 @@ impl NpyRowWriter {
     /// Starts a matrix with `cols` columns at `path`.
     pub fn create(path: impl AsRef<Path>, cols: usize) -> Result<Self, NpyError> {
         let path = path.as_ref().to_path_buf();
-        let tmp = temp_path(&path);
+        let tmp = crate::fs::temp_sibling(&path);
         // Reserve room for the largest row count so the header never grows.
         let header = header_bytes(Dtype::F32, &[usize::MAX, cols], 0);
         let mut file = BufWriter::new(File::create(&tmp).map_err(io_err(&path))?);

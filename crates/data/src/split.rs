@@ -3,41 +3,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::readers::Corpus;
+use crate::rng::SplitMix64;
 use crate::task::Split;
-
-/// SplitMix64: a tiny, fully specified generator, so a seed gives the same split everywhere.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0), by rejection so there is no modulo bias.
-    fn below(&mut self, n: usize) -> usize {
-        let n = n as u64;
-        let zone = u64::MAX - u64::MAX % n;
-        loop {
-            let r = self.next();
-            if r < zone {
-                return (r % n) as usize;
-            }
-        }
-    }
-}
 
 /// `0..n` in a seeded random order (Fisher–Yates).
 fn shuffled(n: usize, seed: u64) -> Vec<usize> {
-    let mut rng = SplitMix64(seed);
     let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = rng.below(i + 1);
-        order.swap(i, j);
-    }
+    SplitMix64::new(seed).shuffle(&mut order);
     order
 }
 

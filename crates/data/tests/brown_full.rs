@@ -24,6 +24,7 @@ fn full_brown_corpus_counts_and_document_split() {
         seed: 0,
         max_sentences: None,
         labels: None,
+        single_word_units: false,
     };
     let start = std::time::Instant::now();
     let task = load(&spec).unwrap();

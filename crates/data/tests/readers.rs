@@ -356,7 +356,47 @@ fn spec(format: Format, task: TaskKind, files: Files) -> LoadSpec {
         seed: 1,
         max_sentences: None,
         labels: None,
+        single_word_units: false,
     }
+}
+
+#[test]
+fn streusle_can_keep_single_token_prepositions_only() {
+    let files = || Files::Separate {
+        train: fixture("sample.conllulex"),
+        dev: Some(fixture("sample.conllulex")),
+        test: Some(fixture("sample.conllulex")),
+    };
+    let all = load(&spec(Format::Streusle, TaskKind::PsRole, files())).unwrap();
+    let single = load(&LoadSpec {
+        single_word_units: true,
+        ..spec(Format::Streusle, TaskKind::PsRole, files())
+    })
+    .unwrap();
+    let targets = |t: &tunescope_data::Task| -> Vec<Target> {
+        t.train.units.iter().map(|u| u.target.clone()).collect()
+    };
+    assert!(targets(&all).contains(&Target::Span(vec![4, 5])));
+    assert_eq!(
+        targets(&single),
+        [Target::Span(vec![2]), Target::Span(vec![6])],
+        "the multi-word `because of` is left out"
+    );
+    let e = LoadSpec {
+        single_word_units: true,
+        ..spec(
+            Format::Conllu,
+            TaskKind::Upos,
+            Files::Single(fixture("sample.conllu")),
+        )
+    }
+    .validate()
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("single_word_units is for span tasks"),
+        "{e}"
+    );
 }
 
 #[test]

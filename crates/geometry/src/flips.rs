@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use tunescope_data::csv::field as csv_field;
 
 /// How a unit's prediction changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -267,21 +268,10 @@ pub fn nearest_cluster_labels(
 /// Header of [`write_flips_csv`].
 pub const CSV_HEADER: &str = "layer,split,unit,sentence,word,gold,before,after,change";
 
-/// RFC 4180 field: quoted when it holds a comma, quote, CR or LF (quotes doubled).
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 /// Writes `records` as CSV ([`CSV_HEADER`], one row per record) atomically: a temporary file
 /// next to `path`, then a rename.
 pub fn write_flips_csv(path: &Path, records: &[FlipRecord]) -> std::io::Result<()> {
-    let tmp = path.with_extension("csv.tmp");
-    let result = (|| {
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    tunescope_data::fs::write_atomic_with(path, |w| {
         writeln!(w, "{CSV_HEADER}")?;
         for r in records {
             writeln!(
@@ -298,13 +288,9 @@ pub fn write_flips_csv(path: &Path, records: &[FlipRecord]) -> std::io::Result<(
                 r.change.name()
             )?;
         }
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+        Ok(())
+    })
+    .map_err(|e| e.source)
 }
 
 #[cfg(test)]
@@ -395,7 +381,7 @@ mod tests {
             "3,subtrain,0,\"the \"\"dog\"\", 0\",dog,N,N,V,right_to_wrong"
         );
         assert_eq!(lines.len(), 5);
-        assert!(!dir.join("examples.csv.tmp").exists());
+        assert!(!tunescope_data::fs::temp_sibling(&dir.join("examples.csv")).exists());
         std::fs::remove_dir_all(&dir).unwrap();
 
         assert_eq!(

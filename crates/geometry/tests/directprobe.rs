@@ -314,6 +314,34 @@ fn label_metrics_follow_the_fine_tuning_code() {
     assert_eq!(m.outside_min, vec![0.0, 0.0, 0.0]);
 }
 
+#[test]
+fn label_pair_mean_and_cluster_pair_minimum_differ_when_a_label_has_two_clusters() {
+    // Label 0 at x ≈ 0 and at x ≈ 12, label 1 between them at x ≈ 5: label 0 needs two clusters.
+    let p = pts(&[
+        &[0.0, 0.0],
+        &[1.0, 0.0],
+        &[0.0, 1.0],
+        &[12.0, 0.0],
+        &[13.0, 0.0],
+        &[12.0, 1.0],
+        &[5.0, 0.0],
+        &[6.0, 0.0],
+        &[5.0, 1.0],
+    ]);
+    let c = dp::probe(&p, &[0, 0, 0, 0, 0, 0, 1, 1, 1], &dp::Options::default()).unwrap();
+    assert_eq!(c.n_clusters(), 3);
+    let m = dp::label_metrics(&p, &c.clusters, 2, 2).unwrap();
+    // Hull distances 4 (x 1 → 5) and 6 (x 6 → 12): the label pair's mean is 5, its minimum 4.
+    assert!((m.pair[0][1].unwrap() - 5.0).abs() < 1e-6, "{:?}", m.pair);
+    assert!(
+        (m.pair_min[0][1].unwrap() - 4.0).abs() < 1e-6,
+        "{:?}",
+        m.pair_min
+    );
+    assert_eq!(m.pair_min[1][0], m.pair_min[0][1]);
+    assert_eq!(m.pair_min[0][0], None);
+}
+
 /// A seeded Gaussian mixture: `labels` labels with `subs` sub-clusters each, `n` points in `d`
 /// dimensions of rank `rank` (a random linear map), sub-cluster centres `spread` apart; with
 /// `confuse`, every odd label shares a sub-cluster centre with label 0 (overlapping hulls).
@@ -435,4 +463,68 @@ fn near_touching_low_rank_hulls_match_reference() {
             cd[0].distance
         );
     }
+}
+
+/// Two hulls in a slab of width `delta` (1e-7 of their radius): each side has a 40-point face on
+/// its slab boundary, in a random 40-dimensional subspace, whose centroid lies on the common
+/// normal through the origin, so the exact distance is `delta`, attained between two face
+/// centroids (interior points of the faces, not vertices). The Gram-matrix minor cycle alone
+/// stalls here (it squares the corral's condition number).
+#[test]
+fn nearly_touching_faces_get_their_exact_distance() {
+    let (d, k, extra, delta) = (384, 40, 150, 1e-6);
+    let mut s: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut uniform = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut normal = move || {
+        let (u, v) = (uniform().max(1e-300), uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    };
+    let mut rows: Vec<Vec<f64>> = Vec::new();
+    let mut labels = Vec::new();
+    for (side, x0) in [(0usize, delta), (1, 0.0)] {
+        let map: Vec<f64> = (0..k * (d - 1)).map(|_| normal() / 8.0).collect();
+        let mut face: Vec<Vec<f64>> = (0..k)
+            .map(|_| {
+                let z: Vec<f64> = (0..k).map(|_| normal()).collect();
+                (0..d - 1)
+                    .map(|c| (0..k).map(|r| z[r] * map[r * (d - 1) + c]).sum())
+                    .collect()
+            })
+            .collect();
+        // Centre the face so that its centroid is (x0, 0, …, 0).
+        for c in 0..d - 1 {
+            let m = face.iter().map(|f| f[c]).sum::<f64>() / k as f64;
+            face.iter_mut().for_each(|f| f[c] -= m);
+        }
+        for f in face {
+            rows.push(std::iter::once(x0).chain(f).collect());
+            labels.push(side);
+        }
+        let sign = if side == 0 { 1.0 } else { -1.0 };
+        for _ in 0..extra {
+            let depth = 0.5 + normal().abs() * 4.0;
+            rows.push(
+                std::iter::once(x0 + sign * depth)
+                    .chain((0..d - 1).map(|_| normal()))
+                    .collect(),
+            );
+            labels.push(side);
+        }
+    }
+    let refs: Vec<&[f64]> = rows.iter().map(|r| r.as_slice()).collect();
+    let p = pts(&refs);
+    let a: Vec<usize> = (0..k + extra).collect();
+    let b: Vec<usize> = (k + extra..2 * (k + extra)).collect();
+    let got = dp::hull_distance(&p, &a, &b).unwrap();
+    assert!(
+        (got - delta).abs() <= 1e-4 * delta,
+        "hull distance {got:e}, exact {delta:e}"
+    );
+    let c = dp::probe(&p, &labels, &dp::Options::default()).unwrap();
+    assert_eq!(c.clusters.len(), 2, "two disjoint labels are two clusters");
 }

@@ -56,6 +56,7 @@ fn main() -> Result<()> {
     let data = Prepared {
         sentences,
         cut_units: 0,
+        cut: Vec::new(),
     };
     let sp = Specials {
         cls: 101,

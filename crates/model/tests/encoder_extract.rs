@@ -1,11 +1,11 @@
-//! Task extraction: unit vectors per split and layer, labels, units, content-key skipping.
+//! Task extraction: unit vectors per split and layer, labels, units, unit validation.
 
 use std::path::{Path, PathBuf};
 
 use tch::Device;
 use tunescope_data::{Sentence, Split, Target, Task, Unit, UnitKind};
 use tunescope_model::encoder::{self, SentencePool, WordPool};
-use tunescope_model::extract::{extract_task, Embedder, ExtractOutcome, TaskExtractOptions};
+use tunescope_model::extract::{extract_task, Embedder, TaskExtractOptions};
 
 fn tiny() -> encoder::Encoder {
     tch::set_num_threads(1);
@@ -56,7 +56,6 @@ fn opts(layers: Vec<usize>) -> TaskExtractOptions {
         sentence_pool: SentencePool::Cls,
         layers,
         batch_size: 2,
-        chunk_words: 5,
     }
 }
 
@@ -81,6 +80,21 @@ fn words(enc: &encoder::Encoder, layer: usize, pool: WordPool) -> (Vec<Vec<f32>>
     (rows(v.words.get(0)), rows(v.cls.get(0)))
 }
 
+/// Extracts every split of `task` into `out`; returns the unit counts.
+fn run(enc: &encoder::Encoder, task: &Task, out: &Path, o: &TaskExtractOptions) -> Vec<usize> {
+    let mut sentences = 0;
+    let counts = extract_task(enc, task, &["train", "dev", "test"], out, o, &mut |k| {
+        sentences += k
+    })
+    .unwrap();
+    assert_eq!(
+        sentences,
+        3 * TEXTS.len(),
+        "progress counts every split's sentences"
+    );
+    counts.into_iter().map(|(_, n)| n).collect()
+}
+
 fn close(a: &[f32], b: &[f32]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-5)
 }
@@ -102,10 +116,7 @@ fn token_pair_span_and_sentence_units() {
         &[],
     );
     let out = scratch("token");
-    assert!(matches!(
-        extract_task(&enc, &token, &out, &opts(vec![0, 2])).unwrap(),
-        ExtractOutcome::Written(_)
-    ));
+    assert_eq!(run(&enc, &token, &out, &opts(vec![0, 2])), [2, 1, 0]);
     let a = tunescope_data::npy::read_f32(out.join("train/layer-2.npy")).unwrap();
     assert_eq!(a.shape, vec![2, 32]);
     assert!(close(a.row(0), &w[1]) && close(a.row(1), &w[9]));
@@ -116,19 +127,21 @@ fn token_pair_span_and_sentence_units() {
     let units = std::fs::read_to_string(out.join("dev/units.jsonl")).unwrap();
     let u: Unit = serde_json::from_str(units.lines().next().unwrap()).unwrap();
     assert_eq!(u, unit(1, Target::Token(3), "ADV"));
+    let ids = tunescope_data::npy::read_i64(out.join("train/labels.npy")).unwrap();
+    assert_eq!(
+        ids.data,
+        [
+            token.label_index("ADJ").unwrap() as i64,
+            token.label_index("UH").unwrap() as i64
+        ]
+    );
     let test = tunescope_data::npy::read_f32(out.join("test/layer-0.npy")).unwrap();
-    assert_eq!(test.shape, vec![0, 32]);
-    // Unchanged inputs are skipped; a changed setting re-extracts.
-    assert!(matches!(
-        extract_task(&enc, &token, &out, &opts(vec![0, 2])).unwrap(),
-        ExtractOutcome::Skipped(_)
-    ));
-    let mut first = opts(vec![0, 2]);
+    assert_eq!(test.shape[0], 0);
+    // A second extraction replaces the first as a whole.
+    let mut first = opts(vec![0]);
     first.word_pool = WordPool::First;
-    assert!(matches!(
-        extract_task(&enc, &token, &out, &first).unwrap(),
-        ExtractOutcome::Written(_)
-    ));
+    run(&enc, &token, &out, &first);
+    assert!(!out.join("train/layer-2.npy").exists());
 
     let pair = Task::new(
         "dep",
@@ -146,7 +159,7 @@ fn token_pair_span_and_sentence_units() {
         &[],
     );
     let out = scratch("pair");
-    extract_task(&enc, &pair, &out, &opts(vec![2])).unwrap();
+    run(&enc, &pair, &out, &opts(vec![2]));
     let a = tunescope_data::npy::read_f32(out.join("train/layer-2.npy")).unwrap();
     assert_eq!(a.shape, vec![1, 64]);
     assert!(close(&a.row(0)[..32], &w[5]) && close(&a.row(0)[32..], &w[7]));
@@ -160,7 +173,7 @@ fn token_pair_span_and_sentence_units() {
         &[],
     );
     let out = scratch("span");
-    extract_task(&enc, &span, &out, &opts(vec![2])).unwrap();
+    run(&enc, &span, &out, &opts(vec![2]));
     let a = tunescope_data::npy::read_f32(out.join("train/layer-2.npy")).unwrap();
     let mean: Vec<f32> = (0..32).map(|d| (w[1][d] + w[3][d]) / 2.0).collect();
     assert!(close(a.row(0), &mean));
@@ -177,12 +190,12 @@ fn token_pair_span_and_sentence_units() {
         &[],
     );
     let out = scratch("sentence");
-    extract_task(&enc, &sent, &out, &opts(vec![2])).unwrap();
+    run(&enc, &sent, &out, &opts(vec![2]));
     let a = tunescope_data::npy::read_f32(out.join("train/layer-2.npy")).unwrap();
     assert!(close(a.row(0), &cls[0]) && close(a.row(1), &cls[2]));
     let mut mean_opts = opts(vec![2]);
     mean_opts.sentence_pool = SentencePool::Mean;
-    extract_task(&enc, &sent, &out, &mean_opts).unwrap();
+    run(&enc, &sent, &out, &mean_opts);
     let a = tunescope_data::npy::read_f32(out.join("train/layer-2.npy")).unwrap();
     let mean: Vec<f32> = (0..32).map(|d| (w[9][d] + w[10][d]) / 2.0).collect();
     assert!(close(a.row(1), &mean));
@@ -200,7 +213,7 @@ fn bad_units_are_errors() {
         &[],
     );
     let out = scratch("bad");
-    let e = extract_task(&enc, &task, &out, &opts(vec![0]))
+    let e = extract_task(&enc, &task, &["train"], &out, &opts(vec![0]), &mut |_| {})
         .unwrap_err()
         .to_string();
     assert!(e.contains("train unit 0") && e.contains("4 words"), "{e}");

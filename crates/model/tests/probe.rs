@@ -3,7 +3,7 @@
 
 use tch::Tensor;
 use tunescope_model::probe::{
-    grid_shapes, run, CurveSet, ProbeConfig, ProbeInput, ProbeReport, Split,
+    grid_shapes, run, shape_name, CurveSet, ProbeConfig, ProbeInput, ProbeReport, Split, PAPER_L2,
 };
 
 /// xorshift64*, so the test data do not depend on libtorch's generator.
@@ -36,6 +36,7 @@ fn config(shapes: Vec<Vec<usize>>, seeds: u64) -> ProbeConfig {
     ProbeConfig {
         shapes,
         seeds: (0..seeds).collect(),
+        l2: vec![0.0],
         lr: 0.01,
         batch_size: 32,
         max_epochs: 100,
@@ -131,6 +132,120 @@ fn xor_needs_the_hidden_layers() {
     assert!(mlp.test_mean.unwrap() > 0.95, "MLP failed XOR: {mlp:?}");
     assert_eq!(r.best_index, 1);
     assert_eq!(r.best, *mlp);
+    assert_eq!(r.linear.as_ref(), Some(linear));
+    assert_eq!(r.selected_on, "dev");
+}
+
+/// Three classes along a line: a width-1 bottleneck MLP cannot tell them all apart, a linear
+/// probe can.
+#[test]
+fn the_reported_probe_is_the_best_mlp_and_the_linear_probe_has_its_own_entry() {
+    let mut g = Gen(17);
+    let (xs, ys) = separable(300, &mut g);
+    let x = matrix(&xs);
+    let input = ProbeInput {
+        train: split(&x, &ys),
+        dev: split(&x, &ys),
+        test: Some(split(&x, &ys)),
+        curves: vec![],
+    };
+    let mut cfg = config(vec![vec![], vec![1, 1]], 3);
+    cfg.lr = 0.05;
+    cfg.max_epochs = 60;
+    let r = run(&input, &cfg).unwrap();
+    let linear = r.linear.as_ref().unwrap();
+    assert!(
+        linear.dev_mean > r.best.dev_mean,
+        "linear {} vs MLP {}",
+        linear.dev_mean,
+        r.best.dev_mean
+    );
+    assert_eq!(r.best.hidden, vec![1, 1], "a linear probe was selected");
+    assert_eq!(linear.hidden, Vec::<usize>::new());
+    assert_eq!(linear.per_seed.dev.len(), 3);
+    assert_eq!(shape_name(&linear.hidden), "linear");
+    assert_eq!(shape_name(&r.best.hidden), "(1, 1)");
+}
+
+#[test]
+fn the_l2_grid_is_searched_with_one_run_and_the_chosen_configuration_retrained() {
+    let mut g = Gen(99);
+    let (trx, try_) = blobs(300, 4, &mut g);
+    let (dvx, dvy) = blobs(100, 4, &mut g);
+    let (trx, dvx) = (matrix(&trx), matrix(&dvx));
+    let input = ProbeInput {
+        train: split(&trx, &try_),
+        dev: split(&dvx, &dvy),
+        test: Some(split(&dvx, &dvy)),
+        curves: vec![],
+    };
+    let mut cfg = config(vec![vec![], vec![8, 8]], 3);
+    cfg.l2 = vec![0.0, 0.1, 30.0];
+    cfg.max_epochs = 15;
+    cfg.patience = Some(4);
+    let r = run(&input, &cfg).unwrap();
+    let configs: Vec<(usize, f64)> = r.shapes.iter().map(|s| (s.hidden.len(), s.l2)).collect();
+    assert_eq!(
+        configs,
+        [(0, 0.0), (0, 0.1), (0, 30.0), (2, 0.0), (2, 0.1), (2, 30.0)]
+    );
+    let mlps = &r.shapes[3..];
+    let best_search = mlps
+        .iter()
+        .map(|s| s.per_seed.dev[0])
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(r.best.per_seed.dev[0], best_search);
+    assert_eq!(r.shapes[r.best_index], r.best);
+    for (i, s) in r.shapes.iter().enumerate() {
+        let chosen = i == r.best_index || Some(s) == r.linear.as_ref();
+        assert_eq!(s.per_seed.dev.len(), if chosen { 3 } else { 1 }, "{i}");
+    }
+    // A strong penalty costs accuracy: the search saw the difference.
+    assert!(mlps[2].dev_mean < mlps[0].dev_mean.max(mlps[1].dev_mean));
+    // Each L2 weight trains alone as it does in the stack.
+    let mut alone = cfg.clone();
+    alone.l2 = vec![0.1];
+    let a = run(&input, &alone).unwrap();
+    assert_eq!(a.shapes[1].per_seed.dev[0], r.shapes[4].per_seed.dev[0]);
+    assert_eq!(
+        a.shapes[1].per_seed.epochs[0],
+        r.shapes[4].per_seed.epochs[0]
+    );
+    cfg.l2 = vec![-1.0];
+    assert!(format!("{:#}", run(&input, &cfg).unwrap_err()).contains("L2 weights"));
+}
+
+/// The L2 term covers the weight matrices only, as scikit-learn's `alpha`: with a huge weight
+/// every matrix collapses and the biases alone predict the majority class (class 2, not the
+/// argmax of all-zero logits, class 0).
+#[test]
+fn l2_penalises_weights_but_not_biases() {
+    let mut g = Gen(8);
+    let ys: Vec<usize> = (0..200).map(|i| [0, 1, 2, 2, 2][i % 5]).collect();
+    let xs: Vec<Vec<f64>> = ys
+        .iter()
+        .map(|&y| {
+            (0..3)
+                .map(|j| if j == y { 2.0 } else { 0.0 } + g.normal() * 0.3)
+                .collect()
+        })
+        .collect();
+    let x = matrix(&xs);
+    let input = ProbeInput {
+        train: split(&x, &ys),
+        dev: split(&x, &ys),
+        test: None,
+        curves: vec![],
+    };
+    let mut cfg = config(vec![vec![]], 1);
+    cfg.max_epochs = 40;
+    cfg.patience = None;
+    cfg.l2 = vec![0.0];
+    let free = run(&input, &cfg).unwrap();
+    assert!(free.best.train_mean > 0.95, "{}", free.best.train_mean);
+    cfg.l2 = vec![1e4];
+    let crushed = run(&input, &cfg).unwrap();
+    assert_eq!(crushed.best.per_seed.train, vec![0.6]);
 }
 
 /// Noisy Gaussian classes: accuracies are neither 0 nor 1, so runs are easy to tell apart.
@@ -172,6 +287,9 @@ fn noisy_report(seeds: std::ops::Range<u64>, workers: usize) -> ProbeReport {
 fn without_times(mut r: ProbeReport) -> ProbeReport {
     r.seconds = 0.0;
     r.best.seconds = 0.0;
+    if let Some(l) = &mut r.linear {
+        l.seconds = 0.0;
+    }
     r.shapes.iter_mut().for_each(|s| s.seconds = 0.0);
     r
 }
@@ -195,7 +313,11 @@ fn same_seeds_give_identical_results_with_any_worker_count() {
 fn a_seed_trains_the_same_alone_or_stacked_with_others() {
     let all = noisy_report(0..3, 1);
     let alone = noisy_report(1..2, 1);
-    for (a, b) in all.shapes.iter().zip(&alone.shapes) {
+    let mut pairs = vec![(all.linear.unwrap(), alone.linear.unwrap())];
+    if all.best.hidden == alone.best.hidden {
+        pairs.push((all.best, alone.best));
+    }
+    for (a, b) in &pairs {
         assert_eq!(a.per_seed.dev[1], b.per_seed.dev[0]);
         assert_eq!(a.per_seed.train[1], b.per_seed.train[0]);
         assert_eq!(a.per_seed.epochs[1], b.per_seed.epochs[0]);
@@ -233,7 +355,8 @@ fn curves_track_every_epoch_and_match_the_kept_weights() {
     let r = noisy_report(0..2, 2);
     for s in &r.shapes {
         let curve = &s.curves["train"];
-        for k in 0..2 {
+        assert_eq!(curve.len(), s.per_seed.epochs.len());
+        for k in 0..curve.len() {
             assert_eq!(curve[k].len(), s.per_seed.epochs[k]);
             assert!(s.per_seed.best_epoch[k] >= 1);
             assert_eq!(curve[k][s.per_seed.best_epoch[k] - 1], s.per_seed.train[k]);
@@ -359,6 +482,8 @@ fn bad_inputs_are_reported_not_panicked() {
 #[test]
 fn grids_and_report_files() {
     let default = ProbeConfig::default();
+    assert_eq!(default.l2, PAPER_L2);
+    assert_eq!((PAPER_L2[0], PAPER_L2[7]), (1e-7, 1.0));
     assert_eq!(default.shapes.len(), 17);
     assert_eq!(default.shapes[0], Vec::<usize>::new());
     assert_eq!(default.shapes[1], vec![32, 32]);

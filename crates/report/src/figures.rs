@@ -8,6 +8,7 @@ use crate::svg::{
     SmallMultiples,
 };
 use crate::MAX_SCATTER_POINTS;
+use tunescope_data::csv::{num as cnum, Csv};
 
 /// Where a figure belongs on the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,51 +57,6 @@ pub struct Figure {
     pub csv: String,
 }
 
-/// Builds all figures whose data is present.
-pub fn build(data: &ReportData) -> Vec<Figure> {
-    let mut b = Builder {
-        figs: Vec::new(),
-        names: HashSet::new(),
-    };
-    b.table_a(&data.table_a);
-    if let Some(rows) = &data.cross_task {
-        b.cross_task(rows);
-    }
-    for (i, run) in data.runs.iter().enumerate() {
-        let prefix = format!("{}-{}", slug(&run.task), slug(&run.model));
-        let ctx = Ctx {
-            i,
-            prefix: &prefix,
-            title: format!("{} · {}", run.task, run.model),
-        };
-        if let Some(l) = &run.layers {
-            b.layers(&ctx, l);
-        }
-        if let Some(d) = &run.distances {
-            b.distances(&ctx, d);
-        }
-        if let Some(p) = &run.pca {
-            b.pca(&ctx, p);
-        }
-        if let Some(m) = &run.movement {
-            b.movement(&ctx, m);
-        }
-        if let Some(d) = &run.dynamics {
-            b.dynamics(&ctx, d);
-        }
-        if let Some(m) = &run.memorisation {
-            b.memorisation(&ctx, m);
-        }
-        if let Some(c) = &run.cka_layers {
-            b.cka(&ctx, c);
-        }
-    }
-    if let Some(m) = &data.measures {
-        b.figs.extend(crate::measures::figures(m));
-    }
-    b.figs
-}
-
 /// Lower-case ASCII slug (`[a-z0-9-]`, no leading/trailing/double dashes); `x` when empty.
 pub fn slug(s: &str) -> String {
     let mut out = String::new();
@@ -121,58 +77,21 @@ pub fn slug(s: &str) -> String {
 }
 
 /// CSV text with RFC 4180 quoting.
-struct Csv(String);
-
-impl Csv {
-    fn new(header: &[&str]) -> Self {
-        let mut c = Csv(String::new());
-        c.row(header.iter().map(|s| s.to_string()));
-        c
-    }
-
-    fn row(&mut self, fields: impl IntoIterator<Item = String>) {
-        let line: Vec<String> = fields
-            .into_iter()
-            .map(|f| {
-                if f.contains([',', '"', '\n', '\r']) {
-                    format!("\"{}\"", f.replace('"', "\"\""))
-                } else {
-                    f
-                }
-            })
-            .collect();
-        self.0.push_str(&line.join(","));
-        self.0.push('\n');
-    }
-}
-
-/// A number for CSV: shortest round-trip decimal, `inf`, `-inf`, or empty for NaN.
-fn cnum(v: f64) -> String {
-    if v.is_nan() {
-        String::new()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "inf".into()
-        } else {
-            "-inf".into()
-        }
-    } else {
-        format!("{v}")
-    }
-}
-
 fn at(v: &[f64], i: usize) -> f64 {
     v.get(i).copied().unwrap_or(f64::NAN)
 }
 
-struct Ctx<'a> {
-    i: usize,
-    prefix: &'a str,
-    title: String,
+/// The run a figure is built for: its index, figure-name prefix and title.
+pub(crate) struct Ctx<'a> {
+    pub(crate) i: usize,
+    pub(crate) prefix: &'a str,
+    pub(crate) title: String,
 }
 
-struct Builder {
-    figs: Vec<Figure>,
+/// Collects figures with unique names.
+#[derive(Default)]
+pub(crate) struct Builder {
+    pub(crate) figs: Vec<Figure>,
     names: HashSet<String>,
 }
 
@@ -249,11 +168,11 @@ impl Builder {
             place,
             caption: caption.into(),
             svg,
-            csv: csv.0,
+            csv: csv.finish(),
         });
     }
 
-    fn table_a(&mut self, rows: &[TableARow]) {
+    pub(crate) fn table_a(&mut self, rows: &[TableARow]) {
         let mut cats: Vec<(String, String)> = Vec::new();
         for r in rows {
             let key = (r.task.clone(), r.model.clone());
@@ -316,7 +235,7 @@ impl Builder {
                 None
             },
         };
-        let mut csv = Csv::new(&["task", "model", "layer", "acc_original", "acc_finetuned"]);
+        let mut csv = Csv::new(["task", "model", "layer", "acc_original", "acc_finetuned"]);
         for (i, (t, m)) in cats.iter().enumerate() {
             let layer = layers[i].map_or(String::new(), |l| l.to_string());
             csv.row([t.clone(), m.clone(), layer, cnum(before[i]), cnum(after[i])]);
@@ -332,7 +251,7 @@ impl Builder {
         );
     }
 
-    fn cross_task(&mut self, rows: &[CrossTaskRow]) {
+    pub(crate) fn cross_task(&mut self, rows: &[CrossTaskRow]) {
         if rows.is_empty() {
             return;
         }
@@ -361,7 +280,7 @@ impl Builder {
             width: 600.0,
             y_range: None,
         };
-        let mut csv = Csv::new(&[
+        let mut csv = Csv::new([
             "finetuned_on",
             "probing",
             "n_inc",
@@ -390,7 +309,7 @@ impl Builder {
         );
     }
 
-    fn layers(&mut self, ctx: &Ctx, l: &LayerSeries) {
+    pub(crate) fn layers(&mut self, ctx: &Ctx, l: &LayerSeries) {
         let xs: Vec<f64> = l.layers.iter().map(|&v| v as f64).collect();
         let place = Place::Run(ctx.i, RunPart::Layers);
         let specs: [(&str, &str, &str, Option<&BeforeAfter>, &str); 3] = [
@@ -439,7 +358,7 @@ impl Builder {
                 svg::AFTER_COLOR,
                 false,
             ));
-            let mut csv = Csv::new(&["version", "layer", "value", "ci_lower", "ci_upper"]);
+            let mut csv = Csv::new(["version", "layer", "value", "ci_lower", "ci_upper"]);
             series_csv(&mut csv, "original", &xs, &ba.before);
             series_csv(&mut csv, "fine-tuned", &xs, &ba.after);
             self.push(
@@ -464,7 +383,7 @@ impl Builder {
             chart
                 .series
                 .push(series_line("CKA", &xs, s, svg::AFTER_COLOR, false));
-            let mut csv = Csv::new(&["series", "layer", "value", "ci_lower", "ci_upper"]);
+            let mut csv = Csv::new(["series", "layer", "value", "ci_lower", "ci_upper"]);
             series_csv(&mut csv, "cka", &xs, s);
             self.push(
                 format!("{}-layers-cka", ctx.prefix),
@@ -476,9 +395,48 @@ impl Builder {
                 csv,
             );
         }
+        for m in &l.measures {
+            let xs: Vec<f64> = m.layers.iter().map(|&v| v as f64).collect();
+            let mut chart =
+                LineChart::new(&format!("{} — {}", ctx.title, m.title), "layer", &m.y_label);
+            chart.integer_x = true;
+            chart.series.push(series_line(
+                "original",
+                &xs,
+                &m.values.before,
+                svg::BEFORE_COLOR,
+                true,
+            ));
+            chart.series.push(series_line(
+                "fine-tuned",
+                &xs,
+                &m.values.after,
+                svg::AFTER_COLOR,
+                false,
+            ));
+            let mut csv = Csv::new(["version", "layer", "value", "ci_lower", "ci_upper"]);
+            series_csv(&mut csv, "original", &xs, &m.values.before);
+            series_csv(&mut csv, "fine-tuned", &xs, &m.values.after);
+            let caption = match m.notes.as_slice() {
+                [] => m.caption.clone(),
+                notes => format!("{} Not computed: {}.", m.caption, notes.join("; ")),
+            };
+            self.push(
+                format!(
+                    "{}-layers-{}-{}",
+                    ctx.prefix,
+                    slug(&m.analysis),
+                    slug(&m.key)
+                ),
+                place,
+                &caption,
+                chart.render(),
+                csv,
+            );
+        }
     }
 
-    fn distances(&mut self, ctx: &Ctx, d: &DistanceMatrices) {
+    pub(crate) fn distances(&mut self, ctx: &Ctx, d: &DistanceMatrices) {
         let place = Place::Run(ctx.i, RunPart::Distances);
         let finite = d
             .before
@@ -520,7 +478,7 @@ impl Builder {
                     .collect(),
             );
         }
-        let mut csv = Csv::new(&["label_a", "label_b", "before", "after", "change"]);
+        let mut csv = Csv::new(["label_a", "label_b", "before", "after", "change"]);
         for (i, a) in d.labels.iter().enumerate() {
             for (j, b) in d.labels.iter().enumerate() {
                 let bv = d.before.get(i).map_or(f64::NAN, |r| at(r, j));
@@ -560,8 +518,8 @@ impl Builder {
             ColorScale::Diverging,
             None,
         );
-        let csv2 = Csv(csv.0.clone());
-        let csv3 = Csv(csv.0.clone());
+        let csv2 = csv.clone();
+        let csv3 = csv.clone();
         self.push(
             format!("{}-distances-original", ctx.prefix),
             place,
@@ -588,7 +546,7 @@ impl Builder {
         );
     }
 
-    fn pca(&mut self, ctx: &Ctx, p: &PcaPoints) {
+    pub(crate) fn pca(&mut self, ctx: &Ctx, p: &PcaPoints) {
         let place = Place::Run(ctx.i, RunPart::Pca);
         for (key, title, pts) in [
             ("original", "original", &p.before),
@@ -604,7 +562,7 @@ impl Builder {
                 width: 640.0,
                 height: 440.0,
             };
-            let mut csv = Csv::new(&["x", "y", "label"]);
+            let mut csv = Csv::new(["x", "y", "label"]);
             for q in pts.iter() {
                 csv.row([
                     cnum(q.x),
@@ -626,7 +584,7 @@ impl Builder {
         }
     }
 
-    fn movement(&mut self, ctx: &Ctx, m: &LayerMovement) {
+    pub(crate) fn movement(&mut self, ctx: &Ctx, m: &LayerMovement) {
         let place = Place::Run(ctx.i, RunPart::Movement);
         let xs: Vec<f64> = m.layers.iter().map(|&v| v as f64).collect();
         let panels: Vec<Panel> = m
@@ -651,7 +609,7 @@ impl Builder {
             color: svg::AFTER_COLOR.into(),
             integer_x: true,
         };
-        let mut csv = Csv::new(&["label", "layer", "displacement"]);
+        let mut csv = Csv::new(["label", "layer", "displacement"]);
         for (i, lab) in m.labels.iter().enumerate() {
             for (j, &l) in m.layers.iter().enumerate() {
                 csv.row([
@@ -684,7 +642,7 @@ impl Builder {
                 width: 480.0,
                 height: 380.0,
             };
-            let mut csv = Csv::new(&["label", "x", "y"]);
+            let mut csv = Csv::new(["label", "x", "y"]);
             for p in &lp.points {
                 csv.row([
                     m.labels
@@ -707,7 +665,7 @@ impl Builder {
         }
     }
 
-    fn dynamics(&mut self, ctx: &Ctx, d: &Dynamics) {
+    pub(crate) fn dynamics(&mut self, ctx: &Ctx, d: &Dynamics) {
         let place = Place::Run(ctx.i, RunPart::Dynamics);
         let xs: Vec<f64> = d.updates.iter().map(|&u| u as f64).collect();
         let curve = |c: &NamedCurve, color: &str, dashed: bool| LineSeries {
@@ -723,7 +681,7 @@ impl Builder {
             markers: xs.len() <= 30,
         };
         let curves_csv = |groups: &[(&str, &[NamedCurve])]| {
-            let mut csv = Csv::new(&["group", "name", "update", "value"]);
+            let mut csv = Csv::new(["group", "name", "update", "value"]);
             for (g, cs) in groups {
                 for c in cs.iter() {
                     for (i, &u) in d.updates.iter().enumerate() {
@@ -782,12 +740,19 @@ impl Builder {
             for (k, c) in d.layer_similarity.iter().enumerate() {
                 chart.series.push(curve(c, svg::color(k), false));
             }
+            let caption = format!(
+                "Pearson correlation between each layer's label-pair distance vector during fine-tuning and \
+                 the pre-trained one. Paper (Fig. O): lower layers stay ≈1.0, higher layers drop most but stay \
+                 above 0.5 (POS layer 12 ≈0.65). A layer marked “not linear” has more clusters than labels: the \
+                 paper defines this similarity only for linear spaces, so read its curve with care.{}",
+                d.similarity_note
+                    .as_ref()
+                    .map_or(String::new(), |n| format!(" {n}"))
+            );
             self.push(
                 format!("{}-dynamics-layer-similarity", ctx.prefix),
                 place,
-                "Pearson correlation between each layer's label-pair distance vector during fine-tuning and \
-                 the pre-trained one. Paper (Fig. O): lower layers stay ≈1.0, higher layers drop most but stay \
-                 above 0.5 (POS layer 12 ≈0.65).",
+                &caption,
                 chart.render(),
                 curves_csv(&[("layer_similarity", &d.layer_similarity)]),
             );
@@ -801,7 +766,7 @@ impl Builder {
                 "PC 1",
                 "PC 2",
             );
-            let mut csv = Csv::new(&["label", "step", "x", "y"]);
+            let mut csv = Csv::new(["label", "step", "x", "y"]);
             for (k, p) in cp.paths.iter().enumerate() {
                 chart.series.push(LineSeries {
                     name: p.label.clone(),
@@ -827,7 +792,7 @@ impl Builder {
         }
     }
 
-    fn memorisation(&mut self, ctx: &Ctx, m: &Memorisation) {
+    pub(crate) fn memorisation(&mut self, ctx: &Ctx, m: &Memorisation) {
         let place = Place::Run(ctx.i, RunPart::Memorisation);
         let xs: Vec<f64> = m.epochs.iter().map(|&e| e as f64).collect();
         let all = [&m.before, &m.after];
@@ -854,7 +819,7 @@ impl Builder {
             );
             chart.integer_x = true;
             chart.y_range = range;
-            let mut csv = Csv::new(&["subset", "epoch", "accuracy"]);
+            let mut csv = Csv::new(["subset", "epoch", "accuracy"]);
             for (k, (name, v)) in [
                 ("subtrain", &c.subtrain),
                 ("subtest", &c.subtest),
@@ -875,19 +840,30 @@ impl Builder {
                     csv.row([name.to_string(), e.to_string(), cnum(at(v, i))]);
                 }
             }
+            let unseen = if m.subtest_unseen > 0 {
+                format!(
+                    " Note: {} of the {} subtest units were not seen by fine-tuning (cut off by the \
+                     sub-word limit), so subtest is not entirely “seen”.",
+                    m.subtest_unseen, m.subtest_units
+                )
+            } else {
+                String::new()
+            };
             self.push(
                 format!("{}-memorisation-{key}", ctx.prefix),
                 place,
-                "Probe trained on subtrain only; subtest was seen by fine-tuning but not by the probe, test by \
-                 neither. Paper (v1, Fig. E, BERT-small): before fine-tuning subtest ≈ test below subtrain; after, \
-                 subtest ≈ subtrain ≈ 1.0 while test stays lower — the encoder memorised the fine-tuning set.",
+                &format!(
+                    "Probe trained on subtrain only; subtest was seen by fine-tuning but not by the probe, test by \
+                     neither. Paper (v1, Fig. E, BERT-small): before fine-tuning subtest ≈ test below subtrain; after, \
+                     subtest ≈ subtrain ≈ 1.0 while test stays lower — the encoder memorised the fine-tuning set.{unseen}"
+                ),
                 chart.render(),
                 csv,
             );
         }
     }
 
-    fn cka(&mut self, ctx: &Ctx, c: &CkaMatrix) {
+    pub(crate) fn cka(&mut self, ctx: &Ctx, c: &CkaMatrix) {
         let h = Heatmap {
             title: format!(
                 "{} — CKA between layers (pre-trained × fine-tuned)",
@@ -901,7 +877,7 @@ impl Builder {
             scale: ColorScale::Sequential,
             range: Some((0.0, 1.0)),
         };
-        let mut csv = Csv::new(&["pretrained_layer", "finetuned_layer", "cka"]);
+        let mut csv = Csv::new(["pretrained_layer", "finetuned_layer", "cka"]);
         for (i, r) in c.rows.iter().enumerate() {
             for (j, col) in c.cols.iter().enumerate() {
                 csv.row([
@@ -936,11 +912,51 @@ mod tests {
     }
 
     #[test]
-    fn csv_quotes_fields_and_encodes_non_finite_values() {
-        let mut c = Csv::new(&["a", "b"]);
-        c.row(["x,\"y\"".to_string(), cnum(f64::INFINITY)]);
-        c.row([cnum(f64::NAN), cnum(1.5)]);
-        assert_eq!(c.0, "a,b\n\"x,\"\"y\"\"\",inf\n,1.5\n");
+    fn registered_layer_measures_get_a_chart_each_with_their_notes() {
+        let m = LayerMeasure {
+            analysis: "geometry".into(),
+            key: "effective_rank".into(),
+            title: "Effective rank".into(),
+            y_label: "effective rank".into(),
+            caption: "Roy & Vetterli effective rank.".into(),
+            layers: vec![0, 1],
+            values: BeforeAfter {
+                before: Series {
+                    values: vec![3.0, 2.5],
+                    ci: None,
+                },
+                after: Series {
+                    values: vec![f64::NAN, 1.5],
+                    ci: None,
+                },
+            },
+            notes: vec!["fine-tuned layer 0: every row is the same vector".into()],
+        };
+        let data = ReportData {
+            runs: vec![TaskModelReport {
+                task: "POS".into(),
+                model: "m".into(),
+                layers: Some(LayerSeries {
+                    layers: vec![0, 1],
+                    measures: vec![m],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let figs = crate::sections::build(&data);
+        let f = figs
+            .iter()
+            .find(|f| f.name == "pos-m-layers-geometry-effective-rank")
+            .expect("one chart per measure");
+        assert!(
+            f.caption.contains("Not computed: fine-tuned layer 0"),
+            "{}",
+            f.caption
+        );
+        assert!(f.csv.contains("original,0,3,,\n") && f.csv.contains("fine-tuned,0,,,\n"));
+        assert!(f.svg.contains("Effective rank"));
     }
 
     #[test]
@@ -960,7 +976,7 @@ mod tests {
             runs: vec![run.clone(), run],
             ..Default::default()
         };
-        let figs = build(&data);
+        let figs = crate::sections::build(&data);
         let names: Vec<&str> = figs.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, vec!["pos-m-cka-layers", "pos-m-cka-layers-2"]);
     }
@@ -980,8 +996,7 @@ mod tests {
             similarity: None,
             similarity_note: None,
             degenerate: false,
-            selectivity: None,
-            mdl_compression: None,
+            ..Default::default()
         };
         let data = ReportData {
             title: "t".into(),
@@ -993,7 +1008,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let figs = build(&data);
+        let figs = crate::sections::build(&data);
         let f = figs.iter().find(|f| f.name == "table-a-accuracy").unwrap();
         assert_eq!(
             f.csv,
@@ -1022,7 +1037,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let figs = build(&ReportData {
+        let figs = crate::sections::build(&ReportData {
             runs: vec![run],
             ..Default::default()
         });

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::figures::{Figure, Place, RunPart};
+use crate::figures::{Figure, Place};
 use crate::model::*;
 use crate::svg::{esc, fmt_value};
 use crate::{ReportError, Result};
@@ -189,16 +189,38 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
         not_computed(h);
         return;
     }
-    h.push_str(
-        "<p class=\"muted\">Acc/Std: classifier-probe test accuracy (%) over seeds; best hidden sizes chosen on dev; \
-         #clusters: DirectProbe on the training set; similarity: Pearson correlation of the train and test \
-         label-pair distance vectors (– when undefined); selectivity: accuracy minus control-task accuracy \
-         (points, Hewitt &amp; Liang 2019; – without <code>probe.control</code>); MDL compression: uniform / online \
-         codelength of the linear probe (Voita &amp; Titov 2020). Δ: fine-tuned − original, green when better (higher accuracy, fewer clusters); a red row marks a \
-         pair where fine-tuning lowered accuracy (paper: only BERT-small on PS-fxn).</p>\n\
+    let selected: Vec<&str> =
+        rows.iter()
+            .filter_map(|r| r.selected_on.as_deref())
+            .fold(Vec::new(), |mut v, s| {
+                if !v.contains(&s) {
+                    v.push(s);
+                }
+                v
+            });
+    let selected = if selected.is_empty() {
+        "dev".to_string()
+    } else {
+        selected.join(", ")
+    };
+    let _ = write!(
+        h,
+        "<p class=\"muted\">Acc/Std: test accuracy (%) of the paper's probe, the two-layer ReLU MLP whose hidden \
+         sizes and L2 weight (best MLP, l2) were chosen on <b>{}</b> among the MLPs only (each configuration trained once, the chosen one \
+         retrained over seeds: mean ± std); linear: the best linear probe, chosen the same way, in its own columns. \
+         #clusters: DirectProbe on the training set; min dist: smallest label-pair mean distance (mean over the pair's clusters after \
+         the size filter); min cluster-pair: smallest distance between two clusters of different labels (equal when linear). \
+         Similarity: Pearson correlation of the train and test label-pair distance vectors (– when undefined), with how label pairs \
+         without a distance entered it (zero: written as 0, the authors' convention; drop: left out) and how many there were. \
+         Δ: fine-tuned − original, green when better (higher accuracy, fewer clusters); a red row marks a \
+         pair where fine-tuning lowered accuracy (paper: only BERT-small on PS-fxn). Selectivity: accuracy minus control-task \
+         accuracy (points, Hewitt &amp; Liang 2019; – without <code>probe.control</code>); MDL compression: uniform / online \
+         codelength of the linear probe (Voita &amp; Titov 2020). A “paper” row gives the published \
+         number of the same model × task (Zhou &amp; Srikumar 2022, Table 7).</p>\n\
          <table><tr><th>model</th><th>task</th><th>version</th><th>layer</th><th>acc</th><th>std</th><th>Δ acc</th>\
-         <th>best hidden</th><th>#clusters</th><th>Δ #clusters</th><th>linear</th><th>similarity</th>\
-         <th>selectivity</th><th>MDL compression</th></tr>\n",
+         <th>best MLP (l2)</th><th>linear acc</th><th>#clusters</th><th>Δ #clusters</th><th>linear</th><th>min dist</th>\
+         <th>min cluster-pair</th><th>similarity</th><th>selectivity</th><th>MDL compression</th></tr>\n",
+        esc(&selected)
     );
     let mut seen: Vec<(&str, &str)> = Vec::new();
     for r in rows {
@@ -237,28 +259,35 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
             if k == 0 {
                 class.push("group-start");
             }
-            let sim = match (r.similarity, &r.similarity_note) {
+            let mut sim = match (r.similarity, &r.similarity_note) {
                 (Some(s), _) if s.is_finite() => format!("{s:.2}"),
                 (_, Some(note)) => format!("– <span class=\"muted\">({})</span>", esc(note)),
                 _ => "–".into(),
             };
-            let hidden = if r.best_hidden.is_empty() {
-                "–".to_string()
-            } else {
-                format!(
-                    "({})",
-                    r.best_hidden
-                        .iter()
-                        .map(|v| v.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+            if let Some(mode) = &r.undefined_pairs {
+                let _ = write!(
+                    sim,
+                    " <span class=\"muted\">[undefined pairs: {}, {}]</span>",
+                    esc(mode),
+                    r.pairs_undefined.unwrap_or(0)
+                );
+            }
+            let mut hidden = hidden_name(&r.best_hidden);
+            if let Some(l2) = r.best_l2 {
+                let _ = write!(hidden, " <span class=\"muted\">({l2:e})</span>");
+            }
+            let linear_acc = match (r.linear_acc_mean, r.linear_acc_std) {
+                (Some(m), Some(s)) => format!("{} ± {}", opt(Some(m), 2), opt(Some(s), 2)),
+                (Some(m), None) => opt(Some(m), 2),
+                _ => "–".into(),
             };
             let _ = writeln!(
                 h,
                 "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{}</td><td class=\"num\">{dacc}</td><td>{hidden}</td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{dcl}</td><td>{}</td><td>{sim}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                 <td class=\"num\">{}</td><td class=\"num\">{dacc}</td><td>{hidden}</td><td class=\"num\">{linear_acc}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{dcl}</td><td>{}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{}</td><td>{sim}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 class.join(" "),
                 esc(&r.model),
                 esc(&r.task),
@@ -276,13 +305,42 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
                     Some(false) => "N",
                     None => "–",
                 },
+                opt(r.min_distance, 3),
+                opt(r.min_cluster_pair_distance, 3),
                 opt(r.selectivity, 2),
                 opt(r.mdl_compression, 2),
             );
+            if let Some(p) = &r.paper {
+                let _ = writeln!(
+                    h,
+                    "<tr class=\"paper\"><td colspan=\"3\" class=\"muted\">paper: {} {} {}</td><td></td>\
+                     <td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td></td><td>{}</td><td></td>\
+                     <td class=\"num\">{}</td><td></td><td>{}</td><td></td><td></td><td>{}</td></tr>",
+                    esc(&p.model),
+                    esc(&p.task),
+                    r.version.as_str(),
+                    p.acc,
+                    p.std,
+                    hidden_name(&p.hidden),
+                    p.clusters,
+                    if p.linear { "Y" } else { "N" },
+                    p.similarity.map_or("–".into(), |s| format!("{s:.2}")),
+                );
+            }
         }
     }
     h.push_str("</table>\n");
     figures_at(h, figures, Place::TableA);
+}
+
+/// A probe's hidden sizes as the paper prints them, `(256, 64)`; `linear` for no hidden layer.
+fn hidden_name(hidden: &[usize]) -> String {
+    if hidden.is_empty() {
+        "linear".into()
+    } else {
+        let sizes: Vec<String> = hidden.iter().map(usize::to_string).collect();
+        format!("({})", sizes.join(", "))
+    }
 }
 
 fn cross_task(h: &mut String, rows: Option<&[CrossTaskRow]>, figures: &[Figure]) {
@@ -319,43 +377,6 @@ fn runs(h: &mut String, data: &ReportData, figures: &[Figure]) {
         not_computed(h);
         return;
     }
-    let parts: [(RunPart, &str, &str); 7] = [
-        (
-            RunPart::Layers,
-            "Per-layer probing and geometry",
-            "RQ1/RQ2: accuracy, clusters and distances layer by layer.",
-        ),
-        (
-            RunPart::Distances,
-            "Label distances",
-            "Distances between the convex hulls of label clusters (DirectProbe).",
-        ),
-        (
-            RunPart::Pca,
-            "PCA of units",
-            "Where the units of one layer lie, before and after fine-tuning.",
-        ),
-        (
-            RunPart::Movement,
-            "Layer movement",
-            "RQ3: how far and in which directions each layer's label centroids move (Figs. N, P).",
-        ),
-        (
-            RunPart::Dynamics,
-            "Fine-tuning dynamics",
-            "Distances and structure over fine-tuning checkpoints (Figs. L, M, O).",
-        ),
-        (
-            RunPart::Memorisation,
-            "Memorisation",
-            "Does fine-tuning encode its training set? (paper v1, Fig. E).",
-        ),
-        (
-            RunPart::Cka,
-            "Layer × layer CKA",
-            "Representational similarity of every pre-trained layer with every fine-tuned layer.",
-        ),
-    ];
     for (i, r) in data.runs.iter().enumerate() {
         let _ = writeln!(
             h,
@@ -364,9 +385,14 @@ fn runs(h: &mut String, data: &ReportData, figures: &[Figure]) {
             esc(&r.task),
             esc(&r.model)
         );
-        for (part, heading, intro) in parts {
-            let _ = writeln!(h, "<h3>{heading}</h3><p class=\"muted\">{}</p>", esc(intro));
-            if figures_at(h, figures, Place::Run(i, part)) == 0 {
+        for section in crate::sections::RUN_SECTIONS {
+            let _ = writeln!(
+                h,
+                "<h3>{}</h3><p class=\"muted\">{}</p>",
+                section.heading,
+                esc(section.intro)
+            );
+            if figures_at(h, figures, Place::Run(i, section.part)) == 0 {
                 not_computed(h);
             }
         }
@@ -376,7 +402,6 @@ fn runs(h: &mut String, data: &ReportData, figures: &[Figure]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::figures;
 
     #[test]
     fn empty_report_says_not_computed_for_every_section() {
@@ -384,7 +409,7 @@ mod tests {
             title: "empty".into(),
             ..Default::default()
         };
-        let html = page(&data, &figures::build(&data)).unwrap();
+        let html = page(&data, &crate::sections::build(&data)).unwrap();
         assert_eq!(html.matches("class=\"not-computed\"").count(), 4);
         assert!(!html.contains("<figure"));
         let data = ReportData {
@@ -395,7 +420,7 @@ mod tests {
             }],
             ..data
         };
-        let html = page(&data, &figures::build(&data)).unwrap();
+        let html = page(&data, &crate::sections::build(&data)).unwrap();
         assert_eq!(html.matches("class=\"not-computed\"").count(), 3 + 7);
     }
 
@@ -433,8 +458,24 @@ mod tests {
             similarity: None,
             similarity_note: Some("not linear on <test>".into()),
             degenerate: false,
-            selectivity: None,
-            mdl_compression: None,
+            best_l2: Some(1e-4),
+            selected_on: Some("dev".into()),
+            linear_acc_mean: Some(acc - 1.0),
+            linear_acc_std: Some(0.25),
+            min_distance: Some(0.5),
+            min_cluster_pair_distance: Some(0.25),
+            undefined_pairs: Some("zero".into()),
+            pairs_undefined: Some(3),
+            paper: Some(PaperRow {
+                model: "BERT_small".into(),
+                task: "PS-fxn".into(),
+                acc: 86.26,
+                std: 0.54,
+                hidden: [256, 256],
+                clusters: 40,
+                linear: true,
+                similarity: Some(0.82),
+            }),
         };
         let data = ReportData {
             table_a: vec![
@@ -452,5 +493,19 @@ mod tests {
         assert!(html.contains("class=\"ft worse\""));
         assert!(html.contains("(not linear on &lt;test&gt;)"));
         assert!(html.contains("(256, 256)"));
+        assert!(html.contains("chosen on <b>dev</b> among the MLPs only"));
+        assert!(html.contains("(256, 256) <span class=\"muted\">(1e-4)</span>"));
+        assert!(
+            html.contains("85.26 ± 0.25"),
+            "the linear probe's own column"
+        );
+        assert!(html.contains("[undefined pairs: zero, 3]"));
+        assert!(
+            html.contains("<td class=\"num\">0.250</td>"),
+            "min cluster-pair column"
+        );
+        assert!(html.contains("paper: BERT_small PS-fxn original"));
+        assert!(html.contains("<td class=\"num\">86.26</td><td class=\"num\">0.54</td>"));
+        assert_eq!(hidden_name(&[]), "linear");
     }
 }

@@ -14,11 +14,11 @@ pub mod figures;
 pub mod html;
 pub mod measures;
 pub mod model;
+mod sections;
 pub mod svg;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use figures::Figure;
 pub use measures::Measures;
@@ -93,7 +93,7 @@ pub struct ReportSummary {
 /// `out_dir` under a temporary name and renamed into place, replacing a previous report, so a
 /// failed render leaves the previous report (or nothing) and never a partial one.
 pub fn render(data: &ReportData, out_dir: &Path) -> Result<ReportSummary> {
-    let figs = figures::build(data);
+    let figs = sections::build(data);
     let page = html::page(data, &figs)?;
     let mut files: Vec<(PathBuf, String)> = vec![(PathBuf::from("index.html"), page)];
     for f in &figs {
@@ -115,28 +115,13 @@ pub fn render(data: &ReportData, out_dir: &Path) -> Result<ReportSummary> {
     })
 }
 
-/// Writes `files` (relative paths) into a fresh sibling directory, then renames it to `dir`.
+/// Writes `files` (relative paths) into a fresh sibling directory, then swaps it in for `dir`
+/// ([`tunescope_data::fs::replace_dir`]).
 fn write_dir_atomically(dir: &Path, files: &[(PathBuf, String)]) -> Result<()> {
-    let name = dir
-        .file_name()
-        .ok_or_else(|| ReportError::BadOutput(dir.to_path_buf()))?
-        .to_string_lossy()
-        .into_owned();
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|e| ReportError::io(&parent, e))?;
-    let stamp = format!(
-        "{}-{}",
-        std::process::id(),
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    );
-    let tmp = parent.join(format!(".{name}.tmp-{stamp}"));
-    let fill = || -> Result<()> {
+    if dir.file_name().is_none() {
+        return Err(ReportError::BadOutput(dir.to_path_buf()));
+    }
+    tunescope_data::fs::replace_dir(dir, |tmp| {
         for (rel, content) in files {
             let path = tmp.join(rel);
             if let Some(p) = path.parent() {
@@ -145,30 +130,16 @@ fn write_dir_atomically(dir: &Path, files: &[(PathBuf, String)]) -> Result<()> {
             std::fs::write(&path, content).map_err(|e| ReportError::io(&path, e))?;
         }
         Ok(())
-    };
-    if let Err(e) = fill() {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    let old = parent.join(format!(".{name}.old-{stamp}"));
-    let had_old = dir.exists();
-    if had_old {
-        if let Err(e) = std::fs::rename(dir, &old) {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(ReportError::io(dir, e));
+    })
+}
+
+impl From<tunescope_data::fs::FsError> for ReportError {
+    fn from(e: tunescope_data::fs::FsError) -> Self {
+        ReportError::Io {
+            path: e.path,
+            source: e.source,
         }
     }
-    if let Err(e) = std::fs::rename(&tmp, dir) {
-        if had_old {
-            let _ = std::fs::rename(&old, dir);
-        }
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(ReportError::io(dir, e));
-    }
-    if had_old {
-        let _ = std::fs::remove_dir_all(&old);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

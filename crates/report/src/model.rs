@@ -71,9 +71,10 @@ pub struct StudyInfo {
 }
 
 /// Representation version: the pre-trained encoder or the fine-tuned one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Version {
     /// The pre-trained encoder ("original" in the paper).
+    #[default]
     #[serde(rename = "original")]
     Original,
     /// The encoder after fine-tuning on the task.
@@ -92,7 +93,7 @@ impl Version {
 }
 
 /// One row of Table A: one model × task × version at one layer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TableARow {
     /// Model name, e.g. `bert-base`.
     pub model: String,
@@ -108,9 +109,29 @@ pub struct TableARow {
     /// Standard deviation of the accuracy over seeds, in percent.
     #[serde(default, with = "nonfinite::opt")]
     pub acc_std: Option<f64>,
-    /// Hidden sizes of the probe chosen on dev, e.g. `[256, 64]`.
+    /// Hidden sizes of the probe chosen on dev, e.g. `[256, 64]`: the best two-layer MLP
+    /// (empty = a linear probe, only when the study trained no MLP).
     #[serde(default)]
     pub best_hidden: Vec<usize>,
+    /// L2 weight (scikit-learn's `alpha`) of the chosen probe.
+    #[serde(default, with = "nonfinite::opt")]
+    pub best_l2: Option<f64>,
+    /// The split that selected the probe configurations, e.g. `dev`.
+    #[serde(default)]
+    pub selected_on: Option<String>,
+    /// Test accuracy of the best linear probe, mean over seeds, in percent.
+    #[serde(default, with = "nonfinite::opt")]
+    pub linear_acc_mean: Option<f64>,
+    /// Its standard deviation over seeds, in percent.
+    #[serde(default, with = "nonfinite::opt")]
+    pub linear_acc_std: Option<f64>,
+    /// Smallest label-pair mean distance on train (mean over cluster pairs, after the
+    /// `min_cluster_size` filter).
+    #[serde(default, with = "nonfinite::opt")]
+    pub min_distance: Option<f64>,
+    /// Smallest hull distance between two clusters of different labels on train.
+    #[serde(default, with = "nonfinite::opt")]
+    pub min_cluster_pair_distance: Option<f64>,
     /// Number of DirectProbe clusters on the training set.
     #[serde(default)]
     pub n_clusters: Option<usize>,
@@ -123,6 +144,16 @@ pub struct TableARow {
     /// Why the similarity is "–" when it is absent (e.g. "not linear on test").
     #[serde(default)]
     pub similarity_note: Option<String>,
+    /// How label pairs without a distance entered the similarity: `zero` or `drop`.
+    #[serde(default)]
+    pub undefined_pairs: Option<String>,
+    /// Label pairs without a distance on train or test.
+    #[serde(default)]
+    pub pairs_undefined: Option<usize>,
+    /// The paper's published row for this model × task × version (digest §8.1), when the study
+    /// names one of the paper's pairs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paper: Option<PaperRow>,
     /// Every training unit shares its vector with a unit of another label: DirectProbe has
     /// nothing to cluster (e.g. `cls` pooling at layer 0).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -141,6 +172,27 @@ pub struct TableARow {
         with = "nonfinite::opt"
     )]
     pub mdl_compression: Option<f64>,
+}
+
+/// A row of the paper's published Table A (Zhou & Srikumar 2022, Table 7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaperRow {
+    /// Model as the paper names it, e.g. `BERT_small`.
+    pub model: String,
+    /// Task as the paper names it, e.g. `POS`.
+    pub task: String,
+    /// Accuracy (%).
+    pub acc: f64,
+    /// Standard deviation (%).
+    pub std: f64,
+    /// Best layer size (h1, h2).
+    pub hidden: [usize; 2],
+    /// DirectProbe clusters.
+    pub clusters: usize,
+    /// Linear (one cluster per label).
+    pub linear: bool,
+    /// Train/test similarity; `None` where the paper prints "–".
+    pub similarity: Option<f64>,
 }
 
 /// One row of the cross-task table (paper Table C).
@@ -243,6 +295,33 @@ pub struct LayerSeries {
     /// CKA between the pre-trained and fine-tuned representation of the same layer.
     #[serde(default)]
     pub cka_pre_post: Option<Series>,
+    /// The measures of the registered per-layer analyses (`tunescope_compare::layer_analyses`),
+    /// each drawn as one before/after chart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measures: Vec<LayerMeasure>,
+}
+
+/// One measure of a registered per-layer analysis, before and after fine-tuning: the compare
+/// result (`compare/layer_measures.csv`, `compare.json`) and the report's series, one type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LayerMeasure {
+    /// Key of the analysis in the registry (e.g. `geometry`).
+    pub analysis: String,
+    /// Key of the measure (e.g. `effective_rank`); figure names use both keys.
+    pub key: String,
+    /// Chart title.
+    pub title: String,
+    /// Axis label of the values.
+    pub y_label: String,
+    /// What the measure is and what to expect.
+    pub caption: String,
+    /// Layers (x axis).
+    pub layers: Vec<usize>,
+    /// Values per layer, pre-trained and fine-tuned (NaN: undefined or not computed).
+    pub values: BeforeAfter,
+    /// Why some values are undefined.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Label × label distance matrices before and after fine-tuning at one layer.
@@ -354,14 +433,20 @@ pub struct Dynamics {
     #[serde(default)]
     pub least_increased: Vec<NamedCurve>,
     /// Per layer: Pearson correlation of the label-pair distance vector with the pre-trained one.
+    /// A layer whose space is not linear is named so (e.g. `layer 2 (not linear)`): the paper
+    /// defines the similarity only for one cluster per label.
     #[serde(default)]
     pub layer_similarity: Vec<NamedCurve>,
+    /// How label pairs without a distance entered those correlations and how many there were.
+    #[serde(default)]
+    pub similarity_note: Option<String>,
     /// Centroid paths (e.g. ADJ/VERB/NOUN at the first and last layer).
     #[serde(default)]
     pub centroid_paths: Vec<CentroidPaths>,
 }
 
-/// Accuracy per probe epoch on the three memorisation subsets.
+/// Accuracy per probe epoch on the three memorisation subsets (averaged over seeds): the
+/// memorisation stage's result and the report's curves (one type).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MemoCurves {
     /// Accuracy on subtrain (seen by fine-tuning and by the probe).
@@ -375,6 +460,37 @@ pub struct MemoCurves {
     pub test: Vec<f64>,
 }
 
+impl MemoCurves {
+    /// Mean over seeds of per-seed curves (`curves[seed][epoch]`); seeds that stopped early
+    /// contribute to the epochs they trained.
+    pub fn mean_of(subtrain: &[Vec<f64>], subtest: &[Vec<f64>], test: &[Vec<f64>]) -> MemoCurves {
+        fn mean(curves: &[Vec<f64>]) -> Vec<f64> {
+            let len = curves.iter().map(Vec::len).max().unwrap_or(0);
+            (0..len)
+                .map(|e| {
+                    let v: Vec<f64> = curves.iter().filter_map(|c| c.get(e).copied()).collect();
+                    v.iter().sum::<f64>() / v.len() as f64
+                })
+                .collect()
+        }
+        MemoCurves {
+            subtrain: mean(subtrain),
+            subtest: mean(subtest),
+            test: mean(test),
+        }
+    }
+
+    /// Subtest − test accuracy after the last epoch (the memorisation gap).
+    pub fn final_gap(&self) -> Option<f64> {
+        Some(self.subtest.last()? - self.test.last()?)
+    }
+
+    /// Subtrain − subtest accuracy after the last epoch (what the probe alone overfits).
+    pub fn final_probe_gap(&self) -> Option<f64> {
+        Some(self.subtrain.last()? - self.subtest.last()?)
+    }
+}
+
 /// Memorisation experiment learning curves (paper v1, Fig. E).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Memorisation {
@@ -384,6 +500,13 @@ pub struct Memorisation {
     pub before: MemoCurves,
     /// Probe on the fine-tuned encoder.
     pub after: MemoCurves,
+    /// Subtest units fine-tuning never saw (e.g. cut off by the sub-word limit): the premise
+    /// "subtest was seen by fine-tuning" holds only for the others.
+    #[serde(default)]
+    pub subtest_unseen: usize,
+    /// Subtest units in all.
+    #[serde(default)]
+    pub subtest_units: usize,
 }
 
 /// Layer × layer CKA: rows are pre-trained layers, columns fine-tuned layers.

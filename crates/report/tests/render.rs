@@ -148,6 +148,7 @@ fn synthetic() -> ReportData {
                     .collect(),
             })
             .collect(),
+        similarity_note: None,
         centroid_paths: [1usize, 6]
             .iter()
             .map(|&layer| CentroidPaths {
@@ -176,6 +177,8 @@ fn synthetic() -> ReportData {
             .collect::<Vec<_>>()
     };
     let memorisation = Memorisation {
+        subtest_unseen: 0,
+        subtest_units: 0,
         epochs: epochs.clone(),
         before: MemoCurves {
             subtrain: curve_to(0.5, 1.0),
@@ -222,6 +225,7 @@ fn synthetic() -> ReportData {
         degenerate: false,
         selectivity: Some(12.5),
         mdl_compression: Some(3.25),
+        ..Default::default()
     };
     ReportData {
         title: format!("Synthetic study {EVIL_ATTR}"),
@@ -311,6 +315,7 @@ fn synthetic() -> ReportData {
                         },
                     }),
                     cka_pre_post: Some(band(&[1.0, 0.98, 0.95, 0.9, 0.82, 0.7, 0.6], 0.02)),
+                    measures: Vec::new(),
                 }),
                 distances: Some(DistanceMatrices {
                     layer: 6,

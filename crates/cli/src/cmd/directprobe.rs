@@ -5,6 +5,7 @@ use clap::Args as ClapArgs;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use tunescope_data::fs::write_atomic;
 use tunescope_data::labels::{
     check_same_kind, read_label_file, unseen_warning, LabelFile, LabelKind,
 };
@@ -239,15 +240,6 @@ fn load(args: &Args) -> Result<Loaded> {
     Ok((Split { points, labels }, test, names, tv.clone()))
 }
 
-/// Writes `contents` to `dir/name` atomically (temporary file, then rename).
-fn write_atomic(dir: &Path, name: &str, contents: &str) -> Result<()> {
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("renaming to {}", path.display()))?;
-    Ok(())
-}
-
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
     let mut pool = rayon::ThreadPoolBuilder::new();
@@ -385,38 +377,32 @@ fn run_inner(args: &Args) -> Result<()> {
 
     let staging = crate::outdir::Staging::begin(&args.out, args.force)?;
     let out = staging.path();
-    write_atomic(out, "clusters.txt", &report::clusters_txt(&clustering))?;
+    write_atomic(&out.join("clusters.txt"), report::clusters_txt(&clustering))?;
     write_atomic(
-        out,
-        "dis.txt",
-        &report::dis_txt(&clustering, &dists, &names),
+        &out.join("dis.txt"),
+        report::dis_txt(&clustering, &dists, &names),
     )?;
     if let (Some(p), Some(t)) = (&predictions, &test) {
         write_atomic(
-            out,
-            "prediction.txt",
-            &report::prediction_txt(p, &t.labels, &names),
+            &out.join("prediction.txt"),
+            report::prediction_txt(p, &t.labels, &names),
         )?;
     }
-    write_atomic(out, "vec.txt", &report::vec_txt(&metrics, &names))?;
+    write_atomic(&out.join("vec.txt"), report::vec_txt(&metrics, &names))?;
     write_atomic(
-        out,
-        "outside_min.txt",
-        &report::per_label_txt(&metrics.outside_min, &names),
+        &out.join("outside_min.txt"),
+        report::per_label_txt(&metrics.outside_min, &names),
     )?;
     write_atomic(
-        out,
-        "inside_mean.txt",
-        &report::per_label_txt(&metrics.inside_mean, &names),
+        &out.join("inside_mean.txt"),
+        report::per_label_txt(&metrics.inside_mean, &names),
     )?;
     write_atomic(
-        out,
-        "inside_max.txt",
-        &report::per_label_txt(&metrics.inside_max, &names),
+        &out.join("inside_max.txt"),
+        report::per_label_txt(&metrics.inside_max, &names),
     )?;
     write_atomic(
-        out,
-        "metrics.json",
+        &out.join("metrics.json"),
         &(serde_json::to_string_pretty(&json).expect("serialisable") + "\n"),
     )?;
     staging.commit()?;

@@ -32,8 +32,8 @@ pub struct Args {
     #[arg(long)]
     pub input: PathBuf,
     /// Row pooling: word vectors from the first, last or mean sub-word, or the sentence's first
-    /// token (`[CLS]`, RoBERTa's `<s>`).
-    #[arg(long, value_enum, default_value = "first")]
+    /// token (`[CLS]`, RoBERTa's `<s>`). Default `mean`, as the studies (and the paper).
+    #[arg(long, value_enum, default_value = "mean")]
     pub pool: Pool,
     /// Output directory: layer-<k>.npy (f32 [rows, hidden]) and manifest.json. Written as a
     /// whole when complete; a non-empty directory is refused unless --force.

@@ -11,12 +11,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use tunescope_data::fs::write_atomic;
 use tunescope_data::UnitKind;
 use tunescope_model::encoder::{self, SentencePool, WordPool};
 use tunescope_model::finetune::train::{EvalRecord, StepRecord};
-use tunescope_model::finetune::{
-    finetune, io::write_atomic, FinetuneConfig, Interrupted, Job, Progress,
-};
+use tunescope_model::finetune::{finetune, FinetuneConfig, Interrupted, Job, Progress};
 
 use crate::cmd::data::load_task;
 use crate::config::{Config, Device, Pooling};

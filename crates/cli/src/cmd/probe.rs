@@ -6,13 +6,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tunescope_data::labels::{check_same_kind, read_label_file, LabelFile};
 use tunescope_data::{npy, read_lines};
-use tunescope_model::probe::{self, ProbeConfig, ProbeInput, Split};
+use tunescope_model::probe::{self, ProbeConfig, ProbeInput};
 
 /// Train classifier probes on frozen vectors and write DIR/probe.json.
 ///
-/// Shapes: the linear probe plus every two-hidden-layer ReLU MLP over the grid sizes (16 for the
-/// default grid). The reported probe is the shape with the best mean dev accuracy; its test
-/// accuracy is given as mean ± std over seeds.
+/// Configurations: the linear probe plus every two-hidden-layer ReLU MLP over the grid sizes (16
+/// for the default grid), each with every --l2 weight (the paper's grid by default). Each is
+/// trained once with the first seed; dev selects the best MLP (the reported probe) and the best
+/// linear probe, and both are retrained with every seed (test accuracy as mean ± std).
 #[derive(Parser, Debug)]
 pub struct Args {
     /// Training vectors: .npy float32/float64 matrix [n, d].
@@ -58,7 +59,15 @@ pub struct Args {
     /// Adam learning rate.
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
-    /// Adam L2 weight decay.
+    /// L2 weights searched for every shape (scikit-learn's `alpha`, on weight matrices).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1e-7,1e-6,1e-5,1e-4,1e-3,1e-2,1e-1,1"
+    )]
+    l2: Vec<f64>,
+    /// PyTorch-style Adam weight decay on every parameter, biases included (not the paper's
+    /// penalty: that is --l2).
     #[arg(long, default_value_t = 0.0)]
     weight_decay: f64,
     /// Mini-batch size.
@@ -197,6 +206,7 @@ pub fn run(args: Args) -> Result<()> {
     let cfg = ProbeConfig {
         shapes: probe::grid_shapes(&args.grid, &depths),
         seeds: (args.first_seed..args.first_seed + args.seeds).collect(),
+        l2: args.l2.clone(),
         lr: args.lr,
         weight_decay: args.weight_decay,
         batch_size: args.batch_size,
@@ -206,33 +216,25 @@ pub fn run(args: Args) -> Result<()> {
         control_seed: args.control_seed,
         workers: args.threads,
     };
-    let tensors = [&train, &dev, &test].map(|s| probe::matrix(&s.x, s.rows, s.dim));
-    let [tx, dx, sx] = tensors;
-    let (tx, dx, sx) = (tx?, dx?, sx?);
-    let input = ProbeInput {
-        train: Split {
-            x: &tx,
-            labels: &train.labels,
-            types: train.types.as_deref(),
-        },
-        dev: Split {
-            x: &dx,
-            labels: &dev.labels,
-            types: dev.types.as_deref(),
-        },
-        test: Some(Split {
-            x: &sx,
-            labels: &test.labels,
-            types: test.types.as_deref(),
-        }),
-        curves: Vec::new(),
-    };
-    let report = probe::run(&input, &cfg)?;
-    let mdl = if args.mdl {
-        Some(run_mdl(&input, &cfg, &report)?)
-    } else {
-        None
-    };
+    fn rows(s: &SplitData) -> probe::Rows<'_> {
+        probe::Rows {
+            data: &s.x,
+            rows: s.rows,
+            dim: s.dim,
+            labels: &s.labels,
+            types: s.types.as_deref(),
+        }
+    }
+    let (report, mdl) =
+        probe::with_rows(rows(&train), rows(&dev), Some(rows(&test)), &[], |input| {
+            let report = probe::run(input, &cfg)?;
+            let mdl = if args.mdl {
+                Some(run_mdl(input, &cfg, &report)?)
+            } else {
+                None
+            };
+            Ok((report, mdl))
+        })?;
     let staging = crate::outdir::Staging::begin(&args.out, args.force)?;
     report.write_json(&staging.path().join("probe.json"))?;
     if let Some(m) = mdl {
@@ -240,18 +242,28 @@ pub fn run(args: Args) -> Result<()> {
     }
     staging.commit()?;
     let path = args.out.join("probe.json");
-    let b = &report.best;
-    eprintln!(
-        "best {:?}: dev {:.4} ± {:.4}, test {:.4} ± {:.4} over {} seeds ({:.1} s) -> {}",
-        b.hidden,
-        b.dev_mean,
-        b.dev_std,
-        b.test_mean.unwrap_or(f64::NAN),
-        b.test_std.unwrap_or(f64::NAN),
-        report.seeds.len(),
-        report.seconds,
-        path.display()
-    );
+    let line = |what: &str, b: &probe::ShapeResult| {
+        eprintln!(
+            "{what} {} (l2 {:e}, selected on {}): dev {:.4} ± {:.4}, test {:.4} ± {:.4} over {} seeds",
+            probe::shape_name(&b.hidden),
+            b.l2,
+            report.selected_on,
+            b.dev_mean,
+            b.dev_std,
+            b.test_mean.unwrap_or(f64::NAN),
+            b.test_std.unwrap_or(f64::NAN),
+            b.per_seed.dev.len(),
+        )
+    };
+    line("best", &report.best);
+    if let Some(l) = report
+        .linear
+        .as_ref()
+        .filter(|_| !report.best.hidden.is_empty())
+    {
+        line("linear", l);
+    }
+    eprintln!("{:.1} s -> {}", report.seconds, path.display());
     Ok(())
 }
 
@@ -341,6 +353,8 @@ mod tests {
             "2",
             "--max-epochs",
             "3",
+            "--l2",
+            "0",
         ];
         run(args(&dir, &extra)).unwrap();
         let json: serde_json::Value =
@@ -348,6 +362,13 @@ mod tests {
                 .unwrap();
         assert_eq!(json["shapes"].as_array().unwrap().len(), 2);
         assert_eq!(json["shapes"][1]["hidden"], serde_json::json!([4]));
+        assert_eq!(
+            json["best"]["hidden"],
+            serde_json::json!([4]),
+            "an MLP is reported"
+        );
+        assert_eq!(json["linear"]["hidden"], serde_json::json!([]));
+        assert_eq!(json["selected_on"], "dev");
         assert_eq!(json["seeds"], serde_json::json!([0, 1]));
         assert!(json["best"]["test_mean"].as_f64().unwrap() > 0.0);
         std::fs::remove_dir_all(&dir).unwrap();

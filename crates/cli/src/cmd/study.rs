@@ -99,27 +99,45 @@ fn summary(config: &Config, outcome: &study::Outcome) -> Result<String> {
     let _ = writeln!(s, "  {:12}       {:>9}", "total", fmt_secs(total));
     let rows = study::table_a(config)?;
     if !rows.is_empty() {
+        let selected = rows
+            .iter()
+            .find_map(|r| r.selected_on.clone())
+            .unwrap_or_else(|| "dev".into());
+        let mode = rows
+            .iter()
+            .find_map(|r| r.undefined_pairs.clone())
+            .unwrap_or_else(|| "zero".into());
         let _ = writeln!(
             s,
-            "Table A (classifier probe test accuracy, DirectProbe clusters):"
+            "Table A (test accuracy of the best MLP probe and of the best linear probe, both chosen \
+             on {selected}; DirectProbe clusters; similarity with undefined label pairs = {mode}):"
         );
         let _ = writeln!(
             s,
-            "  {:10} {:>5}  {:>14}  {:>12}  {:>8}  {:>6}  {:>10}",
-            "model", "layer", "acc % (±std)", "best hidden", "clusters", "linear", "similarity"
+            "  {:10} {:>5}  {:>14}  {:>10}  {:>14}  {:>8}  {:>6}  {:>10}  {:>9}",
+            "model",
+            "layer",
+            "acc % (±std)",
+            "best MLP",
+            "linear acc %",
+            "clusters",
+            "linear",
+            "similarity",
+            "undefined"
         );
         for r in rows {
-            let acc = match (r.acc_mean, r.acc_std) {
+            let pm = |m: Option<f64>, sd: Option<f64>| match (m, sd) {
                 (Some(m), Some(sd)) => format!("{m:.2} ± {sd:.2}"),
                 _ => "–".into(),
             };
             let _ = writeln!(
                 s,
-                "  {:10} {:>5}  {:>14}  {:>12}  {:>8}  {:>6}  {:>10}",
+                "  {:10} {:>5}  {:>14}  {:>10}  {:>14}  {:>8}  {:>6}  {:>10}  {:>9}",
                 r.version.as_str(),
                 r.layer,
-                acc,
-                format!("{:?}", r.best_hidden),
+                pm(r.acc_mean, r.acc_std),
+                tunescope_model::probe::shape_name(&r.best_hidden),
+                pm(r.linear_acc_mean, r.linear_acc_std),
                 if r.degenerate {
                     "degen.".into()
                 } else {
@@ -127,7 +145,22 @@ fn summary(config: &Config, outcome: &study::Outcome) -> Result<String> {
                 },
                 r.is_linear.map_or("–", |l| if l { "yes" } else { "no" }),
                 r.similarity.map_or("–".into(), |v| format!("{v:.3}")),
+                r.pairs_undefined.map_or("–".into(), |n| n.to_string()),
             );
+            if let Some(p) = &r.paper {
+                let _ = writeln!(
+                    s,
+                    "  {:10} {:>5}  {:>14}  {:>10}  {:>14}  {:>8}  {:>6}  {:>10}",
+                    "  paper",
+                    "",
+                    format!("{:.2} ± {:.2}", p.acc, p.std),
+                    tunescope_model::probe::shape_name(&p.hidden),
+                    "",
+                    p.clusters,
+                    if p.linear { "yes" } else { "no" },
+                    p.similarity.map_or("–".into(), |v| format!("{v:.2}")),
+                );
+            }
         }
     }
     let report = config.study.out.join("report").join("index.html");

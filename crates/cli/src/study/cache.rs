@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::manifest::{write_atomic, StageRecord};
+use super::manifest::StageRecord;
 use super::plan::{Kind, Planned};
 use super::rundir::ModelRef;
+use tunescope_data::fs::write_atomic;
 
 /// Whether `stage`'s result is shared through the cache.
 pub fn shareable(stage: &Planned) -> bool {

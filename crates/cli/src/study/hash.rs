@@ -85,7 +85,7 @@ impl HashCache {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
             }
-            super::manifest::write_atomic(path, &serde_json::to_vec_pretty(&self.entries)?)?;
+            tunescope_data::fs::write_atomic(path, &serde_json::to_vec_pretty(&self.entries)?)?;
             self.dirty = false;
         }
         Ok(())

@@ -181,14 +181,16 @@ fn mutations(v: &Value) -> Vec<Value> {
             let x = n.as_f64().unwrap();
             vec![(x * 0.5).into(), (x + 0.05).into(), (x - 0.05).into()]
         }
-        Value::String(s) => ["first", "last", "mean", "cls", "cpu", "cuda", "all"]
-            .iter()
-            .filter(|c| **c != s)
-            .map(|c| Value::from(*c))
-            .chain([Value::from(format!("{s}x"))])
-            .collect(),
+        Value::String(s) => [
+            "first", "last", "mean", "cls", "cpu", "cuda", "all", "zero", "drop",
+        ]
+        .iter()
+        .filter(|c| **c != s)
+        .map(|c| Value::from(*c))
+        .chain([Value::from(format!("{s}x"))])
+        .collect(),
         Value::Null => vec![7.into(), serde_json::json!([4]), "x".into()],
-        Value::Array(_) => vec![serde_json::json!(["VERB"])],
+        Value::Array(_) => vec![serde_json::json!(["VERB"]), serde_json::json!([0.5])],
         Value::Object(_) => vec![],
     }
 }
@@ -281,11 +283,16 @@ fn every_config_field_reaches_the_stages_that_read_it() {
         for m in mutations(value).into_iter().filter(|m| m != value) {
             let mut j = json.clone();
             *j.pointer_mut(&pointer(path)).unwrap() = m;
-            let Ok(c) = serde_json::from_value::<Config>(j) else {
+            let Ok(mut c) = serde_json::from_value::<Config>(j) else {
                 continue;
             };
             if c.validate().is_err() {
                 continue;
+            }
+            // A fine-tuning setting that breaks the memorisation premise (a training subset, a
+            // frozen encoder) is planned without that experiment.
+            if c.finetuning_misses_training_units().is_some() {
+                c.memorisation.enabled = false;
             }
             let Ok(p) = plan::build(&c, Some(&manifest), &mut HashCache::in_memory()) else {
                 continue;

@@ -767,6 +767,12 @@ fn experiments(b: &mut Builder<'_>, rep: &Replicate, finetune_done: bool) -> Res
         }
     }
     if config.memorisation.enabled {
+        if let Some(why) = config.finetuning_misses_training_units() {
+            bail!(
+                "[memorisation] needs fine-tuning to see every training unit (subtest must be seen \
+                 by fine-tuning), but {why}; set memorisation.enabled = false or change that setting"
+            );
+        }
         let s = memorisation::settings(config, &layers);
         if !layers.contains(&s.layer) {
             bail!(

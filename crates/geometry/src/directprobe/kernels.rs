@@ -203,6 +203,9 @@ multiversion! {
 
 /// Dot product of two vectors (see [`dots`]).
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    if a.is_empty() {
+        return 0.0;
+    }
     let mut out = [0.0];
     dots(a, b, a.len(), &mut out);
     out[0]

@@ -57,6 +57,9 @@ pub(crate) struct MnpParams {
 pub(crate) use super::kernels::dot;
 use super::kernels::dots;
 
+/// Squared norm of the affine minimiser, relative to ‖v_0‖², below which it is refined.
+const REFINE_BELOW: f64 = 1e-8;
+
 /// Cholesky factorisation in place (lower triangle, row-major n×n); false if not positive
 /// definite within a relative pivot threshold.
 pub(crate) fn cholesky(m: &mut [f64], n: usize) -> bool {
@@ -139,15 +142,12 @@ impl Chol {
             let k = rows.len();
             let mut row = Vec::with_capacity(k + 1);
             for j in 0..k {
-                let mut t = h[(k + 1) * s + (j + 1)];
-                for (a, b) in row.iter().zip(&rows[j]) {
-                    t -= a * b;
-                }
+                let t = h[(k + 1) * s + (j + 1)] - dot(&row, &rows[j][..j]);
                 row.push(t / rows[j][j]);
             }
             let dk = h[(k + 1) * s + (k + 1)];
             self.maxd = self.maxd.max(dk);
-            let piv = dk - row.iter().map(|v| v * v).sum::<f64>();
+            let piv = dk - dot(&row, &row);
             if piv <= 1e-13 * self.maxd.max(f64::MIN_POSITIVE) {
                 self.rows = None;
                 return false;
@@ -162,18 +162,16 @@ impl Chol {
         let l = self.rows.as_ref().expect("factor is current");
         let n = b.len();
         for i in 0..n {
-            let mut t = b[i];
-            for k in 0..i {
-                t -= l[i][k] * b[k];
-            }
-            b[i] = t / l[i][i];
+            b[i] = (b[i] - dot(&l[i][..i], &b[..i])) / l[i][i];
         }
+        // Lᵀ y = b by columns of Lᵀ (rows of L), so the inner loop runs along contiguous rows.
         for i in (0..n).rev() {
-            let mut t = b[i];
-            for k in i + 1..n {
-                t -= l[k][i] * b[k];
-            }
-            b[i] = t / l[i][i];
+            b[i] /= l[i][i];
+            let bi = b[i];
+            b[..i]
+                .iter_mut()
+                .zip(&l[i][..i])
+                .for_each(|(x, v)| *x -= v * bi);
         }
     }
 }
@@ -182,7 +180,19 @@ impl Chol {
 /// `h[k][l] = Δ_k·Δ_l` for k, l ≥ 1 and `h[k][0] = Δ_k·v_0`, with Δ_k = v_k − v_0 computed
 /// explicitly (no cancellation between large Gram entries). `chol` is the factor of its
 /// trailing block, brought up to date here.
-fn affine_min(h: &[f64], s: usize, chol: &mut Chol) -> Option<Vec<f64>> {
+///
+/// The normal equations square the condition number of the corral, which loses a minimiser
+/// whose norm is below about 1e-4 of the vertices' norms (nearly touching hulls). There one step
+/// of iterative refinement (corrected semi-normal equations: the residual and its gradient
+/// recomputed from the explicit vectors `v_0` and `Δ_k`, solved with the same factor) restores
+/// the accuracy of a QR solve.
+fn affine_min(
+    h: &[f64],
+    s: usize,
+    chol: &mut Chol,
+    vecs: &[Vec<f64>],
+    deltas: &[Vec<f64>],
+) -> Option<Vec<f64>> {
     if s == 1 {
         return Some(vec![1.0]);
     }
@@ -191,6 +201,15 @@ fn affine_min(h: &[f64], s: usize, chol: &mut Chol) -> Option<Vec<f64>> {
     }
     let mut rhs: Vec<f64> = (1..s).map(|k| -h[k * s]).collect();
     chol.solve(&mut rhs);
+    let mut r = vecs[0].clone();
+    for (ak, dk) in rhs.iter().zip(&deltas[1..]) {
+        r.iter_mut().zip(dk).for_each(|(x, v)| *x += ak * v);
+    }
+    if dot(&r, &r) < REFINE_BELOW * h[0] {
+        let mut g: Vec<f64> = deltas[1..].iter().map(|dk| dot(dk, &r)).collect();
+        chol.solve(&mut g);
+        rhs.iter_mut().zip(&g).for_each(|(a, c)| *a -= c);
+    }
     let mut alpha = Vec::with_capacity(s);
     alpha.push(1.0 - rhs.iter().sum::<f64>());
     alpha.extend_from_slice(&rhs);
@@ -354,7 +373,7 @@ fn min_norm_point_from(
         w.push(0.0);
         loop {
             let s = corral.len();
-            let Some(alpha) = affine_min(&gram, s, &mut chol) else {
+            let Some(alpha) = affine_min(&gram, s, &mut chol, &vecs, &deltas) else {
                 return Mnp::Stalled {
                     lower,
                     upper,

@@ -47,7 +47,9 @@ const DIST_ABS_TOL: f64 = 1e-9;
 const DIST_STALL_TOL: f64 = 1e-6;
 
 /// A stalled distance between clusters certified disjoint is accepted when its certified bounds
-/// agree within this fraction (the upper bound, a realised distance, is returned).
+/// agree within this fraction, or within [`DIST_STALL_TOL`] of the pair radius (about the
+/// precision of `f32` inputs: nearly touching hulls, where a hyperplane cannot be certified
+/// closer); the upper bound, a realised distance, is returned.
 const DIST_DISJOINT_REL: f64 = 1e-2;
 
 /// Restarts of a stalled distance computation.
@@ -445,7 +447,9 @@ fn distance_centred(
         // Numerically converged: the certified bounds agree.
         Mnp::Stalled { .. } if lo > tol && up - lo <= DIST_ABS_TOL * radius => Ok(up),
         Mnp::Stalled { .. } if lo > tol => {
-            if up.is_finite() && up - lo <= DIST_DISJOINT_REL * up {
+            if up.is_finite()
+                && (up - lo <= DIST_DISJOINT_REL * up || up - lo <= DIST_STALL_TOL * radius)
+            {
                 Ok(up)
             } else {
                 Err(ProbeError::Numerical(format!(
@@ -454,6 +458,9 @@ fn distance_centred(
                 )))
             }
         }
+        // No separating hyperplane and a realised distance within NEAR_TOUCH: touching, by the
+        // same rule as the overlap test (the LP cannot resolve finer than `f32` inputs either).
+        Mnp::Stalled { .. } if up <= NEAR_TOUCH * radius => Ok(0.0),
         Mnp::Stalled { .. } => match lp::intersect(ca, cb, d) {
             lp::LpResult::Intersect { .. } => Ok(0.0),
             lp::LpResult::Failed(msg) => Err(ProbeError::Numerical(format!(
@@ -635,6 +642,9 @@ pub struct LabelMetrics {
     /// `pair[a][b]`: mean hull distance over kept cluster pairs with labels {a, b}; `None` when
     /// no such pair exists (the original's +∞).
     pub pair: Vec<Vec<Option<f64>>>,
+    /// `pair_min[a][b]`: smallest hull distance over kept cluster pairs with labels {a, b}
+    /// (DirectProbe's own quantity; equals `pair` when each label has one cluster).
+    pub pair_min: Vec<Vec<Option<f64>>>,
     /// Distance vector over label pairs a < b (0 where undefined), in label order.
     pub vec: Vec<(usize, usize, f64)>,
     /// Per label: minimum over other labels of `pair` (0 where undefined).
@@ -701,11 +711,14 @@ pub fn label_metrics_with(
     };
     let mut sum = vec![vec![0.0; n_labels]; n_labels];
     let mut cnt = vec![vec![0usize; n_labels]; n_labels];
+    let mut pair_min: Vec<Vec<Option<f64>>> = vec![vec![None; n_labels]; n_labels];
     for cd in &dists {
         let (a, b) = (clusters[cd.i].label, clusters[cd.j].label);
         for (x, y) in [(a, b), (b, a)] {
             sum[x][y] += cd.distance;
             cnt[x][y] += 1;
+            let m = &mut pair_min[x][y];
+            *m = Some(m.map_or(cd.distance, |m| m.min(cd.distance)));
         }
     }
     let pair: Vec<Vec<Option<f64>>> = (0..n_labels)
@@ -761,6 +774,7 @@ pub fn label_metrics_with(
         kept,
         dropped,
         pair,
+        pair_min,
         vec,
         outside_min,
         inside_mean,

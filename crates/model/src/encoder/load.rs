@@ -7,6 +7,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use safetensors::{Dtype, SafeTensors};
 use sha2::{Digest, Sha256};
 use tch::{nn, Device, Kind, Tensor};
+use tunescope_data::fs::write_atomic;
 
 use super::config::EncoderConfig;
 use super::model::Model;
@@ -300,12 +301,6 @@ pub fn file_sha256(path: &Path) -> Result<String> {
     Ok(hex(&h.finalize()))
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp-partial");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
 /// Writes the parameters of `model` (built in `vs`) to `path` as safetensors with the
 /// checkpoint names of its family's base model (no prefix).
 pub fn save_weights(vs: &nn::VarStore, model: &Model, path: &Path) -> Result<()> {
@@ -337,7 +332,7 @@ pub fn save_weights(vs: &nn::VarStore, model: &Model, path: &Path) -> Result<()>
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
     let bytes = safetensors::tensor::serialize(views, Some(meta))
         .map_err(|e| anyhow!("cannot serialise weights for {}: {e}", path.display()))?;
-    write_atomic(path, &bytes)
+    Ok(write_atomic(path, &bytes)?)
 }
 
 /// Saves an encoder in Hugging Face layout: `config.json` (the given JSON), `model.safetensors`
@@ -361,10 +356,10 @@ pub fn save_pretrained(
     for (name, bytes) in side_files {
         write_atomic(&out.join(name), bytes)?;
     }
-    write_atomic(
+    Ok(write_atomic(
         &out.join("config.json"),
         serde_json::to_string_pretty(config_json)?.as_bytes(),
-    )
+    )?)
 }
 
 impl Encoder {

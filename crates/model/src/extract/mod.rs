@@ -6,4 +6,4 @@ pub mod task;
 
 pub use embed::{ChunkVectors, Embedder};
 pub use file::{embed_file, parse_layers, EmbedFileOptions, EmbedPool, EmbedSummary};
-pub use task::{extract_task, extraction_key, ExtractOutcome, TaskExtractOptions};
+pub use task::{extract_task, TaskExtractOptions};

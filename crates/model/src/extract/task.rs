@@ -1,23 +1,29 @@
-//! Unit vectors of a task for later stages: `reps/<model>/<split>/layer-<k>.npy`, `labels.txt`,
-//! `units.jsonl`, keyed by a content hash so an unchanged extraction is skipped.
+//! Unit vectors of a task for later stages: per split `layer-<k>.npy` (f32 `[units, dim]`;
+//! `[units, 2·hidden]` for pairs), `labels.npy` (i64 index into the task's label list),
+//! `labels.txt` (one label per unit) and `units.jsonl` (sentence, target, label per unit).
 //!
 //! Unit vectors: a token is its word's vector, a pair `[dependent ; head]` (twice the hidden
 //! size), a span the mean of its words, a sentence its `[CLS]` or the mean of its words.
+//! The study's extract stage and `tunescope` tests both go through [`extract_task`].
 
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 use tch::Tensor;
-use tunescope_data::npy::NpyRowWriter;
-use tunescope_data::task::{Split, Target, Task, UnitKind};
+use tunescope_data::fs::replace_dir;
+use tunescope_data::npy::{self, NpyRowWriter};
+use tunescope_data::task::{Split, Target, Task, Unit};
 
-use super::embed::{ChunkVectors, Embedder};
+use super::embed::Embedder;
 use crate::encoder::pool::{mean_of_groups, pair_vectors, to_f32_vec};
 use crate::encoder::{Encoder, SentencePool, WordPool};
 
-/// Settings of a task extraction; all of them are part of the content hash.
-#[derive(Debug, Clone, serde::Serialize)]
+/// Sentences encoded per chunk (bounds memory: one chunk's vectors of every layer).
+const CHUNK_SENTENCES: usize = 256;
+
+/// How a task's units become vectors.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TaskExtractOptions {
     /// Word vector from sub-words.
     pub word_pool: WordPool,
@@ -25,75 +31,29 @@ pub struct TaskExtractOptions {
     pub sentence_pool: SentencePool,
     /// Hidden-state indices to write.
     pub layers: Vec<usize>,
-    /// Windows per forward pass (does not change the vectors; not hashed).
-    #[serde(skip)]
+    /// Windows per forward pass (does not change the vectors).
     pub batch_size: usize,
-    /// Sentences are encoded in chunks of about this many words (not hashed).
-    #[serde(skip)]
-    pub chunk_words: usize,
 }
 
-/// Whether [`extract_task`] wrote the vectors or found them up to date.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExtractOutcome {
-    /// Vectors were (re)computed; the content key.
-    Written(String),
-    /// The existing vectors already match this content key.
-    Skipped(String),
-}
-
-const KEY_FILE: &str = "extraction.json";
-
-/// Content key of an extraction: SHA-256 over the weights' hash, the task data, the pooling and
-/// layer settings, the maximum input length and the tool version.
-pub fn extraction_key(enc: &Encoder, task: &Task, opts: &TaskExtractOptions) -> Result<String> {
-    let mut h = Sha256::new();
-    h.update(b"tunescope-extract-v1\0");
-    h.update(env!("CARGO_PKG_VERSION").as_bytes());
-    h.update(enc.weights_sha256.as_bytes());
-    h.update(enc.tokenizer.max_len().to_le_bytes());
-    h.update(serde_json::to_vec(task)?);
-    h.update(serde_json::to_vec(opts)?);
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn up_to_date(dir: &Path, key: &str, layers: &[usize]) -> bool {
-    let Ok(text) = std::fs::read_to_string(dir.join(KEY_FILE)) else {
-        return false;
-    };
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return false;
-    };
-    v["key"] == key
-        && ["labels.txt", "units.jsonl"]
-            .iter()
-            .all(|f| dir.join(f).is_file())
-        && layers
-            .iter()
-            .all(|l| dir.join(format!("layer-{l}.npy")).is_file())
-}
-
-/// Writes every split's unit vectors under `out` (normally `reps/<model>`): per split
-/// `layer-<k>.npy` (f32 `[units, dim]`), `labels.txt` (one label per unit), `units.jsonl`
-/// (one unit per line) and `extraction.json` (the content key, written last). Skips the work
-/// when every split already holds the same key.
+/// Encodes the splits named in `splits` (in the task's split order) with `enc` into
+/// `target/<split>/`, written whole into a temporary directory and then swapped in; `progress`
+/// receives the number of sentences of each encoded chunk. Returns each split's unit count.
+/// Units that do not fit their sentence are an error naming split and unit, before any work.
 pub fn extract_task(
     enc: &Encoder,
     task: &Task,
-    out: &Path,
+    splits: &[&str],
+    target: &Path,
     opts: &TaskExtractOptions,
-) -> Result<ExtractOutcome> {
-    let key = extraction_key(enc, task, opts)?;
-    let dirs: Vec<(&str, &Split, PathBuf)> = task
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<(String, usize)>> {
+    let chosen: Vec<(&str, &Split)> = task
         .splits()
-        .iter()
-        .map(|(n, s)| (*n, *s, out.join(n)))
+        .into_iter()
+        .filter(|(n, _)| splits.contains(n))
         .collect();
-    if dirs
-        .iter()
-        .all(|(_, _, d)| up_to_date(d, &key, &opts.layers))
-    {
-        return Ok(ExtractOutcome::Skipped(key));
+    for &(name, split) in &chosen {
+        validate_units(task, name, split)?;
     }
     let embedder = Embedder::new(
         &enc.model,
@@ -103,29 +63,24 @@ pub fn extract_task(
         opts.batch_size,
         enc.vs.device(),
     )?;
-    for (name, split, _) in &dirs {
-        validate_units(task, name, split)?;
-    }
-    for (name, split, dir) in &dirs {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let _ = std::fs::remove_file(dir.join(KEY_FILE));
-        extract_split(&embedder, task.unit_kind, split, dir, opts)?;
-        let meta = serde_json::json!({
-            "key": key,
-            "task": task.name,
-            "split": name,
-            "unit_kind": task.unit_kind.name(),
-            "units": split.units.len(),
-            "model": { "path": enc.dir.display().to_string(), "weights_sha256": enc.weights_sha256 },
-            "options": opts,
-            "version": env!("CARGO_PKG_VERSION"),
-        });
-        write_atomic(
-            &dir.join(KEY_FILE),
-            (serde_json::to_string_pretty(&meta)? + "\n").as_bytes(),
-        )?;
-    }
-    Ok(ExtractOutcome::Written(key))
+    let mut counts = Vec::new();
+    replace_dir::<anyhow::Error>(target, |tmp| {
+        for &(name, split) in &chosen {
+            let n = write_split(
+                task,
+                split,
+                &embedder,
+                opts.sentence_pool,
+                &opts.layers,
+                &tmp.join(name),
+                progress,
+            )
+            .with_context(|| format!("{name} split"))?;
+            counts.push((name.to_string(), n));
+        }
+        Ok(())
+    })?;
+    Ok(counts)
 }
 
 fn validate_units(task: &Task, split_name: &str, split: &Split) -> Result<()> {
@@ -166,139 +121,162 @@ fn validate_units(task: &Task, split_name: &str, split: &Split) -> Result<()> {
     Ok(())
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// Unit vectors `[layers, units, dim]` for the units of sentences `first..first + n`.
-fn unit_vectors(
-    kind: UnitKind,
-    v: &ChunkVectors,
-    units: &[tunescope_data::task::Unit],
-    first: usize,
-    sentence_pool: SentencePool,
-) -> Result<Tensor> {
-    let mut offsets = Vec::with_capacity(v.sentence_words.len());
-    let mut acc = 0;
-    for &n in &v.sentence_words {
-        offsets.push(acc);
-        acc += n;
-    }
-    let base = |u: &tunescope_data::task::Unit| offsets[u.sentence - first];
-    Ok(match kind {
-        UnitKind::Token => {
-            let groups: Vec<Vec<usize>> = units
-                .iter()
-                .map(|u| match u.target {
-                    Target::Token(w) => vec![base(u) + w],
-                    _ => unreachable!("validated"),
-                })
-                .collect();
-            mean_of_groups(&v.words, &groups)?
-        }
-        UnitKind::Pair => {
-            let pairs: Vec<(usize, usize)> = units
-                .iter()
-                .map(|u| match u.target {
-                    Target::Pair { dependent, head } => (base(u) + dependent, base(u) + head),
-                    _ => unreachable!("validated"),
-                })
-                .collect();
-            pair_vectors(&v.words, &pairs)?
-        }
-        UnitKind::Span => {
-            let groups: Vec<Vec<usize>> = units
-                .iter()
-                .map(|u| match &u.target {
-                    Target::Span(ws) => ws.iter().map(|w| base(u) + w).collect(),
-                    _ => unreachable!("validated"),
-                })
-                .collect();
-            mean_of_groups(&v.words, &groups)?
-        }
-        UnitKind::Sentence => match sentence_pool {
-            SentencePool::Cls => {
-                let groups: Vec<Vec<usize>> =
-                    units.iter().map(|u| vec![u.sentence - first]).collect();
-                mean_of_groups(&v.cls, &groups)?
-            }
-            SentencePool::Mean => {
-                let groups: Vec<Vec<usize>> = units
-                    .iter()
-                    .map(|u| (base(u)..base(u) + v.sentence_words[u.sentence - first]).collect())
-                    .collect();
-                mean_of_groups(&v.words, &groups)?
-            }
-        },
-    })
-}
-
-fn extract_split(
-    embedder: &Embedder,
-    kind: UnitKind,
+/// Encodes one split into `dir`; returns the number of units.
+fn write_split(
+    task: &Task,
     split: &Split,
+    embedder: &Embedder,
+    sentence_pool: SentencePool,
+    layers: &[usize],
     dir: &Path,
-    opts: &TaskExtractOptions,
-) -> Result<()> {
-    let hidden = embedder.hidden_size();
-    let dim = if kind == UnitKind::Pair {
-        2 * hidden
-    } else {
-        hidden
-    };
-    let mut writers = opts
-        .layers
-        .iter()
-        .map(|l| NpyRowWriter::create(dir.join(format!("layer-{l}.npy")), dim))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut labels = String::new();
-    let mut units_jsonl = String::new();
-    for u in &split.units {
-        if u.label.contains('\n') {
-            bail!("unit label {:?} contains a newline", u.label);
-        }
-        labels.push_str(&u.label);
-        labels.push('\n');
-        units_jsonl.push_str(&serde_json::to_string(u)?);
-        units_jsonl.push('\n');
-    }
-    let mut next_unit = 0;
-    let mut start = 0;
-    while start < split.sentences.len() {
-        let mut end = start;
-        let mut words = 0;
-        while end < split.sentences.len() && (end == start || words < opts.chunk_words) {
-            words += split.sentences[end].words.len();
-            end += 1;
-        }
-        let chunk: Vec<Vec<&str>> = split.sentences[start..end]
+    progress: &mut dyn FnMut(usize),
+) -> Result<usize> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut writers: Option<Vec<NpyRowWriter>> = None;
+    let mut labels = Vec::with_capacity(split.units.len());
+    let mut units_txt = Vec::new();
+    let mut label_names = String::new();
+    let mut next_unit = 0usize;
+    for (c, chunk) in split.sentences.chunks(CHUNK_SENTENCES).enumerate() {
+        let first = c * CHUNK_SENTENCES;
+        let words: Vec<Vec<&str>> = chunk
             .iter()
             .map(|s| s.words.iter().map(String::as_str).collect())
             .collect();
-        let unit_end = next_unit
+        let v = embedder.embed(&words)?;
+        let mut offsets = Vec::with_capacity(chunk.len());
+        let mut acc = 0usize;
+        for n in &v.sentence_words {
+            offsets.push(acc);
+            acc += n;
+        }
+        let end = next_unit
             + split.units[next_unit..]
                 .iter()
-                .take_while(|u| u.sentence < end)
+                .take_while(|u| u.sentence < first + chunk.len())
                 .count();
-        let units = &split.units[next_unit..unit_end];
-        if !units.is_empty() {
-            let v = embedder.embed(&chunk)?;
-            let rows = unit_vectors(kind, &v, units, start, opts.sentence_pool)?;
-            for (k, w) in writers.iter_mut().enumerate() {
-                let data = to_f32_vec(&rows.get(k as i64))?;
-                for row in data.chunks_exact(dim) {
-                    w.write_row(row)?;
-                }
+        let units = &split.units[next_unit..end];
+        next_unit = end;
+        if units.is_empty() {
+            progress(chunk.len());
+            continue;
+        }
+        let vectors = unit_vectors(&v.words, &v.cls, units, &offsets, first, sentence_pool)?;
+        let dim = vectors.size()[2] as usize;
+        let ws = match &mut writers {
+            Some(w) => w,
+            None => writers.insert(
+                layers
+                    .iter()
+                    .map(|l| NpyRowWriter::create(dir.join(format!("layer-{l}.npy")), dim))
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        for (k, w) in ws.iter_mut().enumerate() {
+            let data = to_f32_vec(&vectors.get(k as i64))?;
+            for row in data.chunks_exact(dim) {
+                w.write_row(row)?;
             }
         }
-        next_unit = unit_end;
-        start = end;
+        for u in units {
+            let idx = task
+                .label_index(&u.label)
+                .with_context(|| format!("label {:?} is not in the task's label list", u.label))?;
+            labels.push(idx as i64);
+            label_names.push_str(&u.label);
+            label_names.push('\n');
+            serde_json::to_writer(
+                &mut units_txt,
+                &serde_json::json!({"sentence": u.sentence, "target": u.target, "label": u.label}),
+            )?;
+            units_txt.push(b'\n');
+        }
+        progress(chunk.len());
     }
-    for w in writers {
-        w.finish()?;
+    match writers {
+        Some(ws) => {
+            for w in ws {
+                w.finish()?;
+            }
+        }
+        None => {
+            for l in layers {
+                npy::write_f32(dir.join(format!("layer-{l}.npy")), &[0, 0], &[])?;
+            }
+        }
     }
-    write_atomic(&dir.join("labels.txt"), labels.as_bytes())?;
-    write_atomic(&dir.join("units.jsonl"), units_jsonl.as_bytes())
+    npy::write_i64(dir.join("labels.npy"), &[labels.len()], &labels)?;
+    std::fs::write(dir.join("labels.txt"), &label_names)
+        .with_context(|| format!("cannot write {}", dir.join("labels.txt").display()))?;
+    std::fs::File::create(dir.join("units.jsonl"))
+        .and_then(|mut f| f.write_all(&units_txt))
+        .with_context(|| format!("cannot write {}", dir.join("units.jsonl").display()))?;
+    Ok(labels.len())
+}
+
+/// `[layers, units, dim]` vectors of `units` from a chunk's word vectors `[layers, words, h]`
+/// and `[CLS]` vectors `[layers, sentences, h]`; `offsets[i]` is the first word row of chunk
+/// sentence `i`, and chunk sentence 0 is split sentence `first`.
+fn unit_vectors(
+    words: &Tensor,
+    cls: &Tensor,
+    units: &[Unit],
+    offsets: &[usize],
+    first: usize,
+    sentence_pool: SentencePool,
+) -> Result<Tensor> {
+    let row = |s: usize, w: usize| offsets[s - first] + w;
+    match &units[0].target {
+        Target::Token(_) => {
+            let idx: Vec<i64> = units
+                .iter()
+                .map(|u| match u.target {
+                    Target::Token(w) => Ok(row(u.sentence, w) as i64),
+                    _ => anyhow::bail!("mixed unit kinds in one task"),
+                })
+                .collect::<Result<_>>()?;
+            Ok(words.index_select(1, &Tensor::from_slice(&idx)))
+        }
+        Target::Pair { .. } => {
+            let pairs: Vec<(usize, usize)> = units
+                .iter()
+                .map(|u| match u.target {
+                    Target::Pair { dependent, head } => {
+                        Ok((row(u.sentence, dependent), row(u.sentence, head)))
+                    }
+                    _ => anyhow::bail!("mixed unit kinds in one task"),
+                })
+                .collect::<Result<_>>()?;
+            pair_vectors(words, &pairs)
+        }
+        Target::Span(_) => {
+            let groups: Vec<Vec<usize>> = units
+                .iter()
+                .map(|u| match &u.target {
+                    Target::Span(ws) => Ok(ws.iter().map(|&w| row(u.sentence, w)).collect()),
+                    _ => anyhow::bail!("mixed unit kinds in one task"),
+                })
+                .collect::<Result<_>>()?;
+            mean_of_groups(words, &groups)
+        }
+        Target::Sentence => {
+            if sentence_pool == SentencePool::Mean {
+                let groups: Vec<Vec<usize>> = units
+                    .iter()
+                    .map(|u| {
+                        let s = u.sentence - first;
+                        let n = offsets
+                            .get(s + 1)
+                            .copied()
+                            .unwrap_or(words.size()[1] as usize);
+                        (offsets[s]..n).collect()
+                    })
+                    .collect();
+                mean_of_groups(words, &groups)
+            } else {
+                let idx: Vec<i64> = units.iter().map(|u| (u.sentence - first) as i64).collect();
+                Ok(cls.index_select(1, &Tensor::from_slice(&idx)))
+            }
+        }
+    }
 }

@@ -3,60 +3,7 @@
 //! The generator is a small SplitMix64 whose whole state is one `u64`, so a checkpoint can store
 //! it and a resumed run draws exactly the same batches.
 
-use serde::{Deserialize, Serialize};
-
-/// SplitMix64: a tiny, fast, seedable generator with a one-word state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rng {
-    /// The full generator state.
-    pub state: u64,
-}
-
-impl Rng {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Self {
-        Rng { state: seed }
-    }
-
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform integer in `0..n` (n > 0), without modulo bias.
-    pub fn below(&mut self, n: usize) -> usize {
-        let n = n as u64;
-        let zone = u64::MAX - u64::MAX % n;
-        loop {
-            let x = self.next_u64();
-            if x < zone {
-                return (x % n) as usize;
-            }
-        }
-    }
-
-    /// Fisher–Yates shuffle.
-    pub fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = self.below(i + 1);
-            items.swap(i, j);
-        }
-    }
-}
-
-/// Mixes several numbers into one seed (for per-update dropout seeds and the like).
-pub fn derive_seed(parts: &[u64]) -> u64 {
-    let mut rng = Rng::new(0x5EED);
-    for &p in parts {
-        rng.state ^= p;
-        rng.next_u64();
-    }
-    rng.next_u64()
-}
+pub use tunescope_data::rng::{derive_seed, SplitMix64 as Rng};
 
 /// One epoch's batches of sentence indices.
 ///

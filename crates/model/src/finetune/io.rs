@@ -1,67 +1,13 @@
-//! Atomic file and directory writes, and the `train_log.jsonl` writer.
+//! The `train_log.jsonl` writer (atomic writes are `tunescope_data::fs`).
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use tunescope_data::fs::write_atomic;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(suffix);
-    path.with_file_name(name)
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so readers see the old file
-/// or the whole new one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = sibling(path, ".tmp");
-    let mut f =
-        fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
-}
-
-/// Fills a fresh temporary directory with `fill`, then puts it at `dir` (replacing an older one),
-/// so `dir` is never seen half-written. A leftover `<dir>.old` from an interrupted swap is
-/// what [`recover_dir`] restores.
-pub fn write_dir_atomic(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let tmp = sibling(dir, ".tmp");
-    let old = sibling(dir, ".old");
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
-    }
-    fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    fill(&tmp)?;
-    if dir.exists() {
-        if old.exists() {
-            fs::remove_dir_all(&old)?;
-        }
-        fs::rename(dir, &old).with_context(|| format!("cannot move {} aside", dir.display()))?;
-    }
-    fs::rename(&tmp, dir)
-        .with_context(|| format!("cannot move {} to {}", tmp.display(), dir.display()))?;
-    if old.exists() {
-        fs::remove_dir_all(&old)?;
-    }
-    Ok(())
-}
-
-/// Restores `dir` from `<dir>.old` when a replacement was interrupted between its two renames.
-pub fn recover_dir(dir: &Path) -> Result<()> {
-    let old = sibling(dir, ".old");
-    if !dir.exists() && old.exists() {
-        fs::rename(&old, dir).with_context(|| format!("cannot restore {}", dir.display()))?;
-    }
-    Ok(())
-}
 
 /// Appends one JSON record per line to `train_log.jsonl`, flushed after every record.
 pub struct JsonLog {
@@ -115,6 +61,7 @@ impl JsonLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn scratch(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("tunescope-ft-io-{name}-{}", std::process::id()));
@@ -140,25 +87,6 @@ mod tests {
             text,
             "{\"update\":1}\n{\"update\":2}\n{\"update\":3}\n{\"again\":true,\"update\":4}\n"
         );
-        fs::remove_dir_all(d).unwrap();
-    }
-
-    #[test]
-    fn dir_replacement_is_whole_or_nothing() {
-        let d = scratch("dir");
-        let target = d.join("state");
-        write_dir_atomic(&target, |t| Ok(fs::write(t.join("a"), "1")?)).unwrap();
-        let err = write_dir_atomic(&target, |t| {
-            fs::write(t.join("a"), "2")?;
-            anyhow::bail!("interrupted")
-        });
-        assert!(err.is_err());
-        assert_eq!(fs::read_to_string(target.join("a")).unwrap(), "1");
-        write_dir_atomic(&target, |t| Ok(fs::write(t.join("a"), "3")?)).unwrap();
-        assert_eq!(fs::read_to_string(target.join("a")).unwrap(), "3");
-        fs::rename(&target, d.join("state.old")).unwrap();
-        recover_dir(&target).unwrap();
-        assert_eq!(fs::read_to_string(target.join("a")).unwrap(), "3");
         fs::remove_dir_all(d).unwrap();
     }
 }

@@ -24,6 +24,8 @@ pub struct Prepared {
     pub sentences: Vec<Encoded>,
     /// Units whose words were cut off by the length limit (left out of training and scoring).
     pub cut_units: usize,
+    /// Their indices in the split's unit order.
+    pub cut: Vec<usize>,
 }
 
 impl Prepared {
@@ -62,7 +64,7 @@ pub fn prepare(
     specials: Specials,
     subwords: &SubwordFn,
 ) -> Result<Prepared> {
-    let mut units_of: Vec<Vec<(Target, usize)>> = vec![Vec::new(); split.sentences.len()];
+    let mut units_of: Vec<Vec<(usize, Target, usize)>> = vec![Vec::new(); split.sentences.len()];
     for (k, u) in split.units.iter().enumerate() {
         let Some(label) = task.label_index(&u.label) else {
             bail!(
@@ -84,7 +86,7 @@ pub fn prepare(
                 split.sentences.len()
             );
         };
-        slot.push((u.target.clone(), label));
+        slot.push((k, u.target.clone(), label));
     }
     let mut out = Prepared::default();
     for (sentence, units) in split.sentences.iter().zip(units_of) {
@@ -112,11 +114,12 @@ pub fn prepare(
         };
         let mut probe = Plan::new(task.unit_kind);
         let mut kept = Vec::with_capacity(units.len());
-        for (t, l) in units {
+        for (k, t, l) in units {
             if probe.push(&t, &layout, 0, WordPool::First, SentencePool::Cls) {
                 kept.push((t, l));
             } else {
                 out.cut_units += 1;
+                out.cut.push(k);
             }
         }
         out.sentences.push(Encoded {
@@ -243,6 +246,7 @@ mod tests {
         assert_eq!(s.ids, vec![1, 97, 98, 99, 2]);
         assert_eq!(s.layout.words, vec![Some((1, 3)), Some((3, 4)), None, None]);
         assert_eq!((s.units.len(), p.cut_units), (2, 2));
+        assert_eq!(p.cut, vec![2, 3], "the cut units' indices");
 
         let b = make_batch(
             &p,

@@ -11,9 +11,9 @@ use tch::{nn, Tensor};
 use tunescope_data::Task;
 
 use super::config::FinetuneConfig;
-use super::io::write_dir_atomic;
 use super::train::Model;
 use crate::encoder::save_pretrained;
+use tunescope_data::fs::replace_dir;
 
 /// Named tensors sorted by name.
 pub fn sorted(vars: HashMap<String, Tensor>) -> Vec<(String, Tensor)> {
@@ -114,7 +114,7 @@ pub fn save_hf(model: &Model, task: &Task, cfg: &FinetuneConfig, out: &Path) -> 
         .into_iter()
         .filter(|(n, _)| n.starts_with("classifier."))
         .collect();
-    write_dir_atomic(out, |tmp| {
+    replace_dir::<anyhow::Error>(out, |tmp| {
         save_pretrained(
             &model.vs,
             &model.encoder,

@@ -18,13 +18,14 @@ use tunescope_data::Task;
 use super::batch::{derive_seed, eval_batches, length_bucketed_batches, Rng};
 use super::config::FinetuneConfig;
 use super::head::{cross_entropy, Head};
-use super::io::{recover_dir, write_atomic, write_dir_atomic, JsonLog};
+use super::io::JsonLog;
 use super::metrics::{score, Scores};
 use super::optim::{clip_grad_norm, AdamW, LinearSchedule};
 use super::prep::{make_batch, prepare, Prepared, Specials};
 use super::save;
 use crate::encoder::load::weights_file;
 use crate::encoder::{self, load_weights, side_files, EncoderConfig, WordTokenizer};
+use tunescope_data::fs::{recover_dir, replace_dir, write_atomic};
 
 /// What to fine-tune, on what, and where the run lives.
 #[derive(Debug, Clone)]
@@ -126,6 +127,10 @@ pub struct Outcome {
     pub test: Scores,
     /// Training units per split that were cut off by `max_len` and left out.
     pub cut_units: [usize; 3],
+    /// Indices (in the train split's unit order) of the training units fine-tuning never saw:
+    /// cut off by `max_len`, or in sentences left out by `train_subset`.
+    #[serde(default)]
+    pub train_unseen: Vec<usize>,
     /// Seconds of training and evaluation in the last process (resumed runs: since resuming).
     pub seconds: f64,
     /// Whether patience stopped training early.
@@ -340,6 +345,7 @@ pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
         tok.subwords(&w)
     };
     let mut train = prepare(task, &task.train, "train", cfg.max_len, sp, &subwords)?;
+    let mut train_unseen = train.cut.clone();
     let dev = prepare(task, &task.dev, "dev", cfg.max_len, sp, &subwords)?;
     let test = prepare(task, &task.test, "test", cfg.max_len, sp, &subwords)?;
     if cfg.train_subset > 0 && cfg.train_subset < train.sentences.len() {
@@ -347,6 +353,14 @@ pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
         Rng::new(derive_seed(&[cfg.seed, 0x5B5E7])).shuffle(&mut order);
         order.truncate(cfg.train_subset);
         order.sort_unstable();
+        let mut kept = vec![false; train.sentences.len()];
+        for &i in &order {
+            kept[i] = true;
+        }
+        train_unseen
+            .extend((0..task.train.units.len()).filter(|&k| !kept[task.train.units[k].sentence]));
+        train_unseen.sort_unstable();
+        train_unseen.dedup();
         train.sentences = order
             .into_iter()
             .map(|i| train.sentences[i].clone())
@@ -610,6 +624,7 @@ pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
         dev: best.dev,
         test: test_scores,
         cut_units,
+        train_unseen,
         seconds: started.elapsed().as_secs_f64(),
         stopped_early,
     };
@@ -632,7 +647,7 @@ fn save_state(
     state: &State,
     best: Option<&[(String, Tensor)]>,
 ) -> Result<()> {
-    write_dir_atomic(dir, |tmp| {
+    replace_dir::<anyhow::Error>(dir, |tmp| {
         save::write_named(
             &tmp.join("weights.safetensors"),
             &save::sorted(vs.variables()),
@@ -641,6 +656,9 @@ fn save_state(
         if let Some(b) = best {
             save::write_named(&tmp.join("best.safetensors"), b)?;
         }
-        write_atomic(&tmp.join("state.json"), &serde_json::to_vec_pretty(state)?)
+        Ok(write_atomic(
+            &tmp.join("state.json"),
+            &serde_json::to_vec_pretty(state)?,
+        )?)
     })
 }

@@ -11,7 +11,7 @@
 
 use super::train::{forward, run_jobs, Family, Job, LabelledSet, TrainSpec};
 use super::{
-    control_classes, map_labels, mean_std, prepare_x, rng, train_classes, ProbeConfig, ProbeInput,
+    control_classes, map_labels, mean_std, prepare_x, train_classes, ProbeConfig, ProbeInput,
 };
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -91,19 +91,12 @@ pub struct MdlReport {
     pub seconds: f64,
 }
 
-/// The shapes MDL measures for a finished probe family: the linear probe and the MLP with the
-/// best mean dev accuracy (the first on ties), when the family has one.
+/// The shapes MDL measures for a finished probe family: the linear probe and the chosen MLP
+/// (`report.best`), when the family chose one.
 pub fn linear_and_best_mlp(report: &super::ProbeReport) -> Vec<Vec<usize>> {
     let mut shapes = vec![Vec::new()];
-    let best_mlp = report.shapes.iter().filter(|s| !s.hidden.is_empty()).fold(
-        None,
-        |best: Option<&super::ShapeResult>, s| match best {
-            Some(b) if b.dev_mean >= s.dev_mean => Some(b),
-            _ => Some(s),
-        },
-    );
-    if let Some(s) = best_mlp {
-        shapes.push(s.hidden.clone());
+    if !report.best.hidden.is_empty() {
+        shapes.push(report.best.hidden.clone());
     }
     shapes
 }
@@ -193,7 +186,8 @@ pub fn online_codelength(
 
     // Transmission order and the rows of each prefix / block.
     let mut order: Vec<i64> = (0..n as i64).collect();
-    rng::Rng::stream(&[0x4D44_4C00, settings.order_seed]).shuffle(&mut order);
+    tunescope_data::rng::SplitMix64::stream(&[0x4D44_4C00, settings.order_seed])
+        .shuffle(&mut order);
     let order_t = Tensor::from_slice(&order);
     let x_sorted = train_x.index_select(0, &order_t);
     let mut families = Vec::new();
@@ -231,6 +225,7 @@ pub fn online_codelength(
             spec: TrainSpec {
                 hidden,
                 seeds: &cfg.seeds,
+                l2: vec![0.0; cfg.seeds.len()],
                 n_classes: k,
                 lr: cfg.lr,
                 weight_decay: cfg.weight_decay,

@@ -1,10 +1,13 @@
 //! Classifier probes on frozen vectors (paper digest §5).
 //!
-//! A probe family is a list of shapes — `[]` (multinomial logistic regression), `[h1]` or
-//! `[h1, h2]` (ReLU MLPs) — each trained with Adam on mini-batches for several seeds, with early
-//! stopping on dev. The reported probe is the shape with the best mean dev accuracy; every
-//! shape's numbers are kept. Optionally a Hewitt & Liang (2019) control task is trained with the
-//! same shapes, giving selectivity = accuracy − control accuracy.
+//! A probe family is a list of shapes — `[]` (multinomial logistic regression, "linear"), `[h1]`
+//! or `[h1, h2]` (ReLU MLPs) — crossed with a grid of L2 weights (scikit-learn's `alpha`), each
+//! trained with Adam on mini-batches with early stopping on dev. As in the paper (digest §12),
+//! every configuration is searched with one run, the best MLP configuration on dev is the
+//! reported probe (Table A's) and the best linear configuration is reported on its own; both are
+//! retrained with every seed (mean ± std). Every configuration's numbers are kept. Optionally a
+//! Hewitt & Liang (2019) control task is trained for the selected configurations, giving
+//! selectivity = accuracy − control accuracy.
 //!
 //! Everything is deterministic given the seeds and the libtorch thread count: initial weights and
 //! batch orders come from a seeded generator owned by this module.
@@ -12,7 +15,6 @@
 //! [`mdl`] measures the online codelength of the same probes (Voita & Titov 2020).
 
 pub mod mdl;
-mod rng;
 mod train;
 
 use anyhow::{bail, ensure, Context, Result};
@@ -32,7 +34,11 @@ pub struct ProbeConfig {
     pub seeds: Vec<u64>,
     /// Adam learning rate.
     pub lr: f64,
-    /// Adam L2 weight decay.
+    /// L2 weights searched for every shape: scikit-learn's `alpha` (the loss gains
+    /// `alpha / (2 · batch) · ‖W‖²` over the weight matrices, not the biases).
+    #[serde(default = "no_l2")]
+    pub l2: Vec<f64>,
+    /// PyTorch-style Adam weight decay on every parameter (kept for the MDL probes; 0 in studies).
     pub weight_decay: f64,
     /// Mini-batch size.
     pub batch_size: usize,
@@ -51,11 +57,13 @@ pub struct ProbeConfig {
 }
 
 impl Default for ProbeConfig {
-    /// Linear probe plus the 16 two-hidden-layer MLPs over {32, 64, 128, 256}², 5 seeds, Adam
-    /// (lr 1e-3), batch 64, at most 50 epochs, patience 5.
+    /// Linear probe plus the 16 two-hidden-layer MLPs over {32, 64, 128, 256}², each with the
+    /// paper's L2 grid ([`PAPER_L2`]), 5 seeds, Adam (lr 1e-3), batch 64, at most 50 epochs,
+    /// patience 5.
     fn default() -> Self {
         ProbeConfig {
-            shapes: grid_shapes(&[32, 64, 128, 256], &[0, 2]),
+            shapes: grid_shapes(&PAPER_SIZES, &[0, 2]),
+            l2: PAPER_L2.to_vec(),
             seeds: (0..5).collect(),
             lr: 1e-3,
             weight_decay: 0.0,
@@ -67,6 +75,16 @@ impl Default for ProbeConfig {
             workers: 0,
         }
     }
+}
+
+/// The hidden sizes the paper searches for each of the two layers.
+pub const PAPER_SIZES: [usize; 4] = [32, 64, 128, 256];
+
+/// The L2 weights (scikit-learn's `alpha`) the paper searches, 1e-7 … 1: the powers of ten.
+pub const PAPER_L2: [f64; 8] = [1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0];
+
+fn no_l2() -> Vec<f64> {
+    vec![0.0]
 }
 
 /// All shapes with the given numbers of hidden layers (0, 1 or 2) over `sizes`: depth 0 is the
@@ -120,6 +138,78 @@ pub struct ProbeInput<'a> {
     pub curves: Vec<CurveSet<'a>>,
 }
 
+/// One split as flat row-major `f32` vectors: what the study, `tunescope compare` and
+/// `tunescope probe` hold before the probes see a tensor.
+#[derive(Debug, Clone, Copy)]
+pub struct Rows<'a> {
+    /// Row-major values, `rows × dim`.
+    pub data: &'a [f32],
+    /// Number of rows.
+    pub rows: usize,
+    /// Dimension of each row.
+    pub dim: usize,
+    /// Label index of each row.
+    pub labels: &'a [usize],
+    /// Word type of each row (control task).
+    pub types: Option<&'a [String]>,
+}
+
+/// Calls `f` with the [`ProbeInput`] of flat train/dev/(test) rows and named curve sets: the one
+/// place that turns rows into tensors.
+pub fn with_rows<T>(
+    train: Rows,
+    dev: Rows,
+    test: Option<Rows>,
+    curves: &[(&str, Rows)],
+    f: impl FnOnce(&ProbeInput) -> Result<T>,
+) -> Result<T> {
+    let x = |r: &Rows| matrix(r.data, r.rows, r.dim);
+    let (tx, dx) = (x(&train)?, x(&dev)?);
+    let sx = test.as_ref().map(x).transpose()?;
+    let cx = curves
+        .iter()
+        .map(|(_, r)| x(r))
+        .collect::<Result<Vec<_>>>()?;
+    let input = ProbeInput {
+        train: Split {
+            x: &tx,
+            labels: train.labels,
+            types: train.types,
+        },
+        dev: Split {
+            x: &dx,
+            labels: dev.labels,
+            types: dev.types,
+        },
+        test: test.as_ref().zip(sx.as_ref()).map(|(r, x)| Split {
+            x,
+            labels: r.labels,
+            types: r.types,
+        }),
+        curves: curves
+            .iter()
+            .zip(&cx)
+            .map(|((name, r), x)| CurveSet {
+                name: name.to_string(),
+                x,
+                labels: r.labels,
+            })
+            .collect(),
+    };
+    f(&input)
+}
+
+/// [`run`] on flat rows (see [`with_rows`]).
+pub fn run_rows(
+    train: Rows,
+    dev: Rows,
+    test: Option<Rows>,
+    curves: &[(&str, Rows)],
+    cfg: &ProbeConfig,
+) -> Result<ProbeReport> {
+    with_rows(train, dev, test, curves, |input| run(input, cfg))
+}
+
 /// Per-seed numbers of one shape, in seed order (accuracies as fractions).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PerSeed {
@@ -161,7 +251,10 @@ pub struct ControlResult {
 pub struct ShapeResult {
     /// Hidden-layer sizes; `[]` is the linear probe.
     pub hidden: Vec<usize>,
-    /// Mean dev accuracy over seeds (the selection criterion).
+    /// L2 weight (scikit-learn's `alpha`).
+    #[serde(default)]
+    pub l2: f64,
+    /// Mean dev accuracy over seeds (the selection criterion: of the first seed's run).
     pub dev_mean: f64,
     /// Sample standard deviation of dev accuracy over seeds.
     pub dev_std: f64,
@@ -195,12 +288,22 @@ pub struct Unseen {
 /// Everything a probe family run produced; serialises to `probe.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeReport {
-    /// Every shape, in configuration order.
+    /// Every configuration: shapes in configuration order, each with every L2 weight in order.
+    /// Only the selected configurations (`best`, `linear`) carry more than one seed.
     pub shapes: Vec<ShapeResult>,
-    /// The shape with the best mean dev accuracy (first on ties).
+    /// The reported probe (Table A's): the MLP configuration with the best dev accuracy of the
+    /// search run (first on ties), retrained with every seed; the best linear configuration
+    /// when the family has no MLP.
     pub best: ShapeResult,
     /// Index of `best` in `shapes`.
     pub best_index: usize,
+    /// The linear configuration with the best dev accuracy, retrained with every seed; `None`
+    /// when the family has no linear probe.
+    #[serde(default)]
+    pub linear: Option<ShapeResult>,
+    /// The split that selects configurations (`dev`).
+    #[serde(default)]
+    pub selected_on: String,
     /// Seeds trained per shape.
     pub seeds: Vec<u64>,
     /// Total wall time in seconds.
@@ -224,12 +327,7 @@ impl ProbeReport {
 pub(crate) fn write_json_atomic(value: &impl Serialize, path: &Path, what: &str) -> Result<()> {
     let json =
         serde_json::to_string_pretty(value).with_context(|| format!("serialising {what}"))?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, json + "\n")
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })
+    tunescope_data::fs::write_atomic(path, json + "\n")
         .with_context(|| format!("writing {}", path.display()))
 }
 
@@ -262,6 +360,11 @@ fn check_config(cfg: &ProbeConfig) -> Result<()> {
         "probe config: hidden sizes must be positive"
     );
     ensure!(!cfg.seeds.is_empty(), "probe config: no seeds");
+    ensure!(
+        !cfg.l2.is_empty() && cfg.l2.iter().all(|a| a.is_finite() && *a >= 0.0),
+        "probe config: L2 weights must be a non-empty list of values ≥ 0, got {:?}",
+        cfg.l2
+    );
     ensure!(
         cfg.batch_size > 0,
         "probe config: batch size must be positive"
@@ -356,12 +459,12 @@ fn control_classes(
         .iter()
         .flat_map(|s| s.iter().map(String::as_str))
         .collect();
-    let mut rng = rng::Rng::stream(&[0xC047_2011_u64, seed]);
+    let mut rng = tunescope_data::rng::SplitMix64::stream(&[0xC047_2011_u64, seed]);
     let total = train_classes.len() as u64;
     let assignment: HashMap<&str, i64> = types
         .into_iter()
         .map(|t| {
-            let mut r = rng.below(total);
+            let mut r = rng.below(total as usize) as u64;
             let class = counts
                 .iter()
                 .position(|&c| {
@@ -382,17 +485,11 @@ fn control_classes(
         .collect()
 }
 
-fn per_seed(o: &TrainOutcome) -> PerSeed {
-    PerSeed {
-        train: o.train.clone(),
-        dev: o.dev.clone(),
-        test: o.test.clone(),
-        best_epoch: o.best_epoch.clone(),
-        epochs: o.epochs.clone(),
-    }
-}
-
-/// Trains and evaluates every shape of `cfg` on `input` and selects the best shape on dev.
+/// Trains and evaluates every configuration (shape × L2 weight) of `cfg` on `input` as the paper
+/// does (digest §12): each configuration is trained once with the first seed, the best MLP and
+/// the best linear probe are selected by dev accuracy, and each selected configuration is
+/// retrained with the remaining seeds (mean ± std over all of them). The control task, when
+/// enabled, is trained for the selected configurations only.
 ///
 /// Labels of dev/test rows that train lacks can never be predicted; they count as errors and are
 /// reported in [`ProbeReport::unseen`] (and logged as a warning).
@@ -481,91 +578,142 @@ pub fn run(input: &ProbeInput, cfg: &ProbeConfig) -> Result<ProbeReport> {
         });
     }
 
-    let jobs: Vec<Job> = cfg
-        .shapes
-        .iter()
-        .flat_map(|hidden| (0..families.len()).map(move |family| (hidden, family)))
-        .map(|(hidden, family)| Job {
-            spec: TrainSpec {
-                hidden,
-                seeds: &cfg.seeds,
-                n_classes,
-                lr: cfg.lr,
-                weight_decay: cfg.weight_decay,
-                batch_size: cfg.batch_size,
-                max_epochs: cfg.max_epochs,
-                patience: cfg.patience,
-                stream: family as u64,
-            },
-            family,
-        })
-        .collect();
     let workers = match cfg.workers {
         0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         n => n,
     };
-    let mut outcomes = train::run_jobs(&jobs, &families, workers).into_iter();
-    let mut shapes = Vec::with_capacity(cfg.shapes.len());
-    for hidden in &cfg.shapes {
-        let (task, mut seconds) = outcomes.next().expect("one outcome per job");
-        let (dev_mean, dev_std) = mean_std(&task.dev);
-        let test_stats = task.test.as_deref().map(mean_std);
-        let control = if cfg.control {
-            let (c, secs) = outcomes.next().expect("one outcome per job");
-            seconds += secs;
-            let (cdev_mean, cdev_std) = mean_std(&c.dev);
-            let ctest_stats = c.test.as_deref().map(mean_std);
-            Some(ControlResult {
-                dev_mean: cdev_mean,
-                dev_std: cdev_std,
-                test_mean: ctest_stats.map(|s| s.0),
-                test_std: ctest_stats.map(|s| s.1),
-                train_mean: mean_std(&c.train).0,
-                selectivity_dev: dev_mean - cdev_mean,
-                selectivity_test: test_stats.zip(ctest_stats).map(|(t, c)| t.0 - c.0),
-                per_seed: per_seed(&c),
+    let spec = |hidden, seeds, l2: Vec<f64>, family: usize| Job {
+        spec: TrainSpec {
+            hidden,
+            seeds,
+            l2,
+            n_classes,
+            lr: cfg.lr,
+            weight_decay: cfg.weight_decay,
+            batch_size: cfg.batch_size,
+            max_epochs: cfg.max_epochs,
+            patience: cfg.patience,
+            stream: family as u64,
+        },
+        family,
+    };
+
+    // Search: every shape once (the first seed) for every L2 weight, stacked in one job.
+    let search_seeds = vec![cfg.seeds[0]; cfg.l2.len()];
+    let jobs: Vec<Job> = cfg
+        .shapes
+        .iter()
+        .map(|hidden| spec(hidden, &search_seeds, cfg.l2.clone(), 0))
+        .collect();
+    let searched = train::run_jobs(&jobs, &families, workers);
+    let mut runs: Vec<Runs> = Vec::with_capacity(cfg.shapes.len() * cfg.l2.len());
+    let mut seconds: Vec<f64> = Vec::with_capacity(runs.capacity());
+    for (outcome, secs) in &searched {
+        for k in 0..cfg.l2.len() {
+            runs.push(Runs::position(outcome, k));
+            seconds.push(secs / cfg.l2.len() as f64);
+        }
+    }
+    let config_of = |i: usize| (&cfg.shapes[i / cfg.l2.len()], cfg.l2[i % cfg.l2.len()]);
+    let select = |linear: bool| {
+        (0..runs.len())
+            .filter(|&i| config_of(i).0.is_empty() == linear)
+            .fold(None, |best: Option<usize>, i| match best {
+                Some(b) if runs[b].dev[0] >= runs[i].dev[0] => Some(b),
+                _ => Some(i),
             })
+    };
+    let (best_mlp, best_linear) = (select(false), select(true));
+    let chosen: Vec<usize> = best_mlp.iter().chain(&best_linear).copied().collect();
+
+    // Retraining: the chosen configurations with the remaining seeds (and the control task
+    // with every seed); the first seed's run is the search run itself.
+    let mut jobs = Vec::new();
+    let mut targets = Vec::new();
+    let rest = &cfg.seeds[1..];
+    for &i in &chosen {
+        let (hidden, l2) = config_of(i);
+        if !rest.is_empty() {
+            jobs.push(spec(hidden, rest, vec![l2; rest.len()], 0));
+            targets.push((i, false));
+        }
+        if cfg.control {
+            jobs.push(spec(hidden, &cfg.seeds, vec![l2; cfg.seeds.len()], 1));
+            targets.push((i, true));
+        }
+    }
+    let mut controls: HashMap<usize, Runs> = HashMap::new();
+    for ((outcome, secs), (i, control)) in train::run_jobs(&jobs, &families, workers)
+        .into_iter()
+        .zip(targets)
+    {
+        seconds[i] += secs;
+        if control {
+            controls.insert(i, Runs::all(&outcome));
         } else {
-            None
-        };
-        let curves = input
-            .curves
-            .iter()
-            .zip(&task.curves)
-            .map(|(c, v)| (c.name.clone(), v.clone()))
-            .collect();
-        let result = ShapeResult {
-            hidden: hidden.clone(),
-            dev_mean,
-            dev_std,
-            test_mean: test_stats.map(|s| s.0),
-            test_std: test_stats.map(|s| s.1),
-            train_mean: mean_std(&task.train).0,
-            per_seed: per_seed(&task),
-            control,
-            curves,
-            seconds,
-        };
-        tracing::info!(
-            "probe {:?}: dev {:.4} ± {:.4}, {:.1} s",
-            result.hidden,
-            result.dev_mean,
-            result.dev_std,
-            result.seconds
-        );
-        shapes.push(result);
+            runs[i].append(&outcome);
+        }
     }
 
-    let best_index = shapes.iter().enumerate().fold(0, |best, (i, s)| {
-        if s.dev_mean > shapes[best].dev_mean {
-            i
-        } else {
-            best
-        }
-    });
+    let shapes: Vec<ShapeResult> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, task)| {
+            let (hidden, l2) = config_of(i);
+            let (dev_mean, dev_std) = mean_std(&task.dev);
+            let test_stats = task.test.as_deref().map(mean_std);
+            let control = controls.get(&i).map(|c| {
+                let (cdev_mean, cdev_std) = mean_std(&c.dev);
+                let ctest_stats = c.test.as_deref().map(mean_std);
+                ControlResult {
+                    dev_mean: cdev_mean,
+                    dev_std: cdev_std,
+                    test_mean: ctest_stats.map(|s| s.0),
+                    test_std: ctest_stats.map(|s| s.1),
+                    train_mean: mean_std(&c.train).0,
+                    selectivity_dev: dev_mean - cdev_mean,
+                    selectivity_test: test_stats.zip(ctest_stats).map(|(t, c)| t.0 - c.0),
+                    per_seed: c.per_seed(),
+                }
+            });
+            let result = ShapeResult {
+                hidden: hidden.clone(),
+                l2,
+                dev_mean,
+                dev_std,
+                test_mean: test_stats.map(|s| s.0),
+                test_std: test_stats.map(|s| s.1),
+                train_mean: mean_std(&task.train).0,
+                per_seed: task.per_seed(),
+                control,
+                curves: input
+                    .curves
+                    .iter()
+                    .zip(&task.curves)
+                    .map(|(c, v)| (c.name.clone(), v.clone()))
+                    .collect(),
+                seconds: seconds[i],
+            };
+            tracing::info!(
+                "probe {} l2 {:e}: dev {:.4} ± {:.4} over {} seed(s), {:.1} s",
+                shape_name(&result.hidden),
+                result.l2,
+                result.dev_mean,
+                result.dev_std,
+                result.per_seed.dev.len(),
+                result.seconds
+            );
+            result
+        })
+        .collect();
+    let best_index = best_mlp
+        .or(best_linear)
+        .expect("at least one configuration");
     Ok(ProbeReport {
         best: shapes[best_index].clone(),
         best_index,
+        linear: best_linear.map(|i| shapes[i].clone()),
+        selected_on: "dev".into(),
         shapes,
         seeds: cfg.seeds.clone(),
         seconds: started.elapsed().as_secs_f64(),
@@ -576,4 +724,74 @@ pub fn run(input: &ProbeInput, cfg: &ProbeConfig) -> Result<ProbeReport> {
         },
         config: cfg.clone(),
     })
+}
+
+/// `linear` for the linear probe (no hidden layer), else `(h1, h2)`, e.g. `(256, 64)`.
+pub fn shape_name(hidden: &[usize]) -> String {
+    if hidden.is_empty() {
+        "linear".into()
+    } else {
+        let sizes: Vec<String> = hidden.iter().map(usize::to_string).collect();
+        format!("({})", sizes.join(", "))
+    }
+}
+
+/// Per-seed outcomes of one configuration (some stack positions of training runs).
+struct Runs {
+    train: Vec<f64>,
+    dev: Vec<f64>,
+    test: Option<Vec<f64>>,
+    best_epoch: Vec<usize>,
+    epochs: Vec<usize>,
+    curves: Vec<Vec<Vec<f64>>>,
+}
+
+impl Runs {
+    /// Stack position `k` of `o`.
+    fn position(o: &TrainOutcome, k: usize) -> Runs {
+        Runs {
+            train: vec![o.train[k]],
+            dev: vec![o.dev[k]],
+            test: o.test.as_ref().map(|t| vec![t[k]]),
+            best_epoch: vec![o.best_epoch[k]],
+            epochs: vec![o.epochs[k]],
+            curves: o.curves.iter().map(|c| vec![c[k].clone()]).collect(),
+        }
+    }
+
+    /// Every stack position of `o`.
+    fn all(o: &TrainOutcome) -> Runs {
+        Runs {
+            train: o.train.clone(),
+            dev: o.dev.clone(),
+            test: o.test.clone(),
+            best_epoch: o.best_epoch.clone(),
+            epochs: o.epochs.clone(),
+            curves: o.curves.clone(),
+        }
+    }
+
+    /// Appends every stack position of `o` (later seeds of the same configuration).
+    fn append(&mut self, o: &TrainOutcome) {
+        self.train.extend(&o.train);
+        self.dev.extend(&o.dev);
+        if let (Some(t), Some(more)) = (&mut self.test, &o.test) {
+            t.extend(more);
+        }
+        self.best_epoch.extend(&o.best_epoch);
+        self.epochs.extend(&o.epochs);
+        for (c, more) in self.curves.iter_mut().zip(&o.curves) {
+            c.extend(more.iter().cloned());
+        }
+    }
+
+    fn per_seed(&self) -> PerSeed {
+        PerSeed {
+            train: self.train.clone(),
+            dev: self.dev.clone(),
+            test: self.test.clone(),
+            best_epoch: self.best_epoch.clone(),
+            epochs: self.epochs.clone(),
+        }
+    }
 }

@@ -3,13 +3,14 @@
 //! The seeds of a shape are stacked along a leading dimension: weights are `[S, in, out]`, a
 //! mini-batch is `[S, B, d]` (each seed draws its own batch order), and every layer is one
 //! `baddbmm`. The loss is the sum of the per-seed mean losses and Adam is element-wise, so each
-//! seed's trajectory is exactly that of an independently trained probe.
+//! seed's trajectory is exactly that of an independently trained probe. A stack position may also
+//! carry its own L2 weight (scikit-learn's `alpha`), so an L2 grid trains as one stack.
 
-use super::rng::{mix, Rng};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 use tch::{Device, Kind, Reduction, Tensor};
+use tunescope_data::rng::{mix, SplitMix64 as Rng};
 
 /// Rows evaluated per forward pass when measuring accuracy.
 const EVAL_CHUNK: i64 = 8192;
@@ -51,7 +52,7 @@ impl Family {
     }
 }
 
-/// One training run: a shape with all its seeds on one family.
+/// One training run: a shape with a stack of (seed, L2 weight) runs on one family.
 pub(crate) struct Job<'a> {
     pub spec: TrainSpec<'a>,
     pub family: usize,
@@ -61,6 +62,10 @@ pub(crate) struct Job<'a> {
 pub(crate) struct TrainSpec<'a> {
     pub hidden: &'a [usize],
     pub seeds: &'a [u64],
+    /// scikit-learn's `alpha` of each stack position (same length as `seeds`): the loss gains
+    /// `alpha / (2 · batch) · ‖W‖²` over the weight matrices (not the biases), so the gradient
+    /// gains `alpha · W / batch` exactly as `MLPClassifier`'s.
+    pub l2: Vec<f64>,
     pub n_classes: usize,
     pub lr: f64,
     pub weight_decay: f64,
@@ -232,7 +237,10 @@ fn train(spec: &TrainSpec, family: &Family) -> TrainOutcome {
     let (train, dev) = (&family.train, &family.dev);
     let (n, d) = (train.x.size()[0], train.x.size()[1]);
     let s = spec.seeds.len();
+    debug_assert_eq!(spec.l2.len(), s, "one L2 weight per stack position");
     let mut params = init_params(spec, d as usize);
+    let penalised = spec.l2.iter().any(|&a| a != 0.0);
+    let mut l2 = Tensor::from_slice(&spec.l2).to_kind(Kind::Float);
     let mut adam = Adam {
         lr: spec.lr,
         weight_decay: spec.weight_decay,
@@ -274,10 +282,21 @@ fn train(spec: &TrainSpec, family: &Family) -> TrainOutcome {
             let xb = train.x.index_select(0, &idx).view([stack, len, d]);
             let yb = train.y.index_select(0, &idx);
             let logits = forward(&layers(&params), &xb);
-            let loss = logits
+            let mut loss = logits
                 .view([-1, spec.n_classes as i64])
                 .cross_entropy_loss::<Tensor>(&yb, None, Reduction::Sum, -100, 0.0)
                 / len as f64;
+            if penalised {
+                let squares = params
+                    .iter()
+                    .step_by(2)
+                    .map(|w| {
+                        (&w.value * &w.value).sum_dim_intlist([1, 2].as_slice(), false, Kind::Float)
+                    })
+                    .reduce(|a, b| a + b)
+                    .expect("at least one layer");
+                loss += (squares * &l2).sum(Kind::Float) * (0.5 / len as f64);
+            }
             loss.backward();
             adam.step(&mut params);
             start += len;
@@ -314,8 +333,9 @@ fn train(spec: &TrainSpec, family: &Family) -> TrainOutcome {
         if keep.len() < active.len() {
             let keep_t = Tensor::from_slice(&keep.iter().map(|&p| p as i64).collect::<Vec<_>>());
             params.iter_mut().for_each(|p| p.select(&keep_t));
+            l2 = l2.index_select(0, &keep_t);
             active = keep.iter().map(|&p| active[p]).collect();
-            order_rngs = keep.iter().map(|&p| order_rngs[p].clone()).collect();
+            order_rngs = keep.iter().map(|&p| order_rngs[p]).collect();
         }
     }
     TrainOutcome {

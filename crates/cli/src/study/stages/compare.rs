@@ -15,6 +15,7 @@ use super::directprobe::directprobe_settings;
 use super::probe::probe_config;
 use crate::config::Config;
 use crate::study::display::Display;
+use tunescope_compare::analysis::UndefinedPairs;
 
 /// What the compare stage reads.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,6 +32,8 @@ pub struct Settings {
     pub similarity_units: usize,
     /// Seed of the samples (`study.seed`).
     pub seed: u64,
+    /// Label pairs without a distance in the spatial similarities (`compare.undefined_pairs`).
+    pub undefined_pairs: UndefinedPairs,
 }
 
 /// The comparison settings of `config` over `layers`.
@@ -42,6 +45,7 @@ pub fn settings(config: &Config, layers: &[usize]) -> Settings {
         rsa_sample: config.compare.rsa_sample,
         similarity_units: config.compare.similarity_units,
         seed: config.study.seed,
+        undefined_pairs: config.compare.undefined_pairs,
     }
 }
 
@@ -59,6 +63,7 @@ impl Settings {
             },
             similarity_max_units: (self.similarity_units > 0).then_some(self.similarity_units),
             seed: self.seed,
+            undefined_pairs: self.undefined_pairs,
             ..CompareOptions::default()
         }
     }

@@ -12,19 +12,21 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tunescope_compare::dp::{self as cdp, DirectProbeSettings, DirectProbeSummary};
 use tunescope_compare::experiments::CrossTaskRow;
-use tunescope_compare::io::{self as cio, csv, num};
+use tunescope_compare::io::{self as cio};
+use tunescope_data::csv::{opt_num, table};
+use tunescope_data::fs::{replace_dir, write_atomic};
 use tunescope_data::Task;
-use tunescope_model::finetune::io::write_dir_atomic;
 use tunescope_model::probe::{ProbeConfig, ProbeReport};
 use tunescope_report as rep;
 
 use super::data::read_task;
 use super::directprobe::directprobe_settings;
 use super::extract::{self, label_list, load_layer};
-use super::probe::{probe_config, train_probes};
+use super::probe::probe_config;
 use crate::config::{Config, CrossTask};
 use crate::study::display::Display;
 use crate::study::rundir::{cross_dir, read_json, read_required, ModelRef};
+use tunescope_compare::analysis::train_probes;
 
 /// What a cross-task table reads.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -123,7 +125,7 @@ pub fn run(
         .then(|| ModelRef::Finetuned.dir(&sub_out, pretrained));
     let result = out.join(format!("cross/{name}/result"));
     let mut rows = Vec::new();
-    write_dir_atomic(&result, |tmp| {
+    replace_dir::<anyhow::Error>(&result, |tmp| {
         let extract = |task: &Task, es: &extract::Settings, dir: &Path, tag: &str| -> Result<()> {
             extract::extract(es, task, dir, &tmp.join("reps").join(tag), tag, display).map(drop)
         };
@@ -191,15 +193,15 @@ pub fn run(
             ));
             summaries.insert(tag, serde_json::to_value(&p.summary)?);
         }
-        cio::write_atomic(
+        write_atomic(
             &tmp.join("directprobe.json"),
             &(serde_json::to_string_pretty(&summaries)? + "\n"),
         )?;
-        cio::write_atomic(
+        write_atomic(
             &tmp.join("table.json"),
             &(serde_json::to_string_pretty(&rows)? + "\n"),
         )?;
-        cio::write_atomic(&tmp.join("table.csv"), &cross_csv(&rows))
+        Ok(write_atomic(&tmp.join("table.csv"), cross_csv(&rows))?)
     })?;
     Ok(json!({"rows": rows.iter().map(|r| json!({
         "finetuned_on": r.finetuned_on,
@@ -222,13 +224,13 @@ fn cross_csv(rows: &[CrossTaskRow]) -> String {
                 r.layer.to_string(),
                 c.map_or(String::new(), |c| c.n_grew.to_string()),
                 c.map_or(String::new(), |c| c.n_shrank.to_string()),
-                num(c.and_then(|c| c.mean_change)),
-                num(r.acc),
+                opt_num(c.and_then(|c| c.mean_change)),
+                opt_num(r.acc),
                 r.n_clusters.map_or(String::new(), |n| n.to_string()),
             ]
         })
         .collect();
-    csv(
+    table(
         &[
             "finetuned_on",
             "probing",
@@ -252,14 +254,7 @@ pub fn report_section(config: &Config) -> Result<Option<Vec<rep::CrossTaskRow>>>
             continue;
         };
         for r in table {
-            let row = rep::CrossTaskRow {
-                finetuned_on: r.finetuned_on.clone(),
-                probing: r.probing.clone(),
-                n_inc: r.change.as_ref().map(|c| c.n_grew),
-                n_dec: r.change.as_ref().map(|c| c.n_shrank),
-                mean_change: r.change.as_ref().and_then(|c| c.mean_change),
-                acc: r.acc.map(|a| 100.0 * a),
-            };
+            let row = r.report_row();
             if !rows
                 .iter()
                 .any(|o| o.finetuned_on == row.finetuned_on && o.probing == row.probing)

@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use tunescope_data::fs::{replace_dir, write_atomic};
 use tunescope_data::{Sentence, Split, Target, Task, Unit, UnitKind};
-use tunescope_model::finetune::io::{write_atomic, write_dir_atomic};
 
 use crate::config::{Config, Data};
 
@@ -55,7 +55,7 @@ pub fn run(s: &Settings, out: &Path) -> Result<Value> {
     let task = s.data.load_task(s.seed)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let dir = out.join("data");
-    write_dir_atomic(&dir, |tmp| {
+    replace_dir::<anyhow::Error>(&dir, |tmp| {
         let header = TaskHeader {
             name: task.name.clone(),
             unit_kind: task.unit_kind,

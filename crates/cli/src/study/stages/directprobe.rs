@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tunescope_compare::dp::{self as cdp, DirectProbeSettings};
 use tunescope_compare::io as cio;
-use tunescope_model::finetune::io::write_dir_atomic;
+use tunescope_data::fs::replace_dir;
 
 use super::extract::{label_list, load_layer};
 use crate::config::Config;
@@ -64,7 +64,7 @@ pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Res
         .with_context(|| format!("DirectProbe on {} {split} layer {layer}", model.name()))?;
     let dir = cio::directprobe_dir(out, &model.name(), split, layer);
     // Written whole into a temporary directory, then renamed into place.
-    write_dir_atomic(&dir, |tmp| {
+    replace_dir::<anyhow::Error>(&dir, |tmp| {
         cdp::write_artifacts(tmp, &summary, &clustering, &metrics, &rows)
     })?;
     Ok(json!({

@@ -8,11 +8,12 @@ use std::path::Path;
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tunescope_compare::analysis::label_centroids;
+use tunescope_compare::analysis::{label_centroids, UndefinedPairs};
 use tunescope_compare::dp::{self as cdp, DirectProbeSettings, DirectProbeSummary};
 use tunescope_compare::experiments as ex;
-use tunescope_compare::io::{self as cio, csv, num};
-use tunescope_model::finetune::io::write_dir_atomic;
+use tunescope_compare::io::{self as cio};
+use tunescope_data::csv::{opt_num, table};
+use tunescope_data::fs::{replace_dir, write_atomic};
 use tunescope_model::finetune::train::Outcome;
 use tunescope_report as rep;
 
@@ -31,6 +32,8 @@ pub struct Settings {
     pub path_labels: Vec<String>,
     /// DirectProbe settings of the re-measurement.
     pub directprobe: DirectProbeSettings,
+    /// Label pairs without a distance in the correlations (`compare.undefined_pairs`).
+    pub undefined_pairs: UndefinedPairs,
 }
 
 /// The dynamics settings of `config` over `layers`.
@@ -39,6 +42,7 @@ pub fn settings(config: &Config, layers: &[usize]) -> Settings {
         layers: layers.to_vec(),
         path_labels: config.dynamics.path_labels.clone(),
         directprobe: directprobe_settings(config),
+        undefined_pairs: config.compare.undefined_pairs,
     }
 }
 
@@ -60,6 +64,12 @@ pub struct LayerDynamics {
     pub clusters: usize,
     /// Whether those clusters are one per label.
     pub linear: bool,
+    /// Per snapshot: whether the re-measured space is linear (one kept cluster per label). The
+    /// paper defines the similarity only then; a `false` marks a Pearson value to read with
+    /// care.
+    pub linear_at: Vec<bool>,
+    /// Per snapshot: label pairs without a distance on either side of the correlation.
+    pub pairs_undefined: Vec<usize>,
     /// `min_distance[snapshot][label]`: the label's minimum distance to the other labels.
     pub min_distance: Vec<Vec<Option<f64>>>,
     /// Pearson correlation of each snapshot's label-pair distances with the pre-trained ones.
@@ -68,6 +78,9 @@ pub struct LayerDynamics {
     /// authors' batch mode writes zeros for a whole snapshot with any overlap; here the other
     /// distances are kept and the overlaps counted.
     pub overlapping_pairs: Vec<usize>,
+    /// Why a Pearson value of this layer is qualified (a non-linear space).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pearson_note: Option<String>,
     /// Labels whose centroid paths are given, and `paths[label][snapshot]` in one 2-D PCA.
     pub path_labels: Vec<usize>,
     /// Centroid paths (train split, all units).
@@ -82,6 +95,8 @@ pub struct LayerDynamics {
 pub struct DynamicsResult {
     /// Label names.
     pub labels: Vec<String>,
+    /// How label pairs without a distance entered the correlations (`zero`: as 0; `drop`).
+    pub undefined_pairs: UndefinedPairs,
     /// Snapshots in update order.
     pub snapshots: Vec<Snapshot>,
     /// One entry per analysed layer.
@@ -142,6 +157,8 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
         let mut fixed: Option<(Vec<usize>, Vec<usize>, Vec<usize>)> = None;
         let mut min_distance = Vec::new();
         let mut pearson = Vec::new();
+        let mut linear_at = Vec::new();
+        let mut pairs_undefined = Vec::new();
         let mut overlapping_pairs = Vec::new();
         let mut centroids = Vec::new();
         let mut first: Option<DirectProbeSummary> = None;
@@ -182,11 +199,11 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
                     .filter(|d| d.is_some_and(|d| d <= OVERLAP_TOL))
                     .count(),
             );
-            pearson.push(
-                first
-                    .as_ref()
-                    .map_or(Some(1.0), |f| ex::pair_pearson(&f.pair, &summary.pair)),
-            );
+            let base = first.as_ref().unwrap_or(&summary);
+            let (r, undefined) = ex::pair_pearson(&base.pair, &summary.pair, s.undefined_pairs);
+            pearson.push(if first.is_none() { Some(1.0) } else { r });
+            pairs_undefined.push(undefined);
+            linear_at.push(summary.linear);
             centroids.push(label_centroids(&v, labels.len()));
             first.get_or_insert(summary);
         }
@@ -207,10 +224,20 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
             Ok(p) => (p, None),
             Err(e) => (Vec::new(), Some(e.to_string())),
         };
+        let pearson_note = (!first.linear).then(|| {
+            format!(
+                "not linear: {} clusters for {} labels; the paper defines the similarity only for \
+                 one cluster per label",
+                first.n_clusters, first.n_labels
+            )
+        });
         layers.push(LayerDynamics {
             layer,
             clusters,
             linear: first.linear,
+            linear_at,
+            pairs_undefined,
+            pearson_note,
             min_distance,
             pearson,
             overlapping_pairs,
@@ -230,11 +257,12 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
         least_increased: least.iter().map(|&l| labels[l].clone()).collect(),
         summary_layer: last.layer,
         labels,
+        undefined_pairs: s.undefined_pairs,
         snapshots: snaps,
         layers,
         notes,
     };
-    write_dir_atomic(&out.join("experiments/dynamics"), |tmp| {
+    replace_dir::<anyhow::Error>(&out.join("experiments/dynamics"), |tmp| {
         write_dynamics(tmp, &result)
     })?;
     Ok(json!({
@@ -245,7 +273,7 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
 }
 
 fn write_dynamics(dir: &Path, r: &DynamicsResult) -> Result<()> {
-    cio::write_atomic(
+    write_atomic(
         &dir.join("dynamics.json"),
         &(serde_json::to_string_pretty(r)? + "\n"),
     )?;
@@ -255,7 +283,10 @@ fn write_dynamics(dir: &Path, r: &DynamicsResult) -> Result<()> {
             sim.push(vec![
                 l.layer.to_string(),
                 snap.update.to_string(),
-                num(l.pearson[s]),
+                opt_num(l.pearson[s]),
+                l.linear_at[s].to_string(),
+                r.undefined_pairs.as_str().into(),
+                l.pairs_undefined[s].to_string(),
                 l.overlapping_pairs[s].to_string(),
             ]);
             for (k, name) in r.labels.iter().enumerate() {
@@ -263,7 +294,7 @@ fn write_dynamics(dir: &Path, r: &DynamicsResult) -> Result<()> {
                     l.layer.to_string(),
                     snap.update.to_string(),
                     name.clone(),
-                    num(l.min_distance[s][k]),
+                    opt_num(l.min_distance[s][k]),
                 ]);
             }
             for (j, &k) in l.path_labels.iter().enumerate() {
@@ -279,26 +310,29 @@ fn write_dynamics(dir: &Path, r: &DynamicsResult) -> Result<()> {
             }
         }
     }
-    cio::write_atomic(
+    write_atomic(
         &dir.join("min_distance.csv"),
-        &csv(&["layer", "update", "label", "min_distance"], &md),
+        table(&["layer", "update", "label", "min_distance"], &md),
     )?;
-    cio::write_atomic(
+    write_atomic(
         &dir.join("layer_similarity.csv"),
-        &csv(
+        table(
             &[
                 "layer",
                 "update",
                 "pearson_with_pretrained",
+                "linear",
+                "undefined_pairs",
+                "pairs_undefined",
                 "overlapping_pairs",
             ],
             &sim,
         ),
     )?;
-    cio::write_atomic(
+    Ok(write_atomic(
         &dir.join("centroid_paths.csv"),
-        &csv(&["layer", "update", "label", "pc1", "pc2"], &paths),
-    )
+        table(&["layer", "update", "label", "pc1", "pc2"], &paths),
+    )?)
 }
 
 /// The report's dynamics section from `experiments/dynamics/dynamics.json`, if present.
@@ -331,10 +365,27 @@ pub fn report_section(out: &Path) -> Result<Option<rep::Dynamics>> {
             .layers
             .iter()
             .map(|l| rep::NamedCurve {
-                name: format!("layer {}", l.layer),
+                name: if l.linear_at.iter().all(|&x| x) {
+                    format!("layer {}", l.layer)
+                } else {
+                    format!("layer {} (not linear)", l.layer)
+                },
                 values: l.pearson.iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
             })
             .collect(),
+        similarity_note: Some(format!(
+            "Label pairs without a distance: {} ({}); at most {} such pair(s) in a snapshot.",
+            r.undefined_pairs.as_str(),
+            match r.undefined_pairs {
+                UndefinedPairs::Zero => "written as 0, the authors' convention",
+                UndefinedPairs::Drop => "left out",
+            },
+            r.layers
+                .iter()
+                .flat_map(|l| l.pairs_undefined.iter().copied())
+                .max()
+                .unwrap_or(0)
+        )),
         centroid_paths: r
             .layers
             .iter()
@@ -354,4 +405,71 @@ pub fn report_section(out: &Path) -> Result<Option<rep::Dynamics>> {
             })
             .collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(layer: usize, linear: bool) -> LayerDynamics {
+        LayerDynamics {
+            layer,
+            clusters: if linear { 2 } else { 5 },
+            linear,
+            linear_at: vec![linear; 2],
+            pairs_undefined: vec![0, 1],
+            pearson_note: (!linear).then(|| "not linear".into()),
+            min_distance: vec![vec![Some(1.0), Some(1.0)]; 2],
+            pearson: vec![Some(1.0), Some(0.5)],
+            overlapping_pairs: vec![0, 0],
+            path_labels: Vec::new(),
+            paths: Vec::new(),
+            paths_note: None,
+        }
+    }
+
+    #[test]
+    fn non_linear_layers_are_marked_and_the_undefined_pairs_stated() {
+        let dir = std::env::temp_dir().join(format!("tunescope-dyn-{}", std::process::id()));
+        let exp = dir.join("experiments/dynamics");
+        std::fs::create_dir_all(&exp).unwrap();
+        let r = DynamicsResult {
+            labels: vec!["A".into(), "B".into()],
+            undefined_pairs: UndefinedPairs::Zero,
+            snapshots: vec![
+                Snapshot {
+                    update: 0,
+                    model: "pretrained".into(),
+                },
+                Snapshot {
+                    update: 10,
+                    model: "finetuned".into(),
+                },
+            ],
+            layers: vec![layer(1, false), layer(2, true)],
+            summary_layer: 2,
+            most_increased: vec!["A".into()],
+            least_increased: vec!["B".into()],
+            notes: Vec::new(),
+        };
+        write_dynamics(&exp, &r).unwrap();
+        let section = report_section(&dir).unwrap().unwrap();
+        let names: Vec<&str> = section
+            .layer_similarity
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["layer 1 (not linear)", "layer 2"]);
+        let note = section.similarity_note.unwrap();
+        assert!(
+            note.contains("zero (written as 0") && note.contains("at most 1"),
+            "{note}"
+        );
+        let csv = std::fs::read_to_string(exp.join("layer_similarity.csv")).unwrap();
+        assert!(csv.starts_with(
+            "layer,update,pearson_with_pretrained,linear,undefined_pairs,pairs_undefined,"
+        ));
+        assert!(csv.contains("\n1,10,0.5,false,zero,1,0\n"), "{csv}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

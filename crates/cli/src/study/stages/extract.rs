@@ -4,29 +4,21 @@
 //! label per row), built on [`tunescope_model::extract::Embedder`].
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
-use tch::Tensor;
 use tunescope_compare::analysis::LabelledVectors;
 use tunescope_compare::io as cio;
-use tunescope_data::npy::{self, NpyRowWriter};
-use tunescope_data::{Split, Target, Task, UnitKind};
-use tunescope_model::encoder::pool::{mean_of_groups, pair_vectors, to_f32_vec};
-use tunescope_model::encoder::{self, WordPool};
-use tunescope_model::extract::Embedder;
-use tunescope_model::finetune::io::write_dir_atomic;
+use tunescope_data::{Task, UnitKind};
+use tunescope_model::encoder::{self, SentencePool, WordPool};
+use tunescope_model::extract::{extract_task, TaskExtractOptions};
 
 use super::data::read_task;
 use crate::config::{Config, Device, Pooling};
 use crate::study::display::Display;
 use crate::study::rundir::ModelRef;
-
-/// Sentences encoded per chunk (bounds memory: one chunk's vectors of every layer).
-const CHUNK_SENTENCES: usize = 256;
 
 /// What extraction reads: which hidden states of which splits, and how words become vectors.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -83,8 +75,7 @@ pub fn run(
 }
 
 /// Encodes the settings' splits of `task` with the encoder in `dir` into `target/<split>/`
-/// (written whole into a temporary directory, then renamed); `what` names the encoder in
-/// progress messages.
+/// ([`tunescope_model::extract::extract_task`]); `what` names the encoder in progress messages.
 pub fn extract(
     s: &Settings,
     task: &Task,
@@ -93,217 +84,39 @@ pub fn extract(
     what: &str,
     display: &Display,
 ) -> Result<Value> {
-    let layers = s.layers.as_slice();
     let device = encoder::parse_device(&String::from(s.device))?;
     let mut enc = encoder::load(dir, device)
         .with_context(|| format!("loading the encoder {}", dir.display()))?;
     enc.tokenizer = enc.tokenizer.with_max_len(s.max_subwords)?;
-    let pooling = s.pooling;
-    let word_pool = match pooling {
-        Pooling::Last => WordPool::Last,
-        Pooling::Mean => WordPool::Mean,
-        Pooling::First | Pooling::Cls => WordPool::First,
+    let opts = TaskExtractOptions {
+        word_pool: match s.pooling {
+            Pooling::Last => WordPool::Last,
+            Pooling::Mean => WordPool::Mean,
+            Pooling::First | Pooling::Cls => WordPool::First,
+        },
+        sentence_pool: if s.pooling == Pooling::Mean {
+            SentencePool::Mean
+        } else {
+            SentencePool::Cls
+        },
+        layers: s.layers.clone(),
+        batch_size: s.batch_size,
     };
-    let embedder = Embedder::new(
-        &enc.model,
-        &enc.tokenizer,
-        layers.to_vec(),
-        word_pool,
-        s.batch_size,
-        device,
-    )?;
-    if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    let chosen: Vec<(&str, &Split)> = task
+    let splits: Vec<&str> = s.splits.iter().map(String::as_str).collect();
+    let total: usize = task
         .splits()
-        .into_iter()
-        .filter(|(n, _)| s.splits.iter().any(|x| x == n))
-        .collect();
-    let mut rows = serde_json::Map::new();
-    let total: usize = chosen.iter().map(|(_, s)| s.sentences.len()).sum();
+        .iter()
+        .filter(|(n, _)| splits.contains(n))
+        .map(|(_, s)| s.sentences.len())
+        .sum();
     let mut done = 0usize;
-    write_dir_atomic(target, |tmp| {
-        for &(name, split) in &chosen {
-            let n = write_split(
-                task,
-                split,
-                &embedder,
-                pooling,
-                layers,
-                &tmp.join(name),
-                &mut |k| {
-                    done += k;
-                    display.message(format!("{what} · {done}/{total} sentences"));
-                },
-            )
-            .with_context(|| format!("{name} split"))?;
-            rows.insert(name.to_string(), json!(n));
-        }
-        Ok(())
+    let counts = extract_task(&enc, task, &splits, target, &opts, &mut |k| {
+        done += k;
+        display.message(format!("{what} · {done}/{total} sentences"));
     })?;
-    Ok(json!({"units": rows, "layers": layers, "dim": enc.config.hidden_size}))
-}
-
-/// Encodes one split into `dir`; returns the number of units.
-fn write_split(
-    task: &Task,
-    split: &Split,
-    embedder: &Embedder,
-    pooling: Pooling,
-    layers: &[usize],
-    dir: &Path,
-    progress: &mut dyn FnMut(usize),
-) -> Result<usize> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut writers: Option<Vec<NpyRowWriter>> = None;
-    let mut labels = Vec::with_capacity(split.units.len());
-    let mut units_txt = Vec::new();
-    let mut label_names = String::new();
-    let mut next_unit = 0usize;
-    for (c, chunk) in split.sentences.chunks(CHUNK_SENTENCES).enumerate() {
-        let first = c * CHUNK_SENTENCES;
-        let words: Vec<Vec<&str>> = chunk
-            .iter()
-            .map(|s| s.words.iter().map(String::as_str).collect())
-            .collect();
-        let v = embedder.embed(&words)?;
-        let mut offsets = Vec::with_capacity(chunk.len());
-        let mut acc = 0usize;
-        for n in &v.sentence_words {
-            offsets.push(acc);
-            acc += n;
-        }
-        let end = next_unit
-            + split.units[next_unit..]
-                .iter()
-                .take_while(|u| u.sentence < first + chunk.len())
-                .count();
-        let units = &split.units[next_unit..end];
-        next_unit = end;
-        if units.is_empty() {
-            progress(chunk.len());
-            continue;
-        }
-        let vectors = unit_vectors(&v.words, &v.cls, units, &offsets, first, pooling)?;
-        let dim = vectors.size()[2] as usize;
-        let ws = match &mut writers {
-            Some(w) => w,
-            None => writers.insert(
-                layers
-                    .iter()
-                    .map(|l| NpyRowWriter::create(dir.join(format!("layer-{l}.npy")), dim))
-                    .collect::<Result<_, _>>()?,
-            ),
-        };
-        for (k, w) in ws.iter_mut().enumerate() {
-            let data = to_f32_vec(&vectors.get(k as i64))?;
-            for row in data.chunks_exact(dim) {
-                w.write_row(row)?;
-            }
-        }
-        for u in units {
-            let idx = task
-                .label_index(&u.label)
-                .with_context(|| format!("label {:?} is not in the task's label list", u.label))?;
-            labels.push(idx as i64);
-            label_names.push_str(&u.label);
-            label_names.push('\n');
-            serde_json::to_writer(
-                &mut units_txt,
-                &json!({"sentence": u.sentence, "target": u.target, "label": u.label}),
-            )?;
-            units_txt.push(b'\n');
-        }
-        progress(chunk.len());
-    }
-    match writers {
-        Some(ws) => {
-            for w in ws {
-                w.finish()?;
-            }
-        }
-        None => {
-            for l in layers {
-                npy::write_f32(dir.join(format!("layer-{l}.npy")), &[0, 0], &[])?;
-            }
-        }
-    }
-    npy::write_i64(dir.join("labels.npy"), &[labels.len()], &labels)?;
-    std::fs::write(dir.join("labels.txt"), &label_names)
-        .with_context(|| format!("cannot write {}", dir.join("labels.txt").display()))?;
-    std::fs::File::create(dir.join("units.jsonl"))
-        .and_then(|mut f| f.write_all(&units_txt))
-        .with_context(|| format!("cannot write {}", dir.join("units.jsonl").display()))?;
-    Ok(labels.len())
-}
-
-/// `[layers, units, dim]` vectors of `units` from a chunk's word vectors `[layers, words, h]`
-/// and `[CLS]` vectors `[layers, sentences, h]`; `offsets[i]` is the first word row of chunk
-/// sentence `i`, and chunk sentence 0 is split sentence `first`.
-fn unit_vectors(
-    words: &Tensor,
-    cls: &Tensor,
-    units: &[tunescope_data::Unit],
-    offsets: &[usize],
-    first: usize,
-    pooling: Pooling,
-) -> Result<Tensor> {
-    let row = |s: usize, w: usize| offsets[s - first] + w;
-    match &units[0].target {
-        Target::Token(_) => {
-            let idx: Vec<i64> = units
-                .iter()
-                .map(|u| match u.target {
-                    Target::Token(w) => Ok(row(u.sentence, w) as i64),
-                    _ => anyhow::bail!("mixed unit kinds in one task"),
-                })
-                .collect::<Result<_>>()?;
-            Ok(words.index_select(1, &Tensor::from_slice(&idx)))
-        }
-        Target::Pair { .. } => {
-            let pairs: Vec<(usize, usize)> = units
-                .iter()
-                .map(|u| match u.target {
-                    Target::Pair { dependent, head } => {
-                        Ok((row(u.sentence, dependent), row(u.sentence, head)))
-                    }
-                    _ => anyhow::bail!("mixed unit kinds in one task"),
-                })
-                .collect::<Result<_>>()?;
-            pair_vectors(words, &pairs)
-        }
-        Target::Span(_) => {
-            let groups: Vec<Vec<usize>> = units
-                .iter()
-                .map(|u| match &u.target {
-                    Target::Span(ws) => Ok(ws.iter().map(|&w| row(u.sentence, w)).collect()),
-                    _ => anyhow::bail!("mixed unit kinds in one task"),
-                })
-                .collect::<Result<_>>()?;
-            mean_of_groups(words, &groups)
-        }
-        Target::Sentence => {
-            if pooling == Pooling::Mean {
-                let groups: Vec<Vec<usize>> = units
-                    .iter()
-                    .map(|u| {
-                        let s = u.sentence - first;
-                        let n = offsets
-                            .get(s + 1)
-                            .copied()
-                            .unwrap_or(words.size()[1] as usize);
-                        (offsets[s]..n).collect()
-                    })
-                    .collect();
-                mean_of_groups(words, &groups)
-            } else {
-                let idx: Vec<i64> = units.iter().map(|u| (u.sentence - first) as i64).collect();
-                Ok(cls.index_select(1, &Tensor::from_slice(&idx)))
-            }
-        }
-    }
+    let rows: serde_json::Map<String, Value> =
+        counts.into_iter().map(|(n, c)| (n, json!(c))).collect();
+    Ok(json!({"units": rows, "layers": s.layers, "dim": enc.config.hidden_size}))
 }
 
 /// The sorted label list the comparisons index into: every label of the pre-trained

@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 use tunescope_compare::io as cio;
 use tunescope_compare::measures::mdl_file;
 use tunescope_model::probe::mdl::{self, MdlSettings};
-use tunescope_model::probe::{ProbeConfig, ProbeReport};
+use tunescope_model::probe::{self, ProbeConfig, ProbeReport};
 
 use super::extract::{label_list, load_layer};
-use super::probe::{control_types, probe_config, with_input};
+use super::probe::{control_types, probe_config};
 use crate::config::Config;
 use crate::study::display::Display;
 use crate::study::rundir::{read_required, ModelRef};
@@ -93,7 +93,8 @@ pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Res
         s.probe.seeds.len(),
         sets[0].rows
     ));
-    let report = with_input(&sets, types.as_ref(), |input| {
+    let rows = |k: usize| sets[k].probe_rows(types.as_ref().map(|t| t[k].as_slice()));
+    let report = probe::with_rows(rows(0), rows(1), Some(rows(2)), &[], |input| {
         mdl::online_codelength(input, &s.probe, &shapes, &s.mdl)
     })
     .with_context(|| format!("MDL on {name} layer {}", s.layer))?;

@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tunescope_compare::analysis::LabelledVectors;
 use tunescope_compare::experiments::{self as ex, MemoCurves};
-use tunescope_compare::io::{self as cio, csv};
-use tunescope_model::finetune::io::write_dir_atomic;
-use tunescope_model::probe::{self, ProbeConfig, ProbeInput};
+use tunescope_data::csv::table;
+use tunescope_data::fs::{replace_dir, write_atomic};
+use tunescope_model::finetune::train::Outcome;
+use tunescope_model::probe::{self, ProbeConfig};
 use tunescope_report as rep;
 
 use super::data::read_task;
@@ -20,7 +21,7 @@ use super::extract::{label_list, load_layer};
 use super::probe::probe_config;
 use crate::config::Config;
 use crate::study::display::Display;
-use crate::study::rundir::{read_json, ModelRef};
+use crate::study::rundir::{read_json, read_required, ModelRef};
 
 /// What the memorisation stage reads.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -32,7 +33,8 @@ pub struct Settings {
     /// Seed of the sentence split (`study.seed`).
     pub seed: u64,
     /// The probe: one shape (`memorisation.hidden`, default two layers of the first
-    /// `probe.grid` width), `memorisation.epochs` epochs, no early stopping, no control task.
+    /// `probe.grid` width), no L2 penalty, `memorisation.epochs` epochs, no early stopping, no
+    /// control task.
     pub probe: ProbeConfig,
 }
 
@@ -46,6 +48,7 @@ pub fn settings(config: &Config, layers: &[usize]) -> Settings {
         seed: config.study.seed,
         probe: ProbeConfig {
             shapes: vec![m.hidden.clone().unwrap_or_else(|| vec![g, g])],
+            l2: vec![0.0],
             max_epochs: m.epochs,
             patience: None,
             control: false,
@@ -65,6 +68,10 @@ pub struct MemorisationResult {
     pub seeds: Vec<u64>,
     /// Training sentences in subtrain / subtest.
     pub sentences: [usize; 2],
+    /// Subtest units fine-tuning never saw (cut off by `model.max_subwords`): the premise
+    /// "subtest was seen by fine-tuning" fails for them.
+    #[serde(default)]
+    pub subtest_unseen_by_finetuning: usize,
     /// Units in subtrain / subtest / test.
     pub units: [usize; 3],
     /// Mean curves on the pre-trained encoder.
@@ -82,32 +89,17 @@ fn memo_curves(
     dev: &LabelledVectors,
     cfg: &ProbeConfig,
 ) -> Result<MemoCurves> {
-    let xs = v
-        .iter()
-        .map(|s| probe::matrix(&s.data, s.rows, s.dim))
-        .collect::<Result<Vec<_>>>()?;
-    let xd = probe::matrix(&dev.data, dev.rows, dev.dim)?;
-    let split = |k: usize| probe::Split {
-        x: &xs[k],
-        labels: &v[k].labels,
-        types: None,
-    };
-    let curve = |k: usize, name: &str| probe::CurveSet {
-        name: name.into(),
-        x: &xs[k],
-        labels: &v[k].labels,
-    };
-    let input = ProbeInput {
-        train: split(0),
-        dev: probe::Split {
-            x: &xd,
-            labels: &dev.labels,
-            types: None,
-        },
-        test: Some(split(2)),
-        curves: vec![curve(0, "subtrain"), curve(1, "subtest"), curve(2, "test")],
-    };
-    let report = probe::run(&input, cfg)?;
+    let report = probe::run_rows(
+        v[0].probe_rows(None),
+        dev.probe_rows(None),
+        Some(v[2].probe_rows(None)),
+        &[
+            ("subtrain", v[0].probe_rows(None)),
+            ("subtest", v[1].probe_rows(None)),
+            ("test", v[2].probe_rows(None)),
+        ],
+        cfg,
+    )?;
     let c = &report.best.curves;
     Ok(MemoCurves::mean_of(
         &c["subtrain"],
@@ -155,6 +147,15 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
         let dev = load_layer(out, &model.name(), "dev", layer, &labels)?;
         curves.push(memo_curves(&sets, &dev, cfg)?);
     }
+    let outcome: Outcome = read_required(&out.join("finetune.json"))?;
+    let unseen: std::collections::HashSet<usize> = outcome.train_unseen.iter().copied().collect();
+    let subtest_unseen = test_rows.iter().filter(|r| unseen.contains(r)).count();
+    if subtest_unseen > 0 {
+        display.message(format!(
+            "{subtest_unseen} of {} subtest units were not seen by fine-tuning (cut off by model.max_subwords)",
+            test_rows.len()
+        ));
+    }
     let after = curves.pop().expect("two curves");
     let before = curves.pop().expect("two curves");
     let test_units = task.test.units.len();
@@ -163,14 +164,15 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
         hidden,
         seeds: cfg.seeds.clone(),
         sentences: [sub_s.len(), test_s.len()],
+        subtest_unseen_by_finetuning: subtest_unseen,
         units: [sub_rows.len(), test_rows.len(), test_units],
         gap_before: before.final_gap(),
         gap_after: after.final_gap(),
         before,
         after,
     };
-    write_dir_atomic(&out.join("experiments/memorisation"), |tmp| {
-        cio::write_atomic(
+    replace_dir::<anyhow::Error>(&out.join("experiments/memorisation"), |tmp| {
+        write_atomic(
             &tmp.join("memorisation.json"),
             &(serde_json::to_string_pretty(&result)? + "\n"),
         )?;
@@ -191,10 +193,10 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
                 }
             }
         }
-        cio::write_atomic(
+        Ok(write_atomic(
             &tmp.join("curves.csv"),
-            &csv(&["encoder", "subset", "epoch", "accuracy"], &rows),
-        )
+            table(&["encoder", "subset", "epoch", "accuracy"], &rows),
+        )?)
     })?;
     Ok(json!({
         "layer": layer,
@@ -212,14 +214,11 @@ pub fn report_section(out: &Path) -> Result<Option<rep::Memorisation>> {
     else {
         return Ok(None);
     };
-    let conv = |c: &MemoCurves| rep::MemoCurves {
-        subtrain: c.subtrain.clone(),
-        subtest: c.subtest.clone(),
-        test: c.test.clone(),
-    };
     Ok(Some(rep::Memorisation {
         epochs: (1..=r.before.subtrain.len().max(r.after.subtrain.len())).collect(),
-        before: conv(&r.before),
-        after: conv(&r.after),
+        before: r.before,
+        after: r.after,
+        subtest_unseen: r.subtest_unseen_by_finetuning,
+        subtest_units: r.units[1],
     }))
 }

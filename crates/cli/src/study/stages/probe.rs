@@ -1,16 +1,15 @@
 //! The probe stage: the classifier-probe family (`[probe]`) on one layer of one encoder's
-//! vectors, into `probe/<model>/layer-<k>.json`; and the probe-training helper the
-//! experiments share.
+//! vectors, into `probe/<model>/layer-<k>.json`.
 
 use std::path::Path;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
-use tunescope_compare::analysis::LabelledVectors;
+use tunescope_compare::analysis::train_probes;
 use tunescope_compare::io as cio;
 use tunescope_data::{Split, Target};
-use tunescope_model::probe::{self, ProbeConfig, ProbeInput};
+use tunescope_model::probe::{self, ProbeConfig};
 
 use super::data::read_task;
 use super::extract::{label_list, load_layer};
@@ -46,6 +45,7 @@ pub fn probe_config(config: &Config) -> ProbeConfig {
     let depths: &[usize] = if p.linear { &[0, 2] } else { &[2] };
     ProbeConfig {
         shapes: probe::grid_shapes(&p.grid, depths),
+        l2: p.l2.clone(),
         seeds: probe_seeds(config),
         lr: p.lr,
         batch_size: p.batch_size,
@@ -97,8 +97,9 @@ pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Res
     let cfg = &s.probe;
     let types = control_types(out, cfg)?;
     display.message(format!(
-        "{} shapes × {} seeds on {} train vectors",
+        "{} shapes × {} L2 weights searched, the best MLP and linear probe × {} seeds, on {} train vectors",
         cfg.shapes.len(),
+        cfg.l2.len(),
         cfg.seeds.len(),
         sets[0].rows
     ));
@@ -109,44 +110,11 @@ pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Res
     report.write_json(&path)?;
     Ok(json!({
         "best_hidden": report.best.hidden,
+        "best_l2": report.best.l2,
         "dev_mean": report.best.dev_mean,
         "test_mean": report.best.test_mean,
         "test_std": report.best.test_std,
+        "linear_test_mean": report.linear.as_ref().and_then(|l| l.test_mean),
+        "selected_on": report.selected_on,
     }))
-}
-
-/// Trains the probe family `cfg` on train/dev/test vectors (`sets` in that order), with word
-/// types per split for the control task.
-pub fn train_probes(
-    sets: &[LabelledVectors],
-    types: Option<&[Vec<String>; 3]>,
-    cfg: &ProbeConfig,
-) -> Result<probe::ProbeReport> {
-    with_input(sets, types, |input| probe::run(input, cfg))
-}
-
-/// Calls `f` with the probe input of train/dev/test vectors (`sets` in that order) and word
-/// types per split for the control task.
-pub fn with_input<T>(
-    sets: &[LabelledVectors],
-    types: Option<&[Vec<String>; 3]>,
-    f: impl FnOnce(&ProbeInput) -> Result<T>,
-) -> Result<T> {
-    ensure!(sets.len() == 3, "probes need train, dev and test vectors");
-    let xs = sets
-        .iter()
-        .map(|s| probe::matrix(&s.data, s.rows, s.dim))
-        .collect::<Result<Vec<_>>>()?;
-    let split = |k: usize| probe::Split {
-        x: &xs[k],
-        labels: &sets[k].labels,
-        types: types.map(|t| t[k].as_slice()),
-    };
-    let input = ProbeInput {
-        train: split(0),
-        dev: split(1),
-        test: Some(split(2)),
-        curves: Vec::new(),
-    };
-    f(&input)
 }

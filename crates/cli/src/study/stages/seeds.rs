@@ -6,12 +6,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
-use tunescope_compare::io::{self as cio, csv, num, FINETUNED};
+use tunescope_compare::seeds::{self, Estimate, LayerStats, Replicates, SeedSummary};
 use tunescope_compare::CompareResults;
-use tunescope_geometry::stats;
-use tunescope_model::finetune::io::write_dir_atomic;
+use tunescope_data::fs::{replace_dir, write_atomic};
 use tunescope_report as rep;
 
 use super::dynamics::DynamicsResult;
@@ -40,109 +39,6 @@ pub fn settings(config: &Config) -> Settings {
     }
 }
 
-/// Bootstrap resamples and permutation resamples (beyond the exact enumeration).
-const RESAMPLES: usize = 10_000;
-
-/// A quantity measured once per seed: its mean and 95 % bootstrap interval over the seeds.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Estimate {
-    /// One value per seed (`None` where undefined).
-    pub values: Vec<Option<f64>>,
-    /// Mean over the defined values.
-    pub mean: Option<f64>,
-    /// Lower bound of the 95 % percentile-bootstrap interval (≥ 2 defined values).
-    pub lower: Option<f64>,
-    /// Upper bound.
-    pub upper: Option<f64>,
-}
-
-impl Estimate {
-    fn of(values: Vec<Option<f64>>, seed: u64) -> Estimate {
-        let xs: Vec<f64> = values.iter().flatten().copied().collect();
-        let mean = stats::mean(&xs).ok();
-        let ci = (xs.len() >= 2)
-            .then(|| stats::bootstrap_mean_ci(&xs, 0.95, RESAMPLES, seed).ok())
-            .flatten();
-        Estimate {
-            values,
-            mean,
-            lower: ci.map(|c| c.lower),
-            upper: ci.map(|c| c.upper),
-        }
-    }
-}
-
-/// Per-layer estimates for the fine-tuned encoders.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LayerStats {
-    /// Hidden-state index.
-    pub layer: usize,
-    /// Probe test accuracy (percent).
-    pub probe_acc: Estimate,
-    /// DirectProbe clusters on train.
-    pub clusters: Estimate,
-    /// Smallest label-pair distance.
-    pub min_distance: Estimate,
-    /// Linear CKA between the pre-trained and the fine-tuned layer.
-    pub cka: Estimate,
-    /// Debiased CKA between them (the report's default CKA).
-    #[serde(default)]
-    pub cka_debiased: Estimate,
-    /// Mean centroid displacement over labels.
-    pub mean_displacement: Estimate,
-    /// Train/test spatial similarity.
-    pub train_test_similarity: Estimate,
-}
-
-/// Did a label's minimum distance to the other labels grow with fine-tuning?
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LabelChange {
-    /// Hidden-state index.
-    pub layer: usize,
-    /// Label name.
-    pub label: String,
-    /// After − before, per seed.
-    pub delta: Estimate,
-    /// Two-sided sign-flip permutation p-value of the per-seed changes (H0: no change).
-    pub p_value: Option<f64>,
-}
-
-/// Did layer `a` move more than layer `b`? Paired over (seed, label).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MovementTest {
-    /// The layer tested as moving more.
-    pub layer_a: usize,
-    /// The layer it is compared with.
-    pub layer_b: usize,
-    /// Pairs (seed × label) with a displacement at both layers.
-    pub pairs: usize,
-    /// Mean of displacement(a) − displacement(b).
-    pub mean_difference: f64,
-    /// Two-sided paired permutation p-value.
-    pub p_value: f64,
-}
-
-/// `seeds/summary/summary.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SeedSummary {
-    /// Fine-tuning seed of each replicate.
-    pub seeds: Vec<u64>,
-    /// Per layer.
-    pub layers: Vec<LayerStats>,
-    /// Per layer × label.
-    pub labels: Vec<LabelChange>,
-    /// Adjacent layers, and the last against the first transformer layer.
-    pub movement_tests: Vec<MovementTest>,
-    /// Memorisation gap (subtest − test) before fine-tuning, per seed.
-    pub memorisation_gap_before: Option<Estimate>,
-    /// Memorisation gap after fine-tuning.
-    pub memorisation_gap_after: Option<Estimate>,
-    /// Paired permutation p-value of gap after vs before.
-    pub memorisation_p_value: Option<f64>,
-    /// Per layer: Pearson correlation of the last snapshot with the pre-trained distances.
-    pub dynamics_final_similarity: Vec<(usize, Estimate)>,
-}
-
 /// Run directory of every replicate of the study in `main`, the study's first.
 fn replicate_dirs(s: &Settings, main: &Path) -> Vec<(u64, PathBuf)> {
     s.seeds
@@ -159,168 +55,47 @@ fn replicate_dirs(s: &Settings, main: &Path) -> Vec<(u64, PathBuf)> {
         .collect()
 }
 
-/// Computes the summary over the replicates' `compare/` and experiment outputs.
+/// Reads the replicates' `compare/` and experiment outputs and computes their statistics
+/// ([`tunescope_compare::seeds::summarise`]).
 pub fn summarise(s: &Settings, main: &Path) -> Result<SeedSummary> {
     let dirs = replicate_dirs(s, main);
     let results = dirs
         .iter()
         .map(|(_, d)| CompareResults::read(&d.join("compare")))
         .collect::<Result<Vec<_>>>()?;
-    let seed = s.seed;
-    let first = &results[0];
-    let per_seed = |f: &dyn Fn(&CompareResults) -> Option<f64>| -> Vec<Option<f64>> {
-        results.iter().map(f).collect()
-    };
-    let mut layers = Vec::new();
-    let mut labels = Vec::new();
-    for &layer in &first.layers {
-        let ft = |r: &CompareResults| {
-            r.table_a
-                .iter()
-                .find(|t| t.layer == layer && t.version == FINETUNED)
-                .cloned()
-        };
-        layers.push(LayerStats {
-            layer,
-            probe_acc: Estimate::of(per_seed(&|r| ft(r)?.acc_mean), seed),
-            clusters: Estimate::of(per_seed(&|r| Some(ft(r)?.n_clusters as f64)), seed),
-            min_distance: Estimate::of(per_seed(&|r| ft(r)?.min_distance), seed),
-            cka: Estimate::of(
-                per_seed(&|r| r.similarity.iter().find(|s| s.layer == layer)?.indices.cka),
-                seed,
-            ),
-            cka_debiased: Estimate::of(
-                per_seed(&|r| {
-                    r.similarity
-                        .iter()
-                        .find(|s| s.layer == layer)?
-                        .indices
-                        .cka_debiased
-                }),
-                seed,
-            ),
-            mean_displacement: Estimate::of(
-                per_seed(&|r| {
-                    r.layer_movement
-                        .iter()
-                        .find(|m| m.layer == layer)?
-                        .mean_displacement
-                }),
-                seed,
-            ),
-            train_test_similarity: Estimate::of(
-                per_seed(&|r| ft(r)?.train_test_similarity.pearson),
-                seed,
-            ),
-        });
-        for (k, name) in first.labels.iter().enumerate() {
-            let deltas = per_seed(&|r| {
-                let row = r
-                    .label_distances
-                    .iter()
-                    .find(|l| l.layer == layer)?
-                    .labels
-                    .get(k)?;
-                Some(row.outside_min_after? - row.outside_min_before?)
-            });
-            let xs: Vec<f64> = deltas.iter().flatten().copied().collect();
-            let zeros = vec![0.0; xs.len()];
-            labels.push(LabelChange {
-                layer,
-                label: name.clone(),
-                p_value: stats::paired_permutation_test(&xs, &zeros, RESAMPLES, seed)
-                    .ok()
-                    .map(|t| t.p_value),
-                delta: Estimate::of(deltas, seed),
-            });
-        }
-    }
-    let displacement = |layer: usize| -> Vec<Option<f64>> {
-        results
-            .iter()
-            .flat_map(
-                |r| match r.layer_movement.iter().find(|m| m.layer == layer) {
-                    Some(m) => m.displacement.clone(),
-                    None => vec![None; first.labels.len()],
-                },
-            )
-            .collect()
-    };
-    let mut pairs: Vec<(usize, usize)> = first.layers.windows(2).map(|w| (w[1], w[0])).collect();
-    if let (Some(&lo), Some(&hi)) = (first.layers.iter().find(|&&l| l >= 1), first.layers.last()) {
-        if hi > lo && !pairs.contains(&(hi, lo)) {
-            pairs.push((hi, lo));
-        }
-    }
-    let movement_tests = pairs
-        .into_iter()
-        .filter_map(|(a, b)| {
-            let (xa, xb): (Vec<f64>, Vec<f64>) = displacement(a)
-                .into_iter()
-                .zip(displacement(b))
-                .filter_map(|(x, y)| Some((x?, y?)))
-                .unzip();
-            let t = stats::paired_permutation_test(&xa, &xb, RESAMPLES, seed).ok()?;
-            Some(MovementTest {
-                layer_a: a,
-                layer_b: b,
-                pairs: xa.len(),
-                mean_difference: t.mean_difference,
-                p_value: t.p_value,
-            })
-        })
-        .collect();
     let memos = dirs
         .iter()
         .map(|(_, d)| {
             read_json::<MemorisationResult>(&d.join("experiments/memorisation/memorisation.json"))
         })
-        .collect::<Result<Vec<_>>>()?;
-    let (mut gap_before, mut gap_after, mut memorisation_p_value) = (None, None, None);
-    if memos.iter().all(Option::is_some) && !memos.is_empty() {
-        let b: Vec<Option<f64>> = memos.iter().flatten().map(|m| m.gap_before).collect();
-        let a: Vec<Option<f64>> = memos.iter().flatten().map(|m| m.gap_after).collect();
-        let (xa, xb): (Vec<f64>, Vec<f64>) = a
-            .iter()
-            .zip(&b)
-            .filter_map(|(x, y)| Some(((*x)?, (*y)?)))
-            .unzip();
-        memorisation_p_value = stats::paired_permutation_test(&xa, &xb, RESAMPLES, seed)
-            .ok()
-            .map(|t| t.p_value);
-        gap_before = Some(Estimate::of(b, seed));
-        gap_after = Some(Estimate::of(a, seed));
-    }
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .collect::<Option<Vec<_>>>();
     let dyns = dirs
         .iter()
         .map(|(_, d)| read_json::<DynamicsResult>(&d.join("experiments/dynamics/dynamics.json")))
-        .collect::<Result<Vec<_>>>()?;
-    let mut dynamics_final_similarity = Vec::new();
-    if dyns.iter().all(Option::is_some) && !dyns.is_empty() {
-        for &layer in &first.layers {
-            let v: Vec<Option<f64>> = dyns
-                .iter()
-                .flatten()
-                .map(|d| {
-                    d.layers
-                        .iter()
-                        .find(|l| l.layer == layer)
-                        .and_then(|l| l.pearson.last().copied().flatten())
-                })
-                .collect();
-            dynamics_final_similarity.push((layer, Estimate::of(v, seed)));
-        }
-    }
-    Ok(SeedSummary {
-        seeds: dirs.iter().map(|(s, _)| *s).collect(),
-        layers,
-        labels,
-        movement_tests,
-        memorisation_gap_before: gap_before,
-        memorisation_gap_after: gap_after,
-        memorisation_p_value,
-        dynamics_final_similarity,
-    })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .collect::<Option<Vec<_>>>();
+    Ok(seeds::summarise(
+        &Replicates {
+            seeds: dirs.iter().map(|(s, _)| *s).collect(),
+            results,
+            memorisation_gaps: memos
+                .map(|m| m.iter().map(|m| (m.gap_before, m.gap_after)).collect()),
+            dynamics_final: dyns.map(|d| {
+                d.iter()
+                    .map(|d| {
+                        d.layers
+                            .iter()
+                            .map(|l| (l.layer, l.pearson.last().copied().flatten()))
+                            .collect()
+                    })
+                    .collect()
+            }),
+        },
+        s.seed,
+    ))
 }
 
 /// Runs the seeds stage over the replicates of the study in `main`, into
@@ -329,7 +104,7 @@ pub fn run(settings: &Settings, main: &Path, display: &Display) -> Result<Value>
     display.message(format!("{} replicates", settings.seeds.len()));
     let s = summarise(settings, main)?;
     let dir = main.join("seeds/summary");
-    write_dir_atomic(&dir, |tmp| write(tmp, &s))?;
+    replace_dir::<anyhow::Error>(&dir, |tmp| write(tmp, &s))?;
     let last = s.layers.last();
     Ok(json!({
         "seeds": s.seeds,
@@ -338,82 +113,11 @@ pub fn run(settings: &Settings, main: &Path, display: &Display) -> Result<Value>
     }))
 }
 
-fn est_cols(e: &Estimate) -> [String; 3] {
-    [num(e.mean), num(e.lower), num(e.upper)]
-}
-
 fn write(dir: &Path, s: &SeedSummary) -> Result<()> {
-    cio::write_atomic(
-        &dir.join("summary.json"),
-        &(serde_json::to_string_pretty(s)? + "\n"),
-    )?;
-    let mut rows = Vec::new();
-    for l in &s.layers {
-        for (what, e) in [
-            ("probe_acc", &l.probe_acc),
-            ("clusters", &l.clusters),
-            ("min_distance", &l.min_distance),
-            ("cka", &l.cka),
-            ("cka_debiased", &l.cka_debiased),
-            ("mean_displacement", &l.mean_displacement),
-            ("train_test_similarity", &l.train_test_similarity),
-        ] {
-            let mut r = vec![l.layer.to_string(), what.to_string()];
-            r.extend(est_cols(e));
-            rows.push(r);
-        }
+    for (name, text) in s.files()? {
+        write_atomic(&dir.join(name), text)?;
     }
-    cio::write_atomic(
-        &dir.join("layers.csv"),
-        &csv(
-            &["layer", "quantity", "mean", "ci_lower", "ci_upper"],
-            &rows,
-        ),
-    )?;
-    let rows: Vec<Vec<String>> = s
-        .labels
-        .iter()
-        .map(|l| {
-            let mut r = vec![l.layer.to_string(), l.label.clone()];
-            r.extend(est_cols(&l.delta));
-            r.push(num(l.p_value));
-            r
-        })
-        .collect();
-    cio::write_atomic(
-        &dir.join("labels.csv"),
-        &csv(
-            &[
-                "layer",
-                "label",
-                "min_distance_change_mean",
-                "ci_lower",
-                "ci_upper",
-                "p_value",
-            ],
-            &rows,
-        ),
-    )?;
-    let rows: Vec<Vec<String>> = s
-        .movement_tests
-        .iter()
-        .map(|t| {
-            vec![
-                t.layer_a.to_string(),
-                t.layer_b.to_string(),
-                t.pairs.to_string(),
-                t.mean_difference.to_string(),
-                t.p_value.to_string(),
-            ]
-        })
-        .collect();
-    cio::write_atomic(
-        &dir.join("movement_tests.csv"),
-        &csv(
-            &["layer_a", "layer_b", "pairs", "mean_difference", "p_value"],
-            &rows,
-        ),
-    )
+    Ok(())
 }
 
 /// Replaces the fine-tuned per-layer series of the report by their means over the seeds, with

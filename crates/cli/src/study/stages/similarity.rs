@@ -127,7 +127,7 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
     let path = similarity_file(out, s.layer);
     let dir = path.parent().expect("a file in similarity/");
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    cio::write_atomic(&path, &(serde_json::to_string_pretty(&result)? + "\n"))?;
+    tunescope_data::fs::write_atomic(&path, serde_json::to_string_pretty(&result)? + "\n")?;
     Ok(match &result.scores {
         Some(c) => json!({
             "units": result.units,

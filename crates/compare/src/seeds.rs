@@ -1,0 +1,358 @@
+//! Statistics over fine-tuning seeds (the study's `seeds` stage): every per-layer quantity of
+//! `compare` as a mean with a 95 % bootstrap interval over the replicates, sign-flip tests of
+//! the per-label distance changes, paired permutation tests of layer movement, the
+//! memorisation gap and the final dynamics similarity.
+
+use serde::{Deserialize, Serialize};
+use tunescope_data::csv::{opt_num, table};
+use tunescope_geometry::stats;
+
+use crate::io::FINETUNED;
+use crate::results::CompareResults;
+
+/// Bootstrap resamples and permutation resamples (beyond the exact enumeration).
+const RESAMPLES: usize = 10_000;
+
+/// A quantity measured once per seed: its mean and 95 % bootstrap interval over the seeds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Estimate {
+    /// One value per seed (`None` where undefined).
+    pub values: Vec<Option<f64>>,
+    /// Mean over the defined values.
+    pub mean: Option<f64>,
+    /// Lower bound of the 95 % percentile-bootstrap interval (≥ 2 defined values).
+    pub lower: Option<f64>,
+    /// Upper bound.
+    pub upper: Option<f64>,
+}
+
+impl Estimate {
+    /// Mean and 95 % percentile-bootstrap interval (seeded) of the defined values.
+    pub fn of(values: Vec<Option<f64>>, seed: u64) -> Estimate {
+        let xs: Vec<f64> = values.iter().flatten().copied().collect();
+        let mean = stats::mean(&xs).ok();
+        let ci = (xs.len() >= 2)
+            .then(|| stats::bootstrap_mean_ci(&xs, 0.95, RESAMPLES, seed).ok())
+            .flatten();
+        Estimate {
+            values,
+            mean,
+            lower: ci.map(|c| c.lower),
+            upper: ci.map(|c| c.upper),
+        }
+    }
+}
+
+/// Per-layer estimates for the fine-tuned encoders.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LayerStats {
+    /// Hidden-state index.
+    pub layer: usize,
+    /// Probe test accuracy (percent).
+    pub probe_acc: Estimate,
+    /// DirectProbe clusters on train.
+    pub clusters: Estimate,
+    /// Smallest label-pair distance.
+    pub min_distance: Estimate,
+    /// Linear CKA between the pre-trained and the fine-tuned layer.
+    pub cka: Estimate,
+    /// Debiased CKA between them (the report's default CKA).
+    #[serde(default)]
+    pub cka_debiased: Estimate,
+    /// Mean centroid displacement over labels.
+    pub mean_displacement: Estimate,
+    /// Train/test spatial similarity.
+    pub train_test_similarity: Estimate,
+}
+
+/// Did a label's minimum distance to the other labels grow with fine-tuning?
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LabelChange {
+    /// Hidden-state index.
+    pub layer: usize,
+    /// Label name.
+    pub label: String,
+    /// After − before, per seed.
+    pub delta: Estimate,
+    /// Two-sided sign-flip permutation p-value of the per-seed changes (H0: no change).
+    pub p_value: Option<f64>,
+}
+
+/// Did layer `a` move more than layer `b`? Paired over (seed, label).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MovementTest {
+    /// The layer tested as moving more.
+    pub layer_a: usize,
+    /// The layer it is compared with.
+    pub layer_b: usize,
+    /// Pairs (seed × label) with a displacement at both layers.
+    pub pairs: usize,
+    /// Mean of displacement(a) − displacement(b).
+    pub mean_difference: f64,
+    /// Two-sided paired permutation p-value.
+    pub p_value: f64,
+}
+
+/// `seeds/summary/summary.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeedSummary {
+    /// Fine-tuning seed of each replicate.
+    pub seeds: Vec<u64>,
+    /// Per layer.
+    pub layers: Vec<LayerStats>,
+    /// Per layer × label.
+    pub labels: Vec<LabelChange>,
+    /// Adjacent layers, and the last against the first transformer layer.
+    pub movement_tests: Vec<MovementTest>,
+    /// Memorisation gap (subtest − test) before fine-tuning, per seed.
+    pub memorisation_gap_before: Option<Estimate>,
+    /// Memorisation gap after fine-tuning.
+    pub memorisation_gap_after: Option<Estimate>,
+    /// Paired permutation p-value of gap after vs before.
+    pub memorisation_p_value: Option<f64>,
+    /// Per layer: Pearson correlation of the last snapshot with the pre-trained distances.
+    pub dynamics_final_similarity: Vec<(usize, Estimate)>,
+}
+
+/// One replicate's value per layer, `(layer, value)`.
+pub type LayerValues = Vec<(usize, Option<f64>)>;
+
+/// What the replicates of a study measured: one entry per fine-tuning seed, the study's own
+/// first.
+pub struct Replicates {
+    /// Fine-tuning seed of each replicate.
+    pub seeds: Vec<u64>,
+    /// Each replicate's `compare/` results.
+    pub results: Vec<CompareResults>,
+    /// Each replicate's memorisation gaps (before, after), when every replicate has them.
+    pub memorisation_gaps: Option<Vec<(Option<f64>, Option<f64>)>>,
+    /// Each replicate's per-layer final dynamics similarity `(layer, pearson)`, when every
+    /// replicate has the dynamics experiment.
+    pub dynamics_final: Option<Vec<LayerValues>>,
+}
+
+/// The statistics over the replicates: per-layer estimates with bootstrap intervals,
+/// per-label distance changes with sign-flip tests, layer movement tests, the memorisation gap
+/// and the final dynamics similarity. `seed` seeds every resample.
+pub fn summarise(r: &Replicates, seed: u64) -> SeedSummary {
+    let results = &r.results;
+    let first = &results[0];
+    let per_seed = |f: &dyn Fn(&CompareResults) -> Option<f64>| -> Vec<Option<f64>> {
+        results.iter().map(f).collect()
+    };
+    let mut layers = Vec::new();
+    let mut labels = Vec::new();
+    for &layer in &first.layers {
+        let ft = |r: &CompareResults| {
+            r.table_a
+                .iter()
+                .find(|t| t.layer == layer && t.version == FINETUNED)
+                .cloned()
+        };
+        layers.push(LayerStats {
+            layer,
+            probe_acc: Estimate::of(per_seed(&|r| ft(r)?.acc_mean), seed),
+            clusters: Estimate::of(per_seed(&|r| Some(ft(r)?.n_clusters as f64)), seed),
+            min_distance: Estimate::of(per_seed(&|r| ft(r)?.min_distance), seed),
+            cka: Estimate::of(
+                per_seed(&|r| r.similarity.iter().find(|s| s.layer == layer)?.indices.cka),
+                seed,
+            ),
+            cka_debiased: Estimate::of(
+                per_seed(&|r| {
+                    r.similarity
+                        .iter()
+                        .find(|s| s.layer == layer)?
+                        .indices
+                        .cka_debiased
+                }),
+                seed,
+            ),
+            mean_displacement: Estimate::of(
+                per_seed(&|r| {
+                    r.layer_movement
+                        .iter()
+                        .find(|m| m.layer == layer)?
+                        .mean_displacement
+                }),
+                seed,
+            ),
+            train_test_similarity: Estimate::of(
+                per_seed(&|r| ft(r)?.train_test_similarity.pearson),
+                seed,
+            ),
+        });
+        for (k, name) in first.labels.iter().enumerate() {
+            let deltas = per_seed(&|r| {
+                let row = r
+                    .label_distances
+                    .iter()
+                    .find(|l| l.layer == layer)?
+                    .labels
+                    .get(k)?;
+                Some(row.outside_min_after? - row.outside_min_before?)
+            });
+            let xs: Vec<f64> = deltas.iter().flatten().copied().collect();
+            let zeros = vec![0.0; xs.len()];
+            labels.push(LabelChange {
+                layer,
+                label: name.clone(),
+                p_value: stats::paired_permutation_test(&xs, &zeros, RESAMPLES, seed)
+                    .ok()
+                    .map(|t| t.p_value),
+                delta: Estimate::of(deltas, seed),
+            });
+        }
+    }
+    let displacement = |layer: usize| -> Vec<Option<f64>> {
+        results
+            .iter()
+            .flat_map(
+                |r| match r.layer_movement.iter().find(|m| m.layer == layer) {
+                    Some(m) => m.displacement.clone(),
+                    None => vec![None; first.labels.len()],
+                },
+            )
+            .collect()
+    };
+    let mut pairs: Vec<(usize, usize)> = first.layers.windows(2).map(|w| (w[1], w[0])).collect();
+    if let (Some(&lo), Some(&hi)) = (first.layers.iter().find(|&&l| l >= 1), first.layers.last()) {
+        if hi > lo && !pairs.contains(&(hi, lo)) {
+            pairs.push((hi, lo));
+        }
+    }
+    let movement_tests = pairs
+        .into_iter()
+        .filter_map(|(a, b)| {
+            let (xa, xb): (Vec<f64>, Vec<f64>) = displacement(a)
+                .into_iter()
+                .zip(displacement(b))
+                .filter_map(|(x, y)| Some((x?, y?)))
+                .unzip();
+            let t = stats::paired_permutation_test(&xa, &xb, RESAMPLES, seed).ok()?;
+            Some(MovementTest {
+                layer_a: a,
+                layer_b: b,
+                pairs: xa.len(),
+                mean_difference: t.mean_difference,
+                p_value: t.p_value,
+            })
+        })
+        .collect();
+    let (mut gap_before, mut gap_after, mut memorisation_p_value) = (None, None, None);
+    if let Some(memos) = r.memorisation_gaps.as_ref().filter(|m| !m.is_empty()) {
+        let b: Vec<Option<f64>> = memos.iter().map(|m| m.0).collect();
+        let a: Vec<Option<f64>> = memos.iter().map(|m| m.1).collect();
+        let (xa, xb): (Vec<f64>, Vec<f64>) = a
+            .iter()
+            .zip(&b)
+            .filter_map(|(x, y)| Some(((*x)?, (*y)?)))
+            .unzip();
+        memorisation_p_value = stats::paired_permutation_test(&xa, &xb, RESAMPLES, seed)
+            .ok()
+            .map(|t| t.p_value);
+        gap_before = Some(Estimate::of(b, seed));
+        gap_after = Some(Estimate::of(a, seed));
+    }
+    let mut dynamics_final_similarity = Vec::new();
+    if let Some(dyns) = r.dynamics_final.as_ref().filter(|d| !d.is_empty()) {
+        for &layer in &first.layers {
+            let v: Vec<Option<f64>> = dyns
+                .iter()
+                .map(|d| d.iter().find(|l| l.0 == layer).and_then(|l| l.1))
+                .collect();
+            dynamics_final_similarity.push((layer, Estimate::of(v, seed)));
+        }
+    }
+    SeedSummary {
+        seeds: r.seeds.clone(),
+        layers,
+        labels,
+        movement_tests,
+        memorisation_gap_before: gap_before,
+        memorisation_gap_after: gap_after,
+        memorisation_p_value,
+        dynamics_final_similarity,
+    }
+}
+
+fn est_cols(e: &Estimate) -> [String; 3] {
+    [opt_num(e.mean), opt_num(e.lower), opt_num(e.upper)]
+}
+
+impl SeedSummary {
+    /// The files of `seeds/summary/` (name, contents): `summary.json`, `layers.csv`, `labels.csv`,
+    /// `movement_tests.csv`.
+    pub fn files(&self) -> serde_json::Result<Vec<(&'static str, String)>> {
+        let s = self;
+        let mut files = vec![("summary.json", serde_json::to_string_pretty(s)? + "\n")];
+        let mut rows = Vec::new();
+        for l in &s.layers {
+            for (what, e) in [
+                ("probe_acc", &l.probe_acc),
+                ("clusters", &l.clusters),
+                ("min_distance", &l.min_distance),
+                ("cka", &l.cka),
+                ("cka_debiased", &l.cka_debiased),
+                ("mean_displacement", &l.mean_displacement),
+                ("train_test_similarity", &l.train_test_similarity),
+            ] {
+                let mut r = vec![l.layer.to_string(), what.to_string()];
+                r.extend(est_cols(e));
+                rows.push(r);
+            }
+        }
+        files.push((
+            "layers.csv",
+            table(
+                &["layer", "quantity", "mean", "ci_lower", "ci_upper"],
+                &rows,
+            ),
+        ));
+        let rows: Vec<Vec<String>> = s
+            .labels
+            .iter()
+            .map(|l| {
+                let mut r = vec![l.layer.to_string(), l.label.clone()];
+                r.extend(est_cols(&l.delta));
+                r.push(opt_num(l.p_value));
+                r
+            })
+            .collect();
+        files.push((
+            "labels.csv",
+            table(
+                &[
+                    "layer",
+                    "label",
+                    "min_distance_change_mean",
+                    "ci_lower",
+                    "ci_upper",
+                    "p_value",
+                ],
+                &rows,
+            ),
+        ));
+        let rows: Vec<Vec<String>> = s
+            .movement_tests
+            .iter()
+            .map(|t| {
+                vec![
+                    t.layer_a.to_string(),
+                    t.layer_b.to_string(),
+                    t.pairs.to_string(),
+                    t.mean_difference.to_string(),
+                    t.p_value.to_string(),
+                ]
+            })
+            .collect();
+        files.push((
+            "movement_tests.csv",
+            table(
+                &["layer_a", "layer_b", "pairs", "mean_difference", "p_value"],
+                &rows,
+            ),
+        ));
+        Ok(files)
+    }
+}
