@@ -466,6 +466,8 @@ mod tests {
             min_cluster_pair_distance: Some(0.25),
             undefined_pairs: Some("zero".into()),
             pairs_undefined: Some(3),
+            selectivity: Some(31.5),
+            mdl_compression: None,
             paper: Some(PaperRow {
                 model: "BERT_small".into(),
                 task: "PS-fxn".into(),
@@ -493,6 +495,7 @@ mod tests {
         assert!(html.contains("class=\"ft worse\""));
         assert!(html.contains("(not linear on &lt;test&gt;)"));
         assert!(html.contains("(256, 256)"));
+        assert!(html.contains("<td class=\"num\">31.50</td><td class=\"num\">–</td></tr>"));
         assert!(html.contains("chosen on <b>dev</b> among the MLPs only"));
         assert!(html.contains("(256, 256) <span class=\"muted\">(1e-4)</span>"));
         assert!(

@@ -636,7 +636,7 @@ pub(crate) fn html(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{figures as figs, html, ReportData};
+    use crate::{html, sections, ReportData};
 
     fn score(v: f64) -> NullScore {
         NullScore {
@@ -719,7 +719,7 @@ mod tests {
             measures: Some(measures),
             ..Default::default()
         };
-        let figures = figs::build(&data);
+        let figures = sections::build(&data);
         let names: Vec<&str> = figures.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
