@@ -580,8 +580,8 @@ impl Default for Similarity {
 }
 
 /// `[mdl]`: online codelength (Voita & Titov 2020) of the linear probe (and with `mlp` of the
-/// chosen MLP) at every layer, before and after fine-tuning (and with `control` and
-/// `probe.control` on the control task).
+/// chosen MLP) at every layer, before and after fine-tuning (and with `control`
+/// on the control task).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Mdl {
@@ -591,7 +591,7 @@ pub struct Mdl {
     pub seeds: usize,
     /// Also the MLP the probe stage chose (the linear probe always).
     pub mlp: bool,
-    /// Also the control task's codelength (with `probe.control`).
+    /// Also the control task's codelength (word units; independent of `probe.control`).
     pub control: bool,
 }
 

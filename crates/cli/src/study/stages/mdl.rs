@@ -37,7 +37,7 @@ pub struct Settings {
 pub fn settings(config: &Config, layer: usize) -> Settings {
     let mut probe = probe_config(config);
     probe.seeds.truncate(config.mdl.seeds.max(1));
-    probe.control = probe.control && config.mdl.control;
+    probe.control = config.mdl.control;
     Settings {
         layer,
         mlp: config.mdl.mlp,
