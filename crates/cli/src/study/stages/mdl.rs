@@ -1,6 +1,6 @@
 //! The MDL stage: online codelengths (Voita & Titov 2020) of the linear probe (and with
 //! `mdl.mlp` of the MLP the probe stage chose), on one layer of one encoder's vectors (and on the
-//! control task with `mdl.control` and `probe.control`), into `mdl/<model>/layer-<k>.json`.
+//! control task with `mdl.control`), into `mdl/<model>/layer-<k>.json`.
 
 use std::path::Path;
 
