@@ -46,6 +46,15 @@ pub struct Config {
     /// The subtrain/subtest memorisation experiment (paper v1, Fig. E).
     #[serde(default)]
     pub memorisation: Memorisation,
+    /// Calibrated similarity of the pre-trained and fine-tuned spaces per layer.
+    #[serde(default)]
+    pub similarity: Similarity,
+    /// MDL (online codelength) probes per layer before and after fine-tuning.
+    #[serde(default)]
+    pub mdl: Mdl,
+    /// The per-example view: DirectProbe predictions before and after, flips.
+    #[serde(default)]
+    pub examples: Examples,
     /// Cross-task experiments (paper Table C): other tasks probed with the study's encoders.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cross_task: Vec<CrossTask>,
@@ -584,6 +593,85 @@ impl Default for Memorisation {
     }
 }
 
+/// `[similarity]`: linear and debiased CKA, mutual k-NN, angular Procrustes and RSA of the
+/// pre-trained vs the fine-tuned space at every layer, each with a permutation null
+/// (`docs/measures.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Similarity {
+    /// Run the similarity stages.
+    pub enabled: bool,
+    /// Test units sampled (seeded) per layer (0 = all). The null costs one `d × d` product
+    /// per permutation over these rows.
+    pub units: usize,
+    /// Row permutations in each null (p-values are at least `1/(permutations + 1)`).
+    pub permutations: usize,
+    /// Neighbours of the mutual k-NN index.
+    pub k: usize,
+}
+
+impl Default for Similarity {
+    fn default() -> Self {
+        Similarity {
+            enabled: true,
+            units: 2000,
+            permutations: 100,
+            k: 10,
+        }
+    }
+}
+
+/// `[mdl]`: online codelength (Voita & Titov 2020) of the linear probe (and with `mlp` of the
+/// chosen MLP) at every layer, before and after fine-tuning (and with `control`
+/// on the control task).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mdl {
+    /// Run the MDL stages (needs `probe.enabled`).
+    pub enabled: bool,
+    /// Probe seeds per codelength: the first `seeds` of `0..probe.seeds`.
+    pub seeds: usize,
+    /// Also the MLP the probe stage chose (the linear probe always).
+    pub mlp: bool,
+    /// Also the control task's codelength (word units; independent of `probe.control`).
+    pub control: bool,
+}
+
+impl Default for Mdl {
+    fn default() -> Self {
+        Mdl {
+            enabled: true,
+            seeds: 1,
+            mlp: false,
+            control: false,
+        }
+    }
+}
+
+/// `[examples]`: every sampled test unit's DirectProbe-predicted label before and after
+/// fine-tuning at every layer (`compare/examples.csv`), and for the memorisation experiment the
+/// same on subtrain, subtest and test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Examples {
+    /// Run the per-example stage (needs DirectProbe).
+    pub enabled: bool,
+    /// Units predicted per split (seeded sample; 0 = all).
+    pub units: usize,
+    /// Examples of each kind of change shown in the report.
+    pub sample: usize,
+}
+
+impl Default for Examples {
+    fn default() -> Self {
+        Examples {
+            enabled: true,
+            units: 2000,
+            sample: 4,
+        }
+    }
+}
+
 /// One `[[cross_task]]` entry: a second task Y probed with the encoder fine-tuned on the study's
 /// task X (and, with `finetune`, an encoder fine-tuned on Y probed on both tasks).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -856,6 +944,25 @@ impl Config {
             c.data
                 .load_spec(self.study.seed)
                 .with_context(|| format!("[[cross_task]] {:?} data", c.name))?;
+        }
+        let sim = &self.similarity;
+        if sim.units != 0 && sim.units <= sim.k.max(3) {
+            bail!(
+                "[similarity] units must be 0 (all) or more than k = {} and 3, found {}",
+                sim.k,
+                sim.units
+            );
+        }
+        positive("[similarity] k", sim.k)?;
+        if self.mdl.enabled && self.probe.enabled {
+            positive("[mdl] seeds", self.mdl.seeds)?;
+            if self.mdl.seeds > self.probe.seeds {
+                bail!(
+                    "[mdl] seeds ({}) must be at most probe.seeds ({})",
+                    self.mdl.seeds,
+                    self.probe.seeds
+                );
+            }
         }
         if self.compare.rsa_sample < 3 {
             bail!(

@@ -182,7 +182,17 @@ fn study_runs_skips_and_reruns_only_what_changed() {
     for id in expected {
         assert!(all.contains(&id.to_string()), "{id} not run: {all:?}");
     }
-    assert_eq!(all.len(), 2 + 2 + 2 * 2 * 3 + 3, "{all:?}");
+    // data, finetune, 2 extractions; probe, MDL and DirectProbe on train and test per encoder
+    // and layer; similarity per layer; compare, examples, memorisation, report.
+    assert_eq!(all.len(), 2 + 2 + 2 * 2 * 4 + 2 + 4, "{all:?}");
+    for f in [
+        "similarity/layer-3.json",
+        "mdl/finetuned/layer-1.json",
+        "compare/examples.csv",
+        "compare/examples.json",
+    ] {
+        assert!(dir.join("run").join(f).is_file(), "{f}");
+    }
     assert!(out.contains("Table A"), "{out}");
     assert!(out.contains("report: "), "{out}");
     assert!(dir.join("run/report/index.html").is_file());
@@ -219,7 +229,9 @@ fn study_runs_skips_and_reruns_only_what_changed() {
     );
     assert!(plan.contains("skip  extract/finetuned"), "{plan}");
 
-    // A probe setting: the dry run says what re-runs and why; only probes, compare, report run.
+    // A probe setting: the dry run says what re-runs and why; only probes, compare (with the
+    // per-example view, which writes into compare/), memorisation and report run; the linear MDL
+    // probe keeps its one seed.
     let set = ["--set", "probe.seeds=3"];
     let plan = ok(&study(&cfg, &[&set[..], &["--dry-run"]].concat()));
     assert!(
@@ -236,6 +248,7 @@ fn study_runs_skips_and_reruns_only_what_changed() {
         rerun,
         [
             "compare",
+            "examples",
             "memorisation",
             "probe/finetuned/layer-1",
             "probe/finetuned/layer-3",
@@ -325,9 +338,11 @@ fn shared_cache_reuses_the_pretrained_stages_across_seeds() {
             "data",
             "extract/pretrained",
             "probe/pretrained/layer-1",
+            "mdl/pretrained/layer-1",
             "directprobe/pretrained/train/layer-1",
             "directprobe/pretrained/test/layer-1",
             "probe/pretrained/layer-3",
+            "mdl/pretrained/layer-3",
             "directprobe/pretrained/train/layer-3",
             "directprobe/pretrained/test/layer-3",
         ],
@@ -492,6 +507,85 @@ fn experiments_write_dynamics_memorisation_and_cross_task() {
     }
     assert_eq!(dynamics["undefined_pairs"], "zero");
 
+    // The per-example view: every test unit at both layers, and the memorisation split.
+    let units = |split: &str| {
+        std::fs::read_to_string(run.join(format!("reps/pretrained/{split}/labels.txt")))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    let (n_train, n_test) = (units("train"), units("test"));
+    let csv = std::fs::read_to_string(run.join("compare/examples.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("layer,split,unit,sentence,word,gold,before,after,change")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 2 * n_test + n_train + n_test, "{csv}");
+    let lexicon = |w: &str| match w {
+        "the" | "a" | "an" => "DET",
+        "quick" | "brown" | "lazy" => "ADJ",
+        "fox" | "dog" | "dogs" | "cat" | "mat" => "NOUN",
+        "over" | "on" => "ADP",
+        _ => "VERB",
+    };
+    for r in &rows {
+        // Each unit's word is the word of its sentence that carries its gold label.
+        assert_eq!(r.len(), 9, "{r:?}");
+        assert_eq!(lexicon(r[4]), r[5], "{r:?}");
+        assert!(r[3].split(' ').any(|w| w == r[4]), "{r:?}");
+        let right = |p: &str| p == r[5];
+        let change = match (right(r[6]), right(r[7])) {
+            (true, true) => "stayed_right",
+            (false, false) => "stayed_wrong",
+            (true, false) => "right_to_wrong",
+            (false, true) => "wrong_to_right",
+        };
+        assert_eq!(r[8], change, "{r:?}");
+    }
+    let split_rows = |s: &str| rows.iter().filter(|r| r[1] == s).count();
+    assert_eq!(split_rows("test"), 2 * n_test);
+    assert_eq!(split_rows("subtrain") + split_rows("subtest"), n_train);
+    assert_eq!(split_rows("memorisation-test"), n_test);
+    let ex: Value =
+        serde_json::from_slice(&std::fs::read(run.join("compare/examples.json")).unwrap()).unwrap();
+    assert_eq!(ex["groups"][0]["name"], "test");
+    assert_eq!(ex["groups"][1]["name"], "memorisation");
+    for c in ex["groups"][0]["counts"].as_array().unwrap() {
+        let total: u64 = [
+            "stayed_right",
+            "stayed_wrong",
+            "right_to_wrong",
+            "wrong_to_right",
+        ]
+        .iter()
+        .map(|k| c[*k].as_u64().unwrap())
+        .sum();
+        assert_eq!(total as usize, n_test, "{c}");
+    }
+    // Calibrated similarity: each score labelled, with its null.
+    let sim: Value =
+        serde_json::from_slice(&std::fs::read(run.join("similarity/layer-3.json")).unwrap())
+            .unwrap();
+    assert_eq!(sim["scores"]["debiased_cka"]["kind"], "similarity");
+    assert_eq!(sim["scores"]["procrustes_angular"]["kind"], "distance");
+    assert_eq!(sim["permutations"], 100);
+    assert!(sim["scores"]["mutual_knn"]["p_value"].as_f64().unwrap() >= 1.0 / 101.0);
+    // Table A: MDL compression of the linear probe; no selectivity without the control task.
+    let table_a = std::fs::read_to_string(run.join("compare/table_a.csv")).unwrap();
+    assert!(table_a
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with(",selectivity,mdl_compression"));
+    for line in table_a.lines().skip(1) {
+        // The last two columns (earlier ones may hold quoted commas).
+        let f: Vec<&str> = line.rsplitn(3, ',').collect();
+        assert_eq!(f[1], "", "{line}");
+        assert!(f[0].parse::<f64>().unwrap() > 0.0, "{line}");
+    }
+
     let table: Value =
         serde_json::from_slice(&std::fs::read(run.join("cross/length/result/table.json")).unwrap())
             .unwrap();
@@ -543,6 +637,10 @@ fn experiments_write_dynamics_memorisation_and_cross_task() {
         "dynamics-min-distance",
         "memorisation-finetuned",
         "Cross-task fine-tuning",
+        "measures-similarity-debiased-cka",
+        "<h3>angular Procrustes — a distance</h3>",
+        "measures-mdl-compression",
+        "Memorisation experiment: subtrain, subtest and test units",
         "subtest units were not seen by fine-tuning",
     ] {
         assert!(html.contains(needle), "report lacks {needle}");

@@ -265,6 +265,8 @@ fn table_row(
         clusters_dropped: train.clusters_dropped,
         test_clusters_dropped: test.clusters_dropped,
         conflict_rows_dropped: train.conflict_rows_dropped,
+        selectivity: None,
+        mdl_compression: None,
     }
 }
 
@@ -365,14 +367,9 @@ pub fn compare(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Wor
             let dp_train = directprobe(ctx, (m, "train", layer), &train, &mut work)?;
             let dp_test = directprobe(ctx, (m, "test", layer), &test, &mut work)?;
             let probe = probe_report(run, m, layer, &labels, opts.probe.as_ref(), &mut work)?;
-            table_a.push(table_row(
-                layer,
-                m,
-                &dp_train,
-                &dp_test,
-                &probe,
-                opts.undefined_pairs,
-            ));
+            let mut row = table_row(layer, m, &dp_train, &dp_test, &probe, opts.undefined_pairs);
+            crate::measures::add_table_a_columns(run, &mut row, probe.as_ref().ok())?;
+            table_a.push(row);
             centroids.push(label_centroids(&train, n_labels));
             let sim = if sim_split == "test" {
                 test

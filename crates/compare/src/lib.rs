@@ -18,6 +18,7 @@ pub mod experiments;
 mod findings;
 pub mod io;
 pub mod layer_analyses;
+pub mod measures;
 pub mod paper;
 mod report;
 pub mod results;

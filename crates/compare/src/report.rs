@@ -43,6 +43,8 @@ pub fn report_sections(
             undefined_pairs: Some(t.train_test_similarity.undefined_pairs.as_str().into()),
             pairs_undefined: Some(t.train_test_similarity.pairs_undefined),
             degenerate: t.train_rows_used == 0,
+            selectivity: t.selectivity,
+            mdl_compression: t.mdl_compression,
             paper: None,
         })
         .collect();
@@ -78,7 +80,7 @@ pub fn report_sections(
                         r.similarity
                             .iter()
                             .find(|s| s.layer == l)
-                            .and_then(|s| s.indices.cka)
+                            .and_then(|s| s.indices.cka_debiased)
                             .unwrap_or(f64::NAN)
                     })
                     .collect(),

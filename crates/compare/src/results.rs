@@ -67,6 +67,14 @@ pub struct TableARow {
     pub test_clusters_dropped: usize,
     /// Train rows left out as identical vectors with different labels.
     pub conflict_rows_dropped: usize,
+    /// Selectivity (Hewitt & Liang 2019) of the chosen probe: test accuracy minus control-task
+    /// test accuracy, in percentage points (`None` without `probe.control`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selectivity: Option<f64>,
+    /// MDL compression (uniform / online codelength, Voita & Titov 2020) of the linear probe
+    /// (`None` without the MDL stage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mdl_compression: Option<f64>,
 }
 
 /// One label at one layer: its distances before and after fine-tuning.
@@ -270,6 +278,8 @@ impl CompareResults {
                 "train_rows_total",
                 "conflict_rows_dropped",
                 "probe_note",
+                "selectivity",
+                "mdl_compression",
             ],
             &self
                 .table_a
@@ -307,6 +317,8 @@ impl CompareResults {
                         r.train_rows_total.to_string(),
                         r.conflict_rows_dropped.to_string(),
                         r.probe_note.clone().unwrap_or_default(),
+                        opt_num(r.selectivity),
+                        opt_num(r.mdl_compression),
                     ]
                 })
                 .collect::<Vec<_>>(),

@@ -56,6 +56,9 @@ pub struct LayerStats {
     pub min_distance: Estimate,
     /// Linear CKA between the pre-trained and the fine-tuned layer.
     pub cka: Estimate,
+    /// Debiased CKA between them (the report's default CKA).
+    #[serde(default)]
+    pub cka_debiased: Estimate,
     /// Mean centroid displacement over labels.
     pub mean_displacement: Estimate,
     /// Train/test spatial similarity.
@@ -153,6 +156,16 @@ pub fn summarise(r: &Replicates, seed: u64) -> SeedSummary {
             min_distance: Estimate::of(per_seed(&|r| ft(r)?.min_distance), seed),
             cka: Estimate::of(
                 per_seed(&|r| r.similarity.iter().find(|s| s.layer == layer)?.indices.cka),
+                seed,
+            ),
+            cka_debiased: Estimate::of(
+                per_seed(&|r| {
+                    r.similarity
+                        .iter()
+                        .find(|s| s.layer == layer)?
+                        .indices
+                        .cka_debiased
+                }),
                 seed,
             ),
             mean_displacement: Estimate::of(
@@ -280,6 +293,7 @@ impl SeedSummary {
                 ("clusters", &l.clusters),
                 ("min_distance", &l.min_distance),
                 ("cka", &l.cka),
+                ("cka_debiased", &l.cka_debiased),
                 ("mean_displacement", &l.mean_displacement),
                 ("train_test_similarity", &l.train_test_similarity),
             ] {

@@ -3,7 +3,9 @@
 //! whether it flipped (right → wrong, wrong → right), with caller-supplied context (sentence,
 //! word, split); counts per layer and split, seeded samples of each kind, and a CSV writer.
 
+use crate::directprobe::{point_hull_distance, Clustering, Points, ProbeError};
 use crate::stats::Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -184,6 +186,85 @@ pub fn sample_flips(
         .collect()
 }
 
+/// DirectProbe's nearest-cluster label of every row of `test`: the label of the cluster (of
+/// `clustering` over `points`) whose convex hull is nearest, ties to the lower cluster id — the
+/// label of [`crate::directprobe::predict`]'s first ranked cluster, without ranking them all.
+///
+/// Each cluster `C` with centroid `c` gets the lower bound `w·p − max_{x∈C} w·x` of its hull
+/// distance (`w` the unit vector from `c` to the point `p`: every hull point `y` has
+/// `w·y ≤ max w·x`, so `‖p − y‖ ≥ w·(p − y)`); exact hull distances are computed in the order of
+/// these bounds until the next bound exceeds the best distance found (with a relative margin
+/// of 1e-6 for the solver's tolerance). Runs in parallel over the test rows.
+pub fn nearest_cluster_labels(
+    points: &Points,
+    clustering: &Clustering,
+    test: &Points,
+) -> Result<Vec<usize>, ProbeError> {
+    let d = points.dim();
+    if test.dim() != d {
+        return Err(ProbeError::Shape(format!(
+            "test vectors have dimension {}, training vectors {d}",
+            test.dim()
+        )));
+    }
+    if clustering.clusters.is_empty() {
+        return Err(ProbeError::Shape("no clusters to predict from".into()));
+    }
+    let blocks: Vec<Vec<f64>> = clustering
+        .clusters
+        .iter()
+        .map(|c| points.gather(&c.members))
+        .collect();
+    let centroids: Vec<Vec<f64>> = blocks
+        .iter()
+        .map(|b| {
+            let n = (b.len() / d) as f64;
+            let mut c = vec![0.0; d];
+            for row in b.chunks_exact(d) {
+                c.iter_mut().zip(row).for_each(|(s, x)| *s += x);
+            }
+            c.iter_mut().for_each(|s| *s /= n);
+            c
+        })
+        .collect();
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    (0..test.len())
+        .into_par_iter()
+        .map(|t| {
+            let p = test.row(t);
+            let mut order: Vec<(f64, usize)> = centroids
+                .iter()
+                .zip(&blocks)
+                .enumerate()
+                .map(|(k, (c, b))| {
+                    let w: Vec<f64> = p.iter().zip(c).map(|(x, y)| x - y).collect();
+                    let norm = dot(&w, &w).sqrt();
+                    if norm == 0.0 {
+                        return (0.0, k);
+                    }
+                    let reach = b
+                        .chunks_exact(d)
+                        .map(|x| dot(&w, x))
+                        .fold(f64::NEG_INFINITY, f64::max);
+                    (((dot(&w, p) - reach) / norm).max(0.0), k)
+                })
+                .collect();
+            order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let mut best = (f64::INFINITY, usize::MAX);
+            for (bound, k) in order {
+                if bound > best.0 * (1.0 + 1e-6) + 1e-12 {
+                    break;
+                }
+                let dist = point_hull_distance(points, &clustering.clusters[k].members, p)?;
+                if dist < best.0 || (dist == best.0 && k < best.1) {
+                    best = (dist, k);
+                }
+            }
+            Ok(clustering.clusters[best.1].label)
+        })
+        .collect()
+}
+
 /// Header of [`write_flips_csv`].
 pub const CSV_HEADER: &str = "layer,split,unit,sentence,word,gold,before,after,change";
 
@@ -215,6 +296,44 @@ pub fn write_flips_csv(path: &Path, records: &[FlipRecord]) -> std::io::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pruned_prediction_matches_the_full_ranking() {
+        use crate::directprobe::{predict, probe, Options};
+        // Three labelled Gaussian blobs in 6-D, overlapping enough for several clusters.
+        let mut rng = Rng::new(7);
+        let (n, d) = (240, 6);
+        let mut data = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..n {
+            let l = i % 3;
+            for j in 0..d {
+                let centre = if j == l { 2.0 } else { 0.0 };
+                data.push(centre + rng.normal());
+            }
+            labels.push(l);
+        }
+        let points = Points::new(data, n, d).unwrap();
+        let clustering = probe(&points, &labels, &Options::default()).unwrap();
+        assert!(clustering.clusters.len() >= 3);
+        let test_data: Vec<f64> = (0..150 * d).map(|_| 1.5 * rng.normal() + 0.5).collect();
+        let test = Points::new(test_data, 150, d).unwrap();
+        let full: Vec<usize> = predict(&points, &clustering, &test)
+            .unwrap()
+            .iter()
+            .map(|p| p.label())
+            .collect();
+        assert_eq!(
+            nearest_cluster_labels(&points, &clustering, &test).unwrap(),
+            full
+        );
+        // A training point lies in its own cluster's hull.
+        let own = Points::new(points.row(5).to_vec(), 1, d).unwrap();
+        assert_eq!(
+            nearest_cluster_labels(&points, &clustering, &own).unwrap(),
+            [labels[5]]
+        );
+    }
 
     fn strings(xs: &[&str]) -> Vec<String> {
         xs.iter().map(|s| s.to_string()).collect()

@@ -21,6 +21,8 @@ pub enum Place {
     Run(usize, RunPart),
     /// In the fine-tuning arms' section.
     Arms,
+    /// In a measures section ([`crate::measures`]).
+    Measures(crate::measures::MeasurePart),
 }
 
 /// Sections of one task × model run.
@@ -449,9 +451,12 @@ impl Builder {
         }
         if let Some(s) = &l.cka_pre_post {
             let mut chart = LineChart::new(
-                &format!("{} — CKA(pre-trained, fine-tuned) per layer", ctx.title),
+                &format!(
+                    "{} — debiased CKA(pre-trained, fine-tuned) per layer",
+                    ctx.title
+                ),
                 "layer",
-                "linear CKA",
+                "debiased CKA (similarity)",
             );
             chart.integer_x = true;
             chart.y_range = Some((0.0, 1.0));
@@ -463,7 +468,8 @@ impl Builder {
             self.push(
                 format!("{}-layers-cka", ctx.prefix),
                 place,
-                "Similarity (linear CKA) of each layer before and after fine-tuning. Paper: higher layers \
+                "Debiased CKA (a similarity; near 0 by chance, linear CKA and the permutation nulls are in \
+                 the calibrated-similarity section) of each layer before and after fine-tuning. Paper: higher layers \
                  change more than lower ones, yet keep the pre-trained structure (correlation > 0.5).",
                 chart.render(),
                 csv,

@@ -51,6 +51,7 @@ pub fn page(data: &ReportData, figures: &[Figure]) -> Result<String> {
         arms(&mut h, a, figures);
     }
     runs(&mut h, data, figures);
+    crate::measures::html(&mut h, data.measures.as_ref(), figures, figures_at);
     study(&mut h, data.study.as_ref());
     let json = serde_json::to_string(data).map_err(|e| ReportError::Json(e.to_string()))?;
     let _ = write!(
@@ -90,6 +91,7 @@ fn toc(h: &mut String, data: &ReportData) {
             esc(&r.model)
         );
     }
+    crate::measures::toc(h, data.measures.as_ref());
     h.push_str("<li><a href=\"#study\">Study settings</a></li></ul></nav>\n");
 }
 
@@ -217,11 +219,13 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
          Similarity: Pearson correlation of the train and test label-pair distance vectors (– when undefined), with how label pairs \
          without a distance entered it (zero: written as 0, the authors' convention; drop: left out) and how many there were. \
          Δ: fine-tuned − original, green when better (higher accuracy, fewer clusters); a red row marks a \
-         pair where fine-tuning lowered accuracy (paper: only BERT-small on PS-fxn). A “paper” row gives the published \
+         pair where fine-tuning lowered accuracy (paper: only BERT-small on PS-fxn). Selectivity: accuracy minus control-task \
+         accuracy (points, Hewitt &amp; Liang 2019; – without <code>probe.control</code>); MDL compression: uniform / online \
+         codelength of the linear probe (Voita &amp; Titov 2020). A “paper” row gives the published \
          number of the same model × task (Zhou &amp; Srikumar 2022, Table 7).</p>\n\
          <table><tr><th>model</th><th>task</th><th>version</th><th>layer</th><th>acc</th><th>std</th><th>Δ acc</th>\
          <th>best MLP (l2)</th><th>linear acc</th><th>#clusters</th><th>Δ #clusters</th><th>linear</th><th>min dist</th>\
-         <th>min cluster-pair</th><th>similarity</th></tr>\n",
+         <th>min cluster-pair</th><th>similarity</th><th>selectivity</th><th>MDL compression</th></tr>\n",
         esc(&selected)
     );
     let mut seen: Vec<(&str, &str)> = Vec::new();
@@ -288,7 +292,8 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
                 "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
                  <td class=\"num\">{}</td><td class=\"num\">{dacc}</td><td>{hidden}</td><td class=\"num\">{linear_acc}</td>\
                  <td class=\"num\">{}</td><td class=\"num\">{dcl}</td><td>{}</td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{}</td><td>{sim}</td></tr>",
+                 <td class=\"num\">{}</td><td>{sim}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 class.join(" "),
                 esc(&r.model),
                 esc(&r.task),
@@ -308,6 +313,8 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
                 },
                 opt(r.min_distance, 3),
                 opt(r.min_cluster_pair_distance, 3),
+                opt(r.selectivity, 2),
+                opt(r.mdl_compression, 2),
             );
             if let Some(p) = &r.paper {
                 let _ = writeln!(
@@ -497,6 +504,8 @@ mod tests {
             min_cluster_pair_distance: Some(0.25),
             undefined_pairs: Some("zero".into()),
             pairs_undefined: Some(3),
+            selectivity: Some(31.5),
+            mdl_compression: None,
             paper: Some(PaperRow {
                 model: "BERT_small".into(),
                 task: "PS-fxn".into(),
@@ -524,6 +533,7 @@ mod tests {
         assert!(html.contains("class=\"ft worse\""));
         assert!(html.contains("(not linear on &lt;test&gt;)"));
         assert!(html.contains("(256, 256)"));
+        assert!(html.contains("<td class=\"num\">31.50</td><td class=\"num\">–</td></tr>"));
         assert!(html.contains("chosen on <b>dev</b> among the MLPs only"));
         assert!(html.contains("(256, 256) <span class=\"muted\">(1e-4)</span>"));
         assert!(

@@ -12,6 +12,7 @@
 
 pub mod figures;
 pub mod html;
+pub mod measures;
 pub mod model;
 mod sections;
 pub mod svg;
@@ -20,6 +21,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use figures::Figure;
+pub use measures::Measures;
 pub use model::*;
 
 /// Most points drawn in one scatter plot; larger inputs are subsampled evenly (the CSV and the

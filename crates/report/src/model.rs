@@ -31,6 +31,9 @@ pub struct ReportData {
     /// Fine-tuning arms side by side (`[[arms]]`); `None` without arms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arms: Option<Arms>,
+    /// Calibrated similarity, MDL probes and per-example changes; `None` when not computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measures: Option<crate::measures::Measures>,
 }
 
 /// Fine-tuning methods (full, LoRA, partial freezing) side by side: the study's own fine-tuning
@@ -230,6 +233,20 @@ pub struct TableARow {
     /// nothing to cluster (e.g. `cls` pooling at layer 0).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub degenerate: bool,
+    /// Selectivity of the chosen probe: accuracy minus control-task accuracy (points).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "nonfinite::opt"
+    )]
+    pub selectivity: Option<f64>,
+    /// MDL compression of the linear probe (uniform / online codelength).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "nonfinite::opt"
+    )]
+    pub mdl_compression: Option<f64>,
 }
 
 /// A row of the paper's published Table A (Zhou & Srikumar 2022, Table 7).
@@ -580,7 +597,7 @@ pub struct CkaMatrix {
 }
 
 /// JSON encoding of possibly non-finite `f64`: numbers, `"inf"`, `"-inf"`, `null` (NaN).
-mod nonfinite {
+pub(crate) mod nonfinite {
     use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
     /// Wire form of one possibly non-finite number.

@@ -118,5 +118,8 @@ pub(crate) fn build(data: &ReportData) -> Vec<Figure> {
             (section.figures)(&mut b, &ctx, run);
         }
     }
+    if let Some(m) = &data.measures {
+        b.figs.extend(crate::measures::figures(m));
+    }
     b.figs
 }

@@ -223,6 +223,8 @@ fn synthetic() -> ReportData {
             None
         },
         degenerate: false,
+        selectivity: Some(12.5),
+        mdl_compression: Some(3.25),
         ..Default::default()
     };
     ReportData {
@@ -344,6 +346,7 @@ fn synthetic() -> ReportData {
             },
         ],
         arms: Some(arms()),
+        measures: None,
     }
 }
 

@@ -277,10 +277,7 @@ fn run_mdl(
     cfg: &ProbeConfig,
     report: &probe::ProbeReport,
 ) -> Result<probe::mdl::MdlReport> {
-    let mut shapes = vec![Vec::new()];
-    if !report.best.hidden.is_empty() {
-        shapes.push(report.best.hidden.clone());
-    }
+    let shapes = probe::mdl::linear_and_best_mlp(report);
     let m = probe::mdl::online_codelength(input, cfg, &shapes, &Default::default())?;
     for s in &m.shapes {
         eprintln!(

@@ -22,7 +22,7 @@ use tunescope_data::fs::write_atomic;
 pub fn shareable(stage: &Planned) -> bool {
     match &stage.kind {
         Kind::Data(_) => true,
-        Kind::Extract(m, _) | Kind::Probe(m, _) | Kind::DirectProbe(m, _) => {
+        Kind::Extract(m, _) | Kind::Probe(m, _) | Kind::Mdl(m, _) | Kind::DirectProbe(m, _) => {
             *m == ModelRef::Pretrained
         }
         _ => false,

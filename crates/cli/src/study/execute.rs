@@ -10,8 +10,8 @@ use super::display::Display;
 use super::plan::{Kind, Planned};
 use super::rundir::{self, ModelRef};
 use super::stages::{
-    compare, cross, data, directprobe, dynamics, extract, finetune, memorisation, probe, report,
-    seeds, weights,
+    compare, cross, data, directprobe, dynamics, examples, extract, finetune, mdl, memorisation,
+    probe, report, seeds, similarity, weights,
 };
 
 /// What runs a stage: resources that do not change results (so they are not keyed).
@@ -57,7 +57,10 @@ pub fn execute(stage: &Planned, resume: bool, res: &Resources<'_>) -> Result<Val
         Kind::Extract(m, s) => extract::run(s, dir, &m.dir(dir, &stage.pretrained), m, display),
         Kind::Probe(m, s) => probe::run(s, dir, m, display),
         Kind::DirectProbe(m, s) => in_pool(res.threads, || directprobe::run(s, dir, m, display)),
+        Kind::Mdl(m, s) => mdl::run(s, dir, m, display),
+        Kind::Similarity(s) => in_pool(res.threads, || similarity::run(s, dir, display)),
         Kind::Compare(s) => in_pool(res.threads, || compare::run(s, dir, display)),
+        Kind::Examples(s) => in_pool(res.threads, || examples::run(s, dir, display)),
         Kind::Dynamics(s) => in_pool(res.threads, || dynamics::run(s, dir, display)),
         Kind::Memorisation(s) => memorisation::run(s, dir, display),
         Kind::Weights(s) => weights::run(s, dir, &stage.pretrained, display),
@@ -76,6 +79,7 @@ fn link_shared(main: &Path, sub: &Path) -> Result<()> {
         ("data", "../../"),
         ("reps/pretrained", "../../../"),
         ("probe/pretrained", "../../../"),
+        ("mdl/pretrained", "../../../"),
         ("directprobe/pretrained", "../../../"),
     ] {
         let (target, link) = (main.join(path), sub.join(path));

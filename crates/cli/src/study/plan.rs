@@ -16,8 +16,8 @@ use super::hash::{hash_json, HashCache};
 use super::manifest::{Manifest, Status};
 use super::rundir::{checkpoints, cross_dir, replicate_dir, ModelRef};
 use super::stages::{
-    compare, cross, data, directprobe, dynamics, extract, finetune, memorisation, probe, report,
-    seeds, weights,
+    compare, cross, data, directprobe, dynamics, examples, extract, finetune, mdl, memorisation,
+    probe, report, seeds, similarity, weights,
 };
 use crate::config::{Config, Layers};
 
@@ -37,8 +37,14 @@ pub enum Kind {
     Probe(ModelRef, probe::Settings),
     /// DirectProbe on one split of one layer.
     DirectProbe(ModelRef, directprobe::Settings),
+    /// MDL (online codelength) probes on one layer.
+    Mdl(ModelRef, mdl::Settings),
+    /// Calibrated similarity of the pre-trained and fine-tuned vectors at one layer.
+    Similarity(similarity::Settings),
     /// Before/after comparisons.
     Compare(compare::Settings),
+    /// The per-example view (DirectProbe prediction flips).
+    Examples(examples::Settings),
     /// Pre-trained clusters re-measured over the fine-tuning checkpoints.
     Dynamics(dynamics::Settings),
     /// Subtrain/subtest probe curves before and after fine-tuning.
@@ -66,7 +72,10 @@ impl Kind {
             Kind::Extract(_, s) => serde_json::to_value(s),
             Kind::Probe(_, s) => serde_json::to_value(s),
             Kind::DirectProbe(_, s) => serde_json::to_value(s),
+            Kind::Mdl(_, s) => serde_json::to_value(s),
+            Kind::Similarity(s) => serde_json::to_value(s),
             Kind::Compare(s) => serde_json::to_value(s),
+            Kind::Examples(s) => serde_json::to_value(s),
             Kind::Dynamics(s) => serde_json::to_value(s),
             Kind::Memorisation(s) => serde_json::to_value(s),
             Kind::Weights(s) => serde_json::to_value(s),
@@ -578,6 +587,23 @@ fn analyses(b: &mut Builder<'_>, rep: &Replicate, model: &ModelRef) -> Vec<Strin
                 ),
                 rep,
             );
+            if config.mdl.enabled {
+                let mdl_id = rep.id(&format!("mdl/{}/layer-{layer}", model.name()));
+                b.add_in(
+                    Stage::new(
+                        mdl_id.clone(),
+                        Kind::Mdl(model.clone(), mdl::settings(config, layer)),
+                        if config.mdl.mlp {
+                            vec![ex.clone(), id.clone()]
+                        } else {
+                            vec![ex.clone()]
+                        },
+                        vec![rep.path(&format!("mdl/{}/layer-{layer}.json", model.name()))],
+                    ),
+                    rep,
+                );
+                ids.push(mdl_id);
+            }
             ids.push(id);
         }
         if config.directprobe.enabled {
@@ -669,6 +695,21 @@ fn branch(
     }
     let ft_ids = analyses(b, rep, &ModelRef::Finetuned);
     let mut out = Vec::new();
+    if config.similarity.enabled {
+        for layer in b.layers.clone() {
+            let id = rep.id(&format!("similarity/layer-{layer}"));
+            b.add_in(
+                Stage::new(
+                    id.clone(),
+                    Kind::Similarity(similarity::settings(config, layer)),
+                    vec!["extract/pretrained".into(), rep.id("extract/finetuned")],
+                    vec![rep.path(&format!("similarity/layer-{layer}.json"))],
+                ),
+                rep,
+            );
+            out.push(id);
+        }
+    }
     if config.directprobe.enabled {
         let mut after = vec![
             "extract/pretrained".to_string(),
@@ -697,6 +738,31 @@ fn branch(
             rep,
         );
         out.push(rep.id("weights"));
+        if config.examples.enabled {
+            let mut after = vec![
+                "data".to_string(),
+                "extract/pretrained".to_string(),
+                rep.id("extract/finetuned"),
+                rep.id("compare"),
+            ];
+            for layer in b.layers.clone() {
+                after.push(format!("directprobe/pretrained/train/layer-{layer}"));
+                after.push(rep.id(&format!("directprobe/finetuned/train/layer-{layer}")));
+            }
+            b.add_in(
+                Stage::new(
+                    rep.id("examples"),
+                    Kind::Examples(examples::settings(config, &b.layers)),
+                    after,
+                    vec![
+                        rep.path("compare/examples.csv"),
+                        rep.path("compare/examples.json"),
+                    ],
+                ),
+                rep,
+            );
+            out.push(rep.id("examples"));
+        }
         out.extend(experiments(b, rep, finetune_done)?);
     }
     Ok(out)
@@ -854,8 +920,11 @@ pub fn stage_rank(kind: &str) -> usize {
         "finetune",
         "extract",
         "probe",
+        "mdl",
         "directprobe",
+        "similarity",
         "compare",
+        "examples",
         "dynamics",
         "memorisation",
         "weights",

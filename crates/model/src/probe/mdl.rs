@@ -91,6 +91,16 @@ pub struct MdlReport {
     pub seconds: f64,
 }
 
+/// The shapes MDL measures for a finished probe family: the linear probe and the chosen MLP
+/// (`report.best`), when the family chose one.
+pub fn linear_and_best_mlp(report: &super::ProbeReport) -> Vec<Vec<usize>> {
+    let mut shapes = vec![Vec::new()];
+    if !report.best.hidden.is_empty() {
+        shapes.push(report.best.hidden.clone());
+    }
+    shapes
+}
+
 /// Block ends for `n` rows: `⌊f·n/100⌋` for each fraction, zeros and repeats dropped.
 pub fn block_boundaries(n: usize, fractions: &[f64]) -> Result<Vec<usize>> {
     ensure!(!fractions.is_empty(), "MDL: no block fractions");

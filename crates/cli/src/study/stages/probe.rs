@@ -72,6 +72,19 @@ fn unit_types(split: &Split) -> Result<Vec<String>> {
         .collect()
 }
 
+/// Word types of the train, dev and test units when `cfg` trains the control task.
+pub fn control_types(out: &Path, cfg: &ProbeConfig) -> Result<Option<[Vec<String>; 3]>> {
+    if !cfg.control {
+        return Ok(None);
+    }
+    let task = read_task(out)?;
+    Ok(Some([
+        unit_types(&task.train)?,
+        unit_types(&task.dev)?,
+        unit_types(&task.test)?,
+    ]))
+}
+
 /// Runs the classifier probes on `model`'s vectors at the settings' layer, into
 /// `out/probe/<model>/layer-<k>.json`.
 pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Result<Value> {
@@ -82,16 +95,7 @@ pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Res
         .map(|s| load_layer(out, &model.name(), s, layer, &labels))
         .collect::<Result<Vec<_>>>()?;
     let cfg = &s.probe;
-    let types = if cfg.control {
-        let task = read_task(out)?;
-        Some([
-            unit_types(&task.train)?,
-            unit_types(&task.dev)?,
-            unit_types(&task.test)?,
-        ])
-    } else {
-        None
-    };
+    let types = control_types(out, cfg)?;
     display.message(format!(
         "{} shapes × {} L2 weights searched, the best MLP and linear probe × {} seeds, on {} train vectors",
         cfg.shapes.len(),

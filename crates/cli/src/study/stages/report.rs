@@ -54,6 +54,7 @@ pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportD
     if let Some(l) = &mut run.layers {
         super::seeds::add_bands(out, l)?;
     }
+    let measures = tunescope_compare::measures::report_measures(out, &results.layers)?;
     run.dynamics = super::dynamics::report_section(out)?;
     run.memorisation = super::memorisation::report_section(out)?;
     let mut runs = vec![run];
@@ -79,6 +80,7 @@ pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportD
         cross_task: super::cross::report_section(config)?,
         runs,
         arms,
+        measures,
     })
 }
 

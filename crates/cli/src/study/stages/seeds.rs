@@ -152,7 +152,7 @@ pub fn add_bands(out: &Path, layers: &mut rep::LayerSeries) -> Result<()> {
         m.after = band(&|l| &l.min_distance);
     }
     if layers.cka_pre_post.is_some() {
-        layers.cka_pre_post = Some(band(&|l| &l.cka));
+        layers.cka_pre_post = Some(band(&|l| &l.cka_debiased));
     }
     Ok(())
 }
