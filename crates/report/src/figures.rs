@@ -21,8 +21,19 @@ pub enum Place {
     Run(usize, RunPart),
     /// In the fine-tuning arms' section.
     Arms,
-    /// In a measures section ([`crate::measures`]).
-    Measures(crate::measures::MeasurePart),
+    /// In a measures section (similarity, MDL, per-example changes).
+    Measures(MeasurePart),
+}
+
+/// Which measures section a figure belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeasurePart {
+    /// The similarity index `similarity.measures[i]`.
+    Similarity(usize),
+    /// MDL probes.
+    Mdl,
+    /// Per-example changes.
+    Examples,
 }
 
 /// Sections of one task × model run.

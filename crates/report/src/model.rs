@@ -33,7 +33,7 @@ pub struct ReportData {
     pub arms: Option<Arms>,
     /// Calibrated similarity, MDL probes and per-example changes; `None` when not computed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub measures: Option<crate::measures::Measures>,
+    pub measures: Option<Measures>,
 }
 
 /// Fine-tuning methods (full, LoRA, partial freezing) side by side: the study's own fine-tuning
@@ -727,4 +727,172 @@ mod tests {
         assert!(serde_json::from_str::<Version>("\"tuned\"").is_err());
         assert!(serde_json::from_str::<Series>(r#"{"values":["x"]}"#).is_err());
     }
+}
+
+/// Everything the measures sections show; each part is `None` when the study did not compute
+/// it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Measures {
+    /// Calibrated similarity per layer.
+    #[serde(default)]
+    pub similarity: Option<SimilaritySection>,
+    /// MDL probes per layer.
+    #[serde(default)]
+    pub mdl: Option<MdlSection>,
+    /// Per-example prediction changes.
+    #[serde(default)]
+    pub examples: Option<ExamplesSection>,
+}
+
+/// One index value with its permutation null.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NullScore {
+    /// The index on the paired units.
+    #[serde(with = "nonfinite::one")]
+    pub value: f64,
+    /// Mean of the index over the permutations.
+    #[serde(default, with = "nonfinite::opt")]
+    pub null_mean: Option<f64>,
+    /// Standard deviation over the permutations.
+    #[serde(default, with = "nonfinite::opt")]
+    pub null_std: Option<f64>,
+    /// Permutation p-value.
+    #[serde(default, with = "nonfinite::opt")]
+    pub p_value: Option<f64>,
+    /// `(value − null_mean) / null_std`.
+    #[serde(default, with = "nonfinite::opt")]
+    pub calibrated: Option<f64>,
+}
+
+/// One similarity index over the layers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SimilarityMeasure {
+    /// Machine name, e.g. `debiased_cka`.
+    pub key: String,
+    /// Display name, e.g. `debiased CKA`.
+    pub name: String,
+    /// `similarity` (larger = more alike) or `distance` (smaller = more alike).
+    pub kind: String,
+    /// What the index is and what chance looks like.
+    pub about: String,
+    /// One score per layer of [`SimilaritySection::layers`].
+    pub scores: Vec<NullScore>,
+}
+
+/// Pre-trained vs fine-tuned similarity per layer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SimilaritySection {
+    /// Layers (x axis).
+    pub layers: Vec<usize>,
+    /// Split of the units compared.
+    pub split: String,
+    /// Units compared (seeded sample).
+    pub units: usize,
+    /// Permutations per null.
+    pub permutations: usize,
+    /// Neighbours of mutual k-NN.
+    pub k: usize,
+    /// The indices, the report's default CKA (debiased) first.
+    pub measures: Vec<SimilarityMeasure>,
+}
+
+/// MDL of one probe shape per layer, before and after fine-tuning.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MdlProbe {
+    /// `linear` or the MLP's hidden sizes, e.g. `MLP 64×64`.
+    pub name: String,
+    /// Compression per layer, pre-trained.
+    #[serde(with = "nonfinite::vec")]
+    pub before: Vec<f64>,
+    /// Compression per layer, fine-tuned.
+    #[serde(with = "nonfinite::vec")]
+    pub after: Vec<f64>,
+    /// Online codelength (bits) per layer, pre-trained.
+    #[serde(with = "nonfinite::vec")]
+    pub before_bits: Vec<f64>,
+    /// Online codelength (bits) per layer, fine-tuned.
+    #[serde(with = "nonfinite::vec")]
+    pub after_bits: Vec<f64>,
+    /// Compression of the control task per layer, pre-trained (empty without control).
+    #[serde(default, with = "nonfinite::vec")]
+    pub control_before: Vec<f64>,
+    /// Same, fine-tuned.
+    #[serde(default, with = "nonfinite::vec")]
+    pub control_after: Vec<f64>,
+}
+
+/// MDL probes per layer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MdlSection {
+    /// Layers (x axis).
+    pub layers: Vec<usize>,
+    /// Training units transmitted.
+    pub units: usize,
+    /// Uniform codelength in bits (`units · log₂ K`).
+    #[serde(with = "nonfinite::one")]
+    pub uniform_bits: f64,
+    /// Probe seeds averaged.
+    pub seeds: usize,
+    /// One entry per probe shape.
+    pub probes: Vec<MdlProbe>,
+}
+
+/// Counts of each kind of change at one layer on one split.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExampleCounts {
+    /// Layer.
+    pub layer: usize,
+    /// Split (`test`, or `subtrain` / `subtest` / `test` in the memorisation group).
+    pub split: String,
+    /// Correct before and after.
+    pub stayed_right: usize,
+    /// Wrong before and after.
+    pub stayed_wrong: usize,
+    /// Correct before, wrong after.
+    pub right_to_wrong: usize,
+    /// Wrong before, correct after.
+    pub wrong_to_right: usize,
+}
+
+/// One sampled unit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExampleRow {
+    /// Layer.
+    pub layer: usize,
+    /// Split.
+    pub split: String,
+    /// The sentence.
+    pub sentence: String,
+    /// The word (empty for sentence units).
+    pub word: String,
+    /// Gold label.
+    pub gold: String,
+    /// Predicted before fine-tuning.
+    pub before: String,
+    /// Predicted after fine-tuning.
+    pub after: String,
+    /// `right_to_wrong`, `wrong_to_right`, `stayed_right` or `stayed_wrong`.
+    pub change: String,
+}
+
+/// One group of the per-example view (all layers on test, or the memorisation layer).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExampleGroup {
+    /// Heading.
+    pub title: String,
+    /// How the predictions were made.
+    pub about: String,
+    /// Counts per layer and split.
+    pub counts: Vec<ExampleCounts>,
+    /// Sampled units of each kind.
+    pub samples: Vec<ExampleRow>,
+}
+
+/// The per-example view.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExamplesSection {
+    /// Where every unit is listed, relative to the run directory (e.g. `compare/examples.csv`).
+    pub csv_path: String,
+    /// The groups.
+    pub groups: Vec<ExampleGroup>,
 }
