@@ -183,8 +183,8 @@ fn study_runs_skips_and_reruns_only_what_changed() {
         assert!(all.contains(&id.to_string()), "{id} not run: {all:?}");
     }
     // data, finetune, 2 extractions; probe, MDL and DirectProbe on train and test per encoder
-    // and layer; similarity per layer; compare, examples, memorisation, report.
-    assert_eq!(all.len(), 2 + 2 + 2 * 2 * 4 + 2 + 4, "{all:?}");
+    // and layer; similarity per layer; compare, weights, examples, memorisation, report.
+    assert_eq!(all.len(), 2 + 2 + 2 * 2 * 4 + 2 + 5, "{all:?}");
     for f in [
         "similarity/layer-3.json",
         "mdl/finetuned/layer-1.json",
@@ -230,8 +230,9 @@ fn study_runs_skips_and_reruns_only_what_changed() {
     assert!(plan.contains("skip  extract/finetuned"), "{plan}");
 
     // A probe setting: the dry run says what re-runs and why; only probes, compare (with the
-    // per-example view, which writes into compare/), memorisation and report run; the linear MDL
-    // probe keeps its one seed.
+    // per-example view, which writes into compare/, and the weight-space view, which reads the
+    // layer movement from compare), memorisation and report run; the linear MDL probe keeps its
+    // one seed.
     let set = ["--set", "probe.seeds=3"];
     let plan = ok(&study(&cfg, &[&set[..], &["--dry-run"]].concat()));
     assert!(
@@ -254,7 +255,8 @@ fn study_runs_skips_and_reruns_only_what_changed() {
             "probe/finetuned/layer-3",
             "probe/pretrained/layer-1",
             "probe/pretrained/layer-3",
-            "report"
+            "report",
+            "weights"
         ]
     );
     let m3 = manifest(&dir);
