@@ -19,7 +19,7 @@ mod mnp;
 pub mod report;
 mod separate;
 
-use mnp::{dot, min_norm_point_ws, Mnp, MnpParams};
+use mnp::{dot, min_norm_point, min_norm_point_ws, Mnp, MnpParams};
 use rayon::prelude::*;
 
 pub use cluster::{probe, Clustering, Options, Progress, Stats};
@@ -289,8 +289,10 @@ pub(crate) fn overlap_blocks(
     // `residual` of each other; within NEAR_TOUCH of the pair radius (about the precision of
     // f32 inputs) they count as touching without the LP, which is slow and fragile on such
     // nearly degenerate sets.
+    let mut near_residual = f64::INFINITY;
     if let Some((lambda, mu)) = near {
         let residual = combination_residual(&ca, &cb, d, &lambda, &mu);
+        near_residual = residual;
         if residual <= NEAR_TOUCH * radius {
             return Ok((
                 Overlap::Intersect {
@@ -335,11 +337,73 @@ pub(crate) fn overlap_blocks(
         }
         lp::LpResult::Failed(_) => {}
     }
+    // Last resort: a long run on the whole sets from the centroid difference (no hint, no working
+    // sets), a different path through the same problem.
+    let last = MnpParams {
+        max_iter: 50 * (d + 2),
+        ..params
+    };
+    match min_norm_point(&ca, &cb, d, &last, None) {
+        Mnp::Separated { w, offset, gap, .. } => {
+            let o = offset_of(&w, offset);
+            return Ok((
+                Overlap::Disjoint {
+                    hyperplane: Some((w, o, gap)),
+                },
+                Decider::Mnp,
+            ));
+        }
+        Mnp::Stalled {
+            lower,
+            best: Some((w, offset)),
+            ..
+        } if lower > tol => {
+            let o = offset_of(&w, offset);
+            return Ok((
+                Overlap::Disjoint {
+                    hyperplane: Some((w, o, lower)),
+                },
+                Decider::Mnp,
+            ));
+        }
+        Mnp::Touching {
+            lambda,
+            mu,
+            residual,
+        } => {
+            return Ok((
+                Overlap::Intersect {
+                    lambda,
+                    mu,
+                    residual,
+                },
+                Decider::Mnp,
+            ))
+        }
+        Mnp::Stalled { near, .. } => {
+            if let Some((lambda, mu)) = near {
+                let residual = combination_residual(&ca, &cb, d, &lambda, &mu);
+                if residual <= NEAR_TOUCH * radius {
+                    return Ok((
+                        Overlap::Intersect {
+                            lambda,
+                            mu,
+                            residual,
+                        },
+                        Decider::Near,
+                    ));
+                }
+                near_residual = near_residual.min(residual);
+            }
+        }
+    }
     Err(ProbeError::Numerical(format!(
         "no certified answer for two sets of {} and {} points: the nearest-point iteration \
-         stalled and the intersection LP failed",
+         stalled (no separating hyperplane; the hulls come within {near_residual:.3e} of each \
+         other, {:.1e} of the pair radius) and the intersection LP failed",
         a.len() / d,
-        b.len() / d
+        b.len() / d,
+        near_residual / radius
     )))
 }
 
