@@ -342,6 +342,21 @@ fn label_pair_mean_and_cluster_pair_minimum_differ_when_a_label_has_two_clusters
     assert_eq!(m.pair_min[0][0], None);
 }
 
+/// Seeded standard normal draws (xorshift64 and Box–Muller).
+fn gaussian(seed: u64) -> impl FnMut() -> f64 {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut uniform = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    move || {
+        let (u, v) = (uniform().max(1e-300), uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
 /// A seeded Gaussian mixture: `labels` labels with `subs` sub-clusters each, `n` points in `d`
 /// dimensions of rank `rank` (a random linear map), sub-cluster centres `spread` apart; with
 /// `confuse`, every odd label shares a sub-cluster centre with label 0 (overlapping hulls).
@@ -354,17 +369,7 @@ fn mixture(
     spread: f64,
     confuse: bool,
 ) -> (Points, Vec<usize>) {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut uniform = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
-    let mut normal = move || {
-        let (u, v) = (uniform().max(1e-300), uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    };
+    let mut normal = gaussian(seed);
     let map: Vec<f64> = (0..rank * d).map(|_| normal()).collect();
     let centres: Vec<Vec<f64>> = (0..labels * 2)
         .map(|_| (0..rank).map(|_| spread * normal()).collect())
@@ -473,17 +478,7 @@ fn near_touching_low_rank_hulls_match_reference() {
 #[test]
 fn nearly_touching_faces_get_their_exact_distance() {
     let (d, k, extra, delta) = (384, 40, 150, 1e-6);
-    let mut s: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut uniform = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
-    let mut normal = move || {
-        let (u, v) = (uniform().max(1e-300), uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    };
+    let mut normal = gaussian(7);
     let mut rows: Vec<Vec<f64>> = Vec::new();
     let mut labels = Vec::new();
     for (side, x0) in [(0usize, delta), (1, 0.0)] {

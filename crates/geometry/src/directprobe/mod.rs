@@ -232,35 +232,32 @@ pub(crate) fn overlap_blocks(
         max_iter: 4 * (d + 2),
     };
     let offset_of = |w: &[f64], off: f64| off + dot(w, &c);
-    // A nearest-point run, then a longer one from the best hyperplane of the first.
-    let mut near: Option<mnp::Weights> = None;
-    let mut start: Option<Vec<f64>> = hint.map(<[f64]>::to_vec);
-    for max_iter in [params.max_iter, 12 * params.max_iter] {
-        let run = MnpParams { max_iter, ..params };
-        match min_norm_point_ws(&ca, &cb, d, &run, start.as_deref(), usize::MAX) {
+    // A certified answer of one nearest-point run, or what its stall leaves: the last iterate's
+    // weights and the best hyperplane.
+    type Undecided = (Option<mnp::Weights>, Option<(Vec<f64>, f64)>);
+    let certified = |res: Mnp| -> Result<(Overlap, Decider), Undecided> {
+        match res {
             Mnp::Separated { w, offset, gap, .. } => {
                 let o = offset_of(&w, offset);
-                return Ok((
+                Ok((
                     Overlap::Disjoint {
                         hyperplane: Some((w, o, gap)),
                     },
                     Decider::Mnp,
-                ));
+                ))
             }
             Mnp::Touching {
                 lambda,
                 mu,
                 residual,
-            } => {
-                return Ok((
-                    Overlap::Intersect {
-                        lambda,
-                        mu,
-                        residual,
-                    },
-                    Decider::Mnp,
-                ))
-            }
+            } => Ok((
+                Overlap::Intersect {
+                    lambda,
+                    mu,
+                    residual,
+                },
+                Decider::Mnp,
+            )),
             // Stalled with a positive certified margin: disjoint.
             Mnp::Stalled {
                 lower,
@@ -268,14 +265,50 @@ pub(crate) fn overlap_blocks(
                 ..
             } if lower > tol => {
                 let o = offset_of(&w, offset);
-                return Ok((
+                Ok((
                     Overlap::Disjoint {
                         hyperplane: Some((w, o, lower)),
                     },
                     Decider::Mnp,
-                ));
+                ))
             }
-            Mnp::Stalled { best, near: n, .. } => {
+            Mnp::Stalled { best, near, .. } => Err((near, best)),
+        }
+    };
+    // Undecided by the iteration: the last iterate's weights certify that the hulls come within
+    // `residual` of each other; within NEAR_TOUCH of the pair radius (about the precision of
+    // f32 inputs) they count as touching without the LP, which is slow and fragile on such
+    // nearly degenerate sets. Otherwise the residual is returned.
+    let near_touch = |(lambda, mu): mnp::Weights| -> Result<(Overlap, Decider), f64> {
+        let residual = combination_residual(&ca, &cb, d, &lambda, &mu);
+        if residual <= NEAR_TOUCH * radius {
+            Ok((
+                Overlap::Intersect {
+                    lambda,
+                    mu,
+                    residual,
+                },
+                Decider::Near,
+            ))
+        } else {
+            Err(residual)
+        }
+    };
+    // A nearest-point run, then a longer one from the best hyperplane of the first.
+    let mut near: Option<mnp::Weights> = None;
+    let mut start: Option<Vec<f64>> = hint.map(<[f64]>::to_vec);
+    for max_iter in [params.max_iter, 12 * params.max_iter] {
+        let run = MnpParams { max_iter, ..params };
+        match certified(min_norm_point_ws(
+            &ca,
+            &cb,
+            d,
+            &run,
+            start.as_deref(),
+            usize::MAX,
+        )) {
+            Ok(answer) => return Ok(answer),
+            Err((n, best)) => {
                 if n.is_some() {
                     near = n;
                 }
@@ -285,23 +318,11 @@ pub(crate) fn overlap_blocks(
             }
         }
     }
-    // Undecided by the iteration: the last iterate's weights certify that the hulls come within
-    // `residual` of each other; within NEAR_TOUCH of the pair radius (about the precision of
-    // f32 inputs) they count as touching without the LP, which is slow and fragile on such
-    // nearly degenerate sets.
     let mut near_residual = f64::INFINITY;
-    if let Some((lambda, mu)) = near {
-        let residual = combination_residual(&ca, &cb, d, &lambda, &mu);
-        near_residual = residual;
-        if residual <= NEAR_TOUCH * radius {
-            return Ok((
-                Overlap::Intersect {
-                    lambda,
-                    mu,
-                    residual,
-                },
-                Decider::Near,
-            ));
+    if let Some(weights) = near {
+        match near_touch(weights) {
+            Ok(answer) => return Ok(answer),
+            Err(residual) => near_residual = residual,
         }
     }
     match lp::intersect(&ca, &cb, d) {
@@ -343,59 +364,13 @@ pub(crate) fn overlap_blocks(
         max_iter: 50 * (d + 2),
         ..params
     };
-    match min_norm_point(&ca, &cb, d, &last, None) {
-        Mnp::Separated { w, offset, gap, .. } => {
-            let o = offset_of(&w, offset);
-            return Ok((
-                Overlap::Disjoint {
-                    hyperplane: Some((w, o, gap)),
-                },
-                Decider::Mnp,
-            ));
-        }
-        Mnp::Stalled {
-            lower,
-            best: Some((w, offset)),
-            ..
-        } if lower > tol => {
-            let o = offset_of(&w, offset);
-            return Ok((
-                Overlap::Disjoint {
-                    hyperplane: Some((w, o, lower)),
-                },
-                Decider::Mnp,
-            ));
-        }
-        Mnp::Touching {
-            lambda,
-            mu,
-            residual,
-        } => {
-            return Ok((
-                Overlap::Intersect {
-                    lambda,
-                    mu,
-                    residual,
-                },
-                Decider::Mnp,
-            ))
-        }
-        Mnp::Stalled { near, .. } => {
-            if let Some((lambda, mu)) = near {
-                let residual = combination_residual(&ca, &cb, d, &lambda, &mu);
-                if residual <= NEAR_TOUCH * radius {
-                    return Ok((
-                        Overlap::Intersect {
-                            lambda,
-                            mu,
-                            residual,
-                        },
-                        Decider::Near,
-                    ));
-                }
-                near_residual = near_residual.min(residual);
-            }
-        }
+    match certified(min_norm_point(&ca, &cb, d, &last, None)) {
+        Ok(answer) => return Ok(answer),
+        Err((Some(weights), _)) => match near_touch(weights) {
+            Ok(answer) => return Ok(answer),
+            Err(residual) => near_residual = near_residual.min(residual),
+        },
+        Err((None, _)) => {}
     }
     Err(ProbeError::Numerical(format!(
         "no certified answer for two sets of {} and {} points: the nearest-point iteration \
