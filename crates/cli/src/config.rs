@@ -648,7 +648,7 @@ impl Default for Mdl {
     }
 }
 
-/// `[examples]`: every sampled test unit's DirectProbe-predicted label before and after
+/// `[examples]`: every test unit's DirectProbe-predicted label before and after
 /// fine-tuning at every layer (`compare/examples.csv`), and for the memorisation experiment the
 /// same on subtrain, subtest and test.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -656,7 +656,7 @@ impl Default for Mdl {
 pub struct Examples {
     /// Run the per-example stage (needs DirectProbe).
     pub enabled: bool,
-    /// Units predicted per split (seeded sample; 0 = all).
+    /// Units predicted per split (0 = all, the default; otherwise a seeded sample).
     pub units: usize,
     /// Examples of each kind of change shown in the report.
     pub sample: usize,
@@ -666,7 +666,7 @@ impl Default for Examples {
     fn default() -> Self {
         Examples {
             enabled: true,
-            units: 2000,
+            units: 0,
             sample: 4,
         }
     }

@@ -3,7 +3,7 @@
 //! whether it flipped (right → wrong, wrong → right), with caller-supplied context (sentence,
 //! word, split); counts per layer and split, seeded samples of each kind, and a CSV writer.
 
-use crate::directprobe::{point_hull_distance, Clustering, Points, ProbeError};
+use crate::directprobe::{CentredHull, Clustering, Points, ProbeError};
 use crate::stats::Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -186,19 +186,124 @@ pub fn sample_flips(
         .collect()
 }
 
+/// Frank–Wolfe on the distance from a point `q` to the hull of centred rows, in the rows'
+/// Gram space: every step costs O(rows) instead of O(rows × dimension), and every iterate
+/// certifies a lower bound (the margin of the hyperplane normal to `q − y`) and an upper bound
+/// (`‖q − y‖`, `y` a point of the hull) on the distance, with a margin for round-off.
+struct Wolfe<'a> {
+    gram: &'a [f64],
+    /// `q·x_i`.
+    a: Vec<f64>,
+    /// `Σ_j λ_j G_ij`.
+    g: Vec<f64>,
+    /// `λ·a`, `λᵀGλ`, `‖q‖²`.
+    la: f64,
+    lgl: f64,
+    qq: f64,
+    /// Round-off allowance on squared quantities.
+    eps: f64,
+    lower: f64,
+    upper: f64,
+}
+
+impl<'a> Wolfe<'a> {
+    /// Starts at row `start` (λ = e_start).
+    fn new(gram: &'a [f64], a: Vec<f64>, qq: f64, radius: f64, start: usize) -> Self {
+        let n = a.len();
+        let g = gram[start * n..(start + 1) * n].to_vec();
+        let eps = 1e-10 * qq.max(radius * radius) * (1.0 + (n as f64).sqrt());
+        let mut w = Wolfe {
+            gram,
+            la: a[start],
+            lgl: gram[start * n + start],
+            a,
+            g,
+            qq,
+            eps,
+            lower: 0.0,
+            upper: f64::INFINITY,
+        };
+        w.step();
+        w
+    }
+
+    /// Updates the bounds at the current iterate and takes one step; false when converged.
+    fn step(&mut self) -> bool {
+        let n = self.a.len();
+        let f = self.lgl - 2.0 * self.la + self.qq;
+        self.upper = self.upper.min((f.max(0.0) + self.eps).sqrt());
+        let (mut s, mut best) = (0, f64::INFINITY);
+        for (i, (gi, ai)) in self.g.iter().zip(&self.a).enumerate() {
+            if gi - ai < best {
+                (s, best) = (i, gi - ai);
+            }
+        }
+        // w = q − y: w·q = qq − λ·a, max_i w·x_i = −(g_s − a_s).
+        if f > self.eps {
+            let lower = (self.qq - self.la + best - self.eps) / (f + self.eps).sqrt();
+            self.lower = self.lower.max(lower);
+        }
+        // Exact line search towards row s.
+        let (gs, as_) = (self.g[s], self.a[s]);
+        let num = (as_ - self.la) - (gs - self.lgl);
+        let den = self.gram[s * n + s] - 2.0 * gs + self.lgl;
+        if num <= 0.0 || den <= 0.0 {
+            return false;
+        }
+        let t = (num / den).min(1.0);
+        let row = &self.gram[s * n..(s + 1) * n];
+        self.g
+            .iter_mut()
+            .zip(row)
+            .for_each(|(gi, ri)| *gi = (1.0 - t) * *gi + t * ri);
+        self.lgl = (1.0 - t) * (1.0 - t) * self.lgl + 2.0 * t * (1.0 - t) * gs + t * t * row[s];
+        self.la = (1.0 - t) * self.la + t * as_;
+        true
+    }
+
+    /// Runs up to `steps` steps, stopping once the lower bound exceeds `above`.
+    fn run(&mut self, steps: usize, above: f64) {
+        for _ in 0..steps {
+            if self.lower > above || !self.step() {
+                break;
+            }
+        }
+    }
+}
+
+/// Hulls larger than this get no Gram matrix (its size grows with the square).
+const GRAM_MAX_ROWS: usize = 4096;
+
 /// DirectProbe's nearest-cluster label of every row of `test`: the label of the cluster (of
 /// `clustering` over `points`) whose convex hull is nearest, ties to the lower cluster id — the
 /// label of [`crate::directprobe::predict`]'s first ranked cluster, without ranking them all.
 ///
-/// Each cluster `C` with centroid `c` gets the lower bound `w·p − max_{x∈C} w·x` of its hull
-/// distance (`w` the unit vector from `c` to the point `p`: every hull point `y` has
-/// `w·y ≤ max w·x`, so `‖p − y‖ ≥ w·(p − y)`); exact hull distances are computed in the order of
-/// these bounds until the next bound exceeds the best distance found (with a relative margin
-/// of 1e-6 for the solver's tolerance). Runs in parallel over the test rows.
+/// Per test point, one pass over every cluster's rows gives the products that a few cheap
+/// Frank–Wolfe steps in the Gram space of each cluster's rows turn into certified bounds on
+/// every hull distance. When every other cluster's lower bound exceeds the most `predict` can
+/// report for the cluster with the smallest upper bound, that cluster wins without a
+/// nearest-point run (the common case). Otherwise the clusters are visited smallest upper
+/// bound first: the first gets its exact hull distance `best`, computed as `predict` computes
+/// it; every other cluster whose lower bound does not clear `best` is offered to the
+/// nearest-point iteration with the question "is the hull farther than `best`?", which stops
+/// at the first separating hyperplane with a larger margin. Only clusters it cannot rule out
+/// get their exact distance, with a relative margin of 1e-6 for the solver's tolerance; the
+/// smallest exact distance wins, ties to the lower cluster id. Runs in parallel over the test
+/// rows.
 pub fn nearest_cluster_labels(
     points: &Points,
     clustering: &Clustering,
     test: &Points,
+) -> Result<Vec<usize>, ProbeError> {
+    labels_with(points, clustering, test, GRAM_MAX_ROWS)
+}
+
+/// [`nearest_cluster_labels`] with Gram matrices for hulls of at most `gram_max` rows.
+fn labels_with(
+    points: &Points,
+    clustering: &Clustering,
+    test: &Points,
+    gram_max: usize,
 ) -> Result<Vec<usize>, ProbeError> {
     let d = points.dim();
     if test.dim() != d {
@@ -210,52 +315,75 @@ pub fn nearest_cluster_labels(
     if clustering.clusters.is_empty() {
         return Err(ProbeError::Shape("no clusters to predict from".into()));
     }
-    let blocks: Vec<Vec<f64>> = clustering
+    let hulls: Vec<CentredHull> = clustering
         .clusters
-        .iter()
-        .map(|c| points.gather(&c.members))
+        .par_iter()
+        .map(|c| CentredHull::new(points.gather(&c.members), d))
         .collect();
-    let centroids: Vec<Vec<f64>> = blocks
-        .iter()
-        .map(|b| {
-            let n = (b.len() / d) as f64;
-            let mut c = vec![0.0; d];
-            for row in b.chunks_exact(d) {
-                c.iter_mut().zip(row).for_each(|(s, x)| *s += x);
-            }
-            c.iter_mut().for_each(|s| *s /= n);
-            c
-        })
+    let grams: Vec<Option<Vec<f64>>> = hulls
+        .par_iter()
+        .zip(&clustering.clusters)
+        .map(|(h, c)| (c.members.len() <= gram_max).then(|| h.gram()))
         .collect();
-    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
     (0..test.len())
         .into_par_iter()
         .map(|t| {
             let p = test.row(t);
-            let mut order: Vec<(f64, usize)> = centroids
-                .iter()
-                .zip(&blocks)
-                .enumerate()
-                .map(|(k, (c, b))| {
-                    let w: Vec<f64> = p.iter().zip(c).map(|(x, y)| x - y).collect();
-                    let norm = dot(&w, &w).sqrt();
-                    if norm == 0.0 {
-                        return (0.0, k);
+            // (upper bound, lower bound, cluster id) of every hull distance.
+            let mut bounds: Vec<(f64, f64, usize)> = Vec::with_capacity(hulls.len());
+            let mut solvers = Vec::with_capacity(hulls.len());
+            for (k, (h, gram)) in hulls.iter().zip(&grams).enumerate() {
+                let (qq, a) = h.row_products(p);
+                let near = (0..a.len())
+                    .min_by(|&i, &j| {
+                        let di = h.norm(i) - 2.0 * a[i];
+                        let dj = h.norm(j) - 2.0 * a[j];
+                        di.total_cmp(&dj)
+                    })
+                    .unwrap_or(0);
+                match gram {
+                    Some(gram) => {
+                        let mut w = Wolfe::new(gram, a, qq, h.radius(), near);
+                        w.run(FW_STEPS, f64::INFINITY);
+                        bounds.push((w.upper, w.lower, k));
+                        solvers.push(Some(w));
                     }
-                    let reach = b
-                        .chunks_exact(d)
-                        .map(|x| dot(&w, x))
-                        .fold(f64::NEG_INFINITY, f64::max);
-                    (((dot(&w, p) - reach) / norm).max(0.0), k)
-                })
-                .collect();
-            order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            let mut best = (f64::INFINITY, usize::MAX);
-            for (bound, k) in order {
-                if bound > best.0 * (1.0 + 1e-6) + 1e-12 {
-                    break;
+                    None => {
+                        let reach = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        let lower = if qq > 0.0 { (qq - reach) / qq.sqrt() } else { 0.0 };
+                        let upper = (qq - 2.0 * a[near] + h.norm(near)).max(0.0).sqrt();
+                        bounds.push((upper * (1.0 + 1e-9), lower * (1.0 - 1e-9), k));
+                        solvers.push(None);
+                    }
                 }
-                let dist = point_hull_distance(points, &clustering.clusters[k].members, p)?;
+            }
+            let clear = |lower: f64, k: usize, above: f64| {
+                lower > above && lower > hulls[k].touch_floor(p)
+            };
+            bounds.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
+            let (upper, _, first) = bounds[0];
+            let ceiling = hulls[first].reported_at_most(p, upper);
+            // Cheap steps on the clusters the first does not clear yet.
+            for b in bounds[1..].iter_mut() {
+                if !clear(b.1, b.2, ceiling) {
+                    if let Some(w) = solvers[b.2].as_mut() {
+                        w.run(FW_MORE, ceiling.max(hulls[b.2].touch_floor(p)));
+                        b.1 = w.lower;
+                    }
+                }
+            }
+            if bounds[1..].iter().all(|&(_, lower, k)| clear(lower, k, ceiling)) {
+                return Ok(clustering.clusters[first].label);
+            }
+            let mut best = (f64::INFINITY, usize::MAX);
+            for (_, lower, k) in bounds {
+                if best.0.is_finite() {
+                    let above = best.0 * (1.0 + 1e-6) + 1e-12;
+                    if clear(lower, k, above) || hulls[k].farther_than(p, above) {
+                        continue;
+                    }
+                }
+                let dist = hulls[k].distance_to(p)?;
                 if dist < best.0 || (dist == best.0 && k < best.1) {
                     best = (dist, k);
                 }
@@ -264,6 +392,11 @@ pub fn nearest_cluster_labels(
         })
         .collect()
 }
+
+/// Frank–Wolfe steps on every hull before the first decision.
+const FW_STEPS: usize = 20;
+/// Further steps on a hull that the first decision leaves open.
+const FW_MORE: usize = 200;
 
 /// Header of [`write_flips_csv`].
 pub const CSV_HEADER: &str = "layer,split,unit,sentence,word,gold,before,after,change";
@@ -316,8 +449,15 @@ mod tests {
         let points = Points::new(data, n, d).unwrap();
         let clustering = probe(&points, &labels, &Options::default()).unwrap();
         assert!(clustering.clusters.len() >= 3);
-        let test_data: Vec<f64> = (0..150 * d).map(|_| 1.5 * rng.normal() + 0.5).collect();
-        let test = Points::new(test_data, 150, d).unwrap();
+        // Far and spread test points, training points (inside their hulls, distance 0) and
+        // midpoints of training points with different labels (near ties between hulls).
+        let mut test_data: Vec<f64> = (0..150 * d).map(|_| 1.5 * rng.normal() + 0.5).collect();
+        for i in 0..40 {
+            test_data.extend_from_slice(points.row(i * 5));
+            let (a, b) = (points.row(i), points.row(i + 1));
+            test_data.extend(a.iter().zip(b).map(|(x, y)| 0.5 * (x + y)));
+        }
+        let test = Points::new(test_data, 230, d).unwrap();
         let full: Vec<usize> = predict(&points, &clustering, &test)
             .unwrap()
             .iter()
@@ -327,6 +467,8 @@ mod tests {
             nearest_cluster_labels(&points, &clustering, &test).unwrap(),
             full
         );
+        // Without the Gram-space bounds (hulls too large for a Gram matrix).
+        assert_eq!(labels_with(&points, &clustering, &test, 0).unwrap(), full);
         // A training point lies in its own cluster's hull.
         let own = Points::new(points.row(5).to_vec(), 1, d).unwrap();
         assert_eq!(
@@ -394,3 +536,4 @@ mod tests {
         );
     }
 }
+

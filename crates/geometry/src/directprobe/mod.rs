@@ -539,42 +539,120 @@ pub fn point_hull_distance(points: &Points, hull: &[usize], p: &[f64]) -> Result
 }
 
 /// A hull's rows centred on their centroid once, for many point-to-hull distances.
-struct CentredHull {
+pub(crate) struct CentredHull {
     rows: Vec<f64>,
     centre: Vec<f64>,
     /// Largest centred row norm.
     radius: f64,
+    /// Squared norm of every centred row.
+    norms: Vec<f64>,
     d: usize,
 }
 
 impl CentredHull {
-    fn new(mut rows: Vec<f64>, d: usize) -> Self {
+    /// Centres `rows` (row-major, dimension `d`) on their centroid.
+    pub(crate) fn new(mut rows: Vec<f64>, d: usize) -> Self {
         let n = rows.len() / d;
         let mut centre = vec![0.0; d];
         for r in rows.chunks_exact(d) {
             centre.iter_mut().zip(r).for_each(|(c, v)| *c += v);
         }
         centre.iter_mut().for_each(|c| *c /= n as f64);
-        let mut radius = 0.0f64;
+        let mut norms = Vec::with_capacity(n);
         for r in rows.chunks_exact_mut(d) {
             r.iter_mut().zip(&centre).for_each(|(v, c)| *v -= c);
-            radius = radius.max(dot(r, r));
+            norms.push(dot(r, r));
         }
+        let radius = norms.iter().copied().fold(0.0f64, f64::max);
         Self {
             rows,
             centre,
             radius: radius.sqrt(),
+            norms,
             d,
         }
     }
 
     /// Exact distance from `p` to the hull (0 if inside), as [`distance_blocks`] computes it but
     /// without copying the hull: the first direction is the centroid difference −(p − centre).
-    fn distance_to(&self, p: &[f64]) -> Result<f64, ProbeError> {
+    pub(crate) fn distance_to(&self, p: &[f64]) -> Result<f64, ProbeError> {
         let q: Vec<f64> = p.iter().zip(&self.centre).map(|(x, c)| x - c).collect();
         let radius = self.radius.max(dot(&q, &q).sqrt());
         let start: Vec<f64> = q.iter().map(|v| -v).collect();
         distance_centred(&self.rows, &q, self.d, radius, Some(&start))
+    }
+
+    /// Whether [`Self::distance_to`] of `p` certainly exceeds `threshold`: the nearest-point
+    /// iteration from the same start stops at the first hyperplane that separates `p` from the
+    /// hull with a margin above `threshold` and above the touching rules' tolerances
+    /// ([`NEAR_TOUCH`] of the radius, under which a distance may be reported as 0). `false`
+    /// means undecided (the distance may still exceed `threshold`).
+    pub(crate) fn farther_than(&self, p: &[f64], threshold: f64) -> bool {
+        let q: Vec<f64> = p.iter().zip(&self.centre).map(|(x, c)| x - c).collect();
+        let radius = self.radius.max(dot(&q, &q).sqrt());
+        if radius == 0.0 {
+            return false;
+        }
+        let params = MnpParams {
+            stop_at_separation: true,
+            overlap_tol: TOUCH_TOL * radius,
+            sep_tol: threshold.max(NEAR_TOUCH * radius),
+            rel_gap: DIST_REL_GAP,
+            max_iter: 50 * (self.d + 2),
+        };
+        let start: Vec<f64> = q.iter().map(|v| -v).collect();
+        matches!(
+            min_norm_point_ws(&self.rows, &q, self.d, &params, Some(&start), usize::MAX),
+            Mnp::Separated { gap, .. } if gap > params.sep_tol
+        )
+    }
+
+    /// The most [`Self::distance_to`] can report for `p` when its true distance is at most
+    /// `upper`: its accepted answers exceed the true distance by at most a relative
+    /// [`DIST_DISJOINT_REL`] or an absolute [`DIST_STALL_TOL`] of the radius (or are 0).
+    pub(crate) fn reported_at_most(&self, p: &[f64], upper: f64) -> f64 {
+        let q: Vec<f64> = p.iter().zip(&self.centre).map(|(x, c)| x - c).collect();
+        let radius = self.radius.max(dot(&q, &q).sqrt());
+        let slack = DIST_STALL_TOL.max(DIST_ABS_TOL) * radius;
+        (upper / (1.0 - DIST_DISJOINT_REL)).max(upper + slack) * (1.0 + 1e-9)
+    }
+
+    /// `‖q‖²` and the products `q·x` with every centred row `x`, where `q = p − centroid`.
+    pub(crate) fn row_products(&self, p: &[f64]) -> (f64, Vec<f64>) {
+        let q: Vec<f64> = p.iter().zip(&self.centre).map(|(x, c)| x - c).collect();
+        let mut out = vec![0.0; self.norms.len()];
+        kernels::dots(&q, &self.rows, self.d, &mut out);
+        (dot(&q, &q), out)
+    }
+
+    /// The Gram matrix of the centred rows (row-major, `n × n`).
+    pub(crate) fn gram(&self) -> Vec<f64> {
+        let n = self.norms.len();
+        let mut g = vec![0.0; n * n];
+        for (i, r) in self.rows.chunks_exact(self.d).enumerate() {
+            kernels::dots(r, &self.rows[..(i + 1) * self.d], self.d, &mut g[i * n..i * n + i + 1]);
+            for j in 0..i {
+                g[j * n + i] = g[i * n + j];
+            }
+        }
+        g
+    }
+
+    /// Largest centred row norm.
+    pub(crate) fn radius(&self) -> f64 {
+        self.radius
+    }
+
+    /// Squared norm of centred row `i`.
+    pub(crate) fn norm(&self, i: usize) -> f64 {
+        self.norms[i]
+    }
+
+    /// The distance below which [`Self::distance_to`] may report 0 for `p` (the touching
+    /// rules' tolerance, [`NEAR_TOUCH`] of the radius).
+    pub(crate) fn touch_floor(&self, p: &[f64]) -> f64 {
+        let q: Vec<f64> = p.iter().zip(&self.centre).map(|(x, c)| x - c).collect();
+        NEAR_TOUCH * self.radius.max(dot(&q, &q).sqrt())
     }
 }
 

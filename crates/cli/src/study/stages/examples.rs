@@ -1,5 +1,5 @@
-//! The examples stage: the per-example view (`docs/measures.md`). For a seeded sample of the
-//! test units, at every layer, the label DirectProbe predicts before and after fine-tuning (the
+//! The examples stage: the per-example view (`docs/measures.md`). For every test unit (or a
+//! seeded sample, `examples.units`), at every layer, the label DirectProbe predicts before and after fine-tuning (the
 //! label of the nearest cluster of the stored train clustering) and whether the prediction
 //! flipped; for the memorisation experiment the same on subtrain, subtest and test units at its
 //! layer, with DirectProbe clustering a sample of subtrain. Writes `compare/examples.csv` (every
@@ -48,7 +48,7 @@ pub struct Settings {
     pub layers: Vec<usize>,
     /// DirectProbe settings (of the stored train clusterings, and of the subtrain clustering).
     pub directprobe: DirectProbeSettings,
-    /// Units predicted per split (seeded sample, `examples.units`; 0 = all).
+    /// Units predicted per split (`examples.units`: 0 = all, else a seeded sample).
     pub units: usize,
     /// Units of each flip kind shown per layer and split (`examples.sample`).
     pub sample: usize,
@@ -225,9 +225,14 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
     let mut groups = vec![group(
         "test",
         format!(
-            "{} sampled test units; the label of the nearest DirectProbe cluster (convex-hull \
+            "{} test units{}; the label of the nearest DirectProbe cluster (convex-hull \
              distance) of each encoder's train clustering ({} train units){}.",
             test_rows.len(),
+            if test_rows.len() == task.test.units.len() {
+                " (all)"
+            } else {
+                " (seeded sample)"
+            },
             s.directprobe
                 .max_units
                 .map_or("all".to_string(), |c| format!("up to {c}")),
