@@ -724,6 +724,47 @@ fn seeds_give_confidence_intervals_and_permutation_tests() {
     assert_eq!(tests[0]["layer_a"], 3);
     assert_eq!(tests[0]["pairs"], 15);
     assert!(s["memorisation_gap_after"]["mean"].is_number(), "{s}");
+    // The measures beyond the paper get the same mean and interval over the replicates.
+    let measure = |key: &str| -> &Value {
+        last["measures"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no measures: {last}"))
+            .iter()
+            .find(|m| m["key"] == key)
+            .unwrap_or_else(|| panic!("no {key}: {last}"))
+    };
+    for key in [
+        "similarity/debiased_cka",
+        "similarity/procrustes_angular",
+        "mdl/linear",
+        "geometry/effective_rank",
+    ] {
+        let e = &measure(key)["estimate"];
+        let v: Vec<f64> = e["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(v.len(), 3, "{key}: {e}");
+        assert!((e["mean"].as_f64().unwrap() - v.iter().sum::<f64>() / 3.0).abs() < 1e-9);
+        assert!(
+            e["lower"].as_f64().unwrap() <= e["upper"].as_f64().unwrap(),
+            "{e}"
+        );
+    }
+    assert_eq!(measure("similarity/procrustes_angular")["kind"], "distance");
+    let layers_csv = std::fs::read_to_string(run.join("seeds/summary/layers.csv")).unwrap();
+    assert!(
+        layers_csv.contains("\n3,similarity/debiased_cka,"),
+        "{layers_csv}"
+    );
+    let sim_csv =
+        std::fs::read_to_string(run.join("report/figures/measures-similarity-debiased-cka.csv"))
+            .unwrap();
+    assert!(
+        sim_csv.starts_with("layer,kind,value,null_mean,null_std,p_value,calibrated,seeds_mean,")
+    );
     // The report's per-layer figures carry the bands: fine-tuned rows have CI bounds.
     let figs = std::fs::read_dir(run.join("report/figures")).unwrap();
     let csv_path = figs

@@ -8,14 +8,14 @@
 //!   unit's DirectProbe prediction before and after fine-tuning, and the counts per layer.
 
 use crate::io::{FINETUNED, PRETRAINED};
-use crate::results::TableARow;
+use crate::results::{CompareResults, TableARow};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tunescope_data::fs::write_atomic;
 use tunescope_geometry::calibrated::{CalibratedScore, CalibratedSimilarity, MeasureKind};
 use tunescope_geometry::flips::{Change, FlipCounts, FlipRecord};
-use tunescope_model::probe::mdl::MdlReport;
+use tunescope_model::probe::mdl::{MdlReport, MdlShape};
 use tunescope_model::probe::ProbeReport;
 use tunescope_report as rep;
 
@@ -193,6 +193,90 @@ const INDICES: [(&str, &str, &str, Pick); 5] = [
     ),
 ];
 
+/// Display name of an MDL probe shape: `linear` or `MLP 64×64`.
+pub fn shape_name(shape: &MdlShape) -> String {
+    if shape.hidden.is_empty() {
+        "linear".into()
+    } else {
+        format!(
+            "MLP {}",
+            shape
+                .hidden
+                .iter()
+                .map(|h| h.to_string())
+                .collect::<Vec<_>>()
+                .join("×")
+        )
+    }
+}
+
+/// One fine-tuned replicate's value of one measure at one layer, for the seeds summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeasureValue {
+    /// Layer.
+    pub layer: usize,
+    /// `similarity/<index>`, `mdl/<probe>` (compression), `selectivity` or
+    /// `<analysis>/<measure>` of a registered per-layer analysis (e.g. `geometry/effective_rank`).
+    pub key: String,
+    /// `similarity` or `distance` (similarity indices), `compression`, `points` (selectivity)
+    /// or `descriptor`.
+    pub kind: String,
+    /// The value (`None` where undefined).
+    pub value: Option<f64>,
+}
+
+/// The measures of the fine-tuned encoder of the run directory `run` (whose `compare/`
+/// results are `results`), per layer: the similarity indices to the pre-trained encoder, MDL
+/// compression of every probe, Table A's selectivity and the fine-tuned values of the
+/// registered per-layer analyses.
+pub fn replicate_measures(run: &Path, results: &CompareResults) -> Result<Vec<MeasureValue>> {
+    let mut out = Vec::new();
+    for (i, &layer) in results.layers.iter().enumerate() {
+        let mut push = |key: String, kind: &str, value: Option<f64>| {
+            out.push(MeasureValue {
+                layer,
+                key,
+                kind: kind.into(),
+                value: value.filter(|v| v.is_finite()),
+            })
+        };
+        if let Some(scores) =
+            read_opt::<SimilarityLayer>(&similarity_file(run, layer))?.and_then(|s| s.scores)
+        {
+            for (key, _, _, pick) in INDICES {
+                let sc = pick(&scores);
+                let kind = match sc.kind {
+                    MeasureKind::Similarity => "similarity",
+                    MeasureKind::Distance => "distance",
+                };
+                push(format!("similarity/{key}"), kind, Some(sc.value));
+            }
+        }
+        if let Some(mdl) = read_opt::<MdlReport>(&mdl_file(run, FINETUNED, layer))? {
+            for shape in &mdl.shapes {
+                push(
+                    format!("mdl/{}", shape_name(shape)),
+                    "compression",
+                    Some(shape.task.compression),
+                );
+            }
+        }
+        let row = results
+            .table_a
+            .iter()
+            .find(|r| r.layer == layer && r.version == FINETUNED);
+        if let Some(sel) = row.and_then(|r| r.selectivity) {
+            push("selectivity".into(), "points", Some(sel));
+        }
+        for m in &results.layer_measures {
+            if let Some(&v) = m.values.after.values.get(i) {
+                push(format!("{}/{}", m.analysis, m.key), "descriptor", Some(v));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The report's measures sections from the run directory `run`, over `layers`; `None` when
 /// none of them was computed.
 pub fn report_measures(run: &Path, layers: &[usize]) -> Result<Option<rep::Measures>> {
@@ -229,6 +313,7 @@ pub fn report_measures(run: &Path, layers: &[usize]) -> Result<Option<rep::Measu
                                 .iter()
                                 .map(|(_, c)| null_score(pick(c)))
                                 .collect(),
+                            seeds: None,
                         },
                     )
                     .collect(),
@@ -251,36 +336,18 @@ pub fn report_measures(run: &Path, layers: &[usize]) -> Result<Option<rep::Measu
             .iter()
             .enumerate()
             .map(|(i, shape)| {
-                let pick = |r: &MdlReport,
-                                f: &dyn Fn(
-                        &tunescope_model::probe::mdl::MdlShape,
-                    ) -> Option<f64>| {
-                        r.shapes.get(i).and_then(f).unwrap_or(f64::NAN)
-                    };
-                let col = |after: bool,
-                               f: &dyn Fn(
-                        &tunescope_model::probe::mdl::MdlShape,
-                    ) -> Option<f64>| {
-                        mdl_layers
-                            .iter()
-                            .map(|(_, b, a)| pick(if after { a } else { b }, f))
-                            .collect::<Vec<f64>>()
-                    };
+                let pick = |r: &MdlReport, f: &dyn Fn(&MdlShape) -> Option<f64>| {
+                    r.shapes.get(i).and_then(f).unwrap_or(f64::NAN)
+                };
+                let col = |after: bool, f: &dyn Fn(&MdlShape) -> Option<f64>| {
+                    mdl_layers
+                        .iter()
+                        .map(|(_, b, a)| pick(if after { a } else { b }, f))
+                        .collect::<Vec<f64>>()
+                };
                 let control = shape.control.is_some();
                 rep::measures::MdlProbe {
-                    name: if shape.hidden.is_empty() {
-                        "linear".into()
-                    } else {
-                        format!(
-                            "MLP {}",
-                            shape
-                                .hidden
-                                .iter()
-                                .map(|h| h.to_string())
-                                .collect::<Vec<_>>()
-                                .join("×")
-                        )
-                    },
+                    name: shape_name(shape),
                     before: col(false, &|s| Some(s.task.compression)),
                     after: col(true, &|s| Some(s.task.compression)),
                     before_bits: col(false, &|s| Some(s.task.online_bits)),
@@ -295,6 +362,7 @@ pub fn report_measures(run: &Path, layers: &[usize]) -> Result<Option<rep::Measu
                     } else {
                         Vec::new()
                     },
+                    after_seeds: None,
                 }
             })
             .collect();

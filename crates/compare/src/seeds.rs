@@ -1,13 +1,15 @@
 //! Statistics over fine-tuning seeds (the study's `seeds` stage): every per-layer quantity of
 //! `compare` as a mean with a 95 % bootstrap interval over the replicates, sign-flip tests of
 //! the per-label distance changes, paired permutation tests of layer movement, the
-//! memorisation gap and the final dynamics similarity.
+//! memorisation gap, the final dynamics similarity and the measures beyond the paper
+//! (similarity indices, MDL compression, selectivity, geometry descriptors).
 
 use serde::{Deserialize, Serialize};
 use tunescope_data::csv::{opt_num, table};
 use tunescope_geometry::stats;
 
 use crate::io::FINETUNED;
+use crate::measures::MeasureValue;
 use crate::results::CompareResults;
 
 /// Bootstrap resamples and permutation resamples (beyond the exact enumeration).
@@ -63,6 +65,21 @@ pub struct LayerStats {
     pub mean_displacement: Estimate,
     /// Train/test spatial similarity.
     pub train_test_similarity: Estimate,
+    /// The measures beyond the paper (similarity indices, MDL compression, selectivity,
+    /// geometry descriptors of the fine-tuned encoder), in the first replicate's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measures: Vec<MeasureEstimate>,
+}
+
+/// One measure of [`crate::measures::replicate_measures`] over the replicates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MeasureEstimate {
+    /// Key, e.g. `similarity/debiased_cka`, `mdl/linear`, `geometry/effective_rank`.
+    pub key: String,
+    /// `similarity`, `distance`, `compression`, `points` or `descriptor`.
+    pub kind: String,
+    /// Mean and interval over the replicates.
+    pub estimate: Estimate,
 }
 
 /// Did a label's minimum distance to the other labels grow with fine-tuning?
@@ -129,6 +146,8 @@ pub struct Replicates {
     /// Each replicate's per-layer final dynamics similarity `(layer, pearson)`, when every
     /// replicate has the dynamics experiment.
     pub dynamics_final: Option<Vec<LayerValues>>,
+    /// Each replicate's measures ([`crate::measures::replicate_measures`]; empty when not read).
+    pub measures: Vec<Vec<MeasureValue>>,
 }
 
 /// The statistics over the replicates: per-layer estimates with bootstrap intervals,
@@ -181,6 +200,7 @@ pub fn summarise(r: &Replicates, seed: u64) -> SeedSummary {
                 per_seed(&|r| ft(r)?.train_test_similarity.pearson),
                 seed,
             ),
+            measures: measure_estimates(&r.measures, layer, seed),
         });
         for (k, name) in first.labels.iter().enumerate() {
             let deltas = per_seed(&|r| {
@@ -276,6 +296,37 @@ pub fn summarise(r: &Replicates, seed: u64) -> SeedSummary {
     }
 }
 
+/// Every measure the first replicate has at `layer`, over the replicates (a replicate without
+/// it counts as undefined).
+fn measure_estimates(
+    per_rep: &[Vec<MeasureValue>],
+    layer: usize,
+    seed: u64,
+) -> Vec<MeasureEstimate> {
+    let Some(first) = per_rep.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .filter(|m| m.layer == layer)
+        .map(|m| MeasureEstimate {
+            key: m.key.clone(),
+            kind: m.kind.clone(),
+            estimate: Estimate::of(
+                per_rep
+                    .iter()
+                    .map(|r| {
+                        r.iter()
+                            .find(|x| x.layer == layer && x.key == m.key)
+                            .and_then(|x| x.value)
+                    })
+                    .collect(),
+                seed,
+            ),
+        })
+        .collect()
+}
+
 fn est_cols(e: &Estimate) -> [String; 3] {
     [opt_num(e.mean), opt_num(e.lower), opt_num(e.upper)]
 }
@@ -299,6 +350,11 @@ impl SeedSummary {
             ] {
                 let mut r = vec![l.layer.to_string(), what.to_string()];
                 r.extend(est_cols(e));
+                rows.push(r);
+            }
+            for m in &l.measures {
+                let mut r = vec![l.layer.to_string(), m.key.clone()];
+                r.extend(est_cols(&m.estimate));
                 rows.push(r);
             }
         }

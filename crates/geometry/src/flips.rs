@@ -5,6 +5,8 @@
 
 use crate::directprobe::{CentredHull, Clustering, Points, ProbeError};
 use crate::stats::Rng;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, Par};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -325,72 +327,142 @@ fn labels_with(
         .zip(&clustering.clusters)
         .map(|(h, c)| (c.members.len() <= gram_max).then(|| h.gram()))
         .collect();
-    (0..test.len())
-        .into_par_iter()
-        .map(|t| {
-            let p = test.row(t);
-            // (upper bound, lower bound, cluster id) of every hull distance.
-            let mut bounds: Vec<(f64, f64, usize)> = Vec::with_capacity(hulls.len());
-            let mut solvers = Vec::with_capacity(hulls.len());
-            for (k, (h, gram)) in hulls.iter().zip(&grams).enumerate() {
-                let (qq, a) = h.row_products(p);
-                let near = (0..a.len())
-                    .min_by(|&i, &j| {
-                        let di = h.norm(i) - 2.0 * a[i];
-                        let dj = h.norm(j) - 2.0 * a[j];
-                        di.total_cmp(&dj)
-                    })
-                    .unwrap_or(0);
-                match gram {
-                    Some(gram) => {
-                        let mut w = Wolfe::new(gram, a, qq, h.radius(), near);
-                        w.run(FW_STEPS, f64::INFINITY);
-                        bounds.push((w.upper, w.lower, k));
-                        solvers.push(Some(w));
-                    }
-                    None => {
-                        let reach = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                        let lower = if qq > 0.0 { (qq - reach) / qq.sqrt() } else { 0.0 };
-                        let upper = (qq - 2.0 * a[near] + h.norm(near)).max(0.0).sqrt();
-                        bounds.push((upper * (1.0 + 1e-9), lower * (1.0 - 1e-9), k));
-                        solvers.push(None);
-                    }
-                }
-            }
-            let clear = |lower: f64, k: usize, above: f64| {
-                lower > above && lower > hulls[k].touch_floor(p)
-            };
-            bounds.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
-            let (upper, _, first) = bounds[0];
-            let ceiling = hulls[first].reported_at_most(p, upper);
-            // Cheap steps on the clusters the first does not clear yet.
-            for b in bounds[1..].iter_mut() {
-                if !clear(b.1, b.2, ceiling) {
-                    if let Some(w) = solvers[b.2].as_mut() {
-                        w.run(FW_MORE, ceiling.max(hulls[b.2].touch_floor(p)));
-                        b.1 = w.lower;
-                    }
-                }
-            }
-            if bounds[1..].iter().all(|&(_, lower, k)| clear(lower, k, ceiling)) {
-                return Ok(clustering.clusters[first].label);
-            }
-            let mut best = (f64::INFINITY, usize::MAX);
-            for (_, lower, k) in bounds {
-                if best.0.is_finite() {
-                    let above = best.0 * (1.0 + 1e-6) + 1e-12;
-                    if clear(lower, k, above) || hulls[k].farther_than(p, above) {
-                        continue;
-                    }
-                }
-                let dist = hulls[k].distance_to(p)?;
-                if dist < best.0 || (dist == best.0 && k < best.1) {
-                    best = (dist, k);
-                }
-            }
-            Ok(clustering.clusters[best.1].label)
+    // Every hull's centred rows as a matrix, and their products with the centroid: a block of
+    // test points meets a hull in one matrix product, `q·x = p·x − c·x`.
+    let mats: Vec<(Mat<f64>, Vec<f64>)> = hulls
+        .par_iter()
+        .map(|h| {
+            let (rows, centre) = h.parts();
+            let n = rows.len() / d;
+            let cx = rows.chunks_exact(d).map(|r| dot(r, centre)).collect();
+            (Mat::from_fn(n, d, |i, j| rows[i * d + j]), cx)
         })
-        .collect()
+        .collect();
+    let ids: Vec<usize> = (0..test.len()).collect();
+    let blocks: Vec<Vec<usize>> = ids
+        .par_chunks(BLOCK)
+        .map(|ts| {
+            let pm = Mat::from_fn(d, ts.len(), |j, i| test.row(ts[i])[j]);
+            let prods: Vec<Mat<f64>> = mats
+                .iter()
+                .map(|(x, _)| {
+                    let mut c = Mat::<f64>::zeros(x.nrows(), ts.len());
+                    matmul(
+                        c.as_mut(),
+                        Accum::Replace,
+                        x.as_ref(),
+                        pm.as_ref(),
+                        1.0,
+                        Par::Seq,
+                    );
+                    c
+                })
+                .collect();
+            ts.iter()
+                .enumerate()
+                .map(|(i, &t)| {
+                    let p = test.row(t);
+                    let products = |k: usize| -> (f64, Vec<f64>) {
+                        let centre = hulls[k].parts().1;
+                        let qq: f64 = p.iter().zip(centre).map(|(x, c)| (x - c) * (x - c)).sum();
+                        let a = prods[k]
+                            .col_as_slice(i)
+                            .iter()
+                            .zip(&mats[k].1)
+                            .map(|(px, cx)| px - cx)
+                            .collect();
+                        (qq, a)
+                    };
+                    label_of(&hulls, &grams, clustering, p, dot(p, p), products)
+                })
+                .collect()
+        })
+        .collect::<Result<Vec<_>, ProbeError>>()?;
+    Ok(blocks.concat())
+}
+
+/// Test points per matrix product with each hull's rows.
+const BLOCK: usize = 64;
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The nearest cluster's label for the point `p` (squared norm `pp`), given `products(k)`: `‖q‖²`
+/// and the products `q·x` with hull `k`'s centred rows (`q` = `p` − its centroid).
+fn label_of(
+    hulls: &[CentredHull],
+    grams: &[Option<Vec<f64>>],
+    clustering: &Clustering,
+    p: &[f64],
+    pp: f64,
+    products: impl Fn(usize) -> (f64, Vec<f64>),
+) -> Result<usize, ProbeError> {
+    // (upper bound, lower bound, cluster id) of every hull distance.
+    let mut bounds: Vec<(f64, f64, usize)> = Vec::with_capacity(hulls.len());
+    let mut solvers = Vec::with_capacity(hulls.len());
+    for (k, (h, gram)) in hulls.iter().zip(grams).enumerate() {
+        let (qq, a) = products(k);
+        let near = (0..a.len())
+            .min_by(|&i, &j| {
+                let di = h.norm(i) - 2.0 * a[i];
+                let dj = h.norm(j) - 2.0 * a[j];
+                di.total_cmp(&dj)
+            })
+            .unwrap_or(0);
+        match gram {
+            Some(gram) => {
+                let mut w = Wolfe::new(gram, a, qq, h.radius().max(pp.sqrt()), near);
+                w.run(FW_STEPS, f64::INFINITY);
+                bounds.push((w.upper, w.lower, k));
+                solvers.push(Some(w));
+            }
+            None => {
+                let reach = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let lower = if qq > 0.0 {
+                    (qq - reach) / qq.sqrt()
+                } else {
+                    0.0
+                };
+                let upper = (qq - 2.0 * a[near] + h.norm(near)).max(0.0).sqrt();
+                bounds.push((upper * (1.0 + 1e-9), lower * (1.0 - 1e-9), k));
+                solvers.push(None);
+            }
+        }
+    }
+    let clear = |lower: f64, k: usize, above: f64| lower > above && lower > hulls[k].touch_floor(p);
+    bounds.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
+    let (upper, _, first) = bounds[0];
+    let ceiling = hulls[first].reported_at_most(p, upper);
+    // Cheap steps on the clusters the first does not clear yet.
+    for b in bounds[1..].iter_mut() {
+        if !clear(b.1, b.2, ceiling) {
+            if let Some(w) = solvers[b.2].as_mut() {
+                w.run(FW_MORE, ceiling.max(hulls[b.2].touch_floor(p)));
+                b.1 = w.lower;
+            }
+        }
+    }
+    if bounds[1..]
+        .iter()
+        .all(|&(_, lower, k)| clear(lower, k, ceiling))
+    {
+        return Ok(clustering.clusters[first].label);
+    }
+    let mut best = (f64::INFINITY, usize::MAX);
+    for (_, lower, k) in bounds {
+        if best.0.is_finite() {
+            let above = best.0 * (1.0 + 1e-6) + 1e-12;
+            if clear(lower, k, above) || hulls[k].farther_than(p, above) {
+                continue;
+            }
+        }
+        let dist = hulls[k].distance_to(p)?;
+        if dist < best.0 || (dist == best.0 && k < best.1) {
+            best = (dist, k);
+        }
+    }
+    Ok(clustering.clusters[best.1].label)
 }
 
 /// Frank–Wolfe steps on every hull before the first decision.
@@ -536,4 +608,3 @@ mod tests {
         );
     }
 }
-

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use crate::figures::{Figure, MeasurePart, Place};
 use crate::svg::{self, esc, BarChart, BarSeries, LineChart, LineSeries};
 
+use crate::model::Series;
 pub use crate::model::{
     ExampleCounts, ExampleGroup, ExampleRow, ExamplesSection, MdlProbe, MdlSection, Measures,
     NullScore, SimilarityMeasure, SimilaritySection,
@@ -31,6 +32,53 @@ fn csv_text(header: &[&str], rows: &[Vec<String>]) -> String {
 
 fn num(v: Option<f64>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
+}
+
+/// CSV columns of a measure's mean and interval over the fine-tuning seeds.
+const SEED_COLS: [&str; 3] = ["seeds_mean", "seeds_ci_lower", "seeds_ci_upper"];
+
+/// Caption sentence for a chart with a seeds line.
+const SEEDS_NOTE: &str = " With several fine-tuning seeds, the extra line is the fine-tuned \
+     replicates' mean with its 95 % bootstrap interval (band), as for the probes.";
+
+/// Layer `k` of `seeds` as [`SEED_COLS`].
+fn seed_cols(seeds: &Series, k: usize) -> [String; 3] {
+    let at = |v: Option<&Vec<f64>>| {
+        v.and_then(|v| v.get(k))
+            .filter(|x| x.is_finite())
+            .map(|x| x.to_string())
+            .unwrap_or_default()
+    };
+    let ci = seeds.ci.as_ref();
+    [
+        at(Some(&seeds.values)),
+        at(ci.map(|b| &b.lower)),
+        at(ci.map(|b| &b.upper)),
+    ]
+}
+
+/// A line of the replicates' means over `xs` with their interval as its band.
+fn seed_line(name: &str, xs: &[f64], seeds: &Series, color: &str) -> LineSeries {
+    LineSeries {
+        name: name.into(),
+        points: xs
+            .iter()
+            .copied()
+            .zip(seeds.values.iter().copied())
+            .collect(),
+        band: match &seeds.ci {
+            Some(b) => xs
+                .iter()
+                .zip(b.lower.iter().zip(&b.upper))
+                .filter(|(_, (lo, hi))| lo.is_finite() && hi.is_finite())
+                .map(|(&x, (&lo, &hi))| (x, lo, hi))
+                .collect(),
+            None => Vec::new(),
+        },
+        color: color.into(),
+        dashed: false,
+        markers: true,
+    }
 }
 
 /// The figures of the measures sections.
@@ -79,12 +127,21 @@ pub(crate) fn figures(m: &Measures) -> Vec<Figure> {
                 dashed: false,
                 markers: true,
             });
+            if let Some(seeds) = &meas.seeds {
+                chart.series.push(seed_line(
+                    "fine-tuning seeds: mean, 95 % CI",
+                    &xs,
+                    seeds,
+                    svg::color(3),
+                ));
+            }
             let rows: Vec<Vec<String>> = s
                 .layers
                 .iter()
                 .zip(&meas.scores)
-                .map(|(l, sc)| {
-                    vec![
+                .enumerate()
+                .map(|(k, (l, sc))| {
+                    let mut r = vec![
                         l.to_string(),
                         meas.kind.clone(),
                         sc.value.to_string(),
@@ -92,16 +149,32 @@ pub(crate) fn figures(m: &Measures) -> Vec<Figure> {
                         num(sc.null_std),
                         num(sc.p_value),
                         num(sc.calibrated),
-                    ]
+                    ];
+                    if let Some(seeds) = &meas.seeds {
+                        r.extend(seed_cols(seeds, k));
+                    }
+                    r
                 })
                 .collect();
+            let mut header = vec![
+                "layer",
+                "kind",
+                "value",
+                "null_mean",
+                "null_std",
+                "p_value",
+                "calibrated",
+            ];
+            if meas.seeds.is_some() {
+                header.extend(SEED_COLS);
+            }
             out.push(Figure {
                 name: format!("measures-similarity-{}", meas.key.replace('_', "-")),
                 place: Place::Measures(MeasurePart::Similarity(i)),
                 caption: format!(
                     "{} ({}: {}) of each layer's pre-trained and fine-tuned vectors of the same {} {} \
                      units; grey: the mean and ±2 sd band of the same index with the fine-tuned rows \
-                     permuted ({} permutations), i.e. its value for unrelated spaces of these shapes.",
+                     permuted ({} permutations), i.e. its value for unrelated spaces of these shapes.{}",
                     meas.name,
                     meas.kind,
                     if meas.kind == "distance" {
@@ -111,21 +184,15 @@ pub(crate) fn figures(m: &Measures) -> Vec<Figure> {
                     },
                     s.units,
                     s.split,
-                    s.permutations
+                    s.permutations,
+                    if meas.seeds.is_some() {
+                        SEEDS_NOTE
+                    } else {
+                        ""
+                    }
                 ),
                 svg: chart.render(),
-                csv: csv_text(
-                    &[
-                        "layer",
-                        "kind",
-                        "value",
-                        "null_mean",
-                        "null_std",
-                        "p_value",
-                        "calibrated",
-                    ],
-                    &rows,
-                ),
+                csv: csv_text(&header, &rows),
             });
         }
     }
@@ -138,6 +205,7 @@ pub(crate) fn figures(m: &Measures) -> Vec<Figure> {
         );
         chart.integer_x = true;
         let mut rows = Vec::new();
+        let mdl_seeds = mdl.probes.iter().any(|p| p.after_seeds.is_some());
         for (pi, p) in mdl.probes.iter().enumerate() {
             let mut add = |label: &str, values: &[f64], color: &str, dashed: bool| {
                 if values.is_empty() {
@@ -173,9 +241,17 @@ pub(crate) fn figures(m: &Measures) -> Vec<Figure> {
                 svg::color(pi + 6),
                 true,
             );
+            if let Some(seeds) = &p.after_seeds {
+                chart.series.push(seed_line(
+                    &format!("{} fine-tuning seeds: mean, 95 % CI", p.name),
+                    &xs,
+                    seeds,
+                    svg::color(pi + 3),
+                ));
+            }
             for (k, l) in mdl.layers.iter().enumerate() {
                 let at = |v: &[f64]| v.get(k).map(|x| x.to_string()).unwrap_or_default();
-                rows.push(vec![
+                let mut r = vec![
                     p.name.clone(),
                     l.to_string(),
                     at(&p.before),
@@ -184,8 +260,28 @@ pub(crate) fn figures(m: &Measures) -> Vec<Figure> {
                     at(&p.after_bits),
                     at(&p.control_before),
                     at(&p.control_after),
-                ]);
+                ];
+                if mdl_seeds {
+                    r.extend(match &p.after_seeds {
+                        Some(seeds) => seed_cols(seeds, k),
+                        None => Default::default(),
+                    });
+                }
+                rows.push(r);
             }
+        }
+        let mut header = vec![
+            "probe",
+            "layer",
+            "compression_original",
+            "compression_finetuned",
+            "online_bits_original",
+            "online_bits_finetuned",
+            "control_compression_original",
+            "control_compression_finetuned",
+        ];
+        if mdl_seeds {
+            header.extend(SEED_COLS);
         }
         out.push(Figure {
             name: "measures-mdl-compression".into(),
@@ -195,23 +291,14 @@ pub(crate) fn figures(m: &Measures) -> Vec<Figure> {
                  codelength ({:.0} bits) divided by the online codelength, mean over {} seed(s). \
                  1 means the probe learnt nothing; higher means the labels are easier to extract. \
                  Dashed: the control task (random labels per word type), which a probe can only \
-                 memorise.",
-                mdl.units, mdl.uniform_bits, mdl.seeds
+                 memorise.{}",
+                mdl.units,
+                mdl.uniform_bits,
+                mdl.seeds,
+                if mdl_seeds { SEEDS_NOTE } else { "" }
             ),
             svg: chart.render(),
-            csv: csv_text(
-                &[
-                    "probe",
-                    "layer",
-                    "compression_original",
-                    "compression_finetuned",
-                    "online_bits_original",
-                    "online_bits_finetuned",
-                    "control_compression_original",
-                    "control_compression_finetuned",
-                ],
-                &rows,
-            ),
+            csv: csv_text(&header, &rows),
         });
     }
     if let Some(ex) = &m.examples {
@@ -461,6 +548,16 @@ mod tests {
     use super::*;
     use crate::{html, sections, ReportData};
 
+    fn seed_band() -> Series {
+        Series {
+            values: vec![0.25, 0.65],
+            ci: Some(crate::model::Band {
+                lower: vec![0.2, 0.6],
+                upper: vec![0.3, f64::NAN],
+            }),
+        }
+    }
+
     fn score(v: f64) -> NullScore {
         NullScore {
             value: v,
@@ -487,6 +584,7 @@ mod tests {
                         kind: "similarity".into(),
                         about: "unbiased HSIC".into(),
                         scores: vec![score(0.9), score(0.5)],
+                        seeds: None,
                     },
                     SimilarityMeasure {
                         key: "procrustes_angular".into(),
@@ -494,6 +592,7 @@ mod tests {
                         kind: "distance".into(),
                         about: "arccos".into(),
                         scores: vec![score(0.2), score(0.7)],
+                        seeds: Some(seed_band()),
                     },
                 ],
             }),
@@ -510,6 +609,7 @@ mod tests {
                     after_bits: vec![220.0, 120.0],
                     control_before: vec![1.0, 1.01],
                     control_after: vec![],
+                    after_seeds: Some(seed_band()),
                 }],
             }),
             examples: Some(ExamplesSection {
@@ -554,16 +654,32 @@ mod tests {
             ]
         );
         let proc = &figures[1];
-        assert!(proc
+        // Without seeds, no seed columns or line; with them, the replicates' mean and interval
+        // (an undefined edge left empty).
+        assert!(figures[0]
             .csv
             .starts_with("layer,kind,value,null_mean,null_std,p_value,calibrated\n"));
+        assert!(!figures[0].svg.contains("fine-tuning seeds"));
+        assert!(proc.csv.starts_with(
+            "layer,kind,value,null_mean,null_std,p_value,calibrated,seeds_mean,seeds_ci_lower,\
+             seeds_ci_upper\n"
+        ));
+        assert!(proc.csv.contains(",0.25,0.2,0.3\n"), "{}", proc.csv);
+        assert!(proc.csv.contains(",0.65,0.6,\n"), "{}", proc.csv);
+        assert!(proc.svg.contains("fine-tuning seeds: mean, 95 % CI"));
+        assert!(proc.caption.contains("95 % bootstrap interval"));
         assert!(proc.csv.contains("\n0,distance,0.2,0.01,0.002,"));
         assert!(proc.svg.contains("angular Procrustes (distance)"));
         assert!(proc.caption.contains("smaller is more alike"));
         assert!(figures[0].caption.contains("larger is more alike"));
         // the null band: mean ± 2 sd of the permuted index
         assert!(figures[0].svg.contains("null mean ± 2 sd"));
-        assert!(figures[2].csv.contains("linear,1,2,3,180,120,1.01,\n"));
+        assert!(figures[2]
+            .csv
+            .contains("linear,1,2,3,180,120,1.01,,0.65,0.6,\n"));
+        assert!(figures[2]
+            .svg
+            .contains("linear fine-tuning seeds: mean, 95 % CI"));
         assert!(figures[3].csv.contains("1,test,80,5,3,12\n"));
         let page = html::page(&data, &figures).unwrap();
         for heading in [

@@ -777,6 +777,10 @@ pub struct SimilarityMeasure {
     pub about: String,
     /// One score per layer of [`SimilaritySection::layers`].
     pub scores: Vec<NullScore>,
+    /// With several fine-tuning seeds: the index's mean per layer over the replicates and its
+    /// 95 % bootstrap interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<Series>,
 }
 
 /// Pre-trained vs fine-tuned similarity per layer.
@@ -819,6 +823,10 @@ pub struct MdlProbe {
     /// Same, fine-tuned.
     #[serde(default, with = "nonfinite::vec")]
     pub control_after: Vec<f64>,
+    /// With several fine-tuning seeds: the fine-tuned compression's mean per layer over the
+    /// replicates and its 95 % bootstrap interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_seeds: Option<Series>,
 }
 
 /// MDL probes per layer.

@@ -537,9 +537,14 @@ pub fn build(
         let ids: Vec<String> = reps
             .iter()
             .flat_map(|r| {
-                [r.id("compare"), r.id("memorisation"), r.id("dynamics")]
-                    .into_iter()
-                    .filter(|id| b.has(id))
+                let mut ids = vec![r.id("compare"), r.id("memorisation"), r.id("dynamics")];
+                ids.extend(
+                    b.layers
+                        .iter()
+                        .map(|l| r.id(&format!("similarity/layer-{l}"))),
+                );
+                ids.retain(|id| b.has(id));
+                ids
             })
             .collect();
         b.add(Stage::new(

@@ -617,25 +617,27 @@ impl CentredHull {
         (upper / (1.0 - DIST_DISJOINT_REL)).max(upper + slack) * (1.0 + 1e-9)
     }
 
-    /// `‖q‖²` and the products `q·x` with every centred row `x`, where `q = p − centroid`.
-    pub(crate) fn row_products(&self, p: &[f64]) -> (f64, Vec<f64>) {
-        let q: Vec<f64> = p.iter().zip(&self.centre).map(|(x, c)| x - c).collect();
-        let mut out = vec![0.0; self.norms.len()];
-        kernels::dots(&q, &self.rows, self.d, &mut out);
-        (dot(&q, &q), out)
-    }
-
     /// The Gram matrix of the centred rows (row-major, `n × n`).
     pub(crate) fn gram(&self) -> Vec<f64> {
         let n = self.norms.len();
         let mut g = vec![0.0; n * n];
         for (i, r) in self.rows.chunks_exact(self.d).enumerate() {
-            kernels::dots(r, &self.rows[..(i + 1) * self.d], self.d, &mut g[i * n..i * n + i + 1]);
+            kernels::dots(
+                r,
+                &self.rows[..(i + 1) * self.d],
+                self.d,
+                &mut g[i * n..i * n + i + 1],
+            );
             for j in 0..i {
                 g[j * n + i] = g[i * n + j];
             }
         }
         g
+    }
+
+    /// The centred rows (row-major) and the centroid.
+    pub(crate) fn parts(&self) -> (&[f64], &[f64]) {
+        (&self.rows, &self.centre)
     }
 
     /// Largest centred row norm.

@@ -54,7 +54,8 @@ pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportD
     if let Some(l) = &mut run.layers {
         super::seeds::add_bands(out, l)?;
     }
-    let measures = tunescope_compare::measures::report_measures(out, &results.layers)?;
+    let mut measures = tunescope_compare::measures::report_measures(out, &results.layers)?;
+    super::seeds::add_measure_bands(out, &mut measures)?;
     run.dynamics = super::dynamics::report_section(out)?;
     run.memorisation = super::memorisation::report_section(out)?;
     let mut runs = vec![run];

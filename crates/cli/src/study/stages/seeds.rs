@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 use serde_json::{json, Value};
+use tunescope_compare::measures::replicate_measures;
 use tunescope_compare::seeds::{self, Estimate, LayerStats, Replicates, SeedSummary};
 use tunescope_compare::CompareResults;
 use tunescope_data::fs::{replace_dir, write_atomic};
@@ -77,8 +78,14 @@ pub fn summarise(s: &Settings, main: &Path) -> Result<SeedSummary> {
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .collect::<Option<Vec<_>>>();
+    let measures = dirs
+        .iter()
+        .zip(&results)
+        .map(|((_, d), r)| replicate_measures(d, r))
+        .collect::<Result<Vec<_>>>()?;
     Ok(seeds::summarise(
         &Replicates {
+            measures,
             seeds: dirs.iter().map(|(s, _)| *s).collect(),
             results,
             memorisation_gaps: memos
@@ -120,28 +127,83 @@ fn write(dir: &Path, s: &SeedSummary) -> Result<()> {
     Ok(())
 }
 
+/// The seeds summary of the study in `out`, when the seeds stage has run.
+pub fn read_summary(out: &Path) -> Result<Option<SeedSummary>> {
+    read_json::<SeedSummary>(&out.join("seeds/summary/summary.json"))
+}
+
+/// Means over the seeds with 95 % bands, at `layers`, of the estimate `f` picks per layer (NaN
+/// where a layer has none).
+fn seed_series(
+    s: &SeedSummary,
+    layers: &[usize],
+    f: &dyn Fn(&LayerStats) -> Option<&Estimate>,
+) -> rep::Series {
+    let at = |l: usize, g: &dyn Fn(&Estimate) -> Option<f64>| {
+        s.layers
+            .iter()
+            .find(|x| x.layer == l)
+            .and_then(|x| f(x).and_then(g))
+            .unwrap_or(f64::NAN)
+    };
+    rep::Series {
+        values: layers.iter().map(|&l| at(l, &|e| e.mean)).collect(),
+        ci: Some(rep::Band {
+            lower: layers.iter().map(|&l| at(l, &|e| e.lower)).collect(),
+            upper: layers.iter().map(|&l| at(l, &|e| e.upper)).collect(),
+        }),
+    }
+}
+
+/// The measure `key` of [`LayerStats::measures`] over the seeds at `layers`; `None` when no
+/// layer has it.
+fn measure_series(s: &SeedSummary, layers: &[usize], key: &str) -> Option<rep::Series> {
+    fn pick<'a>(l: &'a LayerStats, key: &str) -> Option<&'a Estimate> {
+        l.measures
+            .iter()
+            .find(|m| m.key == key)
+            .map(|m| &m.estimate)
+    }
+    s.layers
+        .iter()
+        .any(|l| pick(l, key).is_some())
+        .then(|| seed_series(s, layers, &|l| pick(l, key)))
+}
+
+/// Adds the seeds' means and 95 % intervals to the report's measures sections (similarity
+/// indices and MDL compression of the fine-tuned encoder), when the seeds stage has run.
+pub fn add_measure_bands(out: &Path, measures: &mut Option<rep::Measures>) -> Result<()> {
+    let (Some(s), Some(m)) = (read_summary(out)?, measures.as_mut()) else {
+        return Ok(());
+    };
+    if let Some(sim) = &mut m.similarity {
+        for meas in &mut sim.measures {
+            meas.seeds = measure_series(&s, &sim.layers, &format!("similarity/{}", meas.key));
+        }
+    }
+    if let Some(mdl) = &mut m.mdl {
+        for p in &mut mdl.probes {
+            p.after_seeds = measure_series(&s, &mdl.layers, &format!("mdl/{}", p.name));
+        }
+    }
+    Ok(())
+}
+
 /// Replaces the fine-tuned per-layer series of the report by their means over the seeds, with
-/// 95 % bands, when the seeds stage has run.
+/// 95 % bands, when the seeds stage has run (also the registered per-layer analyses, e.g. the
+/// geometry descriptors).
 pub fn add_bands(out: &Path, layers: &mut rep::LayerSeries) -> Result<()> {
-    let Some(s) = read_json::<SeedSummary>(&out.join("seeds/summary/summary.json"))? else {
+    let Some(s) = read_summary(out)? else {
         return Ok(());
     };
     let band = |f: &dyn Fn(&LayerStats) -> &Estimate| -> rep::Series {
-        let at = |l: usize, g: &dyn Fn(&Estimate) -> Option<f64>| {
-            s.layers
-                .iter()
-                .find(|x| x.layer == l)
-                .and_then(|x| g(f(x)))
-                .unwrap_or(f64::NAN)
-        };
-        rep::Series {
-            values: layers.layers.iter().map(|&l| at(l, &|e| e.mean)).collect(),
-            ci: Some(rep::Band {
-                lower: layers.layers.iter().map(|&l| at(l, &|e| e.lower)).collect(),
-                upper: layers.layers.iter().map(|&l| at(l, &|e| e.upper)).collect(),
-            }),
-        }
+        seed_series(&s, &layers.layers, &|l| Some(f(l)))
     };
+    for m in &mut layers.measures {
+        if let Some(series) = measure_series(&s, &m.layers, &format!("{}/{}", m.analysis, m.key)) {
+            m.values.after = series;
+        }
+    }
     if let Some(p) = &mut layers.probe_accuracy {
         p.after = band(&|l| &l.probe_acc);
     }
