@@ -703,6 +703,8 @@ impl<'a> Greedy<'a> {
         st.node.pop();
         st.rows.truncate(last * d);
         self.nodes[x].active = false;
+        // Only active clusters' centroids are read again (100,000 singletons hold 300 MB).
+        self.nodes[x].centroid = Vec::new();
         for (b, &z) in self.nodes[x].zone.iter().enumerate() {
             if z > 0 {
                 self.zone_sets[la][b].remove(&x);
