@@ -1,22 +1,12 @@
-//! The fine-tuning arms in the report: each `[[arms]]` entry's Table A rows and per-run sections
-//! (per-layer curves, movement, CKA, dynamics, memorisation), and the side-by-side section —
-//! head accuracies, training times, parameters trained, per-layer curves with one line per arm
-//! and the weight-space figures.
+//! The fine-tuning arms in the report: each `[[arms]]` entry's branch (name, method, run
+//! directory) handed to [`tunescope_compare::arms`], which adds its Table A rows and run
+//! section and builds the side-by-side section.
 
-use anyhow::{Context, Result};
-use tunescope_compare::CompareResults;
-use tunescope_model::finetune::Outcome;
+use anyhow::Result;
+use tunescope_compare::arms::{self, Branch};
 use tunescope_report as rep;
 
-use super::weights;
 use crate::config::Config;
-use crate::study::rundir::read_json;
-
-/// One fine-tuning branch as the report sees it: its name, settings and run directory.
-struct Branch {
-    name: String,
-    config: Config,
-}
 
 fn method_label(c: &Config) -> String {
     let f = &c.finetune;
@@ -53,191 +43,16 @@ pub fn add_arms(
     }
     let mut branches = vec![Branch {
         name: "main".into(),
-        config: config.clone(),
+        method: method_label(config),
+        out: config.study.out.clone(),
     }];
     for arm in &config.arms {
+        let c = config.arm_config(arm)?;
         branches.push(Branch {
             name: arm.name.clone(),
-            config: config.arm_config(arm)?,
-        });
-        let out = &branches.last().expect("just pushed").config.study.out;
-        let results = CompareResults::read(&out.join("compare"))
-            .with_context(|| format!("arm {}", arm.name))?;
-        let (rows, mut run) = tunescope_compare::report_sections(
-            &results,
-            config.data.task.name(),
-            &format!("{model} · arm {}", arm.name),
-        );
-        table_a.extend(
-            rows.into_iter()
-                .filter(|r| r.version == rep::Version::FineTuned),
-        );
-        run.dynamics = super::dynamics::report_section(out)?;
-        run.memorisation = super::memorisation::report_section(out)?;
-        runs.push(run);
-    }
-    let mut arms = rep::Arms::default();
-    // Per-layer curves: the main run's x axis; every run analyses the same layers.
-    let layers = runs
-        .first()
-        .and_then(|r| r.layers.as_ref())
-        .map(|l| l.layers.clone())
-        .unwrap_or_default();
-    arms.layers = layers.clone();
-    type Pick = fn(&rep::LayerSeries) -> Option<&rep::Series>;
-    type Spec = (
-        &'static str,
-        &'static str,
-        &'static str,
-        Pick,
-        Option<Pick>,
-        &'static str,
-    );
-    let specs: [Spec; 4] = [
-        (
-            "probe-accuracy",
-            "Probe accuracy per layer, by fine-tuning method",
-            "accuracy (%)",
-            |l| l.probe_accuracy.as_ref().map(|b| &b.after),
-            Some(|l| l.probe_accuracy.as_ref().map(|b| &b.before)),
-            "Classifier-probe test accuracy per layer after each arm's fine-tuning (dashed: \
-             pre-trained).",
-        ),
-        (
-            "clusters",
-            "DirectProbe clusters per layer, by fine-tuning method",
-            "number of clusters",
-            |l| l.clusters.as_ref().map(|b| &b.after),
-            Some(|l| l.clusters.as_ref().map(|b| &b.before)),
-            "DirectProbe clusters on the training set after each arm's fine-tuning (dashed: \
-             pre-trained); one per label means linearly separable.",
-        ),
-        (
-            "min-distance",
-            "Minimum distance between label clusters, by fine-tuning method",
-            "minimum distance",
-            |l| l.min_distance.as_ref().map(|b| &b.after),
-            Some(|l| l.min_distance.as_ref().map(|b| &b.before)),
-            "Minimum distance between clusters of different labels after each arm's \
-             fine-tuning (dashed: pre-trained).",
-        ),
-        (
-            "cka",
-            "CKA pre-trained vs fine-tuned, by fine-tuning method",
-            "linear CKA",
-            |l| l.cka_pre_post.as_ref(),
-            None,
-            "Linear CKA between each layer's pre-trained and fine-tuned representations, per \
-             arm: how much of the layer each method changed (1 = unchanged up to rotation and \
-             scale).",
-        ),
-    ];
-    for (key, title, y, after, before, caption) in specs {
-        let mut lines = Vec::new();
-        if let Some(s) = before.and_then(|f| runs[0].layers.as_ref().and_then(f)) {
-            lines.push(rep::NamedCurve {
-                name: "pre-trained".into(),
-                values: s.values.clone(),
-            });
-        }
-        // `runs` holds the study's run, then one per arm, in the order of `branches`.
-        for (b, run) in branches.iter().zip(runs.iter()) {
-            if let Some(s) = run.layers.as_ref().and_then(after) {
-                lines.push(rep::NamedCurve {
-                    name: b.name.clone(),
-                    values: s.values.clone(),
-                });
-            }
-        }
-        if lines.len() > 1 || (before.is_none() && !lines.is_empty()) {
-            arms.curves.push(rep::ArmCurves {
-                key: key.into(),
-                title: title.into(),
-                y_label: y.into(),
-                caption: caption.into(),
-                lines,
-            });
-        }
-    }
-    let mut movement = Vec::new();
-    for b in &branches {
-        let out = &b.config.study.out;
-        let results = CompareResults::read(&out.join("compare"))?;
-        movement.push(rep::NamedCurve {
-            name: b.name.clone(),
-            values: layers
-                .iter()
-                .map(|l| {
-                    results
-                        .layer_movement
-                        .iter()
-                        .find(|m| m.layer == *l)
-                        .and_then(|m| m.mean_displacement)
-                        .unwrap_or(f64::NAN)
-                })
-                .collect(),
-        });
-        let outcome: Option<Outcome> = read_json(&out.join("finetune.json"))?;
-        let ws = weights::read(out)?;
-        arms.rows.push(rep::ArmRow {
-            name: b.name.clone(),
-            method: method_label(&b.config),
-            trained_parameters: outcome
-                .as_ref()
-                .map(|o| o.trained_parameters)
-                .filter(|&p| p > 0),
-            dev_accuracy: outcome.as_ref().map(|o| o.dev.accuracy),
-            test_accuracy: outcome.as_ref().map(|o| o.test.accuracy),
-            seconds: outcome.as_ref().map(|o| o.seconds),
-            movement_spearman: ws.as_ref().and_then(|w| w.movement_spearman),
-            intruders: ws
-                .as_ref()
-                .map(|w| w.rows.iter().map(|r| r.update.intruders).sum()),
-        });
-        if let Some(ws) = ws {
-            let wl: Vec<usize> = ws.layer_relative.iter().map(|x| x.0).collect();
-            arms.weight_layers = wl.clone();
-            let modules: Vec<String> = ws
-                .rows
-                .iter()
-                .filter(|r| r.layer == wl[0])
-                .map(|r| r.module.clone())
-                .collect();
-            let curve = |f: &dyn Fn(&tunescope_compare::weights::WeightRow) -> f64| {
-                modules
-                    .iter()
-                    .map(|m| rep::NamedCurve {
-                        name: m.clone(),
-                        values: wl
-                            .iter()
-                            .map(|l| {
-                                ws.rows
-                                    .iter()
-                                    .find(|r| r.layer == *l && &r.module == m)
-                                    .map_or(f64::NAN, f)
-                            })
-                            .collect(),
-                    })
-                    .collect()
-            };
-            arms.weights.push(rep::ArmWeights {
-                arm: b.name.clone(),
-                relative: curve(&|r| r.update.relative),
-                effective_rank: curve(&|r| r.update.effective_rank.unwrap_or(f64::NAN)),
-                intruders: curve(&|r| r.update.intruders as f64),
-            });
-        }
-    }
-    if !layers.is_empty() {
-        arms.curves.push(rep::ArmCurves {
-            key: "movement".into(),
-            title: "Layer movement, by fine-tuning method".into(),
-            y_label: "mean centroid displacement".into(),
-            caption: "Mean distance each label's train centroid moved between the pre-trained \
-                      and the fine-tuned encoder, per layer and arm."
-                .into(),
-            lines: movement,
+            method: method_label(&c),
+            out: c.study.out.clone(),
         });
     }
-    Ok(Some(arms))
+    arms::add_arms(&branches, config.data.task.name(), model, table_a, runs).map(Some)
 }

@@ -56,8 +56,8 @@ pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportD
     }
     let mut measures = tunescope_compare::measures::report_measures(out, &results.layers)?;
     super::seeds::add_measure_bands(out, &mut measures)?;
-    run.dynamics = super::dynamics::report_section(out)?;
-    run.memorisation = super::memorisation::report_section(out)?;
+    run.dynamics = tunescope_compare::dynamics::report_section(out)?;
+    run.memorisation = tunescope_compare::memorisation::report_section(out)?;
     let mut runs = vec![run];
     let arms = super::arms::add_arms(config, &model, &mut table_a, &mut runs)?;
     let toml_text = toml::to_string(config).context("serialising the config")?;

@@ -14,11 +14,11 @@ use tunescope_compare::CompareResults;
 use tunescope_data::fs::{replace_dir, write_atomic};
 use tunescope_report as rep;
 
-use super::dynamics::DynamicsResult;
-use super::memorisation::MemorisationResult;
 use crate::config::Config;
 use crate::study::display::Display;
-use crate::study::rundir::{read_json, replicate_dir};
+use tunescope_compare::dynamics::DynamicsResult;
+use tunescope_compare::memorisation::MemorisationResult;
+use tunescope_compare::rundir::{read_json, replicate_dir};
 
 /// What the seeds stage reads (besides the replicates' results).
 #[derive(Debug, Clone, PartialEq, Serialize)]
