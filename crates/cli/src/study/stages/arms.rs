@@ -3,14 +3,17 @@
 //! head accuracies, training times, parameters trained, per-layer curves with one line per arm
 //! and the weight-space figures.
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
+use tunescope_compare::seeds::{Estimate, SeedSummary};
 use tunescope_compare::CompareResults;
 use tunescope_model::finetune::Outcome;
 use tunescope_report as rep;
 
 use super::weights;
 use crate::config::Config;
-use crate::study::rundir::read_json;
+use crate::study::rundir::{read_json, replicate_dir};
 
 /// One fine-tuning branch as the report sees it: its name, settings and run directory.
 struct Branch {
@@ -40,6 +43,38 @@ fn method_label(c: &Config) -> String {
     }
 }
 
+/// The model column of arm `arm`'s Table A rows: the study's model, then ` · arm <name>`.
+pub fn arm_model(model: &str, arm: &str) -> String {
+    format!("{model} · arm {arm}")
+}
+
+/// The arm a Table A row's model column names ([`arm_model`]); `None` for the study's own rows.
+pub fn arm_of(model: &str) -> Option<&str> {
+    model.rsplit_once(" · arm ").map(|(_, arm)| arm)
+}
+
+/// Mean fine-tuning seconds over the replicates the seeds stage summarised in `out` (the branch
+/// itself, then `seeds/seed-<s>/`); `None` without a summary or when a replicate lacks its
+/// `finetune.json`.
+fn mean_seconds(out: &Path, summary: Option<&SeedSummary>) -> Result<Option<f64>> {
+    let Some(s) = summary else {
+        return Ok(None);
+    };
+    let mut secs = Vec::new();
+    for (r, &seed) in s.seeds.iter().enumerate() {
+        let dir = if r == 0 {
+            out.to_path_buf()
+        } else {
+            replicate_dir(out, seed)
+        };
+        match read_json::<Outcome>(&dir.join("finetune.json"))? {
+            Some(o) => secs.push(o.seconds),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(secs.iter().sum::<f64>() / secs.len().max(1) as f64))
+}
+
 /// Adds every arm's Table A rows (fine-tuned) and run section to `table_a` and `runs`, and
 /// returns the side-by-side section; `None` without arms. `runs[0]` is the study's own.
 pub fn add_arms(
@@ -66,12 +101,15 @@ pub fn add_arms(
         let (rows, mut run) = tunescope_compare::report_sections(
             &results,
             config.data.task.name(),
-            &format!("{model} · arm {}", arm.name),
+            &arm_model(model, &arm.name),
         );
         table_a.extend(
             rows.into_iter()
                 .filter(|r| r.version == rep::Version::FineTuned),
         );
+        if let Some(l) = &mut run.layers {
+            super::seeds::add_bands(out, l)?;
+        }
         run.dynamics = super::dynamics::report_section(out)?;
         run.memorisation = super::memorisation::report_section(out)?;
         runs.push(run);
@@ -163,21 +201,44 @@ pub fn add_arms(
     for b in &branches {
         let out = &b.config.study.out;
         let results = CompareResults::read(&out.join("compare"))?;
+        // With several seeds: the seeds stage's means (`seeds/summary/` of the branch).
+        let summary: Option<SeedSummary> = read_json(&out.join("seeds/summary/summary.json"))?;
         movement.push(rep::NamedCurve {
             name: b.name.clone(),
             values: layers
                 .iter()
-                .map(|l| {
-                    results
+                .map(|l| match &summary {
+                    Some(s) => s
+                        .layers
+                        .iter()
+                        .find(|x| x.layer == *l)
+                        .and_then(|x| x.mean_displacement.mean),
+                    None => results
                         .layer_movement
                         .iter()
                         .find(|m| m.layer == *l)
-                        .and_then(|m| m.mean_displacement)
-                        .unwrap_or(f64::NAN)
+                        .and_then(|m| m.mean_displacement),
                 })
+                .map(|v| v.unwrap_or(f64::NAN))
                 .collect(),
         });
         let outcome: Option<Outcome> = read_json(&out.join("finetune.json"))?;
+        let head = |pick: fn(&SeedSummary) -> &Option<Estimate>, own: Option<f64>| match summary
+            .as_ref()
+            .and_then(|s| pick(s).as_ref())
+        {
+            Some(e) => (e.mean, e.lower.zip(e.upper)),
+            None => (own, None),
+        };
+        let (dev_accuracy, dev_interval) = head(
+            |s| &s.head_dev_accuracy,
+            outcome.as_ref().map(|o| o.dev.accuracy),
+        );
+        let (test_accuracy, test_interval) = head(
+            |s| &s.head_test_accuracy,
+            outcome.as_ref().map(|o| o.test.accuracy),
+        );
+        let seeds = summary.as_ref().map_or(1, |s| s.seeds.len());
         let ws = weights::read(out)?;
         arms.rows.push(rep::ArmRow {
             name: b.name.clone(),
@@ -186,9 +247,13 @@ pub fn add_arms(
                 .as_ref()
                 .map(|o| o.trained_parameters)
                 .filter(|&p| p > 0),
-            dev_accuracy: outcome.as_ref().map(|o| o.dev.accuracy),
-            test_accuracy: outcome.as_ref().map(|o| o.test.accuracy),
-            seconds: outcome.as_ref().map(|o| o.seconds),
+            seeds,
+            dev_accuracy,
+            dev_interval,
+            test_accuracy,
+            test_interval,
+            seconds: mean_seconds(out, summary.as_ref())?
+                .or_else(|| outcome.as_ref().map(|o| o.seconds)),
             movement_spearman: ws.as_ref().and_then(|w| w.movement_spearman),
             intruders: ws
                 .as_ref()

@@ -1,7 +1,8 @@
-//! The seeds stage: every comparison of the study's fine-tuning replicates (`finetune.seeds`)
-//! as a mean with a 95 % percentile-bootstrap interval over the seeds, and paired sign-flip
-//! permutation tests for "did layer k move more than layer j" and "did this label's distance
-//! grow". Writes `seeds/summary/summary.json`, `layers.csv`, `labels.csv`, `movement_tests.csv`.
+//! The seeds stage: every comparison of a fine-tuning branch's replicates (`finetune.seeds`;
+//! the study's or an arm's) as a mean with a 95 % percentile-bootstrap interval over the seeds,
+//! and paired sign-flip permutation tests for "did layer k move more than layer j" and "did
+//! this label's distance grow". Writes `seeds/summary/summary.json`, `layers.csv`,
+//! `labels.csv`, `movement_tests.csv` and `head.csv` into the branch's directory.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,7 @@ use serde_json::{json, Value};
 use tunescope_compare::seeds::{self, Estimate, LayerStats, Replicates, SeedSummary};
 use tunescope_compare::CompareResults;
 use tunescope_data::fs::{replace_dir, write_atomic};
+use tunescope_model::finetune::Outcome;
 use tunescope_report as rep;
 
 use super::dynamics::DynamicsResult;
@@ -63,22 +65,28 @@ pub fn summarise(s: &Settings, main: &Path) -> Result<SeedSummary> {
         .iter()
         .map(|(_, d)| CompareResults::read(&d.join("compare")))
         .collect::<Result<Vec<_>>>()?;
-    let memos = dirs
-        .iter()
-        .map(|(_, d)| {
-            read_json::<MemorisationResult>(&d.join("experiments/memorisation/memorisation.json"))
-        })
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .collect::<Option<Vec<_>>>();
-    let dyns = dirs
-        .iter()
-        .map(|(_, d)| read_json::<DynamicsResult>(&d.join("experiments/dynamics/dynamics.json")))
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .collect::<Option<Vec<_>>>();
+    // Every replicate's `rel` file; `None` unless each has one.
+    fn all<T: serde::de::DeserializeOwned>(
+        dirs: &[(u64, PathBuf)],
+        rel: &str,
+    ) -> Result<Option<Vec<T>>> {
+        Ok(dirs
+            .iter()
+            .map(|(_, d)| read_json::<T>(&d.join(rel)))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .collect())
+    }
+    let memos = all::<MemorisationResult>(&dirs, "experiments/memorisation/memorisation.json")?;
+    let dyns = all::<DynamicsResult>(&dirs, "experiments/dynamics/dynamics.json")?;
+    let outcomes = all::<Outcome>(&dirs, "finetune.json")?;
     Ok(seeds::summarise(
         &Replicates {
+            head_accuracy: outcomes.map(|o| {
+                o.iter()
+                    .map(|o| (o.dev.accuracy, o.test.accuracy))
+                    .collect()
+            }),
             seeds: dirs.iter().map(|(s, _)| *s).collect(),
             results,
             memorisation_gaps: memos
@@ -98,8 +106,8 @@ pub fn summarise(s: &Settings, main: &Path) -> Result<SeedSummary> {
     ))
 }
 
-/// Runs the seeds stage over the replicates of the study in `main`, into
-/// `main/seeds/summary/`.
+/// Runs the seeds stage over the replicates of the branch (the study, or an arm) in `main`,
+/// into `main/seeds/summary/`.
 pub fn run(settings: &Settings, main: &Path, display: &Display) -> Result<Value> {
     display.message(format!("{} replicates", settings.seeds.len()));
     let s = summarise(settings, main)?;
