@@ -124,6 +124,32 @@ pub fn split_sentences(n_sentences: usize, fraction: f64, seed: u64) -> (Vec<usi
     (0..n_sentences).partition(|&i| is_sub[i])
 }
 
+/// The memorisation split of a training split's sentences and units.
+pub struct SubtrainSplit {
+    /// Subtrain and subtest sentence ids ([`split_sentences`]).
+    pub sentences: (Vec<usize>, Vec<usize>),
+    /// Units (rows) whose sentence is in subtrain, ascending.
+    pub subtrain: Vec<usize>,
+    /// The other units, ascending.
+    pub subtest: Vec<usize>,
+}
+
+/// [`split_sentences`] of `train`'s sentences, with its units partitioned by sentence.
+pub fn split_units(train: &tunescope_data::Split, fraction: f64, seed: u64) -> SubtrainSplit {
+    let sentences = split_sentences(train.sentences.len(), fraction, seed);
+    let mut in_sub = vec![false; train.sentences.len()];
+    for &s in &sentences.0 {
+        in_sub[s] = true;
+    }
+    let (subtrain, subtest) =
+        (0..train.units.len()).partition(|&i| in_sub[train.units[i].sentence]);
+    SubtrainSplit {
+        sentences,
+        subtrain,
+        subtest,
+    }
+}
+
 pub use tunescope_report::MemoCurves;
 
 /// One row of the cross-task table: encoder fine-tuned on `finetuned_on` (`None` = pre-trained),

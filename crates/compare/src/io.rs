@@ -103,3 +103,25 @@ pub fn read_layer(path: &Path, names: &[String], labels: &[String]) -> Result<La
         labels,
     })
 }
+
+/// The sorted label list the comparisons index into: every label of the pre-trained
+/// representations' `labels.txt` over the three splits (as `tunescope compare` builds it).
+pub fn label_list(run: &Path) -> Result<Vec<String>> {
+    let mut all = BTreeSet::new();
+    for split in SPLITS {
+        all.extend(read_label_names(&reps_dir(run, PRETRAINED, split))?);
+    }
+    Ok(all.into_iter().collect())
+}
+
+/// One split's vectors at one layer, labels indexing `labels`.
+pub fn load_layer(
+    run: &Path,
+    model: &str,
+    split: &str,
+    layer: usize,
+    labels: &[String],
+) -> Result<LabelledVectors> {
+    let names = read_label_names(&reps_dir(run, model, split))?;
+    read_layer(&layer_file(run, model, split, layer), &names, labels)
+}

@@ -4,7 +4,10 @@
 //! * [`analysis`]: the comparisons on in-memory matrices (centroid movement, distance changes,
 //!   spatial similarity, CKA/RSA/Procrustes), reusable by the dynamics and cross-task studies.
 //! * [`dp`]: DirectProbe on one split × layer, summarised, with its run-directory artifacts.
-//! * [`experiments`]: dynamics over checkpoints, the memorisation split, the cross-task table.
+//! * [`experiments`]: dynamics over checkpoints, the memorisation split, the cross-task table,
+//!   on in-memory results; [`dynamics`], [`memorisation`], [`cross`], [`examples`] run them on a
+//!   run directory and write their result files; [`arms`] assembles the arms' report section.
+//! * [`rundir`]: the run directory's shared names (representation sources, checkpoints).
 //! * [`seeds`]: statistics over fine-tuning seeds (bootstrap intervals, permutation tests).
 //! * [`layer_analyses`]: the registry of per-layer analyses `compare` runs at every layer.
 //! * [`compare`]: walks a run directory, reuses artifacts, computes the rest; [`CompareResults`]
@@ -12,16 +15,22 @@
 //! * [`terminal_table`], [`report_sections`]: the terminal summary and the report's sections.
 
 pub mod analysis;
+pub mod arms;
+pub mod cross;
 pub mod dp;
 mod driver;
+pub mod dynamics;
+pub mod examples;
 pub mod experiments;
 mod findings;
 pub mod io;
 pub mod layer_analyses;
 pub mod measures;
+pub mod memorisation;
 pub mod paper;
 mod report;
 pub mod results;
+pub mod rundir;
 pub mod seeds;
 mod table;
 pub mod weights;

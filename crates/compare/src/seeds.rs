@@ -3,12 +3,16 @@
 //! the per-label distance changes, paired permutation tests of layer movement, the
 //! memorisation gap, the final dynamics similarity and the fine-tuned head's accuracy.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 use tunescope_data::csv::{opt_num, table};
 use tunescope_geometry::stats;
+use tunescope_report as rep;
 
 use crate::io::FINETUNED;
 use crate::results::CompareResults;
+use crate::rundir::read_json;
 
 /// Bootstrap resamples and permutation resamples (beyond the exact enumeration).
 const RESAMPLES: usize = 10_000;
@@ -389,4 +393,41 @@ impl SeedSummary {
         }
         Ok(files)
     }
+}
+
+/// Replaces the fine-tuned per-layer series of the report by their means over the seeds, with
+/// 95 % bands, when the seeds stage has run in the branch directory `out` (`seeds/summary/`).
+pub fn add_bands(out: &Path, layers: &mut rep::LayerSeries) -> anyhow::Result<()> {
+    let Some(s) = read_json::<SeedSummary>(&out.join("seeds/summary/summary.json"))? else {
+        return Ok(());
+    };
+    let band = |f: &dyn Fn(&LayerStats) -> &Estimate| -> rep::Series {
+        let at = |l: usize, g: &dyn Fn(&Estimate) -> Option<f64>| {
+            s.layers
+                .iter()
+                .find(|x| x.layer == l)
+                .and_then(|x| g(f(x)))
+                .unwrap_or(f64::NAN)
+        };
+        rep::Series {
+            values: layers.layers.iter().map(|&l| at(l, &|e| e.mean)).collect(),
+            ci: Some(rep::Band {
+                lower: layers.layers.iter().map(|&l| at(l, &|e| e.lower)).collect(),
+                upper: layers.layers.iter().map(|&l| at(l, &|e| e.upper)).collect(),
+            }),
+        }
+    };
+    if let Some(p) = &mut layers.probe_accuracy {
+        p.after = band(&|l| &l.probe_acc);
+    }
+    if let Some(c) = &mut layers.clusters {
+        c.after = band(&|l| &l.clusters);
+    }
+    if let Some(m) = &mut layers.min_distance {
+        m.after = band(&|l| &l.min_distance);
+    }
+    if layers.cka_pre_post.is_some() {
+        layers.cka_pre_post = Some(band(&|l| &l.cka_debiased));
+    }
+    Ok(())
 }

@@ -113,10 +113,11 @@ fn summary(config: &Config, outcome: &study::Outcome) -> Result<String> {
              on {selected}; DirectProbe clusters; similarity with undefined label pairs = {mode}):"
         );
         // The study's rows are "original" / "fine-tuned"; an arm's fine-tuned rows carry its name.
-        let label = |r: &tunescope_report::TableARow| match study::stages::arms::arm_of(&r.model) {
-            Some(arm) => format!("{} · {arm}", r.version.as_str()),
-            None => r.version.as_str().to_string(),
-        };
+        let label =
+            |r: &tunescope_report::TableARow| match tunescope_compare::arms::arm_of(&r.model) {
+                Some(arm) => format!("{} · {arm}", r.version.as_str()),
+                None => r.version.as_str().to_string(),
+            };
         let w = rows
             .iter()
             .map(|r| label(r).chars().count())

@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 
 use super::manifest::StageRecord;
 use super::plan::{Kind, Planned};
-use super::rundir::ModelRef;
+use tunescope_compare::rundir::ModelRef;
 use tunescope_data::fs::write_atomic;
 
 /// Whether `stage`'s result is shared through the cache.

@@ -8,11 +8,11 @@ use serde_json::Value;
 
 use super::display::Display;
 use super::plan::{Kind, Planned};
-use super::rundir::{self, ModelRef};
 use super::stages::{
     compare, cross, data, directprobe, dynamics, examples, extract, finetune, mdl, memorisation,
     probe, report, seeds, similarity, weights,
 };
+use tunescope_compare::rundir::{self, ModelRef};
 
 /// What runs a stage: resources that do not change results (so they are not keyed).
 pub struct Resources<'a> {

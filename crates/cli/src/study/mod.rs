@@ -16,7 +16,6 @@ pub mod hash;
 mod keys_test;
 pub mod manifest;
 pub mod plan;
-pub mod rundir;
 pub mod slurm;
 pub mod stages;
 

@@ -14,12 +14,12 @@ use serde_json::{json, Value};
 
 use super::hash::{hash_json, HashCache};
 use super::manifest::{Manifest, Status};
-use super::rundir::{checkpoints, cross_dir, replicate_dir, ModelRef};
 use super::stages::{
     compare, cross, data, directprobe, dynamics, examples, extract, finetune, mdl, memorisation,
     probe, report, seeds, similarity, weights,
 };
 use crate::config::{Config, Layers};
+use tunescope_compare::rundir::{checkpoints, cross_dir, replicate_dir, ModelRef};
 
 /// Bumped when a stage's code changes what it writes, so old results are not reused.
 const STAGE_VERSION: u32 = 2;

@@ -10,10 +10,10 @@ use tunescope_compare::dp::{self as cdp, DirectProbeSettings};
 use tunescope_compare::io as cio;
 use tunescope_data::fs::replace_dir;
 
-use super::extract::{label_list, load_layer};
 use crate::config::Config;
 use crate::study::display::Display;
-use crate::study::rundir::ModelRef;
+use tunescope_compare::io::{label_list, load_layer};
+use tunescope_compare::rundir::ModelRef;
 
 /// The splits DirectProbe clusters (train for Table A, test for the train/test similarity).
 pub const SPLITS: [&str; 2] = ["train", "test"];

@@ -3,14 +3,11 @@
 //! `labels.npy` (i64 index into the task's label list) and `units.jsonl` (sentence, target,
 //! label per row), built on [`tunescope_model::extract::Embedder`].
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
-use tunescope_compare::analysis::LabelledVectors;
-use tunescope_compare::io as cio;
 use tunescope_data::{Task, UnitKind};
 use tunescope_model::encoder::{self, SentencePool, WordPool};
 use tunescope_model::extract::{extract_task, TaskExtractOptions};
@@ -18,7 +15,7 @@ use tunescope_model::extract::{extract_task, TaskExtractOptions};
 use super::data::read_task;
 use crate::config::{Config, Device, Pooling};
 use crate::study::display::Display;
-use crate::study::rundir::ModelRef;
+use tunescope_compare::rundir::ModelRef;
 
 /// What extraction reads: which hidden states of which splits, and how words become vectors.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -117,30 +114,4 @@ pub fn extract(
     let rows: serde_json::Map<String, Value> =
         counts.into_iter().map(|(n, c)| (n, json!(c))).collect();
     Ok(json!({"units": rows, "layers": s.layers, "dim": enc.config.hidden_size}))
-}
-
-/// The sorted label list the comparisons index into: every label of the pre-trained
-/// representations' `labels.txt` over the three splits (as `tunescope compare` builds it).
-pub fn label_list(out: &Path) -> Result<Vec<String>> {
-    let mut all = BTreeSet::new();
-    for split in cio::SPLITS {
-        all.extend(cio::read_label_names(&cio::reps_dir(
-            out,
-            cio::PRETRAINED,
-            split,
-        ))?);
-    }
-    Ok(all.into_iter().collect())
-}
-
-/// One split's vectors at one layer, labels indexing `labels`.
-pub fn load_layer(
-    out: &Path,
-    model: &str,
-    split: &str,
-    layer: usize,
-    labels: &[String],
-) -> Result<LabelledVectors> {
-    let names = cio::read_label_names(&cio::reps_dir(out, model, split))?;
-    cio::read_layer(&cio::layer_file(out, model, split, layer), &names, labels)
 }

@@ -12,11 +12,11 @@ use tunescope_compare::measures::mdl_file;
 use tunescope_model::probe::mdl::{self, MdlSettings};
 use tunescope_model::probe::{self, ProbeConfig, ProbeReport};
 
-use super::extract::{label_list, load_layer};
 use super::probe::{control_types, probe_config};
 use crate::config::Config;
 use crate::study::display::Display;
-use crate::study::rundir::{read_required, ModelRef};
+use tunescope_compare::io::{label_list, load_layer};
+use tunescope_compare::rundir::{read_required, ModelRef};
 
 /// What the MDL stage reads (with `mlp`, also the probe stage's choice of MLP, read from that
 /// stage's output: the plan makes the probe stage's key part of this one's).

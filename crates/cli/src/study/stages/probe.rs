@@ -12,10 +12,10 @@ use tunescope_data::{Split, Target};
 use tunescope_model::probe::{self, ProbeConfig};
 
 use super::data::read_task;
-use super::extract::{label_list, load_layer};
 use crate::config::Config;
 use crate::study::display::Display;
-use crate::study::rundir::ModelRef;
+use tunescope_compare::io::{label_list, load_layer};
+use tunescope_compare::rundir::ModelRef;
 
 /// What the probe stage reads.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -52,11 +52,11 @@ pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportD
         }
     }
     if let Some(l) = &mut run.layers {
-        super::seeds::add_bands(out, l)?;
+        tunescope_compare::seeds::add_bands(out, l)?;
     }
     let measures = tunescope_compare::measures::report_measures(out, &results.layers)?;
-    run.dynamics = super::dynamics::report_section(out)?;
-    run.memorisation = super::memorisation::report_section(out)?;
+    run.dynamics = tunescope_compare::dynamics::report_section(out)?;
+    run.memorisation = tunescope_compare::memorisation::report_section(out)?;
     let mut runs = vec![run];
     let arms = super::arms::add_arms(config, &model, &mut table_a, &mut runs)?;
     let toml_text = toml::to_string(config).context("serialising the config")?;

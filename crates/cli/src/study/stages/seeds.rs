@@ -9,17 +9,16 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 use serde_json::{json, Value};
-use tunescope_compare::seeds::{self, Estimate, LayerStats, Replicates, SeedSummary};
+use tunescope_compare::seeds::{self, Replicates, SeedSummary};
 use tunescope_compare::CompareResults;
 use tunescope_data::fs::{replace_dir, write_atomic};
 use tunescope_model::finetune::Outcome;
-use tunescope_report as rep;
 
-use super::dynamics::DynamicsResult;
-use super::memorisation::MemorisationResult;
 use crate::config::Config;
 use crate::study::display::Display;
-use crate::study::rundir::{read_json, replicate_dir};
+use tunescope_compare::dynamics::DynamicsResult;
+use tunescope_compare::memorisation::MemorisationResult;
+use tunescope_compare::rundir::{read_json, replicate_dir};
 
 /// What the seeds stage reads (besides the replicates' results).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -124,43 +123,6 @@ pub fn run(settings: &Settings, main: &Path, display: &Display) -> Result<Value>
 fn write(dir: &Path, s: &SeedSummary) -> Result<()> {
     for (name, text) in s.files()? {
         write_atomic(&dir.join(name), text)?;
-    }
-    Ok(())
-}
-
-/// Replaces the fine-tuned per-layer series of the report by their means over the seeds, with
-/// 95 % bands, when the seeds stage has run.
-pub fn add_bands(out: &Path, layers: &mut rep::LayerSeries) -> Result<()> {
-    let Some(s) = read_json::<SeedSummary>(&out.join("seeds/summary/summary.json"))? else {
-        return Ok(());
-    };
-    let band = |f: &dyn Fn(&LayerStats) -> &Estimate| -> rep::Series {
-        let at = |l: usize, g: &dyn Fn(&Estimate) -> Option<f64>| {
-            s.layers
-                .iter()
-                .find(|x| x.layer == l)
-                .and_then(|x| g(f(x)))
-                .unwrap_or(f64::NAN)
-        };
-        rep::Series {
-            values: layers.layers.iter().map(|&l| at(l, &|e| e.mean)).collect(),
-            ci: Some(rep::Band {
-                lower: layers.layers.iter().map(|&l| at(l, &|e| e.lower)).collect(),
-                upper: layers.layers.iter().map(|&l| at(l, &|e| e.upper)).collect(),
-            }),
-        }
-    };
-    if let Some(p) = &mut layers.probe_accuracy {
-        p.after = band(&|l| &l.probe_acc);
-    }
-    if let Some(c) = &mut layers.clusters {
-        c.after = band(&|l| &l.clusters);
-    }
-    if let Some(m) = &mut layers.min_distance {
-        m.after = band(&|l| &l.min_distance);
-    }
-    if layers.cka_pre_post.is_some() {
-        layers.cka_pre_post = Some(band(&|l| &l.cka_debiased));
     }
     Ok(())
 }

@@ -17,9 +17,9 @@ use tunescope_geometry::linalg::Matrix;
 use tunescope_geometry::similarity::{RsaOptions, SimilarityError};
 use tunescope_geometry::stats::Rng;
 
-use super::extract::{label_list, load_layer};
 use crate::config::Config;
 use crate::study::display::Display;
+use tunescope_compare::io::{label_list, load_layer};
 
 /// What the similarity stage reads.
 #[derive(Debug, Clone, PartialEq, Serialize)]

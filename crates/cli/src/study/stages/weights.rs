@@ -5,16 +5,15 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 use serde_json::{json, Value};
-use tunescope_compare::weights::{weight_space, WeightSpace};
+use tunescope_compare::weights::weight_space;
 use tunescope_compare::CompareResults;
 use tunescope_data::fs::{replace_dir, write_atomic};
 use tunescope_geometry::weights::{INTRUDER_THRESHOLD, INTRUDER_TOP_K};
 
 use crate::study::display::Display;
-use crate::study::rundir::read_json;
 
 /// What the weight-space stage reads.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -57,9 +56,4 @@ pub fn run(s: &Settings, out: &Path, pretrained: &Path, display: &Display) -> Re
         "intruders": intruders,
         "movement_spearman": ws.movement_spearman,
     }))
-}
-
-/// The weight-space view written into `out/weights/`, if any.
-pub fn read(out: &Path) -> Result<Option<WeightSpace>> {
-    read_json(&out.join("weights/weights.json")).context("weight-space results")
 }
