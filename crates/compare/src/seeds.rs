@@ -1,16 +1,21 @@
 //! Statistics over fine-tuning seeds (the study's `seeds` stage): every per-layer quantity of
 //! `compare` as a mean with a 95 % bootstrap interval over the replicates, sign-flip tests of
 //! the per-label distance changes, paired permutation tests of layer movement, the
-//! memorisation gap, the final dynamics similarity and the measures beyond the paper
-//! (similarity indices, MDL compression, selectivity, geometry descriptors).
+//! memorisation gap, the final dynamics similarity, the fine-tuned head's accuracy and the
+//! measures beyond the paper (similarity indices, MDL compression, selectivity, geometry
+//! descriptors).
+
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use tunescope_data::csv::{opt_num, table};
 use tunescope_geometry::stats;
+use tunescope_report as rep;
 
 use crate::io::FINETUNED;
 use crate::measures::MeasureValue;
 use crate::results::CompareResults;
+use crate::rundir::read_json;
 
 /// Bootstrap resamples and permutation resamples (beyond the exact enumeration).
 const RESAMPLES: usize = 10_000;
@@ -129,6 +134,12 @@ pub struct SeedSummary {
     pub memorisation_p_value: Option<f64>,
     /// Per layer: Pearson correlation of the last snapshot with the pre-trained distances.
     pub dynamics_final_similarity: Vec<(usize, Estimate)>,
+    /// Dev accuracy of the fine-tuned task head (fraction), when every replicate recorded it.
+    #[serde(default)]
+    pub head_dev_accuracy: Option<Estimate>,
+    /// Test accuracy of the fine-tuned task head (fraction).
+    #[serde(default)]
+    pub head_test_accuracy: Option<Estimate>,
 }
 
 /// One replicate's value per layer, `(layer, value)`.
@@ -148,6 +159,8 @@ pub struct Replicates {
     pub dynamics_final: Option<Vec<LayerValues>>,
     /// Each replicate's measures ([`crate::measures::replicate_measures`]; empty when not read).
     pub measures: Vec<Vec<MeasureValue>>,
+    /// Each replicate's fine-tuned head accuracy (dev, test), when every replicate has it.
+    pub head_accuracy: Option<Vec<(f64, f64)>>,
 }
 
 /// The statistics over the replicates: per-layer estimates with bootstrap intervals,
@@ -284,7 +297,15 @@ pub fn summarise(r: &Replicates, seed: u64) -> SeedSummary {
             dynamics_final_similarity.push((layer, Estimate::of(v, seed)));
         }
     }
+    let head = |f: fn(&(f64, f64)) -> f64| {
+        r.head_accuracy
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .map(|h| Estimate::of(h.iter().map(|x| Some(f(x))).collect(), seed))
+    };
     SeedSummary {
+        head_dev_accuracy: head(|h| h.0),
+        head_test_accuracy: head(|h| h.1),
         seeds: r.seeds.clone(),
         layers,
         labels,
@@ -333,7 +354,8 @@ fn est_cols(e: &Estimate) -> [String; 3] {
 
 impl SeedSummary {
     /// The files of `seeds/summary/` (name, contents): `summary.json`, `layers.csv`, `labels.csv`,
-    /// `movement_tests.csv`.
+    /// `movement_tests.csv` and, when the replicates recorded it, `head.csv` (the fine-tuned
+    /// head's dev and test accuracy).
     pub fn files(&self) -> serde_json::Result<Vec<(&'static str, String)>> {
         let s = self;
         let mut files = vec![("summary.json", serde_json::to_string_pretty(s)? + "\n")];
@@ -409,6 +431,117 @@ impl SeedSummary {
                 &rows,
             ),
         ));
+        let rows: Vec<Vec<String>> = [
+            ("dev", &s.head_dev_accuracy),
+            ("test", &s.head_test_accuracy),
+        ]
+        .into_iter()
+        .filter_map(|(split, e)| {
+            let mut r = vec![split.to_string()];
+            r.extend(est_cols(e.as_ref()?));
+            Some(r)
+        })
+        .collect();
+        if !rows.is_empty() {
+            files.push((
+                "head.csv",
+                table(&["split", "accuracy_mean", "ci_lower", "ci_upper"], &rows),
+            ));
+        }
         Ok(files)
     }
+}
+
+/// The seeds summary of the branch directory `out` (`seeds/summary/`), when the seeds stage
+/// has run.
+pub fn read_summary(out: &Path) -> anyhow::Result<Option<SeedSummary>> {
+    read_json::<SeedSummary>(&out.join("seeds/summary/summary.json"))
+}
+
+/// Means over the seeds with 95 % bands, at `layers`, of the estimate `f` picks per layer (NaN
+/// where a layer has none).
+fn seed_series(
+    s: &SeedSummary,
+    layers: &[usize],
+    f: &dyn Fn(&LayerStats) -> Option<&Estimate>,
+) -> rep::Series {
+    let at = |l: usize, g: &dyn Fn(&Estimate) -> Option<f64>| {
+        s.layers
+            .iter()
+            .find(|x| x.layer == l)
+            .and_then(|x| f(x).and_then(g))
+            .unwrap_or(f64::NAN)
+    };
+    rep::Series {
+        values: layers.iter().map(|&l| at(l, &|e| e.mean)).collect(),
+        ci: Some(rep::Band {
+            lower: layers.iter().map(|&l| at(l, &|e| e.lower)).collect(),
+            upper: layers.iter().map(|&l| at(l, &|e| e.upper)).collect(),
+        }),
+    }
+}
+
+/// The measure `key` of [`LayerStats::measures`] over the seeds at `layers`; `None` when no
+/// layer has it.
+fn measure_series(s: &SeedSummary, layers: &[usize], key: &str) -> Option<rep::Series> {
+    fn pick<'a>(l: &'a LayerStats, key: &str) -> Option<&'a Estimate> {
+        l.measures
+            .iter()
+            .find(|m| m.key == key)
+            .map(|m| &m.estimate)
+    }
+    s.layers
+        .iter()
+        .any(|l| pick(l, key).is_some())
+        .then(|| seed_series(s, layers, &|l| pick(l, key)))
+}
+
+/// Adds the seeds' means and 95 % intervals to the report's measures sections (similarity
+/// indices and MDL compression of the fine-tuned encoder), when the seeds stage has run in the
+/// branch directory `out`.
+pub fn add_measure_bands(out: &Path, measures: &mut Option<rep::Measures>) -> anyhow::Result<()> {
+    let (Some(s), Some(m)) = (read_summary(out)?, measures.as_mut()) else {
+        return Ok(());
+    };
+    if let Some(sim) = &mut m.similarity {
+        for meas in &mut sim.measures {
+            meas.seeds = measure_series(&s, &sim.layers, &format!("similarity/{}", meas.key));
+        }
+    }
+    if let Some(mdl) = &mut m.mdl {
+        for p in &mut mdl.probes {
+            p.after_seeds = measure_series(&s, &mdl.layers, &format!("mdl/{}", p.name));
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the fine-tuned per-layer series of the report by their means over the seeds, with
+/// 95 % bands, when the seeds stage has run in the branch directory `out` (`seeds/summary/`);
+/// also the registered per-layer analyses' (e.g. the geometry descriptors).
+pub fn add_bands(out: &Path, layers: &mut rep::LayerSeries) -> anyhow::Result<()> {
+    let Some(s) = read_summary(out)? else {
+        return Ok(());
+    };
+    let band = |f: &dyn Fn(&LayerStats) -> &Estimate| -> rep::Series {
+        seed_series(&s, &layers.layers, &|l| Some(f(l)))
+    };
+    for m in &mut layers.measures {
+        if let Some(series) = measure_series(&s, &m.layers, &format!("{}/{}", m.analysis, m.key)) {
+            m.values.after = series;
+        }
+    }
+    if let Some(p) = &mut layers.probe_accuracy {
+        p.after = band(&|l| &l.probe_acc);
+    }
+    if let Some(c) = &mut layers.clusters {
+        c.after = band(&|l| &l.clusters);
+    }
+    if let Some(m) = &mut layers.min_distance {
+        m.after = band(&|l| &l.min_distance);
+    }
+    if layers.cka_pre_post.is_some() {
+        layers.cka_pre_post = Some(band(&|l| &l.cka_debiased));
+    }
+    Ok(())
 }

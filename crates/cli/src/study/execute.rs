@@ -67,20 +67,26 @@ pub fn execute(stage: &Planned, resume: bool, res: &Resources<'_>) -> Result<Val
         Kind::CrossTask(name, s) => in_pool(res.threads, || {
             cross::run(s, main, name, &stage.pretrained, display)
         }),
-        Kind::Seeds(s) => seeds::run(s, main, display),
+        Kind::Seeds(s) => seeds::run(s, dir, display),
         Kind::Report(s) => report::run(s, main, &stage.upstream_keys()),
     }
 }
 
-/// Links a replicate's run directory `sub` to the study's pre-trained artifacts (data,
-/// representations, probes, DirectProbe), which every replicate shares.
+/// Links a replicate's run directory `sub` (`seeds/seed-<s>/`, `arms/<name>/`,
+/// `arms/<name>/seeds/seed-<s>/`) to the study's pre-trained artifacts (data, representations,
+/// probes, DirectProbe), which every replicate shares.
 fn link_shared(main: &Path, sub: &Path) -> Result<()> {
-    for (path, up) in [
-        ("data", "../../"),
-        ("reps/pretrained", "../../../"),
-        ("probe/pretrained", "../../../"),
-        ("mdl/pretrained", "../../../"),
-        ("directprobe/pretrained", "../../../"),
+    let depth = sub
+        .strip_prefix(main)
+        .with_context(|| format!("{} is not inside {}", sub.display(), main.display()))?
+        .components()
+        .count();
+    for path in [
+        "data",
+        "reps/pretrained",
+        "probe/pretrained",
+        "mdl/pretrained",
+        "directprobe/pretrained",
     ] {
         let (target, link) = (main.join(path), sub.join(path));
         if !target.exists() || link.symlink_metadata().is_ok() {
@@ -89,6 +95,7 @@ fn link_shared(main: &Path, sub: &Path) -> Result<()> {
         let parent = link.parent().expect("a link inside the replicate");
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
+        let up = "../".repeat(depth + path.matches('/').count());
         std::os::unix::fs::symlink(format!("{up}{path}"), &link)
             .with_context(|| format!("cannot link {} to the study's {path}", link.display()))?;
     }

@@ -52,10 +52,10 @@ pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportD
         }
     }
     if let Some(l) = &mut run.layers {
-        super::seeds::add_bands(out, l)?;
+        tunescope_compare::seeds::add_bands(out, l)?;
     }
     let mut measures = tunescope_compare::measures::report_measures(out, &results.layers)?;
-    super::seeds::add_measure_bands(out, &mut measures)?;
+    tunescope_compare::seeds::add_measure_bands(out, &mut measures)?;
     run.dynamics = tunescope_compare::dynamics::report_section(out)?;
     run.memorisation = tunescope_compare::memorisation::report_section(out)?;
     let mut runs = vec![run];
