@@ -13,6 +13,7 @@ use anyhow::{bail, Context};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use tunescope_compare::analysis::UndefinedPairs;
+use tunescope_data::rundir::RunDir;
 use tunescope_data::{Files, Format, LoadSpec, TaskKind, UnitKind};
 use tunescope_model::finetune::{FinetuneConfig, Method};
 
@@ -740,6 +741,11 @@ impl Config {
         Ok(config)
     }
 
+    /// The study's run directory (`study.out`).
+    pub fn run_dir(&self) -> RunDir {
+        RunDir::new(&self.study.out)
+    }
+
     /// The data settings for [`tunescope_data::load`].
     pub fn load_spec(&self) -> anyhow::Result<LoadSpec> {
         self.data.load_spec(self.study.seed)
@@ -751,7 +757,7 @@ impl Config {
     pub fn cross_config(&self, entry: &CrossTask) -> Config {
         let mut c = self.clone();
         c.study.name = format!("{}-cross-{}", self.study.name, entry.name);
-        c.study.out = self.study.out.join("cross").join(&entry.name);
+        c.study.out = self.run_dir().cross(&entry.name).root().to_path_buf();
         c.study.cache = None;
         c.data = entry.data.clone();
         c.model.pooling = None;
@@ -765,7 +771,7 @@ impl Config {
     pub fn replicate_config(&self, r: usize) -> Config {
         let mut c = self.clone();
         let seed = self.finetune.seed.unwrap_or(self.study.seed) + r as u64;
-        c.study.out = self.study.out.join("seeds").join(format!("seed-{seed}"));
+        c.study.out = self.run_dir().replicate(seed).root().to_path_buf();
         c.study.cache = None;
         c.finetune.seed = Some(seed);
         c.finetune.seeds = 1;
@@ -787,7 +793,7 @@ impl Config {
             .try_into()
             .map_err(|e| anyhow::anyhow!("{}: finetune: {e}", what()))?;
         c.finetune.seeds = 1;
-        c.study.out = self.study.out.join("arms").join(&arm.name);
+        c.study.out = self.run_dir().arm(&arm.name).root().to_path_buf();
         c.study.cache = None;
         c.cross_task.clear();
         c.arms.clear();

@@ -3,15 +3,13 @@
 //! accuracies, training times, parameters trained, per-layer curves with one line per arm and
 //! the weight-space figures — read from each arm's run directory.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result};
 use tunescope_model::finetune::Outcome;
 use tunescope_report as rep;
 
-use crate::rundir::read_json;
 use crate::weights::WeightSpace;
 use crate::CompareResults;
+use tunescope_data::rundir::{read_json, RunDir};
 
 /// One fine-tuning branch as the report sees it.
 #[derive(Debug, Clone)]
@@ -21,12 +19,12 @@ pub struct Branch {
     /// The method and its settings as the report states them.
     pub method: String,
     /// The branch's run directory.
-    pub out: PathBuf,
+    pub out: RunDir,
 }
 
 /// The weight-space view written into `out/weights/`, if any.
-pub fn read_weights(out: &std::path::Path) -> Result<Option<WeightSpace>> {
-    read_json(&out.join("weights/weights.json")).context("weight-space results")
+pub fn read_weights(out: &RunDir) -> Result<Option<WeightSpace>> {
+    read_json(&out.weights_json()).context("weight-space results")
 }
 
 /// Adds every arm's Table A rows (fine-tuned) and run section to `table_a` and `runs`, and
@@ -41,8 +39,8 @@ pub fn add_arms(
 ) -> Result<rep::Arms> {
     for b in &branches[1..] {
         let out = &b.out;
-        let results = CompareResults::read(&out.join("compare"))
-            .with_context(|| format!("arm {}", b.name))?;
+        let results =
+            CompareResults::read(&out.compare()).with_context(|| format!("arm {}", b.name))?;
         let (rows, mut run) =
             crate::report_sections(&results, task, &format!("{model} · arm {}", b.name));
         table_a.extend(
@@ -139,7 +137,7 @@ pub fn add_arms(
     let mut movement = Vec::new();
     for b in branches {
         let out = &b.out;
-        let results = CompareResults::read(&out.join("compare"))?;
+        let results = CompareResults::read(&out.compare())?;
         movement.push(rep::NamedCurve {
             name: b.name.clone(),
             values: layers
@@ -154,7 +152,7 @@ pub fn add_arms(
                 })
                 .collect(),
         });
-        let outcome: Option<Outcome> = read_json(&out.join("finetune.json"))?;
+        let outcome: Option<Outcome> = read_json(&out.finetune_outcome())?;
         let ws = read_weights(out)?;
         arms.rows.push(rep::ArmRow {
             name: b.name.clone(),

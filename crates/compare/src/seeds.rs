@@ -13,6 +13,9 @@ use crate::results::CompareResults;
 /// Bootstrap resamples and permutation resamples (beyond the exact enumeration).
 const RESAMPLES: usize = 10_000;
 
+/// The summary's JSON file in `seeds/summary/` (beside its CSV tables).
+pub const SUMMARY_FILE: &str = "summary.json";
+
 /// A quantity measured once per seed: its mean and 95 % bootstrap interval over the seeds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Estimate {
@@ -285,7 +288,7 @@ impl SeedSummary {
     /// `movement_tests.csv`.
     pub fn files(&self) -> serde_json::Result<Vec<(&'static str, String)>> {
         let s = self;
-        let mut files = vec![("summary.json", serde_json::to_string_pretty(s)? + "\n")];
+        let mut files = vec![(SUMMARY_FILE, serde_json::to_string_pretty(s)? + "\n")];
         let mut rows = Vec::new();
         for l in &s.layers {
             for (what, e) in [

@@ -19,7 +19,7 @@ use super::stages::{
     probe, report, seeds, similarity, weights,
 };
 use crate::config::{Config, Layers};
-use tunescope_compare::rundir::{checkpoints, cross_dir, replicate_dir, ModelRef};
+use tunescope_data::rundir::{ModelRef, RunDir, PRETRAINED};
 
 /// Bumped when a stage's code changes what it writes, so old results are not reused.
 const STAGE_VERSION: u32 = 2;
@@ -432,12 +432,13 @@ impl Replicate {
         }
     }
 
-    /// Output path (relative to the study's run directory) within this branch.
-    fn path(&self, p: &str) -> String {
+    /// This branch's run directory relative to the study's: its outputs' paths as the
+    /// manifest records them.
+    fn rel(&self) -> RunDir {
         match &self.tag {
-            None => p.to_string(),
-            Some(Tag::Seed(s)) => format!("seeds/seed-{s}/{p}"),
-            Some(Tag::Arm(a)) => format!("arms/{a}/{p}"),
+            None => RunDir::relative(),
+            Some(Tag::Seed(s)) => RunDir::relative().replicate(*s),
+            Some(Tag::Arm(a)) => RunDir::relative().arm(a),
         }
     }
 }
@@ -456,7 +457,7 @@ pub fn replicates(config: &Config) -> Vec<Replicate> {
                 let seed = c.finetune.seed.expect("a replicate has its own seed");
                 Replicate {
                     tag: Some(Tag::Seed(seed)),
-                    dir: replicate_dir(&config.study.out, seed),
+                    dir: config.run_dir().replicate(seed).root().to_path_buf(),
                     config: c,
                 }
             }
@@ -501,7 +502,7 @@ pub fn build(
         "data",
         Kind::Data(data::settings(config)),
         vec![],
-        vec!["data".into()],
+        vec![output(RunDir::relative().data())],
     );
     data.external = data_hashes(config, cache, "[data]")?;
     b.add(data);
@@ -519,7 +520,7 @@ pub fn build(
                 extract::settings(config, kind, &layers, true),
             ),
             vec!["data".into()],
-            vec!["reps/pretrained".into()],
+            vec![output(RunDir::relative().reps(PRETRAINED))],
         )
         .external("model", &model_hash),
     );
@@ -546,7 +547,7 @@ pub fn build(
             "seeds",
             Kind::Seeds(seeds::settings(config)),
             ids,
-            vec!["seeds/summary".into()],
+            vec![output(RunDir::relative().seeds_summary())],
         ));
         report_after.push("seeds".into());
     }
@@ -564,7 +565,7 @@ pub fn build(
             "report",
             Kind::Report(Box::new(report::settings(config))),
             all,
-            vec!["report/index.html".into()],
+            vec![output(RunDir::relative().report_index())],
         ));
     }
     Ok(b.plan)
@@ -583,7 +584,7 @@ fn analyses(b: &mut Builder<'_>, rep: &Replicate, model: &ModelRef) -> Vec<Strin
                     id.clone(),
                     Kind::Probe(model.clone(), probe::settings(config, layer)),
                     vec![ex.clone()],
-                    vec![rep.path(&format!("probe/{}/layer-{layer}.json", model.name()))],
+                    vec![output(rep.rel().probe_file(&model.name(), layer))],
                 ),
                 rep,
             );
@@ -598,7 +599,7 @@ fn analyses(b: &mut Builder<'_>, rep: &Replicate, model: &ModelRef) -> Vec<Strin
                         } else {
                             vec![ex.clone()]
                         },
-                        vec![rep.path(&format!("mdl/{}/layer-{layer}.json", model.name()))],
+                        vec![output(rep.rel().mdl_file(&model.name(), layer))],
                     ),
                     rep,
                 );
@@ -620,9 +621,10 @@ fn analyses(b: &mut Builder<'_>, rep: &Replicate, model: &ModelRef) -> Vec<Strin
                             directprobe::settings(config, split, layer),
                         ),
                         vec![ex.clone()],
-                        vec![rep.path(&format!(
-                            "directprobe/{}/{split}/layer-{layer}",
-                            model.name()
+                        vec![output(rep.rel().directprobe_dir(
+                            &model.name(),
+                            split,
+                            layer,
                         ))],
                     ),
                     rep,
@@ -650,11 +652,7 @@ fn branch(
             ft_id.clone(),
             Kind::Finetune(finetune::settings(config)),
             vec!["data".into()],
-            vec![
-                rep.path("models/finetuned"),
-                rep.path("finetune.json"),
-                rep.path("train_log.jsonl"),
-            ],
+            finetune_outputs(&rep.rel()),
         )
         .external("model", model_hash),
         rep,
@@ -662,7 +660,12 @@ fn branch(
     let finetune_done = matches!(b.action_of(&ft_id), Action::Skip(_));
     let mut models = vec![ModelRef::Finetuned];
     if finetune_done {
-        models.extend(checkpoints(&rep.dir)?.into_iter().map(ModelRef::Checkpoint));
+        models.extend(
+            RunDir::new(&rep.dir)
+                .checkpoints()?
+                .into_iter()
+                .map(ModelRef::Checkpoint),
+        );
     }
     for m in &models {
         let all_splits = !matches!(m, ModelRef::Checkpoint(_));
@@ -674,7 +677,7 @@ fn branch(
                     extract::settings(config, kind, &b.layers, all_splits),
                 ),
                 vec!["data".into(), ft_id.clone()],
-                vec![rep.path(&format!("reps/{}", m.name()))],
+                vec![output(rep.rel().reps(&m.name()))],
             ),
             rep,
         );
@@ -703,7 +706,7 @@ fn branch(
                     id.clone(),
                     Kind::Similarity(similarity::settings(config, layer)),
                     vec!["extract/pretrained".into(), rep.id("extract/finetuned")],
-                    vec![rep.path(&format!("similarity/layer-{layer}.json"))],
+                    vec![output(rep.rel().similarity_file(layer))],
                 ),
                 rep,
             );
@@ -722,7 +725,7 @@ fn branch(
                 rep.id("compare"),
                 Kind::Compare(compare::settings(config, &b.layers)),
                 after,
-                vec![rep.path("compare")],
+                vec![output(rep.rel().compare())],
             ),
             rep,
         );
@@ -732,7 +735,7 @@ fn branch(
                 rep.id("weights"),
                 Kind::Weights(weights::settings()),
                 vec![ft_id.clone(), rep.id("compare")],
-                vec![rep.path("weights")],
+                vec![output(rep.rel().weights())],
             )
             .external("model", model_hash),
             rep,
@@ -755,8 +758,8 @@ fn branch(
                     Kind::Examples(examples::settings(config, &b.layers)),
                     after,
                     vec![
-                        rep.path("compare/examples.csv"),
-                        rep.path("compare/examples.json"),
+                        output(rep.rel().examples_csv()),
+                        output(rep.rel().examples_json()),
                     ],
                 ),
                 rep,
@@ -796,7 +799,7 @@ fn experiments(b: &mut Builder<'_>, rep: &Replicate, finetune_done: bool) -> Res
                     rep.id("dynamics"),
                     kind,
                     after,
-                    vec![rep.path("experiments/dynamics")],
+                    vec![output(rep.rel().dynamics())],
                 ),
                 rep,
             );
@@ -833,7 +836,7 @@ fn experiments(b: &mut Builder<'_>, rep: &Replicate, finetune_done: bool) -> Res
                     "extract/pretrained".to_string(),
                     rep.id("extract/finetuned"),
                 ],
-                vec![rep.path("experiments/memorisation")],
+                vec![output(rep.rel().memorisation())],
             ),
             rep,
         );
@@ -853,14 +856,15 @@ fn cross_tasks(
     let mut ids = Vec::new();
     for entry in &config.cross_task {
         let sub = config.cross_config(entry);
-        let dir = cross_dir(&config.study.out, &entry.name);
+        let dir = config.run_dir().cross(&entry.name).root().to_path_buf();
+        let rel = RunDir::relative().cross(&entry.name);
         let base = format!("cross/{}", entry.name);
         let data_id = format!("{base}/data");
         let mut data = Stage::new(
             data_id.clone(),
             Kind::CrossData(entry.name.clone(), data::settings(&sub)),
             vec![],
-            vec![format!("{base}/data")],
+            vec![output(rel.data())],
         );
         data.external = data_hashes(&sub, cache, &format!("[[cross_task]] {:?}", entry.name))?;
         b.add_at(data, dir.clone(), false);
@@ -884,11 +888,7 @@ fn cross_tasks(
                     id.clone(),
                     Kind::CrossFinetune(entry.name.clone(), finetune::settings(&sub)),
                     vec![data_id],
-                    vec![
-                        format!("{base}/models/finetuned"),
-                        format!("{base}/finetune.json"),
-                        format!("{base}/train_log.jsonl"),
-                    ],
+                    finetune_outputs(&rel),
                 )
                 .external("model", model_hash),
                 dir.clone(),
@@ -904,13 +904,26 @@ fn cross_tasks(
                     cross::settings(config, entry, &b.layers),
                 ),
                 after,
-                vec![format!("{base}/result")],
+                vec![output(RunDir::relative().cross_result(&entry.name))],
             )
             .external("model", model_hash),
         );
         ids.push(base);
     }
     Ok(ids)
+}
+
+/// A stage output as the manifest records it: its path relative to the study's run directory.
+fn output(rel: PathBuf) -> String {
+    rel.to_string_lossy().into_owned()
+}
+
+/// What fine-tuning writes into the run directory `rel` (relative to the study's).
+fn finetune_outputs(rel: &RunDir) -> Vec<String> {
+    [rel.finetuned(), rel.finetune_outcome(), rel.train_log()]
+        .into_iter()
+        .map(output)
+        .collect()
 }
 
 /// Order of stage types in summaries.

@@ -3,7 +3,7 @@
 //! permutation tests for "did layer k move more than layer j" and "did this label's distance
 //! grow". Writes `seeds/summary/summary.json`, `layers.csv`, `labels.csv`, `movement_tests.csv`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Result;
 use serde::Serialize;
@@ -15,9 +15,9 @@ use tunescope_report as rep;
 
 use crate::config::Config;
 use crate::study::display::Display;
-use tunescope_compare::dynamics::DynamicsResult;
-use tunescope_compare::memorisation::MemorisationResult;
-use tunescope_compare::rundir::{read_json, replicate_dir};
+use tunescope_compare::dynamics::{self, DynamicsResult};
+use tunescope_compare::memorisation::{self, MemorisationResult};
+use tunescope_data::rundir::{read_json, RunDir};
 
 /// What the seeds stage reads (besides the replicates' results).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -40,15 +40,15 @@ pub fn settings(config: &Config) -> Settings {
 }
 
 /// Run directory of every replicate of the study in `main`, the study's first.
-fn replicate_dirs(s: &Settings, main: &Path) -> Vec<(u64, PathBuf)> {
+fn replicate_dirs(s: &Settings, main: &RunDir) -> Vec<(u64, RunDir)> {
     s.seeds
         .iter()
         .enumerate()
         .map(|(r, &seed)| {
             let dir = if r == 0 {
-                main.to_path_buf()
+                main.clone()
             } else {
-                replicate_dir(main, seed)
+                main.replicate(seed)
             };
             (seed, dir)
         })
@@ -57,23 +57,23 @@ fn replicate_dirs(s: &Settings, main: &Path) -> Vec<(u64, PathBuf)> {
 
 /// Reads the replicates' `compare/` and experiment outputs and computes their statistics
 /// ([`tunescope_compare::seeds::summarise`]).
-pub fn summarise(s: &Settings, main: &Path) -> Result<SeedSummary> {
+pub fn summarise(s: &Settings, main: &RunDir) -> Result<SeedSummary> {
     let dirs = replicate_dirs(s, main);
     let results = dirs
         .iter()
-        .map(|(_, d)| CompareResults::read(&d.join("compare")))
+        .map(|(_, d)| CompareResults::read(&d.compare()))
         .collect::<Result<Vec<_>>>()?;
     let memos = dirs
         .iter()
         .map(|(_, d)| {
-            read_json::<MemorisationResult>(&d.join("experiments/memorisation/memorisation.json"))
+            read_json::<MemorisationResult>(&d.memorisation().join(memorisation::RESULT_FILE))
         })
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .collect::<Option<Vec<_>>>();
     let dyns = dirs
         .iter()
-        .map(|(_, d)| read_json::<DynamicsResult>(&d.join("experiments/dynamics/dynamics.json")))
+        .map(|(_, d)| read_json::<DynamicsResult>(&d.dynamics().join(dynamics::RESULT_FILE)))
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .collect::<Option<Vec<_>>>();
@@ -100,10 +100,10 @@ pub fn summarise(s: &Settings, main: &Path) -> Result<SeedSummary> {
 
 /// Runs the seeds stage over the replicates of the study in `main`, into
 /// `main/seeds/summary/`.
-pub fn run(settings: &Settings, main: &Path, display: &Display) -> Result<Value> {
+pub fn run(settings: &Settings, main: &RunDir, display: &Display) -> Result<Value> {
     display.message(format!("{} replicates", settings.seeds.len()));
     let s = summarise(settings, main)?;
-    let dir = main.join("seeds/summary");
+    let dir = main.seeds_summary();
     replace_dir::<anyhow::Error>(&dir, |tmp| write(tmp, &s))?;
     let last = s.layers.last();
     Ok(json!({
@@ -122,8 +122,8 @@ fn write(dir: &Path, s: &SeedSummary) -> Result<()> {
 
 /// Replaces the fine-tuned per-layer series of the report by their means over the seeds, with
 /// 95 % bands, when the seeds stage has run.
-pub fn add_bands(out: &Path, layers: &mut rep::LayerSeries) -> Result<()> {
-    let Some(s) = read_json::<SeedSummary>(&out.join("seeds/summary/summary.json"))? else {
+pub fn add_bands(out: &RunDir, layers: &mut rep::LayerSeries) -> Result<()> {
+    let Some(s) = read_json::<SeedSummary>(&out.seeds_summary().join(seeds::SUMMARY_FILE))? else {
         return Ok(());
     };
     let band = |f: &dyn Fn(&LayerStats) -> &Estimate| -> rep::Series {
