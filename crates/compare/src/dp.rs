@@ -64,6 +64,10 @@ pub struct DirectProbeSummary {
     pub inside_mean: Vec<Option<f64>>,
     /// Per label: largest pairwise distance inside its kept clusters; `None` when undefined.
     pub inside_max: Vec<Option<f64>>,
+    /// Directions dropped as `f32` rounding before clustering (e.g. the normal of the
+    /// LayerNorm hyperplane every hidden state lies on; docs/directprobe.md).
+    #[serde(default)]
+    pub span_dropped: usize,
     /// Why nothing was clustered: every sampled row shares its exact vector with a row of
     /// another label (e.g. `cls` pooling at layer 0, where every sentence has the same vector).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,9 +135,13 @@ fn conflicting_rows(v: &LabelledVectors, rows: &[usize]) -> Vec<usize> {
     out
 }
 
-fn points_of(v: &LabelledVectors) -> Result<Points> {
+/// The rows of `v` as DirectProbe points, and the span they are clustered in: the directions
+/// along which they vary by more than `f32` rounding (coordinates in that span).
+pub fn points_of(v: &LabelledVectors) -> Result<(Points, dp::Span)> {
     let data = v.data.iter().map(|&x| f64::from(x)).collect();
-    Points::new(data, v.rows, v.dim).map_err(|e| anyhow::anyhow!("{e}"))
+    let points = Points::new(data, v.rows, v.dim).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let span = dp::Span::fit(&points).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((span.project(&points)?, span))
 }
 
 fn summarise(
@@ -178,6 +186,7 @@ fn summarise(
         inside_max: (0..labels.len())
             .map(|l| defined(&metrics.inside_max, l))
             .collect(),
+        span_dropped: 0,
         degenerate: None,
     }
 }
@@ -204,7 +213,7 @@ pub fn run(
         return Ok(degenerate(v, labels, settings, conflicts.len()));
     }
     let used = v.select(&rows);
-    let points = points_of(&used)?;
+    let (points, span) = points_of(&used)?;
     let clustering = dp::probe(&points, &used.labels, &dp::Options::default())?;
     let metrics = dp::label_metrics(
         &points,
@@ -212,7 +221,7 @@ pub fn run(
         labels.len(),
         settings.min_cluster_size,
     )?;
-    let summary = summarise(
+    let mut summary = summarise(
         settings,
         labels,
         v.rows,
@@ -221,6 +230,7 @@ pub fn run(
         &clustering,
         &metrics,
     );
+    summary.span_dropped = span.dropped();
     Ok((summary, clustering, metrics, rows))
 }
 
@@ -248,6 +258,7 @@ fn degenerate(
         pair_min: vec![vec![None; n]; n],
         inside_mean: vec![None; n],
         inside_max: vec![None; n],
+        span_dropped: 0,
         degenerate: Some(format!(
             "degenerate space: each of the {conflicts} sampled rows shares its exact vector with a \
              row of another label, so DirectProbe has nothing to cluster"
@@ -282,14 +293,15 @@ pub fn remeasure(
     assignment: &[usize],
 ) -> Result<(DirectProbeSummary, LabelMetrics, Clustering)> {
     let clustering = Clustering::from_assignment(assignment, &v.labels)?;
-    let points = points_of(v)?;
+    let (points, span) = points_of(v)?;
     let metrics = dp::label_metrics(
         &points,
         &clustering.clusters,
         labels.len(),
         settings.min_cluster_size,
     )?;
-    let summary = summarise(settings, labels, v.rows, 0, v, &clustering, &metrics);
+    let mut summary = summarise(settings, labels, v.rows, 0, v, &clustering, &metrics);
+    summary.span_dropped = span.dropped();
     Ok((summary, metrics, clustering))
 }
 

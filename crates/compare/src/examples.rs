@@ -9,7 +9,7 @@
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use tunescope_data::{Split, Target, Task};
-use tunescope_geometry::directprobe::{Clustering, Points};
+use tunescope_geometry::directprobe::{Clustering, Points, Span};
 use tunescope_geometry::flips::{
     count_flips, flip_records, nearest_cluster_labels, write_flips_csv, FlipRecord, UnitContext,
 };
@@ -99,9 +99,11 @@ fn points(v: &LabelledVectors) -> Result<Points> {
     .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// A trained DirectProbe classifier: the clustered rows and their clusters.
+/// A trained DirectProbe classifier: the clustered rows (in the span DirectProbe clustered them
+/// in) and their clusters.
 struct Classifier {
     points: Points,
+    span: Span,
     clustering: Clustering,
 }
 
@@ -128,8 +130,10 @@ impl Classifier {
         let used = train.select(&rows);
         let clustering = Clustering::from_assignment(&assignment, &used.labels)
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        let (points, span) = cdp::points_of(&used)?;
         Ok(Some(Classifier {
-            points: points(&used)?,
+            points,
+            span,
             clustering,
         }))
     }
@@ -144,14 +148,17 @@ impl Classifier {
         if rows.is_empty() {
             return Ok(None);
         }
+        let (points, span) = cdp::points_of(&v.select(&rows))?;
         Ok(Some(Classifier {
-            points: points(&v.select(&rows))?,
+            points,
+            span,
             clustering,
         }))
     }
 
     fn predict(&self, v: &LabelledVectors, labels: &[String]) -> Result<Vec<String>> {
-        let preds = nearest_cluster_labels(&self.points, &self.clustering, &points(v)?)
+        let test = self.span.project(&points(v)?)?;
+        let preds = nearest_cluster_labels(&self.points, &self.clustering, &test)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(preds.into_iter().map(|l| labels[l].clone()).collect())
     }

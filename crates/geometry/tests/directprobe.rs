@@ -523,3 +523,100 @@ fn nearly_touching_faces_get_their_exact_distance() {
     let c = dp::probe(&p, &labels, &dp::Options::default()).unwrap();
     assert_eq!(c.clusters.len(), 2, "two disjoint labels are two clusters");
 }
+
+/// A LayerNorm-like space: points on the affine hyperplane `u·x = 1` of R^64 (u a unit
+/// normal), two labels whose hulls are `delta` apart inside it, stored as `f32` (so the points
+/// leave the hyperplane by rounding only). Returns the points, labels, `u` and `delta`.
+fn layer_norm_space(seed: u64) -> (Points, Vec<usize>, Vec<f64>, f64) {
+    let (d, per, delta) = (64, 120, 1e-3);
+    let mut normal = gaussian(seed);
+    let mut u: Vec<f64> = (0..d).map(|_| normal()).collect();
+    let nu = u.iter().map(|v| v * v).sum::<f64>().sqrt();
+    u.iter_mut().for_each(|v| *v /= nu);
+    // An orthonormal basis of u⊥ by Gram–Schmidt; e1 is the direction separating the labels.
+    let mut basis: Vec<Vec<f64>> = Vec::new();
+    while basis.len() < d - 1 {
+        let mut v: Vec<f64> = (0..d).map(|_| normal()).collect();
+        for q in std::iter::once(&u).chain(&basis) {
+            let t: f64 = v.iter().zip(q).map(|(a, b)| a * b).sum();
+            v.iter_mut().zip(q).for_each(|(a, b)| *a -= t * b);
+        }
+        let nv = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        v.iter_mut().for_each(|x| *x /= nv);
+        basis.push(v);
+    }
+    let mut data = Vec::new();
+    let mut labels = Vec::new();
+    let shared: Vec<f64> = (1..d - 1).map(|_| normal()).collect();
+    for (side, sign) in [(0usize, 1.0), (1, -1.0)] {
+        for i in 0..per {
+            // In-plane coordinates: the first is the label's side of the gap, the rest spread;
+            // point 0 of each side lies on the gap's boundary at the same spread coordinates,
+            // so the hull distance is exactly `delta`.
+            let (first, rest): (f64, Vec<f64>) = if i == 0 {
+                (0.0, shared.clone())
+            } else {
+                (0.1 + normal().abs(), (1..d - 1).map(|_| normal()).collect())
+            };
+            let mut x: Vec<f64> = u.clone();
+            let coords = std::iter::once(sign * (first + delta / 2.0)).chain(rest);
+            for (c, q) in coords.zip(&basis) {
+                x.iter_mut().zip(q).for_each(|(a, b)| *a += c * b);
+            }
+            data.extend(x.iter().map(|&v| f64::from(v as f32)));
+            labels.push(side);
+        }
+    }
+    (Points::new(data, 2 * per, d).unwrap(), labels, u, delta)
+}
+
+#[test]
+fn layer_norm_rounding_direction_is_dropped_and_distances_kept() {
+    let (p, y, u, delta) = layer_norm_space(11);
+    let span = dp::Span::fit(&p).unwrap();
+    assert_eq!(
+        span.dropped(),
+        1,
+        "the hyperplane's normal is rounding only"
+    );
+    let q = span.project(&p).unwrap();
+    assert_eq!(q.dim(), p.dim() - 1);
+    // Projection moves each point by its rounding only: pairwise distances are kept.
+    let dist = |x: &Points, i: usize, j: usize| -> f64 {
+        let sq = x.row(i).iter().zip(x.row(j)).map(|(a, b)| (a - b).powi(2));
+        sq.sum::<f64>().sqrt()
+    };
+    for (i, j) in [(0, 1), (3, 200), (119, 120), (7, 239)] {
+        let (d0, d1) = (dist(&p, i, j), dist(&q, i, j));
+        assert!((d0 - d1).abs() < 1e-5, "{i},{j}: {d0} vs {d1}");
+    }
+    // DirectProbe in the span: two clusters, their distance the gap (to f32 rounding).
+    let c = dp::probe(&q, &y, &dp::Options::default()).unwrap();
+    assert_eq!(c.n_clusters(), 2);
+    let cd = dp::cluster_distances(&q, &c.clusters, &[0, 1]).unwrap();
+    assert!(
+        (cd[0].distance - delta).abs() < 1e-2 * delta,
+        "{:e} vs {delta:e}",
+        cd[0].distance
+    );
+    // A test point 0.5 off the hyperplane keeps that offset in its distances.
+    let mut t: Vec<f64> = p.row(0).to_vec();
+    t.iter_mut().zip(&u).for_each(|(a, b)| *a += 0.5 * b);
+    let test = span.project(&Points::new(t, 1, p.dim()).unwrap()).unwrap();
+    assert!(
+        (test.off_span(0) - 0.5).abs() < 1e-5,
+        "{}",
+        test.off_span(0)
+    );
+    let pred = dp::predict(&q, &c, &test).unwrap();
+    assert_eq!(pred[0].label(), y[0]);
+    assert!((pred[0].ranking[0].2 - 0.5).abs() < 1e-5);
+}
+
+#[test]
+fn full_rank_points_are_used_as_given() {
+    let (p, _) = mixture(5, 200, 24, 24, 3, 2.0, false);
+    let span = dp::Span::fit(&p).unwrap();
+    assert_eq!(span.dropped(), 0);
+    assert_eq!(span.project(&p).unwrap(), p);
+}

@@ -256,17 +256,27 @@ pub fn run(args: Args) -> Result<()> {
 fn run_inner(args: &Args) -> Result<()> {
     crate::outdir::check(&args.out, args.force)?;
     let t0 = Instant::now();
-    let (train, test, names, train_path) = load(args)?;
+    let (mut train, mut test, names, train_path) = load(args)?;
+    let dim = train.points.dim();
     if let Some(t) = &test {
-        if t.points.dim() != train.points.dim() {
+        if t.points.dim() != dim {
             bail!(
-                "test vectors have dimension {}, training vectors {}",
+                "test vectors have dimension {}, training vectors {dim}",
                 t.points.dim(),
-                train.points.dim()
             );
         }
     }
     let t_load = t0.elapsed().as_secs_f64();
+
+    // The span of the training vectors at their precision (docs/directprobe.md).
+    let t_span = Instant::now();
+    let span = dp::Span::fit(&train.points)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", train_path.display()))?;
+    train.points = span.project(&train.points)?;
+    if let Some(t) = &mut test {
+        t.points = span.project(&t.points)?;
+    }
+    let t_span = t_span.elapsed().as_secs_f64();
 
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
@@ -353,7 +363,8 @@ fn run_inner(args: &Args) -> Result<()> {
     let om = positive(&metrics.outside_min);
     let json = serde_json::json!({
         "n_points": train.points.len(),
-        "dim": train.points.dim(),
+        "dim": dim,
+        "span_dim": train.points.dim(),
         "n_clusters": clustering.n_clusters(),
         "n_labels": n_labels,
         "linear": clustering.n_clusters() == n_labels,
@@ -365,6 +376,7 @@ fn run_inner(args: &Args) -> Result<()> {
         "global_min_dis": om.iter().copied().reduce(f64::min),
         "seconds": {
             "load": t_load,
+            "span": t_span,
             "cluster": t_cluster,
             "predict": t_predict,
             "hull_distances": t_dist,

@@ -18,11 +18,13 @@ mod lp;
 mod mnp;
 pub mod report;
 mod separate;
+mod span;
 
 use mnp::{dot, min_norm_point, min_norm_point_ws, Mnp, MnpParams};
 use rayon::prelude::*;
 
 pub use cluster::{probe, Clustering, Options, Progress, Stats};
+pub use span::Span;
 
 /// Relative distance (to the pair radius) at or below which two hulls count as intersecting.
 pub const TOUCH_TOL: f64 = 1e-9;
@@ -95,6 +97,8 @@ pub struct Points {
     data: Vec<f64>,
     n: usize,
     d: usize,
+    /// Each row's distance from the subspace its coordinates live in ([`Span::project`]).
+    off_span: Option<Vec<f64>>,
 }
 
 impl Points {
@@ -112,7 +116,12 @@ impl Points {
                 col: k % d,
             });
         }
-        Ok(Self { data, n, d })
+        Ok(Self {
+            data,
+            n,
+            d,
+            off_span: None,
+        })
     }
     /// Number of points.
     pub fn len(&self) -> usize {
@@ -129,6 +138,11 @@ impl Points {
     /// Row `i`.
     pub fn row(&self, i: usize) -> &[f64] {
         &self.data[i * self.d..(i + 1) * self.d]
+    }
+    /// Distance of row `i` from the span its coordinates live in (0 unless [`Span::project`]
+    /// made them); point–hull distances include it.
+    pub fn off_span(&self, i: usize) -> f64 {
+        self.off_span.as_ref().map_or(0.0, |o| o[i])
     }
     /// Copies the given rows into a contiguous buffer.
     pub fn gather(&self, idx: &[usize]) -> Vec<f64> {
@@ -615,7 +629,7 @@ pub fn predict(
             let p = test.row(t);
             let mut ranking = Vec::with_capacity(hulls.len());
             for (k, hull) in hulls.iter().enumerate() {
-                let dist = hull.distance_to(p)?;
+                let dist = hull.distance_to(p)?.hypot(test.off_span(t));
                 ranking.push((k, clustering.clusters[k].label, dist));
             }
             ranking.sort_by(|x, y| x.2.total_cmp(&y.2).then(x.0.cmp(&y.0)));
