@@ -147,16 +147,8 @@ pub(super) struct Rect {
     pub(super) h: f64,
 }
 
-/// Draws grid, axes, ticks and axis labels for numeric x and y axes.
-pub(super) fn draw_axes(
-    out: &mut String,
-    r: Rect,
-    xt: &Ticks,
-    yt: &Ticks,
-    x_label: &str,
-    y_label: &str,
-    tick_size: f64,
-) {
+/// The x and y scales of the plot rectangle `r` over the ticks' ranges (y upwards).
+pub(super) fn scales(r: Rect, xt: &Ticks, yt: &Ticks) -> (Scale, Scale) {
     let xs = Scale {
         d0: xt.lo,
         d1: xt.hi,
@@ -169,6 +161,20 @@ pub(super) fn draw_axes(
         r0: r.y + r.h,
         r1: r.y,
     };
+    (xs, ys)
+}
+
+/// Draws grid, axes, ticks and axis labels for numeric x and y axes.
+pub(super) fn draw_axes(
+    out: &mut String,
+    r: Rect,
+    xt: &Ticks,
+    yt: &Ticks,
+    x_label: &str,
+    y_label: &str,
+    tick_size: f64,
+) {
+    let (xs, ys) = scales(r, xt, yt);
     out.push_str("<g class=\"grid\">");
     for &v in &yt.values {
         let y = ys.map(v);

@@ -164,18 +164,7 @@ impl LineChart {
             &self.y_label,
             TICK_SIZE,
         );
-        let xs = Scale {
-            d0: xt.lo,
-            d1: xt.hi,
-            r0: r.x,
-            r1: r.x + r.w,
-        };
-        let ys = Scale {
-            d0: yt.lo,
-            d1: yt.hi,
-            r0: r.y + r.h,
-            r1: r.y,
-        };
+        let (xs, ys) = scales(r, &xt, &yt);
         let cy = |v: f64| ys.map(v.clamp(yt.lo, yt.hi));
         for s in &self.series {
             let ok: Vec<bool> = s

@@ -108,18 +108,7 @@ impl Scatter {
             &self.y_label,
             TICK_SIZE,
         );
-        let xs = Scale {
-            d0: xt.lo,
-            d1: xt.hi,
-            r0: r.x,
-            r1: r.x + r.w,
-        };
-        let ys = Scale {
-            d0: yt.lo,
-            d1: yt.hi,
-            r0: r.y + r.h,
-            r1: r.y,
-        };
+        let (xs, ys) = scales(r, &xt, &yt);
         let radius = if pts.len() > 1500 {
             2.0
         } else if pts.len() > 300 {
