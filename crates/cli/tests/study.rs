@@ -139,6 +139,21 @@ fn ran(o: &Output) -> Vec<String> {
         .collect()
 }
 
+/// Asserts that every stage in `ids` ran and that the pre-trained representations were
+/// extracted once (shared by every fine-tuning branch).
+fn assert_ran_sharing_pretrained(all: &[String], ids: &[&str]) {
+    for id in ids {
+        assert!(all.contains(&id.to_string()), "{id} not run: {all:?}");
+    }
+    assert_eq!(
+        all.iter()
+            .filter(|i| i.contains("extract/pretrained"))
+            .count(),
+        1,
+        "the pre-trained stages are shared: {all:?}"
+    );
+}
+
 fn keys(m: &Value) -> Vec<(String, String)> {
     m["stages"]
         .as_object()
@@ -763,27 +778,20 @@ fn arms_run_beside_the_study_on_shared_pretrained_stages() {
     std::fs::write(&cfg, text).unwrap();
     let first = study(&cfg, &[]);
     ok(&first);
-    let all = ran(&first);
-    for id in [
-        "finetune",
-        "weights",
-        "arm-lora/finetune",
-        "arm-lora/extract/finetuned",
-        "arm-lora/directprobe/finetuned/train/layer-3",
-        "arm-lora/compare",
-        "arm-lora/weights",
-        "arm-top/compare",
-        "arm-top/weights",
-        "report",
-    ] {
-        assert!(all.contains(&id.to_string()), "{id} not run: {all:?}");
-    }
-    assert_eq!(
-        all.iter()
-            .filter(|i| i.contains("extract/pretrained"))
-            .count(),
-        1,
-        "the pre-trained stages are shared: {all:?}"
+    assert_ran_sharing_pretrained(
+        &ran(&first),
+        &[
+            "finetune",
+            "weights",
+            "arm-lora/finetune",
+            "arm-lora/extract/finetuned",
+            "arm-lora/directprobe/finetuned/train/layer-3",
+            "arm-lora/compare",
+            "arm-lora/weights",
+            "arm-top/compare",
+            "arm-top/weights",
+            "report",
+        ],
     );
     let run = dir.join("run");
     let lora = run.join("arms/lora");
@@ -849,6 +857,109 @@ fn arms_run_beside_the_study_on_shared_pretrained_stages() {
     let changed = study(&cfg, &["--set", "finetune.epochs=2"]);
     ok(&changed);
     assert!(ran(&changed).iter().all(|id| !id.contains("pretrained")));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn arms_run_as_many_seeds_as_the_study() {
+    let dir = scratch("arm-seeds");
+    let cfg = write_config(&dir);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text = text.replace("[finetune]\n", "[finetune]\nseeds = 2\nlr = 1e-3\n");
+    text.push_str("\n[[arms]]\nname = \"lora\"\n[arms.finetune]\nmethod = \"lora\"\nlora_r = 4\n");
+    std::fs::write(&cfg, text).unwrap();
+    let first = study(&cfg, &[]);
+    let stdout = ok(&first);
+    assert_ran_sharing_pretrained(
+        &ran(&first),
+        &[
+            "seed-43/finetune",
+            "seeds",
+            "arm-lora/finetune",
+            "arm-lora/seed-43/finetune",
+            "arm-lora/seed-43/extract/finetuned",
+            "arm-lora/seed-43/directprobe/finetuned/train/layer-3",
+            "arm-lora/seed-43/compare",
+            "arm-lora/seed-43/weights",
+            "arm-lora/seeds",
+            "report",
+        ],
+    );
+    let run = dir.join("run");
+    let rep = run.join("arms/lora/seeds/seed-43");
+    // The arm's replicate reads the study's pre-trained representations through a link.
+    let link = rep.join("reps/pretrained");
+    assert!(link.is_symlink() && link.is_dir(), "{}", link.display());
+    assert!(rep.join("data").is_dir());
+    assert!(rep.join("models/adapter/adapter_config.json").is_file());
+    let s: Value = serde_json::from_slice(
+        &std::fs::read(run.join("arms/lora/seeds/summary/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(s["seeds"], serde_json::json!([42, 43]));
+    // The head accuracy of the two LoRA runs, as the runs recorded it, with its interval.
+    let acc: Vec<f64> = [run.join("arms/lora"), rep.clone()]
+        .iter()
+        .map(|d| {
+            let o: Value =
+                serde_json::from_slice(&std::fs::read(d.join("finetune.json")).unwrap()).unwrap();
+            o["test"]["accuracy"].as_f64().unwrap()
+        })
+        .collect();
+    let head = &s["head_test_accuracy"];
+    let values: Vec<f64> = head["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(values, acc);
+    let mean = (acc[0] + acc[1]) / 2.0;
+    assert!(
+        (head["mean"].as_f64().unwrap() - mean).abs() < 1e-12,
+        "{head}"
+    );
+    let (lo, hi) = (
+        head["lower"].as_f64().unwrap(),
+        head["upper"].as_f64().unwrap(),
+    );
+    assert!(acc[0].min(acc[1]) <= lo && lo <= mean && mean <= hi && hi <= acc[0].max(acc[1]));
+    // The two LoRA seeds are different runs.
+    let d = &s["layers"][1]["mean_displacement"]["values"];
+    assert_ne!(d[0], d[1], "{d}");
+    assert!(run.join("arms/lora/seeds/summary/head.csv").is_file());
+    // The study's own seeds summary has the head accuracy too.
+    let main: Value =
+        serde_json::from_slice(&std::fs::read(run.join("seeds/summary/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        main["head_test_accuracy"]["values"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // The report's side-by-side table: seed count and mean [interval] per arm.
+    let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
+    let row = html
+        .lines()
+        .find(|l| l.starts_with("<tr><td>lora</td><td>lora (r = 4"))
+        .unwrap_or_else(|| panic!("no lora row in the arms table"));
+    assert!(row.contains("<td class=\"num\">2</td>"), "{row}");
+    assert!(
+        row.contains(&format!(
+            "{:.2} [{:.2}, {:.2}]",
+            100.0 * mean,
+            100.0 * lo,
+            100.0 * hi
+        )),
+        "{row}"
+    );
+    // The terminal's Table A names the arm.
+    assert!(stdout.contains("fine-tuned · lora"), "{stdout}");
+    let again = study(&cfg, &[]);
+    ok(&again);
+    assert!(ran(&again).is_empty(), "{:?}", ran(&again));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -1,12 +1,14 @@
 //! The fine-tuning arms in the report: each arm's Table A rows and per-run sections (per-layer
 //! curves, movement, CKA, dynamics, memorisation), and the side-by-side section — head
 //! accuracies, training times, parameters trained, per-layer curves with one line per arm and
-//! the weight-space figures — read from each arm's run directory.
+//! the weight-space figures — read from each arm's run directory. With several fine-tuning
+//! seeds, a branch's accuracies, time and per-layer curves are the means its seeds stage wrote.
 
 use anyhow::{Context, Result};
 use tunescope_model::finetune::Outcome;
 use tunescope_report as rep;
 
+use crate::seeds::{Estimate, SeedSummary};
 use crate::weights::WeightSpace;
 use crate::CompareResults;
 use tunescope_data::rundir::{read_json, RunDir};
@@ -20,6 +22,38 @@ pub struct Branch {
     pub method: String,
     /// The branch's run directory.
     pub out: RunDir,
+}
+
+/// The model column of arm `arm`'s Table A rows: the study's model, then ` · arm <name>`.
+pub fn arm_model(model: &str, arm: &str) -> String {
+    format!("{model} · arm {arm}")
+}
+
+/// The arm a Table A row's model column names ([`arm_model`]); `None` for the study's own rows.
+pub fn arm_of(model: &str) -> Option<&str> {
+    model.rsplit_once(" · arm ").map(|(_, arm)| arm)
+}
+
+/// Mean fine-tuning seconds over the replicates the seeds stage summarised in `out` (the branch
+/// itself, then `seeds/seed-<s>/`); `None` without a summary or when a replicate lacks its
+/// `finetune.json`.
+fn mean_seconds(out: &RunDir, summary: Option<&SeedSummary>) -> Result<Option<f64>> {
+    let Some(s) = summary else {
+        return Ok(None);
+    };
+    let mut secs = Vec::new();
+    for (r, &seed) in s.seeds.iter().enumerate() {
+        let dir = if r == 0 {
+            out.clone()
+        } else {
+            out.replicate(seed)
+        };
+        match read_json::<Outcome>(&dir.finetune_outcome())? {
+            Some(o) => secs.push(o.seconds),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(secs.iter().sum::<f64>() / secs.len().max(1) as f64))
 }
 
 /// The weight-space view written into `out/weights/`, if any.
@@ -41,12 +75,14 @@ pub fn add_arms(
         let out = &b.out;
         let results =
             CompareResults::read(&out.compare()).with_context(|| format!("arm {}", b.name))?;
-        let (rows, mut run) =
-            crate::report_sections(&results, task, &format!("{model} · arm {}", b.name));
+        let (rows, mut run) = crate::report_sections(&results, task, &arm_model(model, &b.name));
         table_a.extend(
             rows.into_iter()
                 .filter(|r| r.version == rep::Version::FineTuned),
         );
+        if let Some(l) = &mut run.layers {
+            crate::seeds::add_bands(out, l)?;
+        }
         run.dynamics = crate::dynamics::report_section(out)?;
         run.memorisation = crate::memorisation::report_section(out)?;
         runs.push(run);
@@ -138,21 +174,44 @@ pub fn add_arms(
     for b in branches {
         let out = &b.out;
         let results = CompareResults::read(&out.compare())?;
+        // With several seeds: the seeds stage's means (`seeds/summary/` of the branch).
+        let summary: Option<SeedSummary> =
+            read_json(&out.seeds_summary().join(crate::seeds::SUMMARY_FILE))?;
         movement.push(rep::NamedCurve {
             name: b.name.clone(),
             values: layers
                 .iter()
-                .map(|l| {
-                    results
+                .map(|l| match &summary {
+                    Some(s) => s
+                        .layers
+                        .iter()
+                        .find(|x| x.layer == *l)
+                        .and_then(|x| x.mean_displacement.mean),
+                    None => results
                         .layer_movement
                         .iter()
                         .find(|m| m.layer == *l)
-                        .and_then(|m| m.mean_displacement)
-                        .unwrap_or(f64::NAN)
+                        .and_then(|m| m.mean_displacement),
                 })
+                .map(|v| v.unwrap_or(f64::NAN))
                 .collect(),
         });
         let outcome: Option<Outcome> = read_json(&out.finetune_outcome())?;
+        let head = |pick: fn(&SeedSummary) -> &Option<Estimate>, own: Option<f64>| match summary
+            .as_ref()
+            .and_then(|s| pick(s).as_ref())
+        {
+            Some(e) => (e.mean, e.lower.zip(e.upper)),
+            None => (own, None),
+        };
+        let (dev_accuracy, dev_interval) = head(
+            |s| &s.head_dev_accuracy,
+            outcome.as_ref().map(|o| o.dev.accuracy),
+        );
+        let (test_accuracy, test_interval) = head(
+            |s| &s.head_test_accuracy,
+            outcome.as_ref().map(|o| o.test.accuracy),
+        );
         let ws = read_weights(out)?;
         arms.rows.push(rep::ArmRow {
             name: b.name.clone(),
@@ -161,9 +220,13 @@ pub fn add_arms(
                 .as_ref()
                 .map(|o| o.trained_parameters)
                 .filter(|&p| p > 0),
-            dev_accuracy: outcome.as_ref().map(|o| o.dev.accuracy),
-            test_accuracy: outcome.as_ref().map(|o| o.test.accuracy),
-            seconds: outcome.as_ref().map(|o| o.seconds),
+            seeds: summary.as_ref().map_or(1, |s| s.seeds.len()),
+            dev_accuracy,
+            dev_interval,
+            test_accuracy,
+            test_interval,
+            seconds: mean_seconds(out, summary.as_ref())?
+                .or_else(|| outcome.as_ref().map(|o| o.seconds)),
             movement_spearman: ws.as_ref().and_then(|w| w.movement_spearman),
             intruders: ws
                 .as_ref()

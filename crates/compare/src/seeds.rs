@@ -1,14 +1,16 @@
 //! Statistics over fine-tuning seeds (the study's `seeds` stage): every per-layer quantity of
 //! `compare` as a mean with a 95 % bootstrap interval over the replicates, sign-flip tests of
 //! the per-label distance changes, paired permutation tests of layer movement, the
-//! memorisation gap and the final dynamics similarity.
+//! memorisation gap, the final dynamics similarity and the fine-tuned head's accuracy.
 
 use serde::{Deserialize, Serialize};
 use tunescope_data::csv::{opt_num, table};
 use tunescope_geometry::stats;
+use tunescope_report as rep;
 
 use crate::io::FINETUNED;
 use crate::results::CompareResults;
+use tunescope_data::rundir::{read_json, RunDir};
 
 /// Bootstrap resamples and permutation resamples (beyond the exact enumeration).
 const RESAMPLES: usize = 10_000;
@@ -115,6 +117,12 @@ pub struct SeedSummary {
     pub memorisation_p_value: Option<f64>,
     /// Per layer: Pearson correlation of the last snapshot with the pre-trained distances.
     pub dynamics_final_similarity: Vec<(usize, Estimate)>,
+    /// Dev accuracy of the fine-tuned task head (fraction), when every replicate recorded it.
+    #[serde(default)]
+    pub head_dev_accuracy: Option<Estimate>,
+    /// Test accuracy of the fine-tuned task head (fraction).
+    #[serde(default)]
+    pub head_test_accuracy: Option<Estimate>,
 }
 
 /// One replicate's value per layer, `(layer, value)`.
@@ -132,6 +140,8 @@ pub struct Replicates {
     /// Each replicate's per-layer final dynamics similarity `(layer, pearson)`, when every
     /// replicate has the dynamics experiment.
     pub dynamics_final: Option<Vec<LayerValues>>,
+    /// Each replicate's fine-tuned head accuracy (dev, test), when every replicate has it.
+    pub head_accuracy: Option<Vec<(f64, f64)>>,
 }
 
 /// The statistics over the replicates: per-layer estimates with bootstrap intervals,
@@ -267,7 +277,15 @@ pub fn summarise(r: &Replicates, seed: u64) -> SeedSummary {
             dynamics_final_similarity.push((layer, Estimate::of(v, seed)));
         }
     }
+    let head = |f: fn(&(f64, f64)) -> f64| {
+        r.head_accuracy
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .map(|h| Estimate::of(h.iter().map(|x| Some(f(x))).collect(), seed))
+    };
     SeedSummary {
+        head_dev_accuracy: head(|h| h.0),
+        head_test_accuracy: head(|h| h.1),
         seeds: r.seeds.clone(),
         layers,
         labels,
@@ -285,7 +303,8 @@ fn est_cols(e: &Estimate) -> [String; 3] {
 
 impl SeedSummary {
     /// The files of `seeds/summary/` (name, contents): `summary.json`, `layers.csv`, `labels.csv`,
-    /// `movement_tests.csv`.
+    /// `movement_tests.csv` and, when the replicates recorded it, `head.csv` (the fine-tuned
+    /// head's dev and test accuracy).
     pub fn files(&self) -> serde_json::Result<Vec<(&'static str, String)>> {
         let s = self;
         let mut files = vec![(SUMMARY_FILE, serde_json::to_string_pretty(s)? + "\n")];
@@ -356,6 +375,60 @@ impl SeedSummary {
                 &rows,
             ),
         ));
+        let rows: Vec<Vec<String>> = [
+            ("dev", &s.head_dev_accuracy),
+            ("test", &s.head_test_accuracy),
+        ]
+        .into_iter()
+        .filter_map(|(split, e)| {
+            let mut r = vec![split.to_string()];
+            r.extend(est_cols(e.as_ref()?));
+            Some(r)
+        })
+        .collect();
+        if !rows.is_empty() {
+            files.push((
+                "head.csv",
+                table(&["split", "accuracy_mean", "ci_lower", "ci_upper"], &rows),
+            ));
+        }
         Ok(files)
     }
+}
+
+/// Replaces the fine-tuned per-layer series of the report by their means over the seeds, with
+/// 95 % bands, when the seeds stage has run in the branch directory `out` (`seeds/summary/`).
+pub fn add_bands(out: &RunDir, layers: &mut rep::LayerSeries) -> anyhow::Result<()> {
+    let Some(s) = read_json::<SeedSummary>(&out.seeds_summary().join(SUMMARY_FILE))? else {
+        return Ok(());
+    };
+    let band = |f: &dyn Fn(&LayerStats) -> &Estimate| -> rep::Series {
+        let at = |l: usize, g: &dyn Fn(&Estimate) -> Option<f64>| {
+            s.layers
+                .iter()
+                .find(|x| x.layer == l)
+                .and_then(|x| g(f(x)))
+                .unwrap_or(f64::NAN)
+        };
+        rep::Series {
+            values: layers.layers.iter().map(|&l| at(l, &|e| e.mean)).collect(),
+            ci: Some(rep::Band {
+                lower: layers.layers.iter().map(|&l| at(l, &|e| e.lower)).collect(),
+                upper: layers.layers.iter().map(|&l| at(l, &|e| e.upper)).collect(),
+            }),
+        }
+    };
+    if let Some(p) = &mut layers.probe_accuracy {
+        p.after = band(&|l| &l.probe_acc);
+    }
+    if let Some(c) = &mut layers.clusters {
+        c.after = band(&|l| &l.clusters);
+    }
+    if let Some(m) = &mut layers.min_distance {
+        m.after = band(&|l| &l.min_distance);
+    }
+    if layers.cka_pre_post.is_some() {
+        layers.cka_pre_post = Some(band(&|l| &l.cka_debiased));
+    }
+    Ok(())
 }

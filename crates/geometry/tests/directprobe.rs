@@ -527,8 +527,8 @@ fn nearly_touching_faces_get_their_exact_distance() {
 /// A LayerNorm-like space: points on the affine hyperplane `u·x = 1` of R^64 (u a unit
 /// normal), two labels whose hulls are `delta` apart inside it, stored as `f32` (so the points
 /// leave the hyperplane by rounding only). Returns the points, labels, `u` and `delta`.
-fn layer_norm_space(seed: u64) -> (Points, Vec<usize>, Vec<f64>, f64) {
-    let (d, per, delta) = (64, 120, 1e-3);
+fn layer_norm_space(seed: u64, delta: f64) -> (Points, Vec<usize>, Vec<f64>) {
+    let (d, per) = (64, 120);
     let mut normal = gaussian(seed);
     let mut u: Vec<f64> = (0..d).map(|_| normal()).collect();
     let nu = u.iter().map(|v| v * v).sum::<f64>().sqrt();
@@ -567,12 +567,13 @@ fn layer_norm_space(seed: u64) -> (Points, Vec<usize>, Vec<f64>, f64) {
             labels.push(side);
         }
     }
-    (Points::new(data, 2 * per, d).unwrap(), labels, u, delta)
+    (Points::new(data, 2 * per, d).unwrap(), labels, u)
 }
 
 #[test]
 fn layer_norm_rounding_direction_is_dropped_and_distances_kept() {
-    let (p, y, u, delta) = layer_norm_space(11);
+    let delta = 1e-3;
+    let (p, y, u) = layer_norm_space(11, delta);
     let span = dp::Span::fit(&p).unwrap();
     assert_eq!(
         span.dropped(),
@@ -618,5 +619,28 @@ fn full_rank_points_are_used_as_given() {
     let (p, _) = mixture(5, 200, 24, 24, 3, 2.0, false);
     let span = dp::Span::fit(&p).unwrap();
     assert_eq!(span.dropped(), 0);
-    assert_eq!(span.project(&p).unwrap(), p);
+    let q = span.project(&p).unwrap();
+    assert_eq!(q.dim(), p.dim());
+    assert!((0..p.len()).all(|i| q.row(i) == p.row(i) && q.off_span(i) == 0.0));
+    // f64 coordinates: the clustering's precision floor is f64 rounding.
+    assert!(q.precision() > 0.0 && q.precision() < 1e-12);
+}
+
+#[test]
+fn hulls_closer_than_the_inputs_precision_touch() {
+    // The same space with the gap far below f32 rounding: the labels' hulls touch at the
+    // inputs' precision, so they cannot be one cluster each, and every pair of final clusters
+    // of different labels is farther apart than that precision (every merge was certified so
+    // against every other cluster; two points that never merged are simply two points).
+    let (p, y, _) = layer_norm_space(11, 1e-8);
+    let q = dp::Span::fit(&p).unwrap().project(&p).unwrap();
+    assert!(q.precision() > 1e-7, "{}", q.precision());
+    let c = dp::probe(&q, &y, &dp::Options::default()).unwrap();
+    assert!(c.n_clusters() > 2, "{} clusters", c.n_clusters());
+    let all: Vec<usize> = (0..c.n_clusters()).collect();
+    for cd in dp::cluster_distances(&q, &c.clusters, &all).unwrap() {
+        let merged = c.clusters[cd.i].members.len() > 1 || c.clusters[cd.j].members.len() > 1;
+        let floor = if merged { q.precision() } else { 0.0 };
+        assert!(cd.distance > floor, "{cd:?}");
+    }
 }

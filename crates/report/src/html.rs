@@ -347,21 +347,30 @@ fn arms(h: &mut String, a: &Arms, figures: &[Figure]) {
          across layers between the weight update (‖ΔW‖/‖W‖ over the layer's six matrices) and the \
          mean centroid displacement (layer movement). Each arm's Table A rows, per-layer curves, \
          movement and CKA are in its own section below; the weight updates are in \
-         <code>weights/weights.csv</code> of each arm's run directory.</p>\n<table><tr><th>arm</th>\
-         <th>method</th><th>trained parameters</th><th>dev acc</th><th>test acc</th><th>seconds</th>\
+         <code>weights/weights.csv</code> of each arm's run directory. With several fine-tuning \
+         seeds, head accuracy and seconds are means over the seeds with the 95 % bootstrap \
+         interval in brackets, and the per-layer curves are the seeds' means.</p>\n<table><tr><th>arm</th>\
+         <th>method</th><th>seeds</th><th>trained parameters</th><th>dev acc</th><th>test acc</th><th>seconds</th>\
          <th>ρ(update, movement)</th><th>intruders</th></tr>\n",
     );
-    let pct = |v: Option<f64>| opt(v.map(|x| 100.0 * x), 2);
+    let pct = |v: Option<f64>, ci: Option<(f64, f64)>| {
+        let mut s = opt(v.map(|x| 100.0 * x), 2);
+        if let Some((lo, hi)) = ci {
+            let _ = write!(s, " [{:.2}, {:.2}]", 100.0 * lo, 100.0 * hi);
+        }
+        s
+    };
     for r in &a.rows {
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(&r.name),
             esc(&r.method),
+            r.seeds.max(1),
             r.trained_parameters.map(|v| v.to_string()).unwrap_or_else(|| "–".into()),
-            pct(r.dev_accuracy),
-            pct(r.test_accuracy),
+            pct(r.dev_accuracy, r.dev_interval),
+            pct(r.test_accuracy, r.test_interval),
             opt(r.seconds, 1),
             opt(r.movement_spearman, 2).replace('-', "−"),
             r.intruders.map(|v| v.to_string()).unwrap_or_else(|| "–".into()),

@@ -63,12 +63,22 @@ pub struct ArmRow {
     /// Parameters the optimiser updated (head included).
     #[serde(default)]
     pub trained_parameters: Option<u64>,
+    /// Fine-tuning seeds of the arm (0 or 1: one run); with several, the accuracies and the
+    /// time are means over the seeds.
+    #[serde(default)]
+    pub seeds: usize,
     /// Dev accuracy of the fine-tuned head (fraction).
     #[serde(default, with = "nonfinite::opt")]
     pub dev_accuracy: Option<f64>,
+    /// 95 % bootstrap interval of the dev accuracy over the seeds (several seeds only).
+    #[serde(default)]
+    pub dev_interval: Option<(f64, f64)>,
     /// Test accuracy of the fine-tuned head (fraction).
     #[serde(default, with = "nonfinite::opt")]
     pub test_accuracy: Option<f64>,
+    /// 95 % bootstrap interval of the test accuracy over the seeds (several seeds only).
+    #[serde(default)]
+    pub test_interval: Option<(f64, f64)>,
     /// Seconds of fine-tuning.
     #[serde(default, with = "nonfinite::opt")]
     pub seconds: Option<f64>,

@@ -363,8 +363,11 @@ fn arms() -> Arms {
                 name: "main".into(),
                 method: "full (lr 5e-05)".into(),
                 trained_parameters: Some(4_400_000),
+                seeds: 3,
                 dev_accuracy: Some(0.97),
+                dev_interval: Some((0.965, 0.975)),
                 test_accuracy: Some(0.96),
+                test_interval: Some((0.955, 0.9625)),
                 seconds: Some(120.0),
                 movement_spearman: Some(0.8),
                 intruders: Some(0),
@@ -378,6 +381,7 @@ fn arms() -> Arms {
                 seconds: None,
                 movement_spearman: Some(-0.4),
                 intruders: Some(3),
+                ..Default::default()
             },
         ],
         layers: vec![0, 1, 2],
@@ -581,6 +585,15 @@ fn synthetic_study_renders_every_figure_as_wellformed_svg_with_csv() {
     assert_eq!(html.matches("<figure").count(), 26);
     assert!(html.contains("Fine-tuning methods side by side"));
     assert!(html.contains("<td>&lt;script&gt;alert(1)&lt;/script&gt;</td><td>lora (r = 8)</td>"));
+    // Several seeds: the seed count, and the head accuracy's mean with its interval.
+    assert!(
+        html.contains("<td>main</td><td>full (lr 5e-05)</td><td class=\"num\">3</td>"),
+        "seed count"
+    );
+    assert!(
+        html.contains("96.00 [95.50, 96.25]"),
+        "test accuracy interval"
+    );
     assert_eq!(
         html.matches("class=\"not-computed\"").count(),
         7,

@@ -112,9 +112,21 @@ fn summary(config: &Config, outcome: &study::Outcome) -> Result<String> {
             "Table A (test accuracy of the best MLP probe and of the best linear probe, both chosen \
              on {selected}; DirectProbe clusters; similarity with undefined label pairs = {mode}):"
         );
+        // The study's rows are "original" / "fine-tuned"; an arm's fine-tuned rows carry its name.
+        let label =
+            |r: &tunescope_report::TableARow| match tunescope_compare::arms::arm_of(&r.model) {
+                Some(arm) => format!("{} · {arm}", r.version.as_str()),
+                None => r.version.as_str().to_string(),
+            };
+        let w = rows
+            .iter()
+            .map(|r| label(r).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(10);
         let _ = writeln!(
             s,
-            "  {:10} {:>5}  {:>14}  {:>10}  {:>14}  {:>8}  {:>6}  {:>10}  {:>9}",
+            "  {:w$} {:>5}  {:>14}  {:>10}  {:>14}  {:>8}  {:>6}  {:>10}  {:>9}",
             "model",
             "layer",
             "acc % (±std)",
@@ -132,8 +144,8 @@ fn summary(config: &Config, outcome: &study::Outcome) -> Result<String> {
             };
             let _ = writeln!(
                 s,
-                "  {:10} {:>5}  {:>14}  {:>10}  {:>14}  {:>8}  {:>6}  {:>10}  {:>9}",
-                r.version.as_str(),
+                "  {:w$} {:>5}  {:>14}  {:>10}  {:>14}  {:>8}  {:>6}  {:>10}  {:>9}",
+                label(&r),
                 r.layer,
                 pm(r.acc_mean, r.acc_std),
                 tunescope_model::probe::shape_name(&r.best_hidden),
@@ -150,7 +162,7 @@ fn summary(config: &Config, outcome: &study::Outcome) -> Result<String> {
             if let Some(p) = &r.paper {
                 let _ = writeln!(
                     s,
-                    "  {:10} {:>5}  {:>14}  {:>10}  {:>14}  {:>8}  {:>6}  {:>10}",
+                    "  {:w$} {:>5}  {:>14}  {:>10}  {:>14}  {:>8}  {:>6}  {:>10}",
                     "  paper",
                     "",
                     format!("{:.2} ± {:.2}", p.acc, p.std),

@@ -141,8 +141,9 @@ impl Config {
         c
     }
 
-    /// The configuration of arm `arm`: the study's, with the arm's `[finetune]` overrides, one
-    /// seed, no cross-task entries or arms, in `<out>/arms/<name>/`.
+    /// The configuration of arm `arm`: the study's, with the arm's `[finetune]` overrides and
+    /// the study's `finetune.seeds` (replicates in `<out>/arms/<name>/seeds/seed-<s>/`), no
+    /// cross-task entries or arms, in `<out>/arms/<name>/`.
     pub fn arm_config(&self, arm: &Arm) -> anyhow::Result<Config> {
         let what = || format!("[[arms]] {:?}", arm.name);
         if arm.finetune.contains_key("seeds") {
@@ -154,7 +155,6 @@ impl Config {
         c.finetune = toml::Value::Table(table)
             .try_into()
             .map_err(|e| anyhow::anyhow!("{}: finetune: {e}", what()))?;
-        c.finetune.seeds = 1;
         c.study.out = self.run_dir().arm(&arm.name).root().to_path_buf();
         c.study.cache = None;
         c.cross_task.clear();

@@ -68,13 +68,14 @@ pub fn execute(stage: &Planned, resume: bool, res: &Resources<'_>) -> Result<Val
         Kind::CrossTask(name, s) => in_pool(res.threads, || {
             cross::run(s, main_run, name, &stage.pretrained, display)
         }),
-        Kind::Seeds(s) => seeds::run(s, main_run, display),
+        Kind::Seeds(s) => seeds::run(s, dir, display),
         Kind::Report(s) => report::run(s, main_run, &stage.upstream_keys()),
     }
 }
 
-/// Links a replicate's run directory `sub` to the study's pre-trained artifacts (data,
-/// representations, probes, DirectProbe), which every replicate shares.
+/// Links a replicate's run directory `sub` (`seeds/seed-<s>/`, `arms/<name>/`,
+/// `arms/<name>/seeds/seed-<s>/`) to the study's pre-trained artifacts (data, representations,
+/// probes, DirectProbe), which every replicate shares.
 fn link_shared(main: &Path, sub: &Path) -> Result<()> {
     let depth = sub
         .strip_prefix(main)

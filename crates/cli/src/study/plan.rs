@@ -409,6 +409,9 @@ pub enum Tag {
     Seed(u64),
     /// An `[[arms]]` entry (`arms/<name>/`, stage ids `arm-<name>/…`).
     Arm(String),
+    /// Another fine-tuning seed of an arm (`arms/<name>/seeds/seed-<s>/`, stage ids
+    /// `arm-<name>/seed-<s>/…`).
+    ArmSeed(String, u64),
 }
 
 /// One fine-tuning branch: the study itself, a seed replicate (`seeds/seed-<s>/`) or an arm
@@ -429,6 +432,7 @@ impl Replicate {
             None => id.to_string(),
             Some(Tag::Seed(s)) => format!("seed-{s}/{id}"),
             Some(Tag::Arm(a)) => format!("arm-{a}/{id}"),
+            Some(Tag::ArmSeed(a, s)) => format!("arm-{a}/seed-{s}/{id}"),
         }
     }
 
@@ -439,24 +443,30 @@ impl Replicate {
             None => RunDir::relative(),
             Some(Tag::Seed(s)) => RunDir::relative().replicate(*s),
             Some(Tag::Arm(a)) => RunDir::relative().arm(a),
+            Some(Tag::ArmSeed(a, s)) => RunDir::relative().arm(a).replicate(*s),
         }
     }
 }
 
-/// The replicates of a study: itself, then one per extra `finetune.seeds`.
-pub fn replicates(config: &Config) -> Vec<Replicate> {
+/// The replicates of a fine-tuning branch: the study itself (`arm` = `None`) or arm `arm`
+/// (whose `config` is [`Config::arm_config`]'s), then one per extra `finetune.seeds`, in
+/// `seeds/seed-<s>/` under the branch's directory.
+pub fn replicates(config: &Config, arm: Option<&str>) -> Vec<Replicate> {
     (0..config.finetune.seeds)
         .map(|r| match r {
             0 => Replicate {
                 config: config.clone(),
-                tag: None,
+                tag: arm.map(|a| Tag::Arm(a.to_string())),
                 dir: config.study.out.clone(),
             },
             r => {
                 let c = config.replicate_config(r);
                 let seed = c.finetune.seed.expect("a replicate has its own seed");
                 Replicate {
-                    tag: Some(Tag::Seed(seed)),
+                    tag: Some(match arm {
+                        None => Tag::Seed(seed),
+                        Some(a) => Tag::ArmSeed(a.to_string(), seed),
+                    }),
                     dir: config.run_dir().replicate(seed).root().to_path_buf(),
                     config: c,
                 }
@@ -465,20 +475,40 @@ pub fn replicates(config: &Config) -> Vec<Replicate> {
         .collect()
 }
 
-/// The study's arms (`[[arms]]`), each a branch in `arms/<name>/`.
-pub fn arms(config: &Config) -> Result<Vec<Replicate>> {
+/// The study's arms (`[[arms]]`), each as its replicates (the arm in `arms/<name>/`, then its
+/// other seeds).
+pub fn arms(config: &Config) -> Result<Vec<Vec<Replicate>>> {
     config
         .arms
         .iter()
-        .map(|arm| {
-            let c = config.arm_config(arm)?;
-            Ok(Replicate {
-                dir: c.study.out.clone(),
-                config: c,
-                tag: Some(Tag::Arm(arm.name.clone())),
-            })
-        })
+        .map(|arm| Ok(replicates(&config.arm_config(arm)?, Some(&arm.name))))
         .collect()
+}
+
+/// The seeds stage over one branch's replicates (`seeds` for the study's, `arm-<name>/seeds`
+/// for an arm's, into the branch's `seeds/summary/`); nothing for a single seed. Returns its id.
+fn seeds_stage(b: &mut Builder<'_>, reps: &[Replicate]) -> Option<String> {
+    let first = reps.first().filter(|_| reps.len() > 1)?;
+    let ids: Vec<String> = reps
+        .iter()
+        .flat_map(|r| {
+            ["finetune", "compare", "memorisation", "dynamics"]
+                .into_iter()
+                .map(|s| r.id(s))
+                .filter(|id| b.has(id))
+        })
+        .collect();
+    let id = first.id("seeds");
+    b.add_in(
+        Stage::new(
+            id.clone(),
+            Kind::Seeds(seeds::settings(&first.config)),
+            ids,
+            vec![output(first.rel().seeds_summary())],
+        ),
+        first,
+    );
+    Some(id)
 }
 
 /// Builds the plan for `config` given the manifest of the run directory (if any).
@@ -524,32 +554,21 @@ pub fn build(
         )
         .external("model", &model_hash),
     );
-    let reps = replicates(config);
+    let reps = replicates(config, None);
     let pretrained_ids = analyses(&mut b, &reps[0], &ModelRef::Pretrained);
 
     let mut report_after = Vec::new();
     for rep in &reps {
         report_after.extend(branch(&mut b, rep, &model_hash, &pretrained_ids)?);
     }
-    for arm in &arms(config)? {
-        report_after.extend(branch(&mut b, arm, &model_hash, &pretrained_ids)?);
+    let arms = arms(config)?;
+    for rep in arms.iter().flatten() {
+        report_after.extend(branch(&mut b, rep, &model_hash, &pretrained_ids)?);
     }
-    if reps.len() > 1 && config.directprobe.enabled {
-        let ids: Vec<String> = reps
-            .iter()
-            .flat_map(|r| {
-                [r.id("compare"), r.id("memorisation"), r.id("dynamics")]
-                    .into_iter()
-                    .filter(|id| b.has(id))
-            })
-            .collect();
-        b.add(Stage::new(
-            "seeds",
-            Kind::Seeds(seeds::settings(config)),
-            ids,
-            vec![output(RunDir::relative().seeds_summary())],
-        ));
-        report_after.push("seeds".into());
+    if config.directprobe.enabled {
+        for group in std::iter::once(&reps).chain(&arms) {
+            report_after.extend(seeds_stage(&mut b, group));
+        }
     }
     if config.directprobe.enabled {
         report_after.extend(cross_tasks(&mut b, config, cache, &model_hash)?);

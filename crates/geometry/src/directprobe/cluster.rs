@@ -520,6 +520,7 @@ impl<'a> Greedy<'a> {
     fn examine(&mut self, p: usize, q: usize, stats: &mut Stats) -> Result<bool, ProbeError> {
         let points = self.points;
         let d = points.dim();
+        let floor = points.precision();
         let nodes = &self.nodes;
         let label = nodes[p].label;
         let la = self.pos[&label];
@@ -561,7 +562,7 @@ impl<'a> Greedy<'a> {
             .filter_map(|&k| {
                 let dk = dist2(&nodes[k].centroid, &centroid).sqrt();
                 let rr = nodes[k].radius + radius;
-                (dk < rr + TOUCH_TOL * (rr + dk)).then_some((dk, k))
+                (dk < rr + TOUCH_TOL * (rr + dk) + floor).then_some((dk, k))
             })
             .collect();
         stats.sphere_pruned += consider.len() - near.len();
@@ -598,7 +599,7 @@ impl<'a> Greedy<'a> {
                     let results: Vec<Result<(PairResult, Option<Decider>), ProbeError>> = batch
                         .par_iter()
                         .map(|&(dk, k)| {
-                            let tol = TOUCH_TOL * (radius + nodes[k].radius + dk);
+                            let tol = (TOUCH_TOL * (radius + nodes[k].radius + dk)).max(floor);
                             // Re-check a parent's hyperplane on the other parent, smaller side
                             // first.
                             let order = if nodes[q].members.len() <= nodes[p].members.len() {
@@ -626,7 +627,8 @@ impl<'a> Greedy<'a> {
                                 hint = seps.normal(label, nodes[k].label);
                             }
                             let block_k = points.gather(&nodes[k].members);
-                            let (ov, by) = overlap_blocks(&block_t, &block_k, d, hint.as_deref())?;
+                            let (ov, by) =
+                                overlap_blocks(&block_t, &block_k, d, hint.as_deref(), floor)?;
                             Ok((
                                 match ov {
                                     Overlap::Disjoint { hyperplane } => {
@@ -701,6 +703,8 @@ impl<'a> Greedy<'a> {
         st.node.pop();
         st.rows.truncate(last * d);
         self.nodes[x].active = false;
+        // Only active clusters' centroids are read again (100,000 singletons hold 300 MB).
+        self.nodes[x].centroid = Vec::new();
         for (b, &z) in self.nodes[x].zone.iter().enumerate() {
             if z > 0 {
                 self.zone_sets[la][b].remove(&x);

@@ -99,6 +99,9 @@ pub struct Points {
     d: usize,
     /// Each row's distance from the subspace its coordinates live in ([`Span::project`]).
     off_span: Option<Vec<f64>>,
+    /// Precision of the coordinates (absolute; [`Span::project`] sets it, 0 otherwise): hulls
+    /// closer than this count as touching in the clustering.
+    precision: f64,
 }
 
 impl Points {
@@ -121,6 +124,7 @@ impl Points {
             n,
             d,
             off_span: None,
+            precision: 0.0,
         })
     }
     /// Number of points.
@@ -143,6 +147,11 @@ impl Points {
     /// made them); point–hull distances include it.
     pub fn off_span(&self, i: usize) -> f64 {
         self.off_span.as_ref().map_or(0.0, |o| o[i])
+    }
+    /// Precision of the coordinates: the distance below which the clustering counts two hulls
+    /// as touching (besides [`TOUCH_TOL`] of their radius); 0 unless [`Span::project`] made them.
+    pub fn precision(&self) -> f64 {
+        self.precision
     }
     /// Copies the given rows into a contiguous buffer.
     pub fn gather(&self, idx: &[usize]) -> Vec<f64> {
@@ -225,6 +234,7 @@ pub(crate) fn overlap_blocks(
     b: &[f64],
     d: usize,
     hint: Option<&[f64]>,
+    floor: f64,
 ) -> Result<(Overlap, Decider), ProbeError> {
     let (ca, cb, c, radius) = centre_pair(a, b, d);
     if radius == 0.0 {
@@ -237,7 +247,7 @@ pub(crate) fn overlap_blocks(
             Decider::Mnp,
         ));
     }
-    let tol = TOUCH_TOL * radius;
+    let tol = (TOUCH_TOL * radius).max(floor);
     let params = MnpParams {
         stop_at_separation: true,
         overlap_tol: tol,
@@ -422,7 +432,14 @@ pub fn hulls_intersect(points: &Points, a: &[usize], b: &[usize]) -> Result<Over
     if a.is_empty() || b.is_empty() {
         return Err(ProbeError::Shape("empty point set".into()));
     }
-    let ov = overlap_blocks(&points.gather(a), &points.gather(b), points.d, None)?.0;
+    let ov = overlap_blocks(
+        &points.gather(a),
+        &points.gather(b),
+        points.d,
+        None,
+        points.precision,
+    )?
+    .0;
     Ok(match ov {
         Overlap::Intersect {
             lambda,
@@ -490,9 +507,30 @@ fn distance_centred(
         }
         res = min_norm_point_ws(ca, cb, d, &params, Some(w), usize::MAX);
     }
-    if let Mnp::Stalled { lower, upper, .. } = &res {
+    let mut best_dir: Option<Vec<f64>> = None;
+    if let Mnp::Stalled {
+        lower, upper, best, ..
+    } = &res
+    {
         lo = lo.max(*lower);
         up = up.min(*upper);
+        best_dir = best.as_ref().map(|(w, _)| w.clone());
+    }
+    if matches!(res, Mnp::Stalled { .. }) && lo <= tol {
+        // Stalled without a certified positive bound: look for a separating hyperplane alone
+        // (what the overlap test does), from the best direction and from the centroids. A
+        // margin found bounds the distance from below, so separated hulls never get 0.
+        let sep = MnpParams {
+            stop_at_separation: true,
+            rel_gap: 1e-12,
+            ..params
+        };
+        for dir in [best_dir.as_deref(), start, None] {
+            if let Mnp::Separated { gap, .. } = min_norm_point(ca, cb, d, &sep, dir) {
+                lo = lo.max(gap);
+                break;
+            }
+        }
     }
     match res {
         Mnp::Separated { upper, .. } => Ok(upper),
@@ -864,7 +902,7 @@ pub fn check_clusters(
         .map(|(i, j)| {
             let a = points.gather(&clusters[i].members);
             let b = points.gather(&clusters[j].members);
-            let (ov, _) = overlap_blocks(&a, &b, points.d, None)?;
+            let (ov, _) = overlap_blocks(&a, &b, points.d, None, points.precision)?;
             Ok(ov.intersects().then_some(OverlappingPair { i, j }))
         })
         .collect();

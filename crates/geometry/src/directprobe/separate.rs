@@ -105,7 +105,7 @@ pub(crate) fn separators(
             })
         })
         .collect();
-    let margin = 4.0 * TOUCH_TOL * scale;
+    let margin = (4.0 * TOUCH_TOL * scale).max(points.precision());
     let pairs: Vec<(usize, usize)> = (0..n_labels)
         .flat_map(|l| (l + 1..n_labels).map(move |m| (l, m)))
         .collect();

@@ -122,7 +122,9 @@ impl Span {
             )));
         }
         let Some(basis) = &self.basis else {
-            return Ok(points.clone());
+            let mut out = points.clone();
+            out.precision = self.tolerance;
+            return Ok(out);
         };
         let (d, r) = (self.d, self.rank);
         let rows: Vec<(Vec<f64>, f64)> = (0..points.len())
@@ -152,6 +154,7 @@ impl Span {
         }
         let mut out = Points::new(data, points.len(), r)?;
         out.off_span = Some(off_span);
+        out.precision = self.tolerance;
         Ok(out)
     }
 }

@@ -3,7 +3,7 @@
 use tch::{nn, nn::Module, Tensor};
 
 use super::config::EncoderConfig;
-use super::linear::{linear, Linear};
+use super::linear::{linear, project, Linear};
 
 /// Query/key/value projections (`attention.self`).
 #[derive(Debug)]
@@ -33,7 +33,7 @@ impl BertSelfAttention {
     /// `xs`: `[batch, seq, hidden]`; `mask`: bool `[batch, 1, 1, seq]`, true where a key may be
     /// attended to (`None`: every key). Returns the concatenated heads, `[batch, seq, hidden]`.
     pub fn forward_t(&self, xs: &Tensor, mask: Option<&Tensor>, train: bool) -> Tensor {
-        let qkv = [&self.query, &self.key, &self.value].map(|l| l.forward_t(xs, train));
+        let qkv = project([&self.query, &self.key, &self.value], xs, train);
         let p = if train { self.dropout } else { 0.0 };
         attend(qkv, self.heads, self.head_dim, mask, p)
     }

@@ -8,7 +8,7 @@ use super::attention::attend;
 use super::config::{Activation, EncoderConfig};
 use super::embeddings::Embeddings;
 use super::layer::activate;
-use super::linear::{linear, Linear};
+use super::linear::{linear, project, Linear};
 use super::model::stack;
 
 /// `attention`: multi-head self-attention (transformers' `DistilBertSelfAttention`).
@@ -40,7 +40,7 @@ impl MultiHeadSelfAttention {
 
     /// `out_lin` of the attended values, `[batch, seq, hidden]`.
     pub fn forward_t(&self, xs: &Tensor, mask: Option<&Tensor>, train: bool) -> Tensor {
-        let qkv = [&self.q_lin, &self.k_lin, &self.v_lin].map(|l| l.forward_t(xs, train));
+        let qkv = project([&self.q_lin, &self.k_lin, &self.v_lin], xs, train);
         let p = if train { self.dropout } else { 0.0 };
         self.out_lin
             .forward_t(&attend(qkv, self.heads, self.head_dim, mask, p), train)

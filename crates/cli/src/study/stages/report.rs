@@ -53,7 +53,7 @@ pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportD
         }
     }
     if let Some(l) = &mut run.layers {
-        super::seeds::add_bands(out, l)?;
+        tunescope_compare::seeds::add_bands(out, l)?;
     }
     let measures = tunescope_compare::measures::report_measures(out, &results.layers)?;
     run.dynamics = tunescope_compare::dynamics::report_section(out)?;

@@ -1,17 +1,18 @@
-//! The seeds stage: every comparison of the study's fine-tuning replicates (`finetune.seeds`)
-//! as a mean with a 95 % percentile-bootstrap interval over the seeds, and paired sign-flip
-//! permutation tests for "did layer k move more than layer j" and "did this label's distance
-//! grow". Writes `seeds/summary/summary.json`, `layers.csv`, `labels.csv`, `movement_tests.csv`.
+//! The seeds stage: every comparison of a fine-tuning branch's replicates (`finetune.seeds`;
+//! the study's or an arm's) as a mean with a 95 % percentile-bootstrap interval over the seeds,
+//! and paired sign-flip permutation tests for "did layer k move more than layer j" and "did
+//! this label's distance grow". Writes `seeds/summary/summary.json`, `layers.csv`,
+//! `labels.csv`, `movement_tests.csv` and `head.csv` into the branch's directory.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde::Serialize;
 use serde_json::{json, Value};
-use tunescope_compare::seeds::{self, Estimate, LayerStats, Replicates, SeedSummary};
+use tunescope_compare::seeds::{self, Replicates, SeedSummary};
 use tunescope_compare::CompareResults;
 use tunescope_data::fs::{replace_dir, write_atomic};
-use tunescope_report as rep;
+use tunescope_model::finetune::Outcome;
 
 use crate::config::Config;
 use crate::study::display::Display;
@@ -63,22 +64,29 @@ pub fn summarise(s: &Settings, main: &RunDir) -> Result<SeedSummary> {
         .iter()
         .map(|(_, d)| CompareResults::read(&d.compare()))
         .collect::<Result<Vec<_>>>()?;
-    let memos = dirs
-        .iter()
-        .map(|(_, d)| {
-            read_json::<MemorisationResult>(&d.memorisation().join(memorisation::RESULT_FILE))
-        })
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .collect::<Option<Vec<_>>>();
-    let dyns = dirs
-        .iter()
-        .map(|(_, d)| read_json::<DynamicsResult>(&d.dynamics().join(dynamics::RESULT_FILE)))
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .collect::<Option<Vec<_>>>();
+    // Every replicate's file `path`; `None` unless each has one.
+    fn all<T: serde::de::DeserializeOwned>(
+        dirs: &[(u64, RunDir)],
+        path: fn(&RunDir) -> PathBuf,
+    ) -> Result<Option<Vec<T>>> {
+        Ok(dirs
+            .iter()
+            .map(|(_, d)| read_json::<T>(&path(d)))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .collect())
+    }
+    let memos =
+        all::<MemorisationResult>(&dirs, |d| d.memorisation().join(memorisation::RESULT_FILE))?;
+    let dyns = all::<DynamicsResult>(&dirs, |d| d.dynamics().join(dynamics::RESULT_FILE))?;
+    let outcomes = all::<Outcome>(&dirs, RunDir::finetune_outcome)?;
     Ok(seeds::summarise(
         &Replicates {
+            head_accuracy: outcomes.map(|o| {
+                o.iter()
+                    .map(|o| (o.dev.accuracy, o.test.accuracy))
+                    .collect()
+            }),
             seeds: dirs.iter().map(|(s, _)| *s).collect(),
             results,
             memorisation_gaps: memos
@@ -98,8 +106,8 @@ pub fn summarise(s: &Settings, main: &RunDir) -> Result<SeedSummary> {
     ))
 }
 
-/// Runs the seeds stage over the replicates of the study in `main`, into
-/// `main/seeds/summary/`.
+/// Runs the seeds stage over the replicates of the branch (the study, or an arm) in `main`,
+/// into `main/seeds/summary/`.
 pub fn run(settings: &Settings, main: &RunDir, display: &Display) -> Result<Value> {
     display.message(format!("{} replicates", settings.seeds.len()));
     let s = summarise(settings, main)?;
@@ -116,43 +124,6 @@ pub fn run(settings: &Settings, main: &RunDir, display: &Display) -> Result<Valu
 fn write(dir: &Path, s: &SeedSummary) -> Result<()> {
     for (name, text) in s.files()? {
         write_atomic(&dir.join(name), text)?;
-    }
-    Ok(())
-}
-
-/// Replaces the fine-tuned per-layer series of the report by their means over the seeds, with
-/// 95 % bands, when the seeds stage has run.
-pub fn add_bands(out: &RunDir, layers: &mut rep::LayerSeries) -> Result<()> {
-    let Some(s) = read_json::<SeedSummary>(&out.seeds_summary().join(seeds::SUMMARY_FILE))? else {
-        return Ok(());
-    };
-    let band = |f: &dyn Fn(&LayerStats) -> &Estimate| -> rep::Series {
-        let at = |l: usize, g: &dyn Fn(&Estimate) -> Option<f64>| {
-            s.layers
-                .iter()
-                .find(|x| x.layer == l)
-                .and_then(|x| g(f(x)))
-                .unwrap_or(f64::NAN)
-        };
-        rep::Series {
-            values: layers.layers.iter().map(|&l| at(l, &|e| e.mean)).collect(),
-            ci: Some(rep::Band {
-                lower: layers.layers.iter().map(|&l| at(l, &|e| e.lower)).collect(),
-                upper: layers.layers.iter().map(|&l| at(l, &|e| e.upper)).collect(),
-            }),
-        }
-    };
-    if let Some(p) = &mut layers.probe_accuracy {
-        p.after = band(&|l| &l.probe_acc);
-    }
-    if let Some(c) = &mut layers.clusters {
-        c.after = band(&|l| &l.clusters);
-    }
-    if let Some(m) = &mut layers.min_distance {
-        m.after = band(&|l| &l.min_distance);
-    }
-    if layers.cka_pre_post.is_some() {
-        layers.cka_pre_post = Some(band(&|l| &l.cka_debiased));
     }
     Ok(())
 }
