@@ -4,16 +4,14 @@
 //! the weight-space figures — read from each arm's run directory. With several fine-tuning
 //! seeds, a branch's accuracies, time and per-layer curves are the means its seeds stage wrote.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::{Context, Result};
 use tunescope_model::finetune::Outcome;
 use tunescope_report as rep;
 
-use crate::rundir::{read_json, replicate_dir};
 use crate::seeds::{Estimate, SeedSummary};
 use crate::weights::WeightSpace;
 use crate::CompareResults;
+use tunescope_data::rundir::{read_json, RunDir};
 
 /// One fine-tuning branch as the report sees it.
 #[derive(Debug, Clone)]
@@ -23,7 +21,7 @@ pub struct Branch {
     /// The method and its settings as the report states them.
     pub method: String,
     /// The branch's run directory.
-    pub out: PathBuf,
+    pub out: RunDir,
 }
 
 /// The model column of arm `arm`'s Table A rows: the study's model, then ` · arm <name>`.
@@ -39,18 +37,18 @@ pub fn arm_of(model: &str) -> Option<&str> {
 /// Mean fine-tuning seconds over the replicates the seeds stage summarised in `out` (the branch
 /// itself, then `seeds/seed-<s>/`); `None` without a summary or when a replicate lacks its
 /// `finetune.json`.
-fn mean_seconds(out: &Path, summary: Option<&SeedSummary>) -> Result<Option<f64>> {
+fn mean_seconds(out: &RunDir, summary: Option<&SeedSummary>) -> Result<Option<f64>> {
     let Some(s) = summary else {
         return Ok(None);
     };
     let mut secs = Vec::new();
     for (r, &seed) in s.seeds.iter().enumerate() {
         let dir = if r == 0 {
-            out.to_path_buf()
+            out.clone()
         } else {
-            replicate_dir(out, seed)
+            out.replicate(seed)
         };
-        match read_json::<Outcome>(&dir.join("finetune.json"))? {
+        match read_json::<Outcome>(&dir.finetune_outcome())? {
             Some(o) => secs.push(o.seconds),
             None => return Ok(None),
         }
@@ -59,8 +57,8 @@ fn mean_seconds(out: &Path, summary: Option<&SeedSummary>) -> Result<Option<f64>
 }
 
 /// The weight-space view written into `out/weights/`, if any.
-pub fn read_weights(out: &std::path::Path) -> Result<Option<WeightSpace>> {
-    read_json(&out.join("weights/weights.json")).context("weight-space results")
+pub fn read_weights(out: &RunDir) -> Result<Option<WeightSpace>> {
+    read_json(&out.weights_json()).context("weight-space results")
 }
 
 /// Adds every arm's Table A rows (fine-tuned) and run section to `table_a` and `runs`, and
@@ -75,8 +73,8 @@ pub fn add_arms(
 ) -> Result<rep::Arms> {
     for b in &branches[1..] {
         let out = &b.out;
-        let results = CompareResults::read(&out.join("compare"))
-            .with_context(|| format!("arm {}", b.name))?;
+        let results =
+            CompareResults::read(&out.compare()).with_context(|| format!("arm {}", b.name))?;
         let (rows, mut run) = crate::report_sections(&results, task, &arm_model(model, &b.name));
         table_a.extend(
             rows.into_iter()
@@ -175,9 +173,10 @@ pub fn add_arms(
     let mut movement = Vec::new();
     for b in branches {
         let out = &b.out;
-        let results = CompareResults::read(&out.join("compare"))?;
+        let results = CompareResults::read(&out.compare())?;
         // With several seeds: the seeds stage's means (`seeds/summary/` of the branch).
-        let summary: Option<SeedSummary> = read_json(&out.join("seeds/summary/summary.json"))?;
+        let summary: Option<SeedSummary> =
+            read_json(&out.seeds_summary().join(crate::seeds::SUMMARY_FILE))?;
         movement.push(rep::NamedCurve {
             name: b.name.clone(),
             values: layers
@@ -197,7 +196,7 @@ pub fn add_arms(
                 .map(|v| v.unwrap_or(f64::NAN))
                 .collect(),
         });
-        let outcome: Option<Outcome> = read_json(&out.join("finetune.json"))?;
+        let outcome: Option<Outcome> = read_json(&out.finetune_outcome())?;
         let head = |pick: fn(&SeedSummary) -> &Option<Estimate>, own: Option<f64>| match summary
             .as_ref()
             .and_then(|s| pick(s).as_ref())

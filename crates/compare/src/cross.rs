@@ -17,8 +17,11 @@ use tunescope_report as rep;
 use crate::analysis::train_probes;
 use crate::dp::{self as cdp, DirectProbeSettings, DirectProbeSummary};
 use crate::experiments::CrossTaskRow;
-use crate::io::{self as cio, label_list, load_layer};
-use crate::rundir::{cross_dir, read_json, read_required, ModelRef};
+use crate::io::{label_list, load_layer};
+use tunescope_data::rundir::{read_json, read_required, ModelRef, RunDir};
+
+/// The table's file in the entry's `result/` (also `table.csv`, `directprobe.json`).
+pub const TABLE_FILE: &str = "table.json";
 
 /// What a cross-task table measures on each encoder's vectors.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -43,7 +46,7 @@ pub enum Side {
 /// The inputs of one entry's table.
 pub struct Inputs<'a> {
     /// The study's run directory.
-    pub run: &'a Path,
+    pub run: &'a RunDir,
     /// The entry's name (`cross/<name>/`).
     pub name: &'a str,
     /// The study's task X.
@@ -69,7 +72,7 @@ struct Probed {
 /// [`Probed`] for the vectors in `root/reps/<tag>/<split>/`.
 fn probe_space(
     s: &Measure,
-    root: &Path,
+    root: &RunDir,
     tag: &str,
     layer: usize,
     labels: &[String],
@@ -89,12 +92,13 @@ fn probe_space(
 }
 
 /// The study's own DirectProbe summary and probe accuracy of `model` at `layer` (task X).
-fn main_space(s: &Measure, out: &Path, model: &ModelRef, layer: usize) -> Result<Probed> {
+fn main_space(s: &Measure, out: &RunDir, model: &ModelRef, layer: usize) -> Result<Probed> {
     let summary: DirectProbeSummary = read_required(
-        &cio::directprobe_dir(out, &model.name(), "train", layer).join(cdp::SUMMARY_FILE),
+        &out.directprobe_dir(&model.name(), "train", layer)
+            .join(cdp::SUMMARY_FILE),
     )?;
     let acc = if s.probe.is_some() {
-        read_json::<ProbeReport>(&cio::probe_file(out, &model.name(), layer))?
+        read_json::<ProbeReport>(&out.probe_file(&model.name(), layer))?
             .and_then(|r| r.best.test_mean)
     } else {
         None
@@ -114,6 +118,7 @@ pub fn compute(
     progress: &dyn Fn(String),
 ) -> Result<Vec<CrossTaskRow>> {
     let (out, name, pretrained) = (i.run, i.name, i.pretrained);
+    let result = RunDir::new(tmp);
     let layer = s.layer;
     let (x, y) = (i.x_task.name.clone(), i.y_task.name.clone());
     let x_labels = label_list(out)?;
@@ -144,8 +149,8 @@ pub fn compute(
     for (on, dir) in &encoders {
         let tag = format!("{}-on-{y}", on.as_deref().unwrap_or("pretrained"));
         progress(format!("{name}: {tag}"));
-        extract(Side::Y, dir, &tmp.join("reps").join(&tag), &tag)?;
-        let p = probe_space(s, tmp, &tag, layer, &i.y_task.labels)?;
+        extract(Side::Y, dir, &result.reps(&tag), &tag)?;
+        let p = probe_space(s, &result, &tag, layer, &i.y_task.labels)?;
         rows.push(row(
             on.as_deref(),
             &y,
@@ -163,8 +168,8 @@ pub fn compute(
     if let Some(d) = &y_ft {
         let tag = format!("{y}-on-{x}");
         progress(format!("{name}: {tag}"));
-        extract(Side::X, d, &tmp.join("reps").join(&tag), &tag)?;
-        let p = probe_space(s, tmp, &tag, layer, &x_labels)?;
+        extract(Side::X, d, &result.reps(&tag), &tag)?;
+        let p = probe_space(s, &result, &tag, layer, &x_labels)?;
         rows.push(row(Some(&y), &x, Some(&x_min), &p));
         summaries.insert(tag, serde_json::to_value(&p.summary)?);
     }
@@ -173,7 +178,7 @@ pub fn compute(
         &(serde_json::to_string_pretty(&summaries)? + "\n"),
     )?;
     write_atomic(
-        &tmp.join("table.json"),
+        &tmp.join(TABLE_FILE),
         &(serde_json::to_string_pretty(&rows)? + "\n"),
     )?;
     write_atomic(&tmp.join("table.csv"), cross_csv(&rows))?;
@@ -215,12 +220,12 @@ fn cross_csv(rows: &[CrossTaskRow]) -> String {
 /// The report's cross-task table over the entries `names` of the run directory `run` (rows
 /// deduplicated), if any was computed.
 pub fn report_section<'a>(
-    run: &Path,
+    run: &RunDir,
     names: impl IntoIterator<Item = &'a str>,
 ) -> Result<Option<Vec<rep::CrossTaskRow>>> {
     let mut rows: Vec<rep::CrossTaskRow> = Vec::new();
     for name in names {
-        let p = cross_dir(run, name).join("result/table.json");
+        let p = run.cross_result(name).join(TABLE_FILE);
         let Some(table) = read_json::<Vec<CrossTaskRow>>(&p)? else {
             continue;
         };

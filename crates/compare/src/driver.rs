@@ -15,7 +15,7 @@ use crate::results::{
 };
 use anyhow::{bail, ensure, Context, Result};
 use std::collections::BTreeSet;
-use std::path::Path;
+use tunescope_data::rundir::RunDir;
 use tunescope_geometry::similarity::{cka_matrix, CkaEstimator, RsaOptions};
 use tunescope_geometry::stats::Rng;
 use tunescope_model::probe::{ProbeConfig, ProbeReport};
@@ -88,14 +88,14 @@ struct Labels {
     per_split: Vec<Vec<String>>,
 }
 
-fn read_labels(run: &Path, models: &[&str]) -> Result<Labels> {
+fn read_labels(run: &RunDir, models: &[&str]) -> Result<Labels> {
     let mut per_split = Vec::new();
     let mut all = BTreeSet::new();
     for split in io::SPLITS {
-        let dir = io::reps_dir(run, PRETRAINED, split);
+        let dir = run.reps_split(PRETRAINED, split);
         let names = io::read_label_names(&dir)?;
         for &m in &models[1..] {
-            let other = io::reps_dir(run, m, split);
+            let other = run.reps_split(m, split);
             let theirs = io::read_label_names(&other)?;
             ensure!(
                 theirs == names,
@@ -121,28 +121,24 @@ fn split_index(split: &str) -> Result<usize> {
 }
 
 fn load(
-    run: &Path,
+    run: &RunDir,
     model: &str,
     split: &str,
     layer: usize,
     labels: &Labels,
 ) -> Result<LabelledVectors> {
     let names = &labels.per_split[split_index(split)?];
-    io::read_layer(
-        &io::layer_file(run, model, split, layer),
-        names,
-        &labels.names,
-    )
+    io::read_layer(&run.layer_file(model, split, layer), names, &labels.names)
 }
 
 /// Loads or computes the DirectProbe summary of one model × split × layer.
 fn directprobe(
-    (run, labels, settings): (&Path, &Labels, DirectProbeSettings),
+    (run, labels, settings): (&RunDir, &Labels, DirectProbeSettings),
     (model, split, layer): (&str, &str, usize),
     v: &LabelledVectors,
     work: &mut Work,
 ) -> Result<DirectProbeSummary> {
-    let dir = io::directprobe_dir(run, model, split, layer);
+    let dir = run.directprobe_dir(model, split, layer);
     let ctx = || format!("DirectProbe on {model} {split} layer {layer}");
     if let Some(s) = dp::load_summary(&dir, &labels.names, v.rows, &settings)? {
         work.directprobe_reused += 1;
@@ -172,14 +168,14 @@ fn directprobe(
 
 /// Loads or trains the classifier probes of one model × layer; `Err` text is the probe note.
 fn probe_report(
-    run: &Path,
+    run: &RunDir,
     model: &str,
     layer: usize,
     labels: &Labels,
     config: Option<&ProbeConfig>,
     work: &mut Work,
 ) -> Result<std::result::Result<ProbeReport, String>> {
-    let path = io::probe_file(run, model, layer);
+    let path = run.probe_file(model, layer);
     if path.exists() {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
@@ -271,13 +267,11 @@ fn table_row(
 }
 
 /// Layers present for every model's every split, ascending.
-fn available_layers(run: &Path, models: &[&str]) -> Result<Vec<usize>> {
+fn available_layers(run: &RunDir, models: &[&str]) -> Result<Vec<usize>> {
     let mut common: Option<BTreeSet<usize>> = None;
     for m in models {
         for s in io::SPLITS {
-            let l: BTreeSet<usize> = io::layers_in(&io::reps_dir(run, m, s))?
-                .into_iter()
-                .collect();
+            let l: BTreeSet<usize> = io::layers_in(&run.reps_split(m, s))?.into_iter().collect();
             common = Some(match common {
                 None => l,
                 Some(c) => c.intersection(&l).copied().collect(),
@@ -289,8 +283,8 @@ fn available_layers(run: &Path, models: &[&str]) -> Result<Vec<usize>> {
 
 /// Computes every comparison for the run directory `run` and returns the results (not yet
 /// written; see [`CompareResults::write`]) with the work done.
-pub fn compare(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Work)> {
-    let reps = run.join("reps").join(PRETRAINED);
+pub fn compare(run: &RunDir, opts: &CompareOptions) -> Result<(CompareResults, Work)> {
+    let reps = run.reps(PRETRAINED);
     if !reps.is_dir() {
         bail!(
             "{}: no pre-trained representations (expected reps/{PRETRAINED}/<split>/layer-<k>.npy \
@@ -298,7 +292,7 @@ pub fn compare(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Wor
             reps.display()
         );
     }
-    let has_finetuned = run.join("reps").join(FINETUNED).is_dir();
+    let has_finetuned = run.reps(FINETUNED).is_dir();
     let models: Vec<&str> = if has_finetuned {
         vec![PRETRAINED, FINETUNED]
     } else {
@@ -313,7 +307,7 @@ pub fn compare(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Wor
                 if !available.contains(&l) {
                     let missing = models
                         .iter()
-                        .flat_map(|m| io::SPLITS.map(|s| io::layer_file(run, m, s, l)))
+                        .flat_map(|m| io::SPLITS.map(|s| run.layer_file(m, s, l)))
                         .find(|p| !p.exists())
                         .expect("an unavailable layer misses a file");
                     bail!(
@@ -500,8 +494,8 @@ pub fn compare(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Wor
 }
 
 /// [`compare`], then writes the results to `<run>/compare/`.
-pub fn compare_and_write(run: &Path, opts: &CompareOptions) -> Result<(CompareResults, Work)> {
+pub fn compare_and_write(run: &RunDir, opts: &CompareOptions) -> Result<(CompareResults, Work)> {
     let (results, work) = compare(run, opts)?;
-    results.write(&run.join("compare"))?;
+    results.write(&run.compare())?;
     Ok((results, work))
 }

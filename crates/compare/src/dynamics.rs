@@ -16,8 +16,8 @@ use tunescope_report as rep;
 use crate::analysis::{label_centroids, UndefinedPairs};
 use crate::dp::{self as cdp, DirectProbeSettings, DirectProbeSummary};
 use crate::experiments as ex;
-use crate::io::{self as cio, label_list, load_layer};
-use crate::rundir::{checkpoints, read_json, read_required, ModelRef};
+use crate::io::{label_list, load_layer};
+use tunescope_data::rundir::{read_json, read_required, ModelRef, RunDir};
 
 /// What the dynamics experiment reads (besides the checkpoints fine-tuning wrote).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -98,25 +98,25 @@ pub struct DynamicsResult {
     pub notes: Vec<String>,
 }
 
-/// The experiment's directory in a run directory.
-pub const DIR: &str = "experiments/dynamics";
+/// The result file in the experiment's directory.
+pub const RESULT_FILE: &str = "dynamics.json";
 
 /// Label-pair distances at most this are counted as touching or overlapping clusters.
 const OVERLAP_TOL: f64 = 1e-9;
 
 /// The trajectory: pre-trained, every checkpoint, and the fine-tuned model when it was kept
 /// after the last checkpoint.
-pub fn snapshots(out: &Path) -> Result<Vec<Snapshot>> {
+pub fn snapshots(run: &RunDir) -> Result<Vec<Snapshot>> {
     let mut s = vec![Snapshot {
         update: 0,
         model: ModelRef::Pretrained.name(),
     }];
-    let ckpts = checkpoints(out)?;
+    let ckpts = run.checkpoints()?;
     s.extend(ckpts.iter().map(|&u| Snapshot {
         update: u,
         model: ModelRef::Checkpoint(u).name(),
     }));
-    let outcome: Outcome = read_required(&out.join("finetune.json"))?;
+    let outcome: Outcome = read_required(&run.finetune_outcome())?;
     if ckpts.last().is_none_or(|&u| outcome.best_update > u) {
         s.push(Snapshot {
             update: outcome.best_update,
@@ -128,15 +128,15 @@ pub fn snapshots(out: &Path) -> Result<Vec<Snapshot>> {
 
 /// The dynamics of the run directory `out`: every layer of `s` re-measured at every snapshot;
 /// `progress` receives one message per layer.
-pub fn compute(s: &Settings, out: &Path, progress: &dyn Fn(String)) -> Result<DynamicsResult> {
-    let labels = label_list(out)?;
+pub fn compute(s: &Settings, run: &RunDir, progress: &dyn Fn(String)) -> Result<DynamicsResult> {
+    let labels = label_list(run)?;
     let settings = s.directprobe;
-    let snaps = snapshots(out)?;
+    let snaps = snapshots(run)?;
     let mut layers = Vec::new();
     let mut notes = Vec::new();
     for &layer in &s.layers {
         progress(format!("layer {layer}: {} snapshots", snaps.len()));
-        let dp_dir = cio::directprobe_dir(out, &ModelRef::Pretrained.name(), "train", layer);
+        let dp_dir = run.directprobe_dir(&ModelRef::Pretrained.name(), "train", layer);
         let pre: DirectProbeSummary = read_required(&dp_dir.join(cdp::SUMMARY_FILE))?;
         if let Some(why) = pre.degenerate {
             notes.push(format!("layer {layer} left out: {why}"));
@@ -154,7 +154,7 @@ pub fn compute(s: &Settings, out: &Path, progress: &dyn Fn(String)) -> Result<Dy
         let mut first: Option<DirectProbeSummary> = None;
         let mut clusters = 0;
         for snap in &snaps {
-            let v = load_layer(out, &snap.model, "train", layer, &labels)?;
+            let v = load_layer(run, &snap.model, "train", layer, &labels)?;
             let (rows, assignment, pre_labels) = match &fixed {
                 Some(f) => f,
                 None => {
@@ -257,7 +257,7 @@ pub fn compute(s: &Settings, out: &Path, progress: &dyn Fn(String)) -> Result<Dy
 /// Writes `r` into `dir` (the files of `experiments/dynamics/`).
 pub fn write(dir: &Path, r: &DynamicsResult) -> Result<()> {
     write_atomic(
-        &dir.join("dynamics.json"),
+        &dir.join(RESULT_FILE),
         &(serde_json::to_string_pretty(r)? + "\n"),
     )?;
     let (mut md, mut sim, mut paths) = (Vec::new(), Vec::new(), Vec::new());
@@ -319,8 +319,8 @@ pub fn write(dir: &Path, r: &DynamicsResult) -> Result<()> {
 }
 
 /// The report's dynamics section from `experiments/dynamics/dynamics.json`, if present.
-pub fn report_section(out: &Path) -> Result<Option<rep::Dynamics>> {
-    let Some(r) = read_json::<DynamicsResult>(&out.join(DIR).join("dynamics.json"))? else {
+pub fn report_section(run: &RunDir) -> Result<Option<rep::Dynamics>> {
+    let Some(r) = read_json::<DynamicsResult>(&run.dynamics().join(RESULT_FILE))? else {
         return Ok(None);
     };
     let Some(last) = r.layers.iter().find(|l| l.layer == r.summary_layer) else {
@@ -413,7 +413,8 @@ mod tests {
     #[test]
     fn non_linear_layers_are_marked_and_the_undefined_pairs_stated() {
         let dir = std::env::temp_dir().join(format!("tunescope-dyn-{}", std::process::id()));
-        let exp = dir.join("experiments/dynamics");
+        let run = RunDir::new(&dir);
+        let exp = run.dynamics();
         std::fs::create_dir_all(&exp).unwrap();
         let r = DynamicsResult {
             labels: vec!["A".into(), "B".into()],
@@ -435,7 +436,7 @@ mod tests {
             notes: Vec::new(),
         };
         write(&exp, &r).unwrap();
-        let section = report_section(&dir).unwrap().unwrap();
+        let section = report_section(&run).unwrap().unwrap();
         let names: Vec<&str> = section
             .layer_similarity
             .iter()

@@ -6,8 +6,6 @@
 //! `compare/examples.csv` (every unit) and `compare/examples.json` (counts per layer and split,
 //! a sample of each flip kind).
 
-use std::path::Path;
-
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use tunescope_data::{Split, Target, Task};
@@ -20,8 +18,9 @@ use tunescope_geometry::stats::Rng;
 use crate::analysis::LabelledVectors;
 use crate::dp::{self as cdp, DirectProbeSettings};
 use crate::experiments as ex;
-use crate::io::{self as cio, label_list, load_layer, FINETUNED, PRETRAINED};
-use crate::measures::{sample_examples, ExampleCount, ExampleGroup, ExamplesResult, EXAMPLES_CSV};
+use crate::io::{label_list, load_layer, FINETUNED, PRETRAINED};
+use crate::measures::{sample_examples, ExampleCount, ExampleGroup, ExamplesResult};
+use tunescope_data::rundir::RunDir;
 
 /// The memorisation split the per-example view re-uses.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -111,12 +110,12 @@ struct Classifier {
 impl Classifier {
     /// The stored train clustering of `model` at `layer`; `None` for a degenerate layer.
     fn stored(
-        out: &Path,
+        out: &RunDir,
         model: &str,
         layer: usize,
         train: &LabelledVectors,
     ) -> Result<Option<Self>> {
-        let dir = cio::directprobe_dir(out, model, "train", layer);
+        let dir = out.directprobe_dir(model, "train", layer);
         let rows = cdp::load_rows(&dir, train.rows)?;
         if rows.is_empty() {
             return Ok(None);
@@ -189,7 +188,7 @@ fn group(name: &str, about: String, records: &[FlipRecord], s: &Settings) -> Exa
 /// per layer.
 pub fn compute(
     s: &Settings,
-    out: &Path,
+    out: &RunDir,
     task: &Task,
     progress: &dyn Fn(String),
 ) -> Result<Examples> {
@@ -334,10 +333,10 @@ pub fn compute(
 }
 
 /// Writes `e` into the run directory `out`: `compare/examples.csv` and `compare/examples.json`.
-pub fn write(out: &Path, e: &Examples) -> Result<()> {
-    let dir = out.join("compare");
+pub fn write(out: &RunDir, e: &Examples) -> Result<()> {
+    let dir = out.compare();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    write_flips_csv(&out.join(EXAMPLES_CSV), &e.records)
-        .with_context(|| format!("cannot write {}", out.join(EXAMPLES_CSV).display()))?;
-    e.result.write(&dir)
+    let csv = out.examples_csv();
+    write_flips_csv(&csv, &e.records).with_context(|| format!("cannot write {}", csv.display()))?;
+    e.result.write(&out.examples_json())
 }

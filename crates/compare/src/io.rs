@@ -1,43 +1,16 @@
-//! Run-directory layout of the inputs (`reps/<model>/<split>/`), reading them with errors that
-//! name the file, and atomic writing of outputs.
+//! Reading a run directory's representations (`reps/<model>/<split>/`, paths from
+//! [`RunDir`]) with errors that name the file.
 
 use crate::analysis::LabelledVectors;
 use anyhow::{bail, ensure, Context, Result};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tunescope_data::npy;
+use tunescope_data::rundir::RunDir;
 
-/// The pre-trained encoder's directory name under `reps/`, `probe/` and `directprobe/`.
-pub const PRETRAINED: &str = "pretrained";
-/// The fine-tuned encoder's directory name.
-pub const FINETUNED: &str = "finetuned";
+pub use tunescope_data::rundir::{FINETUNED, PRETRAINED};
 /// The splits, in order.
 pub const SPLITS: [&str; 3] = ["train", "dev", "test"];
-
-/// `reps/<model>/<split>/`.
-pub fn reps_dir(run: &Path, model: &str, split: &str) -> PathBuf {
-    run.join("reps").join(model).join(split)
-}
-
-/// `reps/<model>/<split>/layer-<k>.npy`.
-pub fn layer_file(run: &Path, model: &str, split: &str, layer: usize) -> PathBuf {
-    reps_dir(run, model, split).join(format!("layer-{layer}.npy"))
-}
-
-/// `probe/<model>/layer-<k>.json`.
-pub fn probe_file(run: &Path, model: &str, layer: usize) -> PathBuf {
-    run.join("probe")
-        .join(model)
-        .join(format!("layer-{layer}.json"))
-}
-
-/// `directprobe/<model>/<split>/layer-<k>/`.
-pub fn directprobe_dir(run: &Path, model: &str, split: &str, layer: usize) -> PathBuf {
-    run.join("directprobe")
-        .join(model)
-        .join(split)
-        .join(format!("layer-{layer}"))
-}
 
 /// Layers with a `layer-<k>.npy` in `dir`, ascending.
 pub fn layers_in(dir: &Path) -> Result<Vec<usize>> {
@@ -106,22 +79,22 @@ pub fn read_layer(path: &Path, names: &[String], labels: &[String]) -> Result<La
 
 /// The sorted label list the comparisons index into: every label of the pre-trained
 /// representations' `labels.txt` over the three splits (as `tunescope compare` builds it).
-pub fn label_list(run: &Path) -> Result<Vec<String>> {
+pub fn label_list(run: &RunDir) -> Result<Vec<String>> {
     let mut all = BTreeSet::new();
     for split in SPLITS {
-        all.extend(read_label_names(&reps_dir(run, PRETRAINED, split))?);
+        all.extend(read_label_names(&run.reps_split(PRETRAINED, split))?);
     }
     Ok(all.into_iter().collect())
 }
 
 /// One split's vectors at one layer, labels indexing `labels`.
 pub fn load_layer(
-    run: &Path,
+    run: &RunDir,
     model: &str,
     split: &str,
     layer: usize,
     labels: &[String],
 ) -> Result<LabelledVectors> {
-    let names = read_label_names(&reps_dir(run, model, split))?;
-    read_layer(&layer_file(run, model, split, layer), &names, labels)
+    let names = read_label_names(&run.reps_split(model, split))?;
+    read_layer(&run.layer_file(model, split, layer), &names, labels)
 }

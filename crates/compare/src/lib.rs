@@ -7,7 +7,6 @@
 //! * [`experiments`]: dynamics over checkpoints, the memorisation split, the cross-task table,
 //!   on in-memory results; [`dynamics`], [`memorisation`], [`cross`], [`examples`] run them on a
 //!   run directory and write their result files; [`arms`] assembles the arms' report section.
-//! * [`rundir`]: the run directory's shared names (representation sources, checkpoints).
 //! * [`seeds`]: statistics over fine-tuning seeds (bootstrap intervals, permutation tests).
 //! * [`layer_analyses`]: the registry of per-layer analyses `compare` runs at every layer.
 //! * [`compare`]: walks a run directory, reuses artifacts, computes the rest; [`CompareResults`]
@@ -30,7 +29,6 @@ pub mod memorisation;
 pub mod paper;
 mod report;
 pub mod results;
-pub mod rundir;
 pub mod seeds;
 mod table;
 pub mod weights;

@@ -11,30 +11,14 @@ use crate::io::{FINETUNED, PRETRAINED};
 use crate::results::{CompareResults, TableARow};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tunescope_data::fs::write_atomic;
+use tunescope_data::rundir::RunDir;
 use tunescope_geometry::calibrated::{CalibratedScore, CalibratedSimilarity, MeasureKind};
 use tunescope_geometry::flips::{Change, FlipCounts, FlipRecord};
 use tunescope_model::probe::mdl::{MdlReport, MdlShape};
 use tunescope_model::probe::ProbeReport;
 use tunescope_report as rep;
-
-/// `similarity/layer-<k>.json`.
-pub fn similarity_file(run: &Path, layer: usize) -> PathBuf {
-    run.join("similarity").join(format!("layer-{layer}.json"))
-}
-
-/// `mdl/<model>/layer-<k>.json`.
-pub fn mdl_file(run: &Path, model: &str, layer: usize) -> PathBuf {
-    run.join("mdl")
-        .join(model)
-        .join(format!("layer-{layer}.json"))
-}
-
-/// `compare/examples.csv`, relative to the run directory.
-pub const EXAMPLES_CSV: &str = "compare/examples.csv";
-/// `compare/examples.json`, relative to the run directory.
-pub const EXAMPLES_JSON: &str = "compare/examples.json";
 
 /// The calibrated similarity of one layer (`similarity/layer-<k>.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,10 +82,10 @@ pub struct ExamplesResult {
 }
 
 impl ExamplesResult {
-    /// Writes `examples.json` into `dir` atomically.
-    pub fn write(&self, dir: &Path) -> Result<()> {
+    /// Writes `path` (`compare/examples.json`) atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
         Ok(write_atomic(
-            &dir.join("examples.json"),
+            path,
             serde_json::to_string_pretty(self)? + "\n",
         )?)
     }
@@ -122,7 +106,7 @@ fn read_opt<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
 /// `mdl/<model>/layer-<k>.json`, the linear probe's, comparable across layers and encoders) when
 /// they were computed.
 pub fn add_table_a_columns(
-    run: &Path,
+    run: &RunDir,
     row: &mut TableARow,
     probe: Option<&ProbeReport>,
 ) -> Result<()> {
@@ -130,7 +114,7 @@ pub fn add_table_a_columns(
         .and_then(|p| p.best.control.as_ref())
         .and_then(|c| c.selectivity_test)
         .map(|v| 100.0 * v);
-    if let Some(mdl) = read_opt::<MdlReport>(&mdl_file(run, &row.version, row.layer))? {
+    if let Some(mdl) = read_opt::<MdlReport>(&run.mdl_file(&row.version, row.layer))? {
         row.mdl_compression = mdl
             .shapes
             .iter()
@@ -229,7 +213,7 @@ pub struct MeasureValue {
 /// results are `results`), per layer: the similarity indices to the pre-trained encoder, MDL
 /// compression of every probe, Table A's selectivity and the fine-tuned values of the
 /// registered per-layer analyses.
-pub fn replicate_measures(run: &Path, results: &CompareResults) -> Result<Vec<MeasureValue>> {
+pub fn replicate_measures(run: &RunDir, results: &CompareResults) -> Result<Vec<MeasureValue>> {
     let mut out = Vec::new();
     for (i, &layer) in results.layers.iter().enumerate() {
         let mut push = |key: String, kind: &str, value: Option<f64>| {
@@ -241,7 +225,7 @@ pub fn replicate_measures(run: &Path, results: &CompareResults) -> Result<Vec<Me
             })
         };
         if let Some(scores) =
-            read_opt::<SimilarityLayer>(&similarity_file(run, layer))?.and_then(|s| s.scores)
+            read_opt::<SimilarityLayer>(&run.similarity_file(layer))?.and_then(|s| s.scores)
         {
             for (key, _, _, pick) in INDICES {
                 let sc = pick(&scores);
@@ -252,7 +236,7 @@ pub fn replicate_measures(run: &Path, results: &CompareResults) -> Result<Vec<Me
                 push(format!("similarity/{key}"), kind, Some(sc.value));
             }
         }
-        if let Some(mdl) = read_opt::<MdlReport>(&mdl_file(run, FINETUNED, layer))? {
+        if let Some(mdl) = read_opt::<MdlReport>(&run.mdl_file(FINETUNED, layer))? {
             for shape in &mdl.shapes {
                 push(
                     format!("mdl/{}", shape_name(shape)),
@@ -279,10 +263,10 @@ pub fn replicate_measures(run: &Path, results: &CompareResults) -> Result<Vec<Me
 
 /// The report's measures sections from the run directory `run`, over `layers`; `None` when
 /// none of them was computed.
-pub fn report_measures(run: &Path, layers: &[usize]) -> Result<Option<rep::Measures>> {
+pub fn report_measures(run: &RunDir, layers: &[usize]) -> Result<Option<rep::Measures>> {
     let mut similarity = Vec::new();
     for &l in layers {
-        if let Some(s) = read_opt::<SimilarityLayer>(&similarity_file(run, l))? {
+        if let Some(s) = read_opt::<SimilarityLayer>(&run.similarity_file(l))? {
             if let Some(scores) = s.scores {
                 similarity.push((s, scores));
             }
@@ -322,8 +306,8 @@ pub fn report_measures(run: &Path, layers: &[usize]) -> Result<Option<rep::Measu
     let mut mdl_layers = Vec::new();
     for &l in layers {
         if let (Some(b), Some(a)) = (
-            read_opt::<MdlReport>(&mdl_file(run, PRETRAINED, l))?,
-            read_opt::<MdlReport>(&mdl_file(run, FINETUNED, l))?,
+            read_opt::<MdlReport>(&run.mdl_file(PRETRAINED, l))?,
+            read_opt::<MdlReport>(&run.mdl_file(FINETUNED, l))?,
         ) {
             if !b.shapes.is_empty() || !a.shapes.is_empty() {
                 mdl_layers.push((l, b, a));
@@ -375,9 +359,9 @@ pub fn report_measures(run: &Path, layers: &[usize]) -> Result<Option<rep::Measu
         }
     });
 
-    let examples = read_opt::<ExamplesResult>(&run.join(EXAMPLES_JSON))?.map(|e| {
-        rep::measures::ExamplesSection {
-            csv_path: EXAMPLES_CSV.into(),
+    let examples =
+        read_opt::<ExamplesResult>(&run.examples_json())?.map(|e| rep::measures::ExamplesSection {
+            csv_path: RunDir::relative().examples_csv().display().to_string(),
             groups: e
                 .groups
                 .iter()
@@ -416,8 +400,7 @@ pub fn report_measures(run: &Path, layers: &[usize]) -> Result<Option<rep::Measu
                         .collect(),
                 })
                 .collect(),
-        }
-    });
+        });
     if similarity.is_none() && mdl.is_none() && examples.is_none() {
         return Ok(None);
     }

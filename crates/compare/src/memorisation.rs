@@ -18,10 +18,10 @@ use tunescope_report as rep;
 use crate::analysis::LabelledVectors;
 use crate::experiments::{self as ex, MemoCurves};
 use crate::io::{label_list, load_layer};
-use crate::rundir::{read_json, read_required, ModelRef};
+use tunescope_data::rundir::{read_json, read_required, ModelRef, RunDir};
 
-/// The experiment's directory in a run directory.
-pub const DIR: &str = "experiments/memorisation";
+/// The result file in the experiment's directory.
+pub const RESULT_FILE: &str = "memorisation.json";
 
 /// What the memorisation experiment reads.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -93,12 +93,12 @@ fn memo_curves(
 /// message per encoder and one about subtest units fine-tuning never saw.
 pub fn compute(
     s: &Settings,
-    out: &Path,
+    run: &RunDir,
     task: &Task,
     progress: &dyn Fn(String),
 ) -> Result<MemorisationResult> {
     let layer = s.layer;
-    let labels = label_list(out)?;
+    let labels = label_list(run)?;
     let ex::SubtrainSplit {
         sentences: (sub_s, test_s),
         subtrain: sub_rows,
@@ -115,7 +115,7 @@ pub fn compute(
             sub_rows.len(),
             cfg.max_epochs
         ));
-        let train = load_layer(out, &model.name(), "train", layer, &labels)?;
+        let train = load_layer(run, &model.name(), "train", layer, &labels)?;
         ensure!(
             train.rows == task.train.units.len(),
             "reps/{}/train has {} rows for {} training units",
@@ -126,12 +126,12 @@ pub fn compute(
         let sets = [
             train.select(&sub_rows),
             train.select(&test_rows),
-            load_layer(out, &model.name(), "test", layer, &labels)?,
+            load_layer(run, &model.name(), "test", layer, &labels)?,
         ];
-        let dev = load_layer(out, &model.name(), "dev", layer, &labels)?;
+        let dev = load_layer(run, &model.name(), "dev", layer, &labels)?;
         curves.push(memo_curves(&sets, &dev, cfg)?);
     }
-    let outcome: Outcome = read_required(&out.join("finetune.json"))?;
+    let outcome: Outcome = read_required(&run.finetune_outcome())?;
     let unseen: std::collections::HashSet<usize> = outcome.train_unseen.iter().copied().collect();
     let subtest_unseen = test_rows.iter().filter(|r| unseen.contains(r)).count();
     if subtest_unseen > 0 {
@@ -160,7 +160,7 @@ pub fn compute(
 /// Writes `r` into `dir` (the files of `experiments/memorisation/`).
 pub fn write(dir: &Path, r: &MemorisationResult) -> Result<()> {
     write_atomic(
-        &dir.join("memorisation.json"),
+        &dir.join(RESULT_FILE),
         &(serde_json::to_string_pretty(r)? + "\n"),
     )?;
     let mut rows = Vec::new();
@@ -187,8 +187,8 @@ pub fn write(dir: &Path, r: &MemorisationResult) -> Result<()> {
 }
 
 /// The report's memorisation section, if computed.
-pub fn report_section(out: &Path) -> Result<Option<rep::Memorisation>> {
-    let Some(r) = read_json::<MemorisationResult>(&out.join(DIR).join("memorisation.json"))? else {
+pub fn report_section(run: &RunDir) -> Result<Option<rep::Memorisation>> {
+    let Some(r) = read_json::<MemorisationResult>(&run.memorisation().join(RESULT_FILE))? else {
         return Ok(None);
     };
     Ok(Some(rep::Memorisation {

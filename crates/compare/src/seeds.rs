@@ -5,8 +5,6 @@
 //! measures beyond the paper (similarity indices, MDL compression, selectivity, geometry
 //! descriptors).
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 use tunescope_data::csv::{opt_num, table};
 use tunescope_geometry::stats;
@@ -15,10 +13,13 @@ use tunescope_report as rep;
 use crate::io::FINETUNED;
 use crate::measures::MeasureValue;
 use crate::results::CompareResults;
-use crate::rundir::read_json;
+use tunescope_data::rundir::{read_json, RunDir};
 
 /// Bootstrap resamples and permutation resamples (beyond the exact enumeration).
 const RESAMPLES: usize = 10_000;
+
+/// The summary's JSON file in `seeds/summary/` (beside its CSV tables).
+pub const SUMMARY_FILE: &str = "summary.json";
 
 /// A quantity measured once per seed: its mean and 95 % bootstrap interval over the seeds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -358,7 +359,7 @@ impl SeedSummary {
     /// head's dev and test accuracy).
     pub fn files(&self) -> serde_json::Result<Vec<(&'static str, String)>> {
         let s = self;
-        let mut files = vec![("summary.json", serde_json::to_string_pretty(s)? + "\n")];
+        let mut files = vec![(SUMMARY_FILE, serde_json::to_string_pretty(s)? + "\n")];
         let mut rows = Vec::new();
         for l in &s.layers {
             for (what, e) in [
@@ -454,8 +455,8 @@ impl SeedSummary {
 
 /// The seeds summary of the branch directory `out` (`seeds/summary/`), when the seeds stage
 /// has run.
-pub fn read_summary(out: &Path) -> anyhow::Result<Option<SeedSummary>> {
-    read_json::<SeedSummary>(&out.join("seeds/summary/summary.json"))
+pub fn read_summary(out: &RunDir) -> anyhow::Result<Option<SeedSummary>> {
+    read_json::<SeedSummary>(&out.seeds_summary().join(SUMMARY_FILE))
 }
 
 /// Means over the seeds with 95 % bands, at `layers`, of the estimate `f` picks per layer (NaN
@@ -499,7 +500,10 @@ fn measure_series(s: &SeedSummary, layers: &[usize], key: &str) -> Option<rep::S
 /// Adds the seeds' means and 95 % intervals to the report's measures sections (similarity
 /// indices and MDL compression of the fine-tuned encoder), when the seeds stage has run in the
 /// branch directory `out`.
-pub fn add_measure_bands(out: &Path, measures: &mut Option<rep::Measures>) -> anyhow::Result<()> {
+pub fn add_measure_bands(
+    out: &RunDir,
+    measures: &mut Option<rep::Measures>,
+) -> anyhow::Result<()> {
     let (Some(s), Some(m)) = (read_summary(out)?, measures.as_mut()) else {
         return Ok(());
     };
@@ -519,7 +523,7 @@ pub fn add_measure_bands(out: &Path, measures: &mut Option<rep::Measures>) -> an
 /// Replaces the fine-tuned per-layer series of the report by their means over the seeds, with
 /// 95 % bands, when the seeds stage has run in the branch directory `out` (`seeds/summary/`);
 /// also the registered per-layer analyses' (e.g. the geometry descriptors).
-pub fn add_bands(out: &Path, layers: &mut rep::LayerSeries) -> anyhow::Result<()> {
+pub fn add_bands(out: &RunDir, layers: &mut rep::LayerSeries) -> anyhow::Result<()> {
     let Some(s) = read_summary(out)? else {
         return Ok(());
     };

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use tunescope_compare::analysis::UndefinedPairs;
 use tunescope_compare::{compare, compare_and_write, dp::DirectProbeSettings, CompareOptions};
 use tunescope_data::npy;
+use tunescope_data::rundir::RunDir;
 use tunescope_geometry::stats::Rng;
 use tunescope_model::probe::ProbeConfig;
 
@@ -99,7 +100,7 @@ fn before_after_quantities_and_reuse() {
         probe: Some(quick_probe()),
         ..CompareOptions::default()
     };
-    let (r, work) = compare_and_write(&tmp.0, &opts).unwrap();
+    let (r, work) = compare_and_write(&RunDir::new(&tmp.0), &opts).unwrap();
     assert_eq!(r.layers, vec![0, 1]);
     assert_eq!(r.labels, LABELS);
     assert_eq!(
@@ -144,7 +145,7 @@ fn before_after_quantities_and_reuse() {
         undefined_pairs: UndefinedPairs::Drop,
         ..opts.clone()
     };
-    let (dropped, _) = compare(&tmp.0, &drop_opts).unwrap();
+    let (dropped, _) = compare(&RunDir::new(&tmp.0), &drop_opts).unwrap();
     for row in &dropped.table_a {
         let s = &row.train_test_similarity;
         assert_eq!((s.pairs_used, s.pairs_undefined), (3, 3), "{s:?}");
@@ -223,7 +224,7 @@ fn before_after_quantities_and_reuse() {
         .0
         .join("directprobe/finetuned/train/layer-1/clusters.txt");
     let before = std::fs::metadata(&clusters).unwrap().modified().unwrap();
-    let (again, work) = compare_and_write(&tmp.0, &opts).unwrap();
+    let (again, work) = compare_and_write(&RunDir::new(&tmp.0), &opts).unwrap();
     assert_eq!(
         work.directprobe_computed + work.probes_trained + work.directprobe_remeasured,
         0
@@ -252,7 +253,7 @@ fn not_linear_test_split_gives_no_similarity_with_the_reason() {
     let mut a = npy::read_f32(&path).unwrap();
     a.data[..3].copy_from_slice(&[6.0, 0.05, 0.0]);
     npy::write_f32(&path, &a.shape, &a.data).unwrap();
-    let (r, _) = compare(&tmp.0, &CompareOptions::default()).unwrap();
+    let (r, _) = compare(&RunDir::new(&tmp.0), &CompareOptions::default()).unwrap();
     assert!(!r.has_finetuned);
     assert!(r.layer_movement.is_empty() && r.cka_layers.is_none());
     assert!(r.notes[0].contains("no reps/finetuned/"));
@@ -286,7 +287,7 @@ fn unit_cap_is_recorded_and_a_changed_cap_recomputes() {
         },
         ..CompareOptions::default()
     };
-    let (r, work) = compare(&tmp.0, &opts).unwrap();
+    let (r, work) = compare(&RunDir::new(&tmp.0), &opts).unwrap();
     assert_eq!(r.layers, vec![1]);
     assert_eq!(work.directprobe_computed, 2);
     assert_eq!(
@@ -296,10 +297,10 @@ fn unit_cap_is_recorded_and_a_changed_cap_recomputes() {
     let rows = std::fs::read_to_string(tmp.0.join("directprobe/pretrained/train/layer-1/rows.txt"))
         .unwrap();
     assert_eq!(rows.lines().count(), 20);
-    let (_, work) = compare(&tmp.0, &opts).unwrap();
+    let (_, work) = compare(&RunDir::new(&tmp.0), &opts).unwrap();
     assert_eq!((work.directprobe_computed, work.directprobe_reused), (0, 2));
     opts.directprobe.max_units = Some(25);
-    let (r, work) = compare(&tmp.0, &opts).unwrap();
+    let (r, work) = compare(&RunDir::new(&tmp.0), &opts).unwrap();
     assert_eq!(work.directprobe_computed, 2, "stale results are not reused");
     assert_eq!(r.table_a[0].train_rows_used, 25);
 }
@@ -314,7 +315,7 @@ fn identical_vectors_with_different_labels_are_left_out_and_counted() {
     let row0: Vec<f32> = a.data[..3].to_vec();
     a.data[30..33].copy_from_slice(&row0);
     npy::write_f32(&path, &a.shape, &a.data).unwrap();
-    let (r, _) = compare(&tmp.0, &CompareOptions::default()).unwrap();
+    let (r, _) = compare(&RunDir::new(&tmp.0), &CompareOptions::default()).unwrap();
     let row = &r.table_a[0];
     assert_eq!(row.conflict_rows_dropped, 2);
     assert_eq!(row.train_rows_used, 31);
@@ -324,7 +325,7 @@ fn identical_vectors_with_different_labels_are_left_out_and_counted() {
 #[test]
 fn bad_inputs_name_the_file() {
     let tmp = TempDir::new("bad");
-    let e = compare(&tmp.0, &CompareOptions::default()).unwrap_err();
+    let e = compare(&RunDir::new(&tmp.0), &CompareOptions::default()).unwrap_err();
     assert!(
         format!("{e:#}").contains("no pre-trained representations"),
         "{e:#}"
@@ -335,7 +336,7 @@ fn bad_inputs_name_the_file() {
     std::fs::write(&labels, "A\n".repeat(33)).unwrap();
     let e = format!(
         "{:#}",
-        compare(&tmp.0, &CompareOptions::default()).unwrap_err()
+        compare(&RunDir::new(&tmp.0), &CompareOptions::default()).unwrap_err()
     );
     assert!(
         e.contains("reps/finetuned/dev/labels.txt") && e.contains("same units"),
@@ -346,7 +347,7 @@ fn bad_inputs_name_the_file() {
     std::fs::write(tmp.0.join("reps/pretrained/test/labels.txt"), "A\nB\n").unwrap();
     let e = format!(
         "{:#}",
-        compare(&tmp.0, &CompareOptions::default()).unwrap_err()
+        compare(&RunDir::new(&tmp.0), &CompareOptions::default()).unwrap_err()
     );
     assert!(
         e.contains("reps/pretrained/test/layer-0.npy") && e.contains("33 vectors"),
@@ -357,7 +358,7 @@ fn bad_inputs_name_the_file() {
         layers: Some(vec![5]),
         ..CompareOptions::default()
     };
-    let e = format!("{:#}", compare(&tmp.0, &opts).unwrap_err());
+    let e = format!("{:#}", compare(&RunDir::new(&tmp.0), &opts).unwrap_err());
     assert!(
         e.contains("layer 5 requested") && e.contains("layer-5.npy"),
         "{e}"

@@ -13,6 +13,7 @@ pub mod load;
 pub mod npy;
 pub mod readers;
 pub mod rng;
+pub mod rundir;
 pub mod split;
 pub mod task;
 

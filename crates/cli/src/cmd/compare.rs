@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
+use tunescope_data::rundir::RunDir;
 
 use crate::config::{Config, Layers};
 use crate::study::manifest::Manifest;
@@ -30,7 +31,7 @@ fn load_config(args: &Args) -> Result<Config> {
     if let Some(path) = &args.config {
         return Config::load(path, &args.set);
     }
-    let path = args.run_dir.join("manifest.json");
+    let path = RunDir::new(&args.run_dir).manifest();
     let Some(m) = Manifest::read(&path)? else {
         bail!(
             "{} not found: pass --config STUDY.toml for the [probe], [directprobe] and [compare] \
@@ -66,8 +67,8 @@ pub fn run(args: Args) -> Result<()> {
         pool = pool.num_threads(config.directprobe.threads);
     }
     let pool = pool.build().context("starting the thread pool")?;
-    let (results, work) =
-        pool.install(|| tunescope_compare::compare_and_write(&args.run_dir, &opts))?;
+    let run = RunDir::new(&args.run_dir);
+    let (results, work) = pool.install(|| tunescope_compare::compare_and_write(&run, &opts))?;
     print!("{}", tunescope_compare::terminal_table(&results));
     eprintln!(
         "DirectProbe: {} computed, {} reused, {} re-measured; probes: {} trained, {} reused; \
@@ -77,7 +78,7 @@ pub fn run(args: Args) -> Result<()> {
         work.directprobe_remeasured,
         work.probes_trained,
         work.probes_reused,
-        args.run_dir.join("compare").display()
+        run.compare().display()
     );
     Ok(())
 }

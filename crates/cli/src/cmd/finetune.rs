@@ -155,9 +155,6 @@ pub fn run(args: Args) -> Result<()> {
         outcome.test.accuracy,
         outcome.test.macro_f1
     );
-    println!(
-        "model: {}",
-        config.study.out.join("models/finetuned").display()
-    );
+    println!("model: {}", config.run_dir().finetuned().display());
     Ok(())
 }

@@ -175,15 +175,11 @@ fn summary(config: &Config, outcome: &study::Outcome) -> Result<String> {
             }
         }
     }
-    let report = config.study.out.join("report").join("index.html");
+    let report = config.run_dir().report_index();
     if report.is_file() {
         let _ = writeln!(s, "report: {}", report.display());
     }
-    let _ = writeln!(
-        s,
-        "manifest: {}",
-        study::manifest_path(&config.study.out).display()
-    );
+    let _ = writeln!(s, "manifest: {}", config.run_dir().manifest().display());
     Ok(s)
 }
 

@@ -15,8 +15,8 @@ use anyhow::{Context, Result};
 
 use super::manifest::StageRecord;
 use super::plan::{Kind, Planned};
-use tunescope_compare::rundir::ModelRef;
 use tunescope_data::fs::write_atomic;
+use tunescope_data::rundir::ModelRef;
 
 /// Whether `stage`'s result is shared through the cache.
 pub fn shareable(stage: &Planned) -> bool {

@@ -12,7 +12,7 @@ use super::stages::{
     compare, cross, data, directprobe, dynamics, examples, extract, finetune, mdl, memorisation,
     probe, report, seeds, similarity, weights,
 };
-use tunescope_compare::rundir::{self, ModelRef};
+use tunescope_data::rundir::{RunDir, PRETRAINED};
 
 /// What runs a stage: resources that do not change results (so they are not keyed).
 pub struct Resources<'a> {
@@ -29,7 +29,8 @@ pub struct Resources<'a> {
 pub fn execute(stage: &Planned, resume: bool, res: &Resources<'_>) -> Result<Value> {
     let main = res.main;
     // The stage's own run directory: the study's, a replicate's or a cross-task entry's.
-    let dir = stage.dir.as_path();
+    let dir = &RunDir::new(&stage.dir);
+    let main_run = &RunDir::new(main);
     let display = res.display;
     if !resume {
         for o in &stage.outputs {
@@ -37,17 +38,17 @@ pub fn execute(stage: &Planned, resume: bool, res: &Resources<'_>) -> Result<Val
         }
         match &stage.kind {
             Kind::Finetune(_) => {
-                remove(&dir.join("finetune-state"))?;
-                for u in rundir::checkpoints(dir)? {
-                    remove(&ModelRef::Checkpoint(u).dir(dir, &stage.pretrained))?;
+                remove(&dir.finetune_state())?;
+                for u in dir.checkpoints()? {
+                    remove(&dir.checkpoint(u))?;
                 }
             }
-            Kind::CrossFinetune(..) => remove(&dir.join("finetune-state"))?,
+            Kind::CrossFinetune(..) => remove(&dir.finetune_state())?,
             _ => {}
         }
     }
     if stage.replicate {
-        link_shared(main, dir)?;
+        link_shared(main, &stage.dir)?;
     }
     match &stage.kind {
         Kind::Data(s) | Kind::CrossData(_, s) => data::run(s, dir),
@@ -65,10 +66,10 @@ pub fn execute(stage: &Planned, resume: bool, res: &Resources<'_>) -> Result<Val
         Kind::Memorisation(s) => memorisation::run(s, dir, display),
         Kind::Weights(s) => weights::run(s, dir, &stage.pretrained, display),
         Kind::CrossTask(name, s) => in_pool(res.threads, || {
-            cross::run(s, main, name, &stage.pretrained, display)
+            cross::run(s, main_run, name, &stage.pretrained, display)
         }),
         Kind::Seeds(s) => seeds::run(s, dir, display),
-        Kind::Report(s) => report::run(s, main, &stage.upstream_keys()),
+        Kind::Report(s) => report::run(s, main_run, &stage.upstream_keys()),
     }
 }
 
@@ -81,23 +82,32 @@ fn link_shared(main: &Path, sub: &Path) -> Result<()> {
         .with_context(|| format!("{} is not inside {}", sub.display(), main.display()))?
         .components()
         .count();
+    let rel = RunDir::relative();
     for path in [
-        "data",
-        "reps/pretrained",
-        "probe/pretrained",
-        "mdl/pretrained",
-        "directprobe/pretrained",
+        rel.data(),
+        rel.reps(PRETRAINED),
+        rel.probe_dir(PRETRAINED),
+        rel.mdl_dir(PRETRAINED),
+        rel.directprobe_model(PRETRAINED),
     ] {
-        let (target, link) = (main.join(path), sub.join(path));
+        let (target, link) = (main.join(&path), sub.join(&path));
         if !target.exists() || link.symlink_metadata().is_ok() {
             continue;
         }
         let parent = link.parent().expect("a link inside the replicate");
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
-        let up = "../".repeat(depth + path.matches('/').count());
-        std::os::unix::fs::symlink(format!("{up}{path}"), &link)
-            .with_context(|| format!("cannot link {} to the study's {path}", link.display()))?;
+        // From the link's directory up to `main`, then down to the target.
+        let up = "../".repeat(depth + path.components().count() - 1);
+        std::os::unix::fs::symlink(format!("{up}{}", path.display()), &link).with_context(
+            || {
+                format!(
+                    "cannot link {} to the study's {}",
+                    link.display(),
+                    path.display()
+                )
+            },
+        )?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use tunescope_data::rundir::RunDir;
 
 use super::hash::HashCache;
 use super::manifest::{Manifest, StageRecord, Status};
@@ -109,7 +110,7 @@ fn finished(config: &Config) -> Manifest {
             }
             if matches!(p.kind, plan::Kind::Finetune(_)) {
                 for u in [3, 6] {
-                    std::fs::create_dir_all(p.dir.join(format!("models/ckpt-{u}"))).unwrap();
+                    std::fs::create_dir_all(RunDir::new(&p.dir).checkpoint(u)).unwrap();
                 }
             }
             m.stages.insert(

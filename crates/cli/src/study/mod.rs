@@ -20,7 +20,7 @@ pub mod slurm;
 pub mod stages;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,16 +32,7 @@ pub use display::Display;
 use hash::HashCache;
 use manifest::{Manifest, StageRecord, Status, MANIFEST_VERSION};
 use plan::{Action, Planned};
-
-/// Path of the manifest in a run directory.
-pub fn manifest_path(out: &Path) -> PathBuf {
-    out.join("manifest.json")
-}
-
-/// Path of the file-hash cache in a run directory.
-pub fn hash_cache_path(out: &Path) -> PathBuf {
-    out.join(".cache").join("file-hashes.json")
-}
+use tunescope_data::rundir::RunDir;
 
 /// What a finished study did.
 pub struct Outcome {
@@ -115,9 +106,9 @@ fn check_out(out: &Path) -> Result<()> {
 pub fn dry_plan(config: &Config) -> Result<Vec<Planned>> {
     let out = &config.study.out;
     check_out(out)?;
-    let manifest = Manifest::read(&manifest_path(out))?;
+    let manifest = Manifest::read(&RunDir::new(out).manifest())?;
     // Read the remembered hashes but never write them: a dry run leaves no trace.
-    let mut cache = HashCache::open(&hash_cache_path(out));
+    let mut cache = HashCache::open(&RunDir::new(out).hash_cache());
     plan::build(config, manifest.as_ref(), &mut cache)
 }
 
@@ -155,7 +146,7 @@ pub fn format_plan(plan: &[Planned]) -> String {
 pub fn run(config: &Config, quiet: bool, stop: Arc<AtomicBool>) -> Result<Outcome> {
     let out = config.study.out.clone();
     check_out(&out)?;
-    let mpath = manifest_path(&out);
+    let mpath = RunDir::new(&out).manifest();
     let mut manifest = match Manifest::read(&mpath)? {
         Some(mut m) => {
             m.config = serde_json::to_value(config)?;
@@ -166,7 +157,7 @@ pub fn run(config: &Config, quiet: bool, stop: Arc<AtomicBool>) -> Result<Outcom
         }
         None => fresh_manifest(config)?,
     };
-    let mut cache = HashCache::open(&hash_cache_path(&out));
+    let mut cache = HashCache::open(&RunDir::new(&out).hash_cache());
     // Plan once before creating anything, so bad input leaves no run directory behind.
     plan::build(config, Some(&manifest), &mut cache)?;
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -298,7 +289,7 @@ pub fn run(config: &Config, quiet: bool, stop: Arc<AtomicBool>) -> Result<Outcom
 
 /// Table A of a finished study (from `compare/`); empty when the comparisons did not run.
 pub fn table_a(config: &Config) -> Result<Vec<tunescope_report::TableARow>> {
-    if !config.study.out.join("compare").is_dir() {
+    if !config.run_dir().compare().is_dir() {
         return Ok(Vec::new());
     }
     Ok(stages::report::report_data(config, &[])?.table_a)

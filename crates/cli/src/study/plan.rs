@@ -19,7 +19,7 @@ use super::stages::{
     probe, report, seeds, similarity, weights,
 };
 use crate::config::{Config, Layers};
-use tunescope_compare::rundir::{checkpoints, cross_dir, replicate_dir, ModelRef};
+use tunescope_data::rundir::{ModelRef, RunDir, PRETRAINED};
 
 /// Bumped when a stage's code changes what it writes, so old results are not reused.
 const STAGE_VERSION: u32 = 2;
@@ -436,13 +436,14 @@ impl Replicate {
         }
     }
 
-    /// Output path (relative to the study's run directory) within this branch.
-    fn path(&self, p: &str) -> String {
+    /// This branch's run directory relative to the study's: its outputs' paths as the
+    /// manifest records them.
+    fn rel(&self) -> RunDir {
         match &self.tag {
-            None => p.to_string(),
-            Some(Tag::Seed(s)) => format!("seeds/seed-{s}/{p}"),
-            Some(Tag::Arm(a)) => format!("arms/{a}/{p}"),
-            Some(Tag::ArmSeed(a, s)) => format!("arms/{a}/seeds/seed-{s}/{p}"),
+            None => RunDir::relative(),
+            Some(Tag::Seed(s)) => RunDir::relative().replicate(*s),
+            Some(Tag::Arm(a)) => RunDir::relative().arm(a),
+            Some(Tag::ArmSeed(a, s)) => RunDir::relative().arm(a).replicate(*s),
         }
     }
 }
@@ -466,7 +467,7 @@ pub fn replicates(config: &Config, arm: Option<&str>) -> Vec<Replicate> {
                         None => Tag::Seed(seed),
                         Some(a) => Tag::ArmSeed(a.to_string(), seed),
                     }),
-                    dir: replicate_dir(&config.study.out, seed),
+                    dir: config.run_dir().replicate(seed).root().to_path_buf(),
                     config: c,
                 }
             }
@@ -511,7 +512,7 @@ fn seeds_stage(b: &mut Builder<'_>, reps: &[Replicate]) -> Option<String> {
             id.clone(),
             Kind::Seeds(seeds::settings(&first.config)),
             ids,
-            vec![first.path("seeds/summary")],
+            vec![output(first.rel().seeds_summary())],
         ),
         first,
     );
@@ -539,7 +540,7 @@ pub fn build(
         "data",
         Kind::Data(data::settings(config)),
         vec![],
-        vec!["data".into()],
+        vec![output(RunDir::relative().data())],
     );
     data.external = data_hashes(config, cache, "[data]")?;
     b.add(data);
@@ -557,7 +558,7 @@ pub fn build(
                 extract::settings(config, kind, &layers, true),
             ),
             vec!["data".into()],
-            vec!["reps/pretrained".into()],
+            vec![output(RunDir::relative().reps(PRETRAINED))],
         )
         .external("model", &model_hash),
     );
@@ -591,7 +592,7 @@ pub fn build(
             "report",
             Kind::Report(Box::new(report::settings(config))),
             all,
-            vec!["report/index.html".into()],
+            vec![output(RunDir::relative().report_index())],
         ));
     }
     Ok(b.plan)
@@ -610,7 +611,7 @@ fn analyses(b: &mut Builder<'_>, rep: &Replicate, model: &ModelRef) -> Vec<Strin
                     id.clone(),
                     Kind::Probe(model.clone(), probe::settings(config, layer)),
                     vec![ex.clone()],
-                    vec![rep.path(&format!("probe/{}/layer-{layer}.json", model.name()))],
+                    vec![output(rep.rel().probe_file(&model.name(), layer))],
                 ),
                 rep,
             );
@@ -625,7 +626,7 @@ fn analyses(b: &mut Builder<'_>, rep: &Replicate, model: &ModelRef) -> Vec<Strin
                         } else {
                             vec![ex.clone()]
                         },
-                        vec![rep.path(&format!("mdl/{}/layer-{layer}.json", model.name()))],
+                        vec![output(rep.rel().mdl_file(&model.name(), layer))],
                     ),
                     rep,
                 );
@@ -647,9 +648,10 @@ fn analyses(b: &mut Builder<'_>, rep: &Replicate, model: &ModelRef) -> Vec<Strin
                             directprobe::settings(config, split, layer),
                         ),
                         vec![ex.clone()],
-                        vec![rep.path(&format!(
-                            "directprobe/{}/{split}/layer-{layer}",
-                            model.name()
+                        vec![output(rep.rel().directprobe_dir(
+                            &model.name(),
+                            split,
+                            layer,
                         ))],
                     ),
                     rep,
@@ -677,11 +679,7 @@ fn branch(
             ft_id.clone(),
             Kind::Finetune(finetune::settings(config)),
             vec!["data".into()],
-            vec![
-                rep.path("models/finetuned"),
-                rep.path("finetune.json"),
-                rep.path("train_log.jsonl"),
-            ],
+            finetune_outputs(&rep.rel()),
         )
         .external("model", model_hash),
         rep,
@@ -689,7 +687,12 @@ fn branch(
     let finetune_done = matches!(b.action_of(&ft_id), Action::Skip(_));
     let mut models = vec![ModelRef::Finetuned];
     if finetune_done {
-        models.extend(checkpoints(&rep.dir)?.into_iter().map(ModelRef::Checkpoint));
+        models.extend(
+            RunDir::new(&rep.dir)
+                .checkpoints()?
+                .into_iter()
+                .map(ModelRef::Checkpoint),
+        );
     }
     for m in &models {
         let all_splits = !matches!(m, ModelRef::Checkpoint(_));
@@ -701,7 +704,7 @@ fn branch(
                     extract::settings(config, kind, &b.layers, all_splits),
                 ),
                 vec!["data".into(), ft_id.clone()],
-                vec![rep.path(&format!("reps/{}", m.name()))],
+                vec![output(rep.rel().reps(&m.name()))],
             ),
             rep,
         );
@@ -730,7 +733,7 @@ fn branch(
                     id.clone(),
                     Kind::Similarity(similarity::settings(config, layer)),
                     vec!["extract/pretrained".into(), rep.id("extract/finetuned")],
-                    vec![rep.path(&format!("similarity/layer-{layer}.json"))],
+                    vec![output(rep.rel().similarity_file(layer))],
                 ),
                 rep,
             );
@@ -749,7 +752,7 @@ fn branch(
                 rep.id("compare"),
                 Kind::Compare(compare::settings(config, &b.layers)),
                 after,
-                vec![rep.path("compare")],
+                vec![output(rep.rel().compare())],
             ),
             rep,
         );
@@ -759,7 +762,7 @@ fn branch(
                 rep.id("weights"),
                 Kind::Weights(weights::settings()),
                 vec![ft_id.clone(), rep.id("compare")],
-                vec![rep.path("weights")],
+                vec![output(rep.rel().weights())],
             )
             .external("model", model_hash),
             rep,
@@ -782,8 +785,8 @@ fn branch(
                     Kind::Examples(examples::settings(config, &b.layers)),
                     after,
                     vec![
-                        rep.path("compare/examples.csv"),
-                        rep.path("compare/examples.json"),
+                        output(rep.rel().examples_csv()),
+                        output(rep.rel().examples_json()),
                     ],
                 ),
                 rep,
@@ -823,7 +826,7 @@ fn experiments(b: &mut Builder<'_>, rep: &Replicate, finetune_done: bool) -> Res
                     rep.id("dynamics"),
                     kind,
                     after,
-                    vec![rep.path("experiments/dynamics")],
+                    vec![output(rep.rel().dynamics())],
                 ),
                 rep,
             );
@@ -860,7 +863,7 @@ fn experiments(b: &mut Builder<'_>, rep: &Replicate, finetune_done: bool) -> Res
                     "extract/pretrained".to_string(),
                     rep.id("extract/finetuned"),
                 ],
-                vec![rep.path("experiments/memorisation")],
+                vec![output(rep.rel().memorisation())],
             ),
             rep,
         );
@@ -880,14 +883,15 @@ fn cross_tasks(
     let mut ids = Vec::new();
     for entry in &config.cross_task {
         let sub = config.cross_config(entry);
-        let dir = cross_dir(&config.study.out, &entry.name);
+        let dir = config.run_dir().cross(&entry.name).root().to_path_buf();
+        let rel = RunDir::relative().cross(&entry.name);
         let base = format!("cross/{}", entry.name);
         let data_id = format!("{base}/data");
         let mut data = Stage::new(
             data_id.clone(),
             Kind::CrossData(entry.name.clone(), data::settings(&sub)),
             vec![],
-            vec![format!("{base}/data")],
+            vec![output(rel.data())],
         );
         data.external = data_hashes(&sub, cache, &format!("[[cross_task]] {:?}", entry.name))?;
         b.add_at(data, dir.clone(), false);
@@ -911,11 +915,7 @@ fn cross_tasks(
                     id.clone(),
                     Kind::CrossFinetune(entry.name.clone(), finetune::settings(&sub)),
                     vec![data_id],
-                    vec![
-                        format!("{base}/models/finetuned"),
-                        format!("{base}/finetune.json"),
-                        format!("{base}/train_log.jsonl"),
-                    ],
+                    finetune_outputs(&rel),
                 )
                 .external("model", model_hash),
                 dir.clone(),
@@ -931,13 +931,26 @@ fn cross_tasks(
                     cross::settings(config, entry, &b.layers),
                 ),
                 after,
-                vec![format!("{base}/result")],
+                vec![output(RunDir::relative().cross_result(&entry.name))],
             )
             .external("model", model_hash),
         );
         ids.push(base);
     }
     Ok(ids)
+}
+
+/// A stage output as the manifest records it: its path relative to the study's run directory.
+fn output(rel: PathBuf) -> String {
+    rel.to_string_lossy().into_owned()
+}
+
+/// What fine-tuning writes into the run directory `rel` (relative to the study's).
+fn finetune_outputs(rel: &RunDir) -> Vec<String> {
+    [rel.finetuned(), rel.finetune_outcome(), rel.train_log()]
+        .into_iter()
+        .map(output)
+        .collect()
 }
 
 /// Order of stage types in summaries.

@@ -27,6 +27,7 @@ use crate::encoder::linear::targets_match;
 use crate::encoder::load::weights_file;
 use crate::encoder::{self, load_weights, side_files, EncoderConfig, WordTokenizer};
 use tunescope_data::fs::{recover_dir, replace_dir, write_atomic};
+use tunescope_data::rundir::RunDir;
 
 /// What to fine-tune, on what, and where the run lives.
 #[derive(Debug, Clone)]
@@ -355,7 +356,7 @@ fn check_inputs(job: &Job) -> Result<()> {
 }
 
 fn state_dir(run: &Path) -> PathBuf {
-    run.join("finetune-state")
+    RunDir::new(run).finetune_state()
 }
 
 /// Fine-tunes `job.task` and writes the run directory (`models/finetuned/`: the encoder in HF
@@ -472,11 +473,11 @@ pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
         state = saved;
     }
     let mut log = JsonLog::open(
-        &job.run_dir.join("train_log.jsonl"),
+        &RunDir::new(&job.run_dir).train_log(),
         (state.update > 0).then_some(state.update),
     )?;
     write_atomic(
-        &job.run_dir.join("finetune_config.json"),
+        &RunDir::new(&job.run_dir).finetune_config(),
         &serde_json::to_vec_pretty(&cfg)?,
     )?;
 
@@ -596,10 +597,7 @@ pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
             }
             // checkpoints: HF-layout encoder every K updates; resumable state every K and per epoch
             if every(state.update, cfg.checkpoint_every) {
-                let dir = job
-                    .run_dir
-                    .join("models")
-                    .join(format!("ckpt-{}", state.update));
+                let dir = RunDir::new(&job.run_dir).checkpoint(state.update);
                 save::save_hf(&model, task, cfg, &dir)?;
             }
             let state_due = every(state.update, cfg.state_every);
@@ -640,18 +638,9 @@ pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
     };
     log.write(&serde_json::json!({"kind": "eval", "record": rec, "update": state.update}))?;
     progress.eval(&rec);
-    save::save_hf(
-        &model,
-        task,
-        cfg,
-        &job.run_dir.join("models").join("finetuned"),
-    )?;
+    save::save_hf(&model, task, cfg, &RunDir::new(&job.run_dir).finetuned())?;
     if model.encoder_config.lora.is_some() {
-        save::save_adapter(
-            &model,
-            &job.model_dir,
-            &job.run_dir.join("models").join("adapter"),
-        )?;
+        save::save_adapter(&model, &job.model_dir, &RunDir::new(&job.run_dir).adapter())?;
     }
     let outcome = Outcome {
         config: cfg.clone(),
@@ -669,7 +658,7 @@ pub fn finetune(job: &Job, progress: &mut dyn Progress) -> Result<Outcome> {
         trained_parameters,
     };
     write_atomic(
-        &job.run_dir.join("finetune.json"),
+        &RunDir::new(&job.run_dir).finetune_outcome(),
         &serde_json::to_vec_pretty(&outcome)?,
     )?;
     Ok(outcome)

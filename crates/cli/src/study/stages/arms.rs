@@ -4,6 +4,7 @@
 
 use anyhow::Result;
 use tunescope_compare::arms::{self, Branch};
+use tunescope_data::rundir::RunDir;
 use tunescope_report as rep;
 
 use crate::config::Config;
@@ -44,14 +45,14 @@ pub fn add_arms(
     let mut branches = vec![Branch {
         name: "main".into(),
         method: method_label(config),
-        out: config.study.out.clone(),
+        out: RunDir::new(&config.study.out),
     }];
     for arm in &config.arms {
         let c = config.arm_config(arm)?;
         branches.push(Branch {
             name: arm.name.clone(),
             method: method_label(&c),
-            out: c.study.out.clone(),
+            out: RunDir::new(&c.study.out),
         });
     }
     arms::add_arms(&branches, config.data.task.name(), model, table_a, runs).map(Some)

@@ -1,13 +1,12 @@
 //! The compare stage: Table A, label distances, movement and similarity indices
 //! (`docs/compare.md`) into `compare/`, reusing the probe and DirectProbe results.
 
-use std::path::Path;
-
 use anyhow::Result;
 use serde::Serialize;
 use serde_json::{json, Value};
 use tunescope_compare::dp::DirectProbeSettings;
 use tunescope_compare::CompareOptions;
+use tunescope_data::rundir::RunDir;
 use tunescope_geometry::similarity::RsaOptions;
 use tunescope_model::probe::ProbeConfig;
 
@@ -70,7 +69,7 @@ impl Settings {
 }
 
 /// Runs the comparisons on the run directory `out`, into `out/compare/`.
-pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
+pub fn run(s: &Settings, out: &RunDir, display: &Display) -> Result<Value> {
     display.message("label distances, movement, similarity indices");
     let (results, work) = tunescope_compare::compare_and_write(out, &s.options())?;
     Ok(json!({

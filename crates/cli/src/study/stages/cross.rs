@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tunescope_compare::cross::{self, Inputs, Measure, Side};
 use tunescope_compare::dp::DirectProbeSettings;
-use tunescope_compare::rundir::{cross_dir, ModelRef};
 use tunescope_data::fs::replace_dir;
+use tunescope_data::rundir::{ModelRef, RunDir};
 use tunescope_model::probe::ProbeConfig;
 
 use super::data::read_task;
@@ -59,12 +59,12 @@ pub fn settings(config: &Config, entry: &CrossTask, layers: &[usize]) -> Setting
 /// study's task X and (with `finetune`) the one fine-tuned on Y, which also probes X.
 pub fn run(
     s: &Settings,
-    out: &Path,
+    out: &RunDir,
     name: &str,
     pretrained: &Path,
     display: &Display,
 ) -> Result<Value> {
-    let sub_out = cross_dir(out, name);
+    let sub_out = out.cross(name);
     let x_task = read_task(out)?;
     let y_task = read_task(&sub_out)?;
     let inputs = Inputs {
@@ -89,7 +89,7 @@ pub fn run(
         };
         extract::extract(es, task, dir, target, tag, display).map(drop)
     };
-    let result = out.join(format!("cross/{name}/result"));
+    let result = out.cross_result(name);
     let mut rows = Vec::new();
     replace_dir::<anyhow::Error>(&result, |tmp| {
         rows = cross::compute(&measure, &inputs, tmp, &extract, &|m| display.message(m))?;
@@ -108,7 +108,7 @@ pub fn run(
 /// The report's cross-task table over every entry (rows deduplicated), if any was computed.
 pub fn report_section(config: &Config) -> Result<Option<Vec<tunescope_report::CrossTaskRow>>> {
     cross::report_section(
-        &config.study.out,
+        &RunDir::new(&config.study.out),
         config.cross_task.iter().map(|e| e.name.as_str()),
     )
 }

@@ -1,7 +1,7 @@
 //! The data stage: reads the corpus as configured into `data/task.json` and
 //! `data/{train,dev,test}.jsonl`, and reads it back for the later stages.
 
-use std::path::Path;
+use tunescope_data::rundir::{file_in, RunDir};
 
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -51,17 +51,21 @@ struct UnitLine {
 }
 
 /// Runs the data stage into `out/data/` (the study's, or a cross-task entry's).
-pub fn run(s: &Settings, out: &Path) -> Result<Value> {
+pub fn run(s: &Settings, out: &RunDir) -> Result<Value> {
     let task = s.data.load_task(s.seed)?;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let dir = out.join("data");
+    std::fs::create_dir_all(out.root())
+        .with_context(|| format!("cannot create {}", out.root().display()))?;
+    let dir = out.data();
     replace_dir::<anyhow::Error>(&dir, |tmp| {
         let header = TaskHeader {
             name: task.name.clone(),
             unit_kind: task.unit_kind,
             labels: task.labels.clone(),
         };
-        write_atomic(&tmp.join("task.json"), &serde_json::to_vec_pretty(&header)?)?;
+        write_atomic(
+            &file_in(tmp, &out.task_header()),
+            &serde_json::to_vec_pretty(&header)?,
+        )?;
         for (name, split) in task.splits() {
             let mut units = split.units.iter().peekable();
             let mut buf = Vec::new();
@@ -83,7 +87,7 @@ pub fn run(s: &Settings, out: &Path) -> Result<Value> {
                 units.next().is_none(),
                 "{name} units are not in sentence order"
             );
-            write_atomic(&tmp.join(format!("{name}.jsonl")), &buf)?;
+            write_atomic(&file_in(tmp, &out.data_split(name)), &buf)?;
         }
         Ok(())
     })?;
@@ -103,16 +107,15 @@ pub fn run(s: &Settings, out: &Path) -> Result<Value> {
 }
 
 /// Reads the task written by the data stage.
-pub fn read_task(out: &Path) -> Result<Task> {
-    let dir = out.join("data");
-    let hp = dir.join("task.json");
+pub fn read_task(out: &RunDir) -> Result<Task> {
+    let hp = out.task_header();
     let header: TaskHeader = serde_json::from_slice(
         &std::fs::read(&hp).with_context(|| format!("cannot read {}", hp.display()))?,
     )
     .with_context(|| format!("{} is malformed", hp.display()))?;
     let mut splits = Vec::new();
     for name in tunescope_data::SPLIT_NAMES {
-        let p = dir.join(format!("{name}.jsonl"));
+        let p = out.data_split(name);
         let text =
             std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
         let mut split = Split::default();

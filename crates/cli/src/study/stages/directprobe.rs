@@ -1,19 +1,16 @@
 //! The DirectProbe stage: exact clustering of one split at one layer of one encoder, into
 //! `directprobe/<model>/<split>/layer-<k>/`.
 
-use std::path::Path;
-
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tunescope_compare::dp::{self as cdp, DirectProbeSettings};
-use tunescope_compare::io as cio;
 use tunescope_data::fs::replace_dir;
 
 use crate::config::Config;
 use crate::study::display::Display;
 use tunescope_compare::io::{label_list, load_layer};
-use tunescope_compare::rundir::ModelRef;
+use tunescope_data::rundir::{ModelRef, RunDir};
 
 /// The splits DirectProbe clusters (train for Table A, test for the train/test similarity).
 pub const SPLITS: [&str; 2] = ["train", "test"];
@@ -50,7 +47,7 @@ pub fn directprobe_settings(config: &Config) -> DirectProbeSettings {
 
 /// Runs DirectProbe on `model`'s vectors of the settings' split and layer, into
 /// `out/directprobe/<model>/<split>/layer-<k>/`.
-pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Result<Value> {
+pub fn run(s: &Settings, out: &RunDir, model: &ModelRef, display: &Display) -> Result<Value> {
     let (split, layer) = (s.split.as_str(), s.layer);
     let labels = label_list(out)?;
     let v = load_layer(out, &model.name(), split, layer, &labels)?;
@@ -62,7 +59,7 @@ pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Res
     ));
     let (summary, clustering, metrics, rows) = cdp::run(&v, &labels, settings)
         .with_context(|| format!("DirectProbe on {} {split} layer {layer}", model.name()))?;
-    let dir = cio::directprobe_dir(out, &model.name(), split, layer);
+    let dir = out.directprobe_dir(&model.name(), split, layer);
     // Written whole into a temporary directory, then renamed into place.
     replace_dir::<anyhow::Error>(&dir, |tmp| {
         cdp::write_artifacts(tmp, &summary, &clustering, &metrics, &rows)

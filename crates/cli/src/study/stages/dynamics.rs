@@ -2,13 +2,12 @@
 //! DirectProbe clusters re-measured at every fine-tuning checkpoint) run on the study's run
 //! directory, into `experiments/dynamics/`.
 
-use std::path::Path;
-
 use anyhow::Result;
 use serde_json::{json, Value};
+use tunescope_compare::dynamics;
 pub use tunescope_compare::dynamics::Settings;
-use tunescope_compare::dynamics::{self, DIR};
 use tunescope_data::fs::replace_dir;
+use tunescope_data::rundir::RunDir;
 
 use super::directprobe::directprobe_settings;
 use crate::config::Config;
@@ -26,9 +25,9 @@ pub fn settings(config: &Config, layers: &[usize]) -> Settings {
 
 /// Runs the dynamics stage on the run directory `out`, into `out/experiments/dynamics/`
 /// ([`tunescope_compare::dynamics`]).
-pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
+pub fn run(s: &Settings, out: &RunDir, display: &Display) -> Result<Value> {
     let result = dynamics::compute(s, out, &|m| display.message(m))?;
-    replace_dir::<anyhow::Error>(&out.join(DIR), |tmp| dynamics::write(tmp, &result))?;
+    replace_dir::<anyhow::Error>(&out.dynamics(), |tmp| dynamics::write(tmp, &result))?;
     Ok(json!({
         "snapshots": result.snapshots.iter().map(|s| s.update).collect::<Vec<_>>(),
         "most_increased": result.most_increased,

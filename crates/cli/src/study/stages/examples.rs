@@ -2,13 +2,12 @@
 //! predicted label of each sampled unit before and after fine-tuning, and which flipped) run on
 //! the study's run directory, into `compare/examples.csv` and `compare/examples.json`.
 
-use std::path::Path;
-
 use anyhow::Result;
 use serde_json::{json, Value};
 pub use tunescope_compare::examples::Settings;
 use tunescope_compare::examples::{self, MemoSplit};
 use tunescope_compare::measures::ExampleGroup;
+use tunescope_data::rundir::RunDir;
 
 use super::data::read_task;
 use super::directprobe::directprobe_settings;
@@ -32,7 +31,7 @@ pub fn settings(config: &Config, layers: &[usize]) -> Settings {
 }
 
 /// Runs the per-example view on the run directory `out`, into `out/compare/examples.*`.
-pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
+pub fn run(s: &Settings, out: &RunDir, display: &Display) -> Result<Value> {
     let task = read_task(out)?;
     let e = examples::compute(s, out, &task, &|m| display.message(m))?;
     examples::write(out, &e)?;

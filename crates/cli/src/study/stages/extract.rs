@@ -15,7 +15,7 @@ use tunescope_model::extract::{extract_task, TaskExtractOptions};
 use super::data::read_task;
 use crate::config::{Config, Device, Pooling};
 use crate::study::display::Display;
-use tunescope_compare::rundir::ModelRef;
+use tunescope_data::rundir::{ModelRef, RunDir};
 
 /// What extraction reads: which hidden states of which splits, and how words become vectors.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,7 +55,7 @@ pub fn settings(config: &Config, kind: UnitKind, layers: &[usize], all_splits: b
 /// Runs the extract stage for `model` (its encoder in `encoder_dir`) into `out/reps/<model>/`.
 pub fn run(
     s: &Settings,
-    out: &Path,
+    out: &RunDir,
     encoder_dir: &Path,
     model: &ModelRef,
     display: &Display,
@@ -65,7 +65,7 @@ pub fn run(
         s,
         &task,
         encoder_dir,
-        &out.join("reps").join(model.name()),
+        &out.reps(&model.name()),
         &model.name(),
         display,
     )

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use tunescope_data::rundir::RunDir;
+
 use anyhow::Result;
 use serde_json::{json, Value};
 use tunescope_model::finetune::train::{EvalRecord, StepRecord};
@@ -60,12 +62,12 @@ impl Progress for FinetuneProgress<'_> {
 
 /// Runs the fine-tuning stage in `out` (resuming from `out/finetune-state/`), starting from the
 /// pre-trained encoder in `pretrained`.
-pub fn run(s: &Settings, out: &Path, pretrained: &Path, display: &Display) -> Result<Value> {
+pub fn run(s: &Settings, out: &RunDir, pretrained: &Path, display: &Display) -> Result<Value> {
     let task = read_task(out)?;
     let job = Job {
         task: &task,
         model_dir: pretrained.to_path_buf(),
-        run_dir: out.to_path_buf(),
+        run_dir: out.root().to_path_buf(),
         config: s.clone(),
     };
     let outcome = finetune::finetune(&job, &mut FinetuneProgress { display, total: 0 })?;

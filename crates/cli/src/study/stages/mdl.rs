@@ -2,13 +2,10 @@
 //! `mdl.mlp` of the MLP the probe stage chose), on one layer of one encoder's vectors (and on the
 //! control task with `mdl.control`), into `mdl/<model>/layer-<k>.json`.
 
-use std::path::Path;
-
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tunescope_compare::io as cio;
-use tunescope_compare::measures::mdl_file;
 use tunescope_model::probe::mdl::{self, MdlSettings};
 use tunescope_model::probe::{self, ProbeConfig, ProbeReport};
 
@@ -16,7 +13,7 @@ use super::probe::{control_types, probe_config};
 use crate::config::Config;
 use crate::study::display::Display;
 use tunescope_compare::io::{label_list, load_layer};
-use tunescope_compare::rundir::{read_required, ModelRef};
+use tunescope_data::rundir::{read_required, ModelRef, RunDir};
 
 /// What the MDL stage reads (with `mlp`, also the probe stage's choice of MLP, read from that
 /// stage's output: the plan makes the probe stage's key part of this one's).
@@ -50,10 +47,10 @@ pub fn settings(config: &Config, layer: usize) -> Settings {
 }
 
 /// Runs MDL on `model`'s vectors at the settings' layer, into `out/mdl/<model>/layer-<k>.json`.
-pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Result<Value> {
+pub fn run(s: &Settings, out: &RunDir, model: &ModelRef, display: &Display) -> Result<Value> {
     let name = model.name();
     let shapes = if s.mlp {
-        let chosen: ProbeReport = read_required(&cio::probe_file(out, &name, s.layer))?;
+        let chosen: ProbeReport = read_required(&out.probe_file(&name, s.layer))?;
         mdl::linear_and_best_mlp(&chosen)
     } else {
         vec![Vec::new()]
@@ -63,7 +60,7 @@ pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Res
         .iter()
         .map(|split| load_layer(out, &name, split, s.layer, &labels))
         .collect::<Result<Vec<_>>>()?;
-    let path = mdl_file(out, &name, s.layer);
+    let path = out.mdl_file(&name, s.layer);
     let dir = path.parent().expect("an MDL file has a parent");
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let classes = sets[0]

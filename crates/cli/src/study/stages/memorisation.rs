@@ -2,13 +2,12 @@
 //! trained on a subtrain split of the training sentences, before and after fine-tuning) run on
 //! the study's run directory, into `experiments/memorisation/`.
 
-use std::path::Path;
-
 use anyhow::Result;
 use serde_json::{json, Value};
+use tunescope_compare::memorisation;
 pub use tunescope_compare::memorisation::Settings;
-use tunescope_compare::memorisation::{self, DIR};
 use tunescope_data::fs::replace_dir;
+use tunescope_data::rundir::RunDir;
 use tunescope_model::probe::ProbeConfig;
 
 use super::data::read_task;
@@ -37,10 +36,10 @@ pub fn settings(config: &Config, layers: &[usize]) -> Settings {
 
 /// Runs the memorisation stage on the run directory `out`, into
 /// `out/experiments/memorisation/`.
-pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
+pub fn run(s: &Settings, out: &RunDir, display: &Display) -> Result<Value> {
     let task = read_task(out)?;
     let result = memorisation::compute(s, out, &task, &|m| display.message(m))?;
-    replace_dir::<anyhow::Error>(&out.join(DIR), |tmp| memorisation::write(tmp, &result))?;
+    replace_dir::<anyhow::Error>(&out.memorisation(), |tmp| memorisation::write(tmp, &result))?;
     Ok(json!({
         "layer": result.layer,
         "gap_before": result.gap_before,

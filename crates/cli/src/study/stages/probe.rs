@@ -1,8 +1,6 @@
 //! The probe stage: the classifier-probe family (`[probe]`) on one layer of one encoder's
 //! vectors, into `probe/<model>/layer-<k>.json`.
 
-use std::path::Path;
-
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -15,7 +13,7 @@ use super::data::read_task;
 use crate::config::Config;
 use crate::study::display::Display;
 use tunescope_compare::io::{label_list, load_layer};
-use tunescope_compare::rundir::ModelRef;
+use tunescope_data::rundir::{ModelRef, RunDir};
 
 /// What the probe stage reads.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -73,7 +71,7 @@ fn unit_types(split: &Split) -> Result<Vec<String>> {
 }
 
 /// Word types of the train, dev and test units when `cfg` trains the control task.
-pub fn control_types(out: &Path, cfg: &ProbeConfig) -> Result<Option<[Vec<String>; 3]>> {
+pub fn control_types(out: &RunDir, cfg: &ProbeConfig) -> Result<Option<[Vec<String>; 3]>> {
     if !cfg.control {
         return Ok(None);
     }
@@ -87,7 +85,7 @@ pub fn control_types(out: &Path, cfg: &ProbeConfig) -> Result<Option<[Vec<String
 
 /// Runs the classifier probes on `model`'s vectors at the settings' layer, into
 /// `out/probe/<model>/layer-<k>.json`.
-pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Result<Value> {
+pub fn run(s: &Settings, out: &RunDir, model: &ModelRef, display: &Display) -> Result<Value> {
     let layer = s.layer;
     let labels = label_list(out)?;
     let sets = cio::SPLITS
@@ -104,7 +102,7 @@ pub fn run(s: &Settings, out: &Path, model: &ModelRef, display: &Display) -> Res
         sets[0].rows
     ));
     let report = train_probes(&sets, types.as_ref(), cfg)?;
-    let path = cio::probe_file(out, &model.name(), layer);
+    let path = out.probe_file(&model.name(), layer);
     let dir = path.parent().expect("probe file has a parent");
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     report.write_json(&path)?;

@@ -10,6 +10,7 @@ use tunescope_compare::CompareResults;
 use tunescope_report::{KeyValue, ReportData, StudyInfo};
 
 use crate::config::{Config, Pooling};
+use tunescope_data::rundir::RunDir;
 use tunescope_data::UnitKind;
 
 /// What the report reads: it lists every setting and the config itself.
@@ -29,8 +30,8 @@ pub fn settings(config: &Config) -> Settings {
 /// The report's data: Table A and the analyses from `compare/`, with the study's settings
 /// and stage keys.
 pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportData> {
-    let out = &config.study.out;
-    let results = CompareResults::read(&out.join("compare"))?;
+    let out = &RunDir::new(&config.study.out);
+    let results = CompareResults::read(&out.compare())?;
     let path = Path::new(&config.model.path);
     let mut model = path
         .file_name()
@@ -154,10 +155,10 @@ fn flatten_settings(v: &Value) -> Vec<KeyValue> {
 
 /// Renders the report of the study in `main` into `main/report/`; `keys` are the stage keys it
 /// lists.
-pub fn run(s: &Settings, main: &Path, keys: &[(String, String)]) -> Result<Value> {
+pub fn run(s: &Settings, main: &RunDir, keys: &[(String, String)]) -> Result<Value> {
     let data = report_data(&s.config, keys)?;
-    let summary = tunescope_report::render(&data, &main.join("report"))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let summary =
+        tunescope_report::render(&data, &main.report()).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(json!({"index": summary.index, "figures": summary.figure_count}))
 }
 

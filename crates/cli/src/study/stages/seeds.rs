@@ -17,9 +17,9 @@ use tunescope_model::finetune::Outcome;
 
 use crate::config::Config;
 use crate::study::display::Display;
-use tunescope_compare::dynamics::DynamicsResult;
-use tunescope_compare::memorisation::MemorisationResult;
-use tunescope_compare::rundir::{read_json, replicate_dir};
+use tunescope_compare::dynamics::{self, DynamicsResult};
+use tunescope_compare::memorisation::{self, MemorisationResult};
+use tunescope_data::rundir::{read_json, RunDir};
 
 /// What the seeds stage reads (besides the replicates' results).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -42,15 +42,15 @@ pub fn settings(config: &Config) -> Settings {
 }
 
 /// Run directory of every replicate of the study in `main`, the study's first.
-fn replicate_dirs(s: &Settings, main: &Path) -> Vec<(u64, PathBuf)> {
+fn replicate_dirs(s: &Settings, main: &RunDir) -> Vec<(u64, RunDir)> {
     s.seeds
         .iter()
         .enumerate()
         .map(|(r, &seed)| {
             let dir = if r == 0 {
-                main.to_path_buf()
+                main.clone()
             } else {
-                replicate_dir(main, seed)
+                main.replicate(seed)
             };
             (seed, dir)
         })
@@ -59,27 +59,28 @@ fn replicate_dirs(s: &Settings, main: &Path) -> Vec<(u64, PathBuf)> {
 
 /// Reads the replicates' `compare/` and experiment outputs and computes their statistics
 /// ([`tunescope_compare::seeds::summarise`]).
-pub fn summarise(s: &Settings, main: &Path) -> Result<SeedSummary> {
+pub fn summarise(s: &Settings, main: &RunDir) -> Result<SeedSummary> {
     let dirs = replicate_dirs(s, main);
     let results = dirs
         .iter()
-        .map(|(_, d)| CompareResults::read(&d.join("compare")))
+        .map(|(_, d)| CompareResults::read(&d.compare()))
         .collect::<Result<Vec<_>>>()?;
-    // Every replicate's `rel` file; `None` unless each has one.
+    // Every replicate's file `path`; `None` unless each has one.
     fn all<T: serde::de::DeserializeOwned>(
-        dirs: &[(u64, PathBuf)],
-        rel: &str,
+        dirs: &[(u64, RunDir)],
+        path: fn(&RunDir) -> PathBuf,
     ) -> Result<Option<Vec<T>>> {
         Ok(dirs
             .iter()
-            .map(|(_, d)| read_json::<T>(&d.join(rel)))
+            .map(|(_, d)| read_json::<T>(&path(d)))
             .collect::<Result<Vec<_>>>()?
             .into_iter()
             .collect())
     }
-    let memos = all::<MemorisationResult>(&dirs, "experiments/memorisation/memorisation.json")?;
-    let dyns = all::<DynamicsResult>(&dirs, "experiments/dynamics/dynamics.json")?;
-    let outcomes = all::<Outcome>(&dirs, "finetune.json")?;
+    let memos =
+        all::<MemorisationResult>(&dirs, |d| d.memorisation().join(memorisation::RESULT_FILE))?;
+    let dyns = all::<DynamicsResult>(&dirs, |d| d.dynamics().join(dynamics::RESULT_FILE))?;
+    let outcomes = all::<Outcome>(&dirs, RunDir::finetune_outcome)?;
     let measures = dirs
         .iter()
         .zip(&results)
@@ -114,10 +115,10 @@ pub fn summarise(s: &Settings, main: &Path) -> Result<SeedSummary> {
 
 /// Runs the seeds stage over the replicates of the branch (the study, or an arm) in `main`,
 /// into `main/seeds/summary/`.
-pub fn run(settings: &Settings, main: &Path, display: &Display) -> Result<Value> {
+pub fn run(settings: &Settings, main: &RunDir, display: &Display) -> Result<Value> {
     display.message(format!("{} replicates", settings.seeds.len()));
     let s = summarise(settings, main)?;
-    let dir = main.join("seeds/summary");
+    let dir = main.seeds_summary();
     replace_dir::<anyhow::Error>(&dir, |tmp| write(tmp, &s))?;
     let last = s.layers.last();
     Ok(json!({

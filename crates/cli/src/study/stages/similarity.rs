@@ -3,15 +3,15 @@
 //! fine-tuned vectors of the same sampled test units at one layer, into
 //! `similarity/layer-<k>.json`.
 
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tunescope_compare::analysis::LabelledVectors;
-use tunescope_compare::io::{self as cio, FINETUNED, PRETRAINED};
-use tunescope_compare::measures::{similarity_file, SimilarityLayer};
+use tunescope_compare::io::{FINETUNED, PRETRAINED};
+use tunescope_compare::measures::SimilarityLayer;
+use tunescope_data::rundir::RunDir;
 use tunescope_geometry::calibrated::{calibrated_similarity, NullSettings};
 use tunescope_geometry::linalg::Matrix;
 use tunescope_geometry::similarity::{RsaOptions, SimilarityError};
@@ -64,7 +64,7 @@ fn matrix(v: &LabelledVectors, rows: &[usize]) -> Result<Matrix> {
 
 /// Runs the calibrated similarity on the run directory `out`, into
 /// `out/similarity/layer-<k>.json`.
-pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
+pub fn run(s: &Settings, out: &RunDir, display: &Display) -> Result<Value> {
     let started = Instant::now();
     let labels = label_list(out)?;
     let a = load_layer(out, PRETRAINED, &s.split, s.layer, &labels)?;
@@ -72,9 +72,9 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
     anyhow::ensure!(
         a.rows == b.rows,
         "{} has {} rows but {} has {}: both encoders must describe the same units",
-        cio::layer_file(out, PRETRAINED, &s.split, s.layer).display(),
+        out.layer_file(PRETRAINED, &s.split, s.layer).display(),
         a.rows,
-        cio::layer_file(out, FINETUNED, &s.split, s.layer).display(),
+        out.layer_file(FINETUNED, &s.split, s.layer).display(),
         b.rows
     );
     let rows = if s.units == 0 {
@@ -124,7 +124,7 @@ pub fn run(s: &Settings, out: &Path, display: &Display) -> Result<Value> {
         note,
         seconds: started.elapsed().as_secs_f64(),
     };
-    let path = similarity_file(out, s.layer);
+    let path = out.similarity_file(s.layer);
     let dir = path.parent().expect("a file in similarity/");
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     tunescope_data::fs::write_atomic(&path, serde_json::to_string_pretty(&result)? + "\n")?;

@@ -4,6 +4,7 @@
 //! (`weights.json`, `weights.csv`).
 
 use std::path::Path;
+use tunescope_data::rundir::{file_in, RunDir};
 
 use anyhow::Result;
 use serde::Serialize;
@@ -34,21 +35,27 @@ pub fn settings() -> Settings {
 }
 
 /// Compares the pre-trained encoder with `out/models/finetuned/` into `out/weights/`.
-pub fn run(s: &Settings, out: &Path, pretrained: &Path, display: &Display) -> Result<Value> {
+pub fn run(s: &Settings, out: &RunDir, pretrained: &Path, display: &Display) -> Result<Value> {
     display.message("weight updates, effective ranks, intruder dimensions");
-    let movement = CompareResults::read(&out.join("compare"))
+    let movement = CompareResults::read(&out.compare())
         .map(|r| r.layer_movement)
         .unwrap_or_default();
     let ws = weight_space(
         pretrained,
-        &out.join("models/finetuned"),
+        &out.finetuned(),
         &movement,
         s.intruder_top_k,
         s.intruder_threshold,
     )?;
-    replace_dir::<anyhow::Error>(&out.join("weights"), |tmp| {
-        write_atomic(&tmp.join("weights.json"), &serde_json::to_vec_pretty(&ws)?)?;
-        Ok(write_atomic(&tmp.join("weights.csv"), ws.csv().as_bytes())?)
+    replace_dir::<anyhow::Error>(&out.weights(), |tmp| {
+        write_atomic(
+            &file_in(tmp, &out.weights_json()),
+            &serde_json::to_vec_pretty(&ws)?,
+        )?;
+        Ok(write_atomic(
+            &file_in(tmp, &out.weights_csv()),
+            ws.csv().as_bytes(),
+        )?)
     })?;
     let intruders: usize = ws.rows.iter().map(|r| r.update.intruders).sum();
     Ok(json!({
