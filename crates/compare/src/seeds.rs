@@ -500,10 +500,7 @@ fn measure_series(s: &SeedSummary, layers: &[usize], key: &str) -> Option<rep::S
 /// Adds the seeds' means and 95 % intervals to the report's measures sections (similarity
 /// indices and MDL compression of the fine-tuned encoder), when the seeds stage has run in the
 /// branch directory `out`.
-pub fn add_measure_bands(
-    out: &RunDir,
-    measures: &mut Option<rep::Measures>,
-) -> anyhow::Result<()> {
+pub fn add_measure_bands(out: &RunDir, measures: &mut Option<rep::Measures>) -> anyhow::Result<()> {
     let (Some(s), Some(m)) = (read_summary(out)?, measures.as_mut()) else {
         return Ok(());
     };
