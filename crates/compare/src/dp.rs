@@ -135,11 +135,16 @@ fn conflicting_rows(v: &LabelledVectors, rows: &[usize]) -> Vec<usize> {
     out
 }
 
+/// The rows of `v` as DirectProbe points, as given.
+pub fn raw_points(v: &LabelledVectors) -> Result<Points> {
+    let data = v.data.iter().map(|&x| f64::from(x)).collect();
+    Points::new(data, v.rows, v.dim).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 /// The rows of `v` as DirectProbe points, and the span they are clustered in: the directions
 /// along which they vary by more than `f32` rounding (coordinates in that span).
 pub fn points_of(v: &LabelledVectors) -> Result<(Points, dp::Span)> {
-    let data = v.data.iter().map(|&x| f64::from(x)).collect();
-    let points = Points::new(data, v.rows, v.dim).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let points = raw_points(v)?;
     let span = dp::Span::fit(&points).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((span.project(&points)?, span))
 }

@@ -90,15 +90,6 @@ fn contexts(split: &Split, rows: &[usize], name: &str) -> Vec<UnitContext> {
         .collect()
 }
 
-fn points(v: &LabelledVectors) -> Result<Points> {
-    Points::new(
-        v.data.iter().map(|&x| f64::from(x)).collect(),
-        v.rows,
-        v.dim,
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))
-}
-
 /// A trained DirectProbe classifier: the clustered rows (in the span DirectProbe clustered them
 /// in) and their clusters.
 struct Classifier {
@@ -157,7 +148,7 @@ impl Classifier {
     }
 
     fn predict(&self, v: &LabelledVectors, labels: &[String]) -> Result<Vec<String>> {
-        let test = self.span.project(&points(v)?)?;
+        let test = self.span.project(&cdp::raw_points(v)?)?;
         let preds = nearest_cluster_labels(&self.points, &self.clustering, &test)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(preds.into_iter().map(|l| labels[l].clone()).collect())

@@ -525,7 +525,8 @@ fn distance_centred(
             rel_gap: 1e-12,
             ..params
         };
-        for dir in [best_dir.as_deref(), start, None] {
+        let dirs = [best_dir.as_deref(), start].into_iter().flatten().map(Some);
+        for dir in dirs.chain([None]) {
             if let Mnp::Separated { gap, .. } = min_norm_point(ca, cb, d, &sep, dir) {
                 lo = lo.max(gap);
                 break;
