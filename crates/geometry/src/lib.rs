@@ -1,6 +1,7 @@
 //! Geometry of labelled point sets: DirectProbe, similarity indices (with permutation nulls),
 //! geometry descriptors, statistics.
 pub mod calibrated;
+pub mod cka_null;
 pub mod descriptors;
 pub mod directprobe;
 pub mod flips;

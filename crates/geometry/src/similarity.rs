@@ -169,8 +169,13 @@ pub(crate) fn debiased_hsic_scaled(xty: f64, x: &Prepared, y: &Prepared) -> f64 
 /// [`debiased_hsic_scaled`] from its data-dependent terms: `xty = ‖X_cᵀY_c‖²_F` and
 /// `sxsy = Σ_i s_x,i·s_y,i` (for a row permutation of `Y`, both change; the totals do not).
 pub(crate) fn debiased_hsic_terms(xty: f64, sxsy: f64, x: &Prepared, y: &Prepared) -> f64 {
-    let n = x.row_sq.len() as f64;
-    xty - n / (n - 2.0) * sxsy + x.total_sq * y.total_sq / ((n - 1.0) * (n - 2.0))
+    debiased_hsic_of(x.row_sq.len(), xty, sxsy, x.total_sq, y.total_sq)
+}
+
+/// [`debiased_hsic_terms`] from plain numbers: `n` rows and the totals `‖X_c‖²_F`, `‖Y_c‖²_F`.
+pub(crate) fn debiased_hsic_of(n: usize, xty: f64, sxsy: f64, tx: f64, ty: f64) -> f64 {
+    let n = n as f64;
+    xty - n / (n - 2.0) * sxsy + tx * ty / ((n - 1.0) * (n - 2.0))
 }
 
 fn cka_prepared(
