@@ -2,7 +2,8 @@
 //! DirectProbe clusters re-measured at every fine-tuning checkpoint ([`compute`]), its files
 //! under `experiments/dynamics/` ([`write`]: `dynamics.json`, `min_distance.csv`,
 //! `layer_similarity.csv`, `centroid_paths.csv`) and its section of the report
-//! ([`report_section`]).
+//! ([`report_section`]). With [`Settings::measures`] enabled, the measures of
+//! [`crate::dynamics_measures`] at every snapshot too (`measures.csv`, `measure_rows.txt`).
 
 use std::path::Path;
 
@@ -15,6 +16,7 @@ use tunescope_report as rep;
 
 use crate::analysis::{label_centroids, UndefinedPairs};
 use crate::dp::{self as cdp, DirectProbeSettings, DirectProbeSummary};
+use crate::dynamics_measures as dm;
 use crate::experiments as ex;
 use crate::io::{label_list, load_layer};
 use tunescope_data::rundir::{read_json, read_required, ModelRef, RunDir};
@@ -30,6 +32,8 @@ pub struct Settings {
     pub directprobe: DirectProbeSettings,
     /// Label pairs without a distance in the correlations (`compare.undefined_pairs`).
     pub undefined_pairs: UndefinedPairs,
+    /// Similarity to the pre-trained space and geometry descriptors at every snapshot.
+    pub measures: dm::Settings,
 }
 
 /// One point of the fine-tuning trajectory.
@@ -96,6 +100,12 @@ pub struct DynamicsResult {
     /// Layers left out, and why (a degenerate pre-trained space has no clusters to follow).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The measures at every snapshot, when computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measures: Option<dm::DynamicsMeasures>,
+    /// The train rows the measures use.
+    #[serde(skip)]
+    pub measure_rows: Vec<usize>,
 }
 
 /// The result file in the experiment's directory.
@@ -134,6 +144,9 @@ pub fn compute(s: &Settings, run: &RunDir, progress: &dyn Fn(String)) -> Result<
     let snaps = snapshots(run)?;
     let mut layers = Vec::new();
     let mut notes = Vec::new();
+    let mut measured = Vec::new();
+    let mut measure_rows: Option<(Vec<usize>, usize)> = None;
+    let mut measure_seconds = 0.0;
     for &layer in &s.layers {
         progress(format!("layer {layer}: {} snapshots", snaps.len()));
         let dp_dir = run.directprobe_dir(&ModelRef::Pretrained.name(), "train", layer);
@@ -153,8 +166,14 @@ pub fn compute(s: &Settings, run: &RunDir, progress: &dyn Fn(String)) -> Result<
         let mut centroids = Vec::new();
         let mut first: Option<DirectProbeSummary> = None;
         let mut clusters = 0;
+        let mut tracker = s.measures.enabled.then(|| dm::LayerTracker::new(layer));
         for snap in &snaps {
             let v = load_layer(run, &snap.model, "train", layer, &labels)?;
+            if let Some(t) = tracker.as_mut() {
+                let (rows, _) = measure_rows
+                    .get_or_insert_with(|| (dm::sample_rows(&s.measures, v.rows), v.rows));
+                t.add(&s.measures, &v, rows, snap.update);
+            }
             let (rows, assignment, pre_labels) = match &fixed {
                 Some(f) => f,
                 None => {
@@ -198,6 +217,11 @@ pub fn compute(s: &Settings, run: &RunDir, progress: &dyn Fn(String)) -> Result<
             first.get_or_insert(summary);
         }
         let first = first.expect("at least the pre-trained snapshot");
+        if let Some(t) = tracker {
+            let (m, seconds) = t.finish();
+            measured.push(m);
+            measure_seconds += seconds;
+        }
         let path_labels: Vec<usize> = if s.path_labels.is_empty() {
             ex::closest_labels(&first.pair, 3)
         } else {
@@ -251,6 +275,16 @@ pub fn compute(s: &Settings, run: &RunDir, progress: &dyn Fn(String)) -> Result<
         snapshots: snaps,
         layers,
         notes,
+        measures: measure_rows.as_ref().map(|(rows, total)| dm::DynamicsMeasures {
+            split: "train".into(),
+            units: rows.len(),
+            units_total: *total,
+            permutations: s.measures.permutations,
+            seed: s.measures.seed,
+            layers: measured,
+            seconds: measure_seconds,
+        }),
+        measure_rows: measure_rows.map(|(rows, _)| rows).unwrap_or_default(),
     })
 }
 
@@ -312,6 +346,11 @@ pub fn write(dir: &Path, r: &DynamicsResult) -> Result<()> {
             &sim,
         ),
     )?;
+    if let Some(m) = &r.measures {
+        let updates: Vec<u64> = r.snapshots.iter().map(|s| s.update).collect();
+        write_atomic(&dir.join(dm::CSV_FILE), dm::csv(m, &updates))?;
+        write_atomic(&dir.join(dm::ROWS_FILE), dm::rows_text(&r.measure_rows))?;
+    }
     Ok(write_atomic(
         &dir.join("centroid_paths.csv"),
         table(&["layer", "update", "label", "pc1", "pc2"], &paths),
@@ -386,6 +425,7 @@ pub fn report_section(run: &RunDir) -> Result<Option<rep::Dynamics>> {
                     .collect(),
             })
             .collect(),
+        measures: r.measures.as_ref().map(dm::report),
     }))
 }
 
@@ -434,6 +474,8 @@ mod tests {
             most_increased: vec!["A".into()],
             least_increased: vec!["B".into()],
             notes: Vec::new(),
+            measures: None,
+            measure_rows: Vec::new(),
         };
         write(&exp, &r).unwrap();
         let section = report_section(&run).unwrap().unwrap();

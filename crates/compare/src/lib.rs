@@ -19,6 +19,7 @@ pub mod cross;
 pub mod dp;
 mod driver;
 pub mod dynamics;
+pub mod dynamics_measures;
 pub mod examples;
 pub mod experiments;
 mod findings;

@@ -528,6 +528,9 @@ pub struct Dynamics {
     /// Centroid paths (e.g. ADJ/VERB/NOUN at the first and last layer).
     #[serde(default)]
     pub centroid_paths: Vec<CentroidPaths>,
+    /// Similarity to the pre-trained space and geometry descriptors at every snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measures: Option<crate::dynamics_measures::DynamicsMeasures>,
 }
 
 /// Accuracy per probe epoch on the three memorisation subsets (averaged over seeds): the

@@ -70,7 +70,8 @@ pub(crate) const RUN_SECTIONS: &[RunSection] = &[
         intro: "Distances and structure over fine-tuning checkpoints (Figs. L, M, O).",
         figures: |b, c, r| {
             if let Some(d) = &r.dynamics {
-                b.dynamics(c, d)
+                b.dynamics(c, d);
+                crate::dynamics_measures::figures(b, c, d);
             }
         },
     },

@@ -322,6 +322,11 @@ impl Config {
             );
         }
         positive("[similarity] k", sim.k)?;
+        let units = self.dynamics.measures_units;
+        let max = tunescope_geometry::cka_null::MAX_ROWS;
+        if self.dynamics.measures && !(4..=max).contains(&units) {
+            bail!("[dynamics] measures_units must be 4 to {max}, found {units}");
+        }
         if self.mdl.enabled && self.probe.enabled {
             positive("[mdl] seeds", self.mdl.seeds)?;
             if self.mdl.seeds > self.probe.seeds {

@@ -498,6 +498,14 @@ pub struct Dynamics {
     /// Labels whose centroid paths are drawn; empty = the three closest labels of the
     /// pre-trained space at each layer.
     pub path_labels: Vec<String>,
+    /// Also the measures of `docs/measures.md` at every snapshot: linear and debiased CKA with
+    /// the pre-trained space (with permutation nulls) and the geometry descriptors.
+    pub measures: bool,
+    /// Train units those measures use (a seeded sample, the same at every layer and snapshot;
+    /// 4 to 5,000: the CKA null holds two `n × n` Gram matrices).
+    pub measures_units: usize,
+    /// Row permutations of the CKA nulls (0: values only).
+    pub measures_permutations: usize,
 }
 
 impl Default for Dynamics {
@@ -505,6 +513,9 @@ impl Default for Dynamics {
         Dynamics {
             enabled: true,
             path_labels: Vec::new(),
+            measures: true,
+            measures_units: 1000,
+            measures_permutations: 100,
         }
     }
 }

@@ -20,6 +20,12 @@ pub fn settings(config: &Config, layers: &[usize]) -> Settings {
         path_labels: config.dynamics.path_labels.clone(),
         directprobe: directprobe_settings(config),
         undefined_pairs: config.compare.undefined_pairs,
+        measures: tunescope_compare::dynamics_measures::Settings {
+            enabled: config.dynamics.measures,
+            units: config.dynamics.measures_units,
+            permutations: config.dynamics.measures_permutations,
+            seed: config.study.seed,
+        },
     }
 }
 
@@ -32,5 +38,6 @@ pub fn run(s: &Settings, out: &RunDir, display: &Display) -> Result<Value> {
         "snapshots": result.snapshots.iter().map(|s| s.update).collect::<Vec<_>>(),
         "most_increased": result.most_increased,
         "least_increased": result.least_increased,
+        "measures_seconds": result.measures.as_ref().map(|m| m.seconds),
     }))
 }

@@ -1,0 +1,231 @@
+//! The dynamics section's figures of the measures beyond the paper over the fine-tuning
+//! checkpoints (`docs/measures.md`): one figure per measure, one line per layer, each labelled
+//! similarity or descriptor, the CKAs with the envelope of their permutation-null bands.
+
+use serde::{Deserialize, Serialize};
+use tunescope_data::csv::{opt_num, Csv};
+
+use crate::figures::{Builder, Ctx, Place, RunPart};
+use crate::model::Dynamics;
+use crate::svg::{self, LineChart, LineSeries};
+
+/// One measure over the snapshots at one layer (`None`: undefined there).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DynamicsMeasureLayer {
+    /// Hidden-state index.
+    pub layer: usize,
+    /// Value per snapshot.
+    pub values: Vec<Option<f64>>,
+    /// Null mean per snapshot (similarities with permutations).
+    #[serde(default)]
+    pub null_mean: Vec<Option<f64>>,
+    /// Null standard deviation per snapshot.
+    #[serde(default)]
+    pub null_std: Vec<Option<f64>>,
+    /// Permutation p-value per snapshot.
+    #[serde(default)]
+    pub p_value: Vec<Option<f64>>,
+}
+
+/// One measure over the snapshots, per layer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DynamicsMeasure {
+    /// Key (figure and CSV names).
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// `similarity`, `distance` or `descriptor`.
+    pub kind: String,
+    /// What it measures.
+    pub about: String,
+    /// One entry per layer.
+    pub layers: Vec<DynamicsMeasureLayer>,
+}
+
+/// The measures of the dynamics experiment (x axis: [`Dynamics::updates`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DynamicsMeasures {
+    /// Split whose units are measured.
+    pub split: String,
+    /// Units measured.
+    pub units: usize,
+    /// Permutations of the nulls.
+    pub permutations: usize,
+    /// The measures.
+    pub measures: Vec<DynamicsMeasure>,
+}
+
+fn at(v: &[Option<f64>], i: usize) -> Option<f64> {
+    v.get(i).copied().flatten()
+}
+
+/// Adds one figure per measure of `d.measures` to the dynamics section of run `ctx`.
+pub(crate) fn figures(b: &mut Builder, ctx: &Ctx, d: &Dynamics) {
+    let Some(m) = &d.measures else {
+        return;
+    };
+    let place = Place::Run(ctx.i, RunPart::Dynamics);
+    let xs: Vec<f64> = d.updates.iter().map(|&u| u as f64).collect();
+    for meas in &m.measures {
+        let reading = match meas.kind.as_str() {
+            "similarity" => "a similarity to the pre-trained space: larger is more alike",
+            "distance" => "a distance to the pre-trained space: smaller is more alike",
+            _ => "a descriptor of each snapshot's space alone",
+        };
+        let mut chart = LineChart::new(
+            &format!("{} — {} ({})", ctx.title, meas.name, meas.kind),
+            "fine-tuning updates",
+            &format!("{} ({})", meas.key.replace('_', " "), meas.kind),
+        );
+        chart.width = 720.0;
+        // The envelope of every layer's null mean ± 2 sd at each snapshot.
+        let band: Vec<(f64, f64, f64)> = xs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &x)| {
+                let (lo, hi) = meas
+                    .layers
+                    .iter()
+                    .filter_map(|l| Some((at(&l.null_mean, i)?, at(&l.null_std, i)?)))
+                    .fold(None, |acc: Option<(f64, f64)>, (mu, sd)| {
+                        let (lo, hi) = (mu - 2.0 * sd, mu + 2.0 * sd);
+                        Some(acc.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))))
+                    })?;
+                Some((x, lo, hi))
+            })
+            .collect();
+        if !band.is_empty() {
+            chart.series.push(LineSeries {
+                name: "null mean ± 2 sd (all layers)".into(),
+                points: band.iter().map(|&(x, lo, hi)| (x, (lo + hi) / 2.0)).collect(),
+                band: band.clone(),
+                color: svg::BEFORE_COLOR.into(),
+                dashed: true,
+                markers: false,
+            });
+        }
+        let mut csv = Csv::new([
+            "layer",
+            "update",
+            "kind",
+            "value",
+            "null_mean",
+            "null_std",
+            "p_value",
+        ]);
+        for (k, l) in meas.layers.iter().enumerate() {
+            chart.series.push(LineSeries {
+                name: format!("layer {}", l.layer),
+                points: xs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &x)| (x, at(&l.values, i).unwrap_or(f64::NAN)))
+                    .collect(),
+                band: Vec::new(),
+                color: svg::color(k + 1).into(),
+                dashed: false,
+                markers: xs.len() <= 30,
+            });
+            for (i, u) in d.updates.iter().enumerate() {
+                csv.row([
+                    l.layer.to_string(),
+                    u.to_string(),
+                    meas.kind.clone(),
+                    opt_num(at(&l.values, i)),
+                    opt_num(at(&l.null_mean, i)),
+                    opt_num(at(&l.null_std, i)),
+                    opt_num(at(&l.p_value, i)),
+                ]);
+            }
+        }
+        let null = if band.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " Dashed with band: the lowest and highest null mean ± 2 sd over the layers, the \
+                 same index with the snapshot's rows permuted ({} permutations), i.e. its value \
+                 for unrelated spaces of these shapes; per-layer nulls and p-values are in the CSV.",
+                m.permutations
+            )
+        };
+        b.push(
+            format!(
+                "{}-dynamics-measure-{}",
+                ctx.prefix,
+                meas.key.replace('_', "-")
+            ),
+            place,
+            &format!(
+                "{} ({reading}) at every fine-tuning snapshot, on the same {} {} units at every \
+                 layer and snapshot. {}{null}",
+                meas.name, m.units, m.split, meas.about
+            ),
+            chart.render(),
+            csv,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ReportData, TaskModelReport};
+
+    #[test]
+    fn one_figure_per_measure_with_its_kind_csv_and_null_band() {
+        let layer = |l: usize, null: bool| DynamicsMeasureLayer {
+            layer: l,
+            values: vec![Some(1.0), Some(0.5)],
+            null_mean: if null { vec![Some(0.0); 2] } else { vec![] },
+            null_std: if null { vec![Some(0.01); 2] } else { vec![] },
+            p_value: if null { vec![Some(0.01); 2] } else { vec![] },
+        };
+        let measure = |key: &str, kind: &str, null: bool| DynamicsMeasure {
+            key: key.into(),
+            name: key.into(),
+            kind: kind.into(),
+            about: "about".into(),
+            layers: vec![layer(1, null), layer(2, null)],
+        };
+        let data = ReportData {
+            runs: vec![TaskModelReport {
+                task: "pos".into(),
+                model: "m".into(),
+                dynamics: Some(Dynamics {
+                    updates: vec![0, 10],
+                    measures: Some(DynamicsMeasures {
+                        split: "train".into(),
+                        units: 40,
+                        permutations: 20,
+                        measures: vec![
+                            measure("debiased_cka", "similarity", true),
+                            measure("nc1", "descriptor", false),
+                        ],
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let figs = crate::sections::build(&data);
+        let cka = figs
+            .iter()
+            .find(|f| f.name == "pos-m-dynamics-measure-debiased-cka")
+            .expect("the CKA figure");
+        assert!(cka.caption.contains("a similarity to the pre-trained space"));
+        assert!(cka.caption.contains("20 permutations"));
+        assert!(cka.svg.contains("null mean ± 2 sd"));
+        assert!(cka
+            .csv
+            .starts_with("layer,update,kind,value,null_mean,null_std,p_value\n"));
+        assert!(cka.csv.contains("\n2,10,similarity,0.5,0,0.01,0.01\n"), "{}", cka.csv);
+        let nc1 = figs
+            .iter()
+            .find(|f| f.name == "pos-m-dynamics-measure-nc1")
+            .expect("the NC1 figure");
+        assert!(nc1.caption.contains("a descriptor"));
+        assert!(!nc1.svg.contains("null mean"));
+        assert!(nc1.csv.contains("\n1,0,descriptor,1,,,\n"), "{}", nc1.csv);
+    }
+}
