@@ -501,6 +501,7 @@ fn experiments_write_dynamics_memorisation_and_cross_task() {
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 1 + 2 * updates.len() * 5);
+    dynamics_measures_match_the_standalone_commands(&run, &dynamics, &dir);
 
     let memo: Value = serde_json::from_slice(
         &std::fs::read(run.join("experiments/memorisation/memorisation.json")).unwrap(),
@@ -652,6 +653,8 @@ fn experiments_write_dynamics_memorisation_and_cross_task() {
     let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
     for needle in [
         "dynamics-min-distance",
+        "dynamics-measure-debiased-cka",
+        "dynamics-measure-intrinsic-dimension",
         "memorisation-finetuned",
         "Cross-task fine-tuning",
         "measures-similarity-debiased-cka",
@@ -668,6 +671,143 @@ fn experiments_write_dynamics_memorisation_and_cross_task() {
     assert!(ran(&again).is_empty(), "{:?}", ran(&again));
     if std::env::var_os("TUNESCOPE_KEEP").is_none() {
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// The dynamics' measures at the last snapshot and the last layer equal `tunescope geometry` and
+/// `tunescope similarity` on the same train rows (`measure_rows.txt`) of the same vectors.
+fn dynamics_measures_match_the_standalone_commands(run: &Path, dynamics: &Value, dir: &Path) {
+    use tunescope_data::npy;
+    let exp = run.join("experiments/dynamics");
+    let csv = std::fs::read_to_string(exp.join("measures.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("layer,update,measure,kind,value,null_mean,null_std,p_value,calibrated")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let snapshots = dynamics["snapshots"].as_array().unwrap();
+    let layers: Vec<u64> = dynamics["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["layer"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rows.len(), layers.len() * snapshots.len() * 6, "{csv}");
+    let last = snapshots.last().unwrap();
+    let (layer, update) = (layers[layers.len() - 1], last["update"].as_u64().unwrap());
+    let value = |measure: &str, col: usize| -> f64 {
+        let r = rows
+            .iter()
+            .find(|r| r[0] == layer.to_string() && r[1] == update.to_string() && r[2] == measure)
+            .unwrap_or_else(|| panic!("{measure} at layer {layer}, update {update}: {csv}"));
+        r[col].parse().unwrap()
+    };
+    for (measure, kind) in [("debiased_cka", "similarity"), ("nc1", "descriptor")] {
+        assert!(
+            rows.iter().any(|r| r[2] == measure && r[3] == kind),
+            "{csv}"
+        );
+    }
+    // Update 0: the pre-trained space against itself.
+    let first = rows
+        .iter()
+        .find(|r| r[0] == layer.to_string() && r[1] == "0" && r[2] == "debiased_cka")
+        .unwrap();
+    assert!(
+        (first[4].parse::<f64>().unwrap() - 1.0).abs() < 1e-9,
+        "{first:?}"
+    );
+    let picked: Vec<usize> = std::fs::read_to_string(exp.join("measure_rows.txt"))
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let rows_of = |model: &str| {
+        let m = npy::read_f32_matrix(run.join(format!("reps/{model}/train/layer-{layer}.npy")))
+            .unwrap();
+        let data: Vec<f32> = picked.iter().flat_map(|&i| m.row(i).to_vec()).collect();
+        let path = dir.join(format!("measured-{model}.npy"));
+        npy::write_f32(&path, &[picked.len(), m.cols()], &data).unwrap();
+        path
+    };
+    let (a, b) = (
+        rows_of("pretrained"),
+        rows_of(last["model"].as_str().unwrap()),
+    );
+    let names = std::fs::read_to_string(run.join("reps/pretrained/train/labels.txt")).unwrap();
+    let names: Vec<&str> = names.lines().collect();
+    let labels: String = picked.iter().map(|&i| format!("{}\n", names[i])).collect();
+    std::fs::write(dir.join("measured-labels.txt"), labels).unwrap();
+    let tool = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_tunescope"))
+            .args(args)
+            .output()
+            .unwrap();
+        ok(&o);
+    };
+    let (geo, sim) = (dir.join("geometry-out"), dir.join("similarity-out"));
+    tool(&[
+        "geometry",
+        "--vectors",
+        b.to_str().unwrap(),
+        "--labels",
+        dir.join("measured-labels.txt").to_str().unwrap(),
+        "--out",
+        geo.to_str().unwrap(),
+    ]);
+    let seed = dynamics["measures"]["seed"].as_u64().unwrap().to_string();
+    let perms = dynamics["measures"]["permutations"].as_u64().unwrap();
+    assert_eq!(perms, 100);
+    tool(&[
+        "similarity",
+        "--a",
+        a.to_str().unwrap(),
+        "--b",
+        b.to_str().unwrap(),
+        "--out",
+        sim.to_str().unwrap(),
+        "--permutations",
+        &perms.to_string(),
+        "--k",
+        "3",
+        "--seed",
+        &seed,
+    ]);
+    let read =
+        |p: PathBuf| -> Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let (g, s) = (
+        read(geo.join("geometry.json")),
+        read(sim.join("similarity.json")),
+    );
+    let close = |got: f64, want: &Value, what: &str| {
+        let want = want.as_f64().unwrap_or_else(|| panic!("{what}: {want}"));
+        assert!(
+            (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+            "{what}: dynamics {got}, standalone {want}"
+        );
+    };
+    close(
+        value("intrinsic_dimension", 4),
+        &g["intrinsic_dimension"]["dimension"],
+        "TwoNN",
+    );
+    close(value("anisotropy", 4), &g["anisotropy"], "anisotropy");
+    close(
+        value("effective_rank", 4),
+        &g["effective_rank"],
+        "effective rank",
+    );
+    close(value("nc1", 4), &g["nc1"], "NC1");
+    for m in ["debiased_cka", "linear_cka"] {
+        for (col, key) in [
+            (4, "value"),
+            (5, "null_mean"),
+            (6, "null_std"),
+            (7, "p_value"),
+        ] {
+            close(value(m, col), &s[m][key], &format!("{m} {key}"));
+        }
     }
 }
 

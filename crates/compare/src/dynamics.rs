@@ -275,15 +275,17 @@ pub fn compute(s: &Settings, run: &RunDir, progress: &dyn Fn(String)) -> Result<
         snapshots: snaps,
         layers,
         notes,
-        measures: measure_rows.as_ref().map(|(rows, total)| dm::DynamicsMeasures {
-            split: "train".into(),
-            units: rows.len(),
-            units_total: *total,
-            permutations: s.measures.permutations,
-            seed: s.measures.seed,
-            layers: measured,
-            seconds: measure_seconds,
-        }),
+        measures: measure_rows
+            .as_ref()
+            .map(|(rows, total)| dm::DynamicsMeasures {
+                split: "train".into(),
+                units: rows.len(),
+                units_total: *total,
+                permutations: s.measures.permutations,
+                seed: s.measures.seed,
+                layers: measured,
+                seconds: measure_seconds,
+            }),
         measure_rows: measure_rows.map(|(rows, _)| rows).unwrap_or_default(),
     })
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tunescope_data::csv::Csv;
 use tunescope_geometry::calibrated::CalibratedScore;
 use tunescope_geometry::cka_null::CkaReference;
-use tunescope_geometry::descriptors::{anisotropy, effective_rank, nc1, two_nn};
+use tunescope_geometry::descriptors::{anisotropy, effective_rank_blocked, nc1, two_nn};
 use tunescope_geometry::stats::Rng;
 use tunescope_report as rep;
 
@@ -193,7 +193,8 @@ impl LayerTracker {
         let started = Instant::now();
         let x = v.matrix(rows);
         let labels: Vec<usize> = rows.iter().map(|&r| v.labels[r]).collect();
-        let mut note = |what: &str, e: String| self.notes.push(format!("update {update}: {what}: {e}"));
+        let mut note =
+            |what: &str, e: String| self.notes.push(format!("update {update}: {what}: {e}"));
         let reference = self
             .reference
             .get_or_insert_with(|| CkaReference::new(&x).map_err(|e| e.to_string()));
@@ -210,11 +211,9 @@ impl LayerTracker {
                 (Point::default(), Point::default())
             }
         };
-        let mut value = |what: &str, r: Result<f64, String>| {
-            Point {
-                value: r.map_err(|e| note(what, e)).ok(),
-                ..Point::default()
-            }
+        let mut value = |what: &str, r: Result<f64, String>| Point {
+            value: r.map_err(|e| note(what, e)).ok(),
+            ..Point::default()
         };
         let points = [
             debiased,
@@ -226,7 +225,7 @@ impl LayerTracker {
             value("anisotropy", anisotropy(&x).map_err(|e| e.to_string())),
             value(
                 "effective rank",
-                effective_rank(&x).map_err(|e| e.to_string()),
+                effective_rank_blocked(&x).map_err(|e| e.to_string()),
             ),
             value("NC1", nc1(&x, &labels).map_err(|e| e.to_string())),
         ];
@@ -378,19 +377,25 @@ mod tests {
             l.series[k][1]
         };
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
-        assert!(close(at("debiased_cka").value.unwrap(), want.debiased_cka.value));
+        assert!(close(
+            at("debiased_cka").value.unwrap(),
+            want.debiased_cka.value
+        ));
         assert!(close(
             at("debiased_cka").null_std.unwrap(),
             want.debiased_cka.null_std.unwrap()
         ));
         assert_eq!(at("debiased_cka").p_value, want.debiased_cka.p_value);
-        assert!(close(at("linear_cka").value.unwrap(), want.linear_cka.value));
+        assert!(close(
+            at("linear_cka").value.unwrap(),
+            want.linear_cka.value
+        ));
         assert_eq!(
             at("intrinsic_dimension").value,
             Some(d.intrinsic_dimension.unwrap().dimension)
         );
         assert_eq!(at("anisotropy").value, Some(d.anisotropy));
-        assert_eq!(at("effective_rank").value, Some(d.effective_rank));
+        assert!(close(at("effective_rank").value.unwrap(), d.effective_rank));
         assert_eq!(at("nc1").value, d.nc1);
         // The pre-trained snapshot against itself.
         assert!((l.series[0][0].value.unwrap() - 1.0).abs() < 1e-12);
@@ -434,6 +439,9 @@ mod tests {
         assert!(text.starts_with(
             "layer,update,measure,kind,value,null_mean,null_std,p_value,calibrated\n"
         ));
-        assert!(text.contains("\n0,0,debiased_cka,similarity,,,,,\n"), "{text}");
+        assert!(
+            text.contains("\n0,0,debiased_cka,similarity,,,,,\n"),
+            "{text}"
+        );
     }
 }

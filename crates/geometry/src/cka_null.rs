@@ -13,7 +13,7 @@
 
 use crate::calibrated::{null_permutation, CalibratedScore, MeasureKind};
 use crate::linalg::Matrix;
-use crate::similarity::{debiased_hsic_of, prepare, CkaEstimator, SimilarityError};
+use crate::similarity::{debiased_hsic_of, SimilarityError};
 use crate::stats::Side;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
@@ -46,17 +46,21 @@ struct Side2 {
 }
 
 impl Side2 {
+    /// The Gram matrix of `m`'s centred rows and, from it, both CKAs' self terms (the checks
+    /// and values of [`crate::similarity::linear_cka`] / [`crate::similarity::debiased_linear_cka`]).
     fn new(m: &Matrix, side: Side) -> Result<Self, SimilarityError> {
-        if m.rows() > MAX_ROWS {
+        let n = m.rows();
+        if n > MAX_ROWS {
             return Err(SimilarityError::Setting(format!(
-                "{} rows; the Gram-matrix null takes at most {MAX_ROWS}",
-                m.rows()
+                "{n} rows; the Gram-matrix null takes at most {MAX_ROWS}"
             )));
         }
-        let biased = prepare(m, CkaEstimator::Biased, side)?;
-        let debiased = prepare(m, CkaEstimator::Debiased, side)?;
-        let n = m.rows();
-        let c = Mat::from_fn(n, m.cols(), |i, j| m.row(i)[j] - biased.mean[j]);
+        if n < 4 {
+            return Err(SimilarityError::TooFewRows { needed: 4, got: n });
+        }
+        m.check_finite()?;
+        let mean = m.column_means();
+        let c = Mat::from_fn(n, m.cols(), |i, j| m.row(i)[j] - mean[j]);
         let mut g = Mat::<f64>::zeros(n, n);
         matmul(
             g.as_mut(),
@@ -66,15 +70,28 @@ impl Side2 {
             1.0,
             Par::Seq,
         );
+        let gram: Vec<f64> = (0..n)
+            .flat_map(|i| (0..n).map(move |j| (i, j)))
+            .map(|(i, j)| g[(i.min(j), i.max(j))])
+            .collect();
+        let row_sq: Vec<f64> = (0..n).map(|i| gram[i * n + i]).collect();
+        let total_sq: f64 = row_sq.iter().sum();
+        if total_sq == 0.0 {
+            return Err(SimilarityError::ZeroVariance(side));
+        }
+        // ‖X_cᵀX_c‖²_F = ‖K‖²_F.
+        let kk: f64 = gram.iter().map(|v| v * v).sum();
+        let ss: f64 = row_sq.iter().map(|v| v * v).sum();
+        let h = debiased_hsic_of(n, kk, ss, total_sq, total_sq);
+        if h <= 0.0 || !h.is_finite() {
+            return Err(SimilarityError::NonPositiveSelfHsic { side, value: h });
+        }
         Ok(Side2 {
-            gram: (0..n)
-                .flat_map(|i| (0..n).map(move |j| (i, j)))
-                .map(|(i, j)| g[(i.min(j), i.max(j))])
-                .collect(),
-            row_sq: debiased.row_sq.clone(),
-            total_sq: debiased.total_sq,
-            norm_biased: biased.self_norm,
-            norm_debiased: debiased.self_norm,
+            gram,
+            row_sq,
+            total_sq,
+            norm_biased: kk.sqrt(),
+            norm_debiased: h.sqrt(),
         })
     }
 }

@@ -183,6 +183,59 @@ pub fn effective_rank(x: &Matrix) -> Result<f64, DescriptorError> {
     })
 }
 
+/// [`effective_rank`] with the eigenvalues of the smaller Gram matrix from faer's blocked
+/// solver instead of this crate's Householder/QL one ([`symmetric_eigenvalues`]): the same value
+/// to rounding, several times faster on hundreds of columns. For code that computes it many
+/// times (the dynamics' snapshots); `tunescope geometry` keeps [`effective_rank`].
+pub fn effective_rank_blocked(x: &Matrix) -> Result<f64, DescriptorError> {
+    use faer::linalg::matmul::matmul;
+    use faer::{Accum, Mat, Par};
+    if x.rows() < 2 {
+        return Err(DescriptorError::TooFew {
+            what: "rows",
+            needed: 2,
+            got: x.rows(),
+        });
+    }
+    x.check_finite()?;
+    let (n, d) = (x.rows(), x.cols());
+    let mean = x.column_means();
+    let c = Mat::from_fn(n, d, |i, j| x.row(i)[j] - mean[j]);
+    let k = n.min(d);
+    let mut g = Mat::<f64>::zeros(k, k);
+    if d <= n {
+        matmul(
+            g.as_mut(),
+            Accum::Replace,
+            c.transpose(),
+            c.as_ref(),
+            1.0,
+            Par::Seq,
+        );
+    } else {
+        matmul(
+            g.as_mut(),
+            Accum::Replace,
+            c.as_ref(),
+            c.transpose(),
+            1.0,
+            Par::Seq,
+        );
+    }
+    let mut s: Vec<f64> = g
+        .self_adjoint_eigenvalues(faer::Side::Lower)
+        .map_err(|_| DescriptorError::Degenerate("eigenvalues did not converge".into()))?
+        .iter()
+        .map(|&l| l.max(0.0).sqrt())
+        .collect();
+    s.sort_by(|a, b| b.total_cmp(a));
+    let floor = s.first().copied().unwrap_or(0.0) * ((n.max(d) as f64) * f64::EPSILON).sqrt();
+    s.iter_mut().filter(|v| **v <= floor).for_each(|v| *v = 0.0);
+    effective_rank_of(&s).ok_or_else(|| {
+        DescriptorError::Degenerate("all rows are equal; effective rank undefined".into())
+    })
+}
+
 /// Effective rank `exp(−Σ pₖ ln pₖ)`, `pₖ = σₖ / Σ σ`, of the singular values `s`
 /// (`0 ln 0 = 0`); `None` when all are zero.
 pub fn effective_rank_of(s: &[f64]) -> Option<f64> {

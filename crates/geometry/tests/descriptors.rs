@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 use tunescope_geometry::descriptors::{
-    anisotropy, describe, effective_rank, nc1, two_nn, DescriptorError, DescriptorSettings,
+    anisotropy, describe, effective_rank, effective_rank_blocked, nc1, two_nn, DescriptorError,
+    DescriptorSettings,
 };
 use tunescope_geometry::linalg::Matrix;
 use tunescope_geometry::stats::Rng;
@@ -145,5 +146,29 @@ fn two_nn_rejects_too_few_distinct_points() {
     assert!(matches!(
         two_nn(&x),
         Err(DescriptorError::TooFew { got: 2, .. })
+    ));
+}
+
+#[test]
+fn blocked_effective_rank_equals_the_reference_route() {
+    let mut r = Rng::new(11);
+    let mut gaussian =
+        |n: usize, d: usize| Matrix::new(n, d, (0..n * d).map(|_| r.normal()).collect()).unwrap();
+    let low = gaussian(60, 3).matmul(&gaussian(3, 20)).unwrap();
+    for (what, x) in [
+        ("tall", gaussian(80, 12)),
+        ("wide", gaussian(9, 40)),
+        ("rank 3 in 20 dimensions", low),
+    ] {
+        assert_rel(
+            effective_rank_blocked(&x).unwrap(),
+            effective_rank(&x).unwrap(),
+            what,
+        );
+    }
+    let flat = Matrix::new(5, 3, vec![2.0; 15]).unwrap();
+    assert!(matches!(
+        effective_rank_blocked(&flat),
+        Err(DescriptorError::Degenerate(_))
     ));
 }

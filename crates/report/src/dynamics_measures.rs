@@ -97,7 +97,10 @@ pub(crate) fn figures(b: &mut Builder, ctx: &Ctx, d: &Dynamics) {
         if !band.is_empty() {
             chart.series.push(LineSeries {
                 name: "null mean ± 2 sd (all layers)".into(),
-                points: band.iter().map(|&(x, lo, hi)| (x, (lo + hi) / 2.0)).collect(),
+                points: band
+                    .iter()
+                    .map(|&(x, lo, hi)| (x, (lo + hi) / 2.0))
+                    .collect(),
                 band: band.clone(),
                 color: svg::BEFORE_COLOR.into(),
                 dashed: true,
@@ -213,13 +216,19 @@ mod tests {
             .iter()
             .find(|f| f.name == "pos-m-dynamics-measure-debiased-cka")
             .expect("the CKA figure");
-        assert!(cka.caption.contains("a similarity to the pre-trained space"));
+        assert!(cka
+            .caption
+            .contains("a similarity to the pre-trained space"));
         assert!(cka.caption.contains("20 permutations"));
         assert!(cka.svg.contains("null mean ± 2 sd"));
         assert!(cka
             .csv
             .starts_with("layer,update,kind,value,null_mean,null_std,p_value\n"));
-        assert!(cka.csv.contains("\n2,10,similarity,0.5,0,0.01,0.01\n"), "{}", cka.csv);
+        assert!(
+            cka.csv.contains("\n2,10,similarity,0.5,0,0.01,0.01\n"),
+            "{}",
+            cka.csv
+        );
         let nc1 = figs
             .iter()
             .find(|f| f.name == "pos-m-dynamics-measure-nc1")

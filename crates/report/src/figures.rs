@@ -169,7 +169,14 @@ fn subsample(points: &[Point2]) -> Vec<(f64, f64, usize)> {
 }
 
 impl Builder {
-    pub(crate) fn push(&mut self, name: String, place: Place, caption: &str, svg: String, csv: Csv) {
+    pub(crate) fn push(
+        &mut self,
+        name: String,
+        place: Place,
+        caption: &str,
+        svg: String,
+        csv: Csv,
+    ) {
         let mut unique = name.clone();
         let mut k = 2;
         while !self.names.insert(unique.clone()) {
