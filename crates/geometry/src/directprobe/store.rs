@@ -217,7 +217,7 @@ mod tests {
             let q = st.row(qi * 11).to_vec();
             let mut full = vec![0.0f32; st.len()];
             scan_f32(&q, &st.rows, d, &mut full);
-            let ok = |s: usize| s % 5 != 0 && s != qi * 11;
+            let ok = |s: usize| !s.is_multiple_of(5) && s != qi * 11;
             let min = (0..st.len())
                 .filter(|&s| ok(s))
                 .map(|s| full[s])
@@ -226,8 +226,8 @@ mod tests {
                 .filter(|&s| ok(s) && full[s] <= slack(min))
                 .collect();
             let mut screen = st.screen(&q);
-            for s in 0..st.len() {
-                assert!(screen.lb[s] <= full[s], "a lower bound above the distance");
+            for (lb, f) in screen.lb.iter().zip(&full) {
+                assert!(lb <= f, "a lower bound above the distance");
             }
             let (got_min, got) = screen.near_min(ok, slack).unwrap();
             assert_eq!(got_min, min);
