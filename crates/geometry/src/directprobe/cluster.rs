@@ -22,6 +22,9 @@
 use super::kernels::{dist2, scan_f32, SCREEN_SLACK};
 use super::mnp::dot;
 use super::separate::{separators, Separators};
+use super::store::Store;
+use std::sync::{Arc, OnceLock};
+
 use super::{overlap_blocks, Decider, Overlap, Points, ProbeError, TOUCH_TOL};
 use rayon::prelude::*;
 use std::cmp::{Ordering, Reverse};
@@ -85,7 +88,9 @@ pub struct Options<'a> {
     /// Called with the counters after each examined candidate pair.
     pub progress: Option<&'a (dyn Fn(&Progress) + Sync)>,
     /// Test every candidate against every other label's clusters (no label-level certificates:
-    /// one component, every point in every zone). Same clusters, much slower; for verification.
+    /// one component, every point in every zone) and start every nearest-point iteration cold
+    /// (no corral carried over from a parent's test). Same clusters, much slower; for
+    /// verification.
     pub exhaustive: bool,
 }
 
@@ -185,16 +190,49 @@ struct Node {
 
 /// Separating hyperplane of a cluster pair: `w·x ≥ lo_pos` on cluster `pos`, `≤ hi_neg` on the
 /// other, with `lo_pos > hi_neg`.
+///
+/// Planes re-checked on a merged cluster share the normal and the seed of the plane they extend.
 struct HPlane {
-    w: Vec<f64>,
+    w: Arc<[f64]>,
     lo_pos: f64,
     hi_neg: f64,
     pos: usize,
+    /// The nearest-point corral that found the plane: (row on the `pos` side, row on the other
+    /// side, convex weight); it starts the iteration of a later test of a merged cluster.
+    seed: Option<Arc<[(usize, usize, f64)]>>,
 }
 
 enum PairResult {
     Separable(Option<HPlane>),
     Intersect(Vec<usize>, Vec<usize>),
+}
+
+/// Hashes node-id pairs for the greedy's maps by a multiply-rotate mix (the default SipHash
+/// took a tenth of the clustering time on lookups of separating planes).
+#[derive(Default, Clone, Copy)]
+struct PairHasher(u64);
+
+impl std::hash::Hasher for PairHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        bytes.iter().for_each(|&b| self.write_u64(u64::from(b)));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+type PairHash = std::hash::BuildHasherDefault<PairHasher>;
+
+/// Squared distances within this of `s` (the screened minimum, from a query of norm `qn`) are
+/// measured exactly: the `f32` screen's error is far below it.
+fn screen_slack(s: f32, qn: f32) -> f32 {
+    s * (1.0 + SCREEN_SLACK) + 1e-5 * s.sqrt() * (2.0 * qn + 1.0) + 1e-30
 }
 
 fn key(a: usize, b: usize) -> (usize, usize) {
@@ -316,19 +354,12 @@ pub fn probe(points: &Points, labels: &[usize], opts: &Options) -> Result<Cluste
         }
     }
     stats.active = clusters.len();
+
     Ok(Clustering {
         clusters,
         assignment,
         stats,
     })
-}
-
-/// The active clusters of one label: their centroids (centred on the data mean, `f32`) in one
-/// contiguous block for the distance screen, and the node of each slot.
-#[derive(Default)]
-struct Store {
-    rows: Vec<f32>,
-    node: Vec<usize>,
 }
 
 /// The greedy on one component of labels. Node ids are local: the component's points in
@@ -350,8 +381,8 @@ struct Greedy<'a> {
     zone_sets: Vec<Vec<BTreeSet<usize>>>,
     nn: Vec<Option<Key>>,
     heap: BinaryHeap<Reverse<(Key, usize)>>,
-    rejected: HashSet<(usize, usize)>,
-    planes: HashMap<(usize, usize), HPlane>,
+    rejected: HashSet<(usize, usize), PairHash>,
+    planes: HashMap<(usize, usize), HPlane, PairHash>,
     plane_partners: Vec<Vec<usize>>,
     blacklist: Vec<(Vec<usize>, Vec<usize>)>,
 }
@@ -400,15 +431,11 @@ impl<'a> Greedy<'a> {
             }
         }
         let d = points.dim();
-        let mut stores: Vec<Store> = (0..c).map(|_| Store::default()).collect();
+        let mut stores: Vec<Store> = (0..c).map(|_| Store::new(d)).collect();
         for (k, node) in nodes.iter_mut().enumerate() {
-            let st = &mut stores[pos[&node.label]];
-            node.slot = st.node.len();
-            st.node.push(k);
-            st.rows
-                .extend(node.centroid.iter().zip(mean).map(|(x, m)| (x - m) as f32));
+            let centred = node.centroid.iter().zip(mean).map(|(x, m)| (x - m) as f32);
+            node.slot = stores[pos[&node.label]].push(k, centred);
         }
-        debug_assert!(stores.iter().all(|s| s.rows.len() == s.node.len() * d));
         let n_nodes = nodes.len();
         Self {
             points,
@@ -422,8 +449,8 @@ impl<'a> Greedy<'a> {
             zone_sets,
             nn: vec![None; n_nodes],
             heap: BinaryHeap::new(),
-            rejected: HashSet::new(),
-            planes: HashMap::new(),
+            rejected: HashSet::default(),
+            planes: HashMap::default(),
             plane_partners: vec![Vec::new(); n_nodes],
             blacklist: Vec::new(),
         }
@@ -433,33 +460,19 @@ impl<'a> Greedy<'a> {
     /// pair was never rejected.
     fn nearest(&self, a: usize) -> Option<Key> {
         let st = &self.stores[self.pos[&self.nodes[a].label]];
-        let d = self.points.dim();
         let q: Vec<f32> = self.nodes[a]
             .centroid
             .iter()
             .zip(self.mean)
             .map(|(x, m)| (x - m) as f32)
             .collect();
-        let mut screen = vec![0.0f32; st.node.len()];
-        screen
-            .par_chunks_mut(1024)
-            .zip(st.rows.par_chunks(1024 * d))
-            .for_each(|(out, rows)| scan_f32(&q, rows, d, out));
+        let qn = q.iter().map(|v| v * v).sum::<f32>().sqrt();
         let ok = |s: usize| {
             let b = st.node[s];
             b != a && !self.rejected.contains(&(a.min(b), a.max(b)))
         };
-        let min = (0..screen.len())
-            .filter(|&s| ok(s))
-            .map(|s| screen[s])
-            .fold(f32::INFINITY, f32::min);
-        if !min.is_finite() {
-            return None;
-        }
-        let qn = q.iter().map(|v| v * v).sum::<f32>().sqrt();
-        let bound = min * (1.0 + SCREEN_SLACK) + 1e-5 * min.sqrt() * (2.0 * qn + 1.0) + 1e-30;
-        (0..screen.len())
-            .filter(|&s| screen[s] <= bound && ok(s))
+        let (_, near) = st.screen(&q).near_min(ok, |s| screen_slack(s, qn))?;
+        near.into_iter()
             .map(|s| {
                 let b = st.node[s];
                 Key {
@@ -500,7 +513,7 @@ impl<'a> Greedy<'a> {
                 continue;
             }
             stats.candidates += 1;
-            if self.examine(p, q, stats)? {
+            if self.examine(p, q, stats, !opts.exhaustive)? {
                 stats.merges += 1;
                 stats.active -= 1;
             } else {
@@ -517,7 +530,16 @@ impl<'a> Greedy<'a> {
     }
 
     /// Tests the candidate `p ∪ q` and merges it if it meets no other label's cluster.
-    fn examine(&mut self, p: usize, q: usize, stats: &mut Stats) -> Result<bool, ProbeError> {
+    ///
+    /// With `warm`, a test that needs the nearest-point iteration starts from the corral that
+    /// separated a parent from the same cluster.
+    fn examine(
+        &mut self,
+        p: usize,
+        q: usize,
+        stats: &mut Stats,
+        warm: bool,
+    ) -> Result<bool, ProbeError> {
         let points = self.points;
         let d = points.dim();
         let floor = points.precision();
@@ -542,30 +564,69 @@ impl<'a> Greedy<'a> {
             .map(|(x, y)| x + y)
             .collect();
 
-        // Clusters of other labels that the pair hyperplanes do not already separate.
-        let mut consider: Vec<usize> = Vec::new();
+        // Clusters of other labels that the pair hyperplanes do not already separate, and of
+        // those the ones whose bounding sphere meets the candidate's (the exact `f64` test below):
+        // screened in `f32` on the stores' centroids, measured in `f64` only where the screen's
+        // error bound straddles the threshold. `near` is in screened-distance order.
+        let c32: Vec<f32> = centroid
+            .iter()
+            .zip(self.mean)
+            .map(|(x, m)| (x - m) as f32)
+            .collect();
+        let qn = c32.iter().map(|v| v * v).sum::<f32>().sqrt();
+        // Certainly apart at screened squared distance `s32` (or any larger one).
+        let apart = |k: usize, s32: f32| {
+            let d32 = s32.sqrt();
+            let err = 1e-3 * d32 + 1e-5 * (2.0 * qn + d32 + 1.0);
+            let rr = nodes[k].radius + radius;
+            let reach = rr + TOUCH_TOL * (rr + f64::from(d32 + err)) + floor;
+            f64::from(d32 - err) * (1.0 - 1e-6) > reach
+        };
+        let sphere = |k: usize, s32: f32| -> Option<(f32, usize)> {
+            if apart(k, s32) {
+                return None;
+            }
+            let d32 = s32.sqrt();
+            let err = 1e-3 * d32 + 1e-5 * (2.0 * qn + d32 + 1.0);
+            let rr = nodes[k].radius + radius;
+            if f64::from(d32 + err) * (1.0 + 1e-6) < rr + floor {
+                return Some((d32, k));
+            }
+            let dk = dist2(&nodes[k].centroid, &centroid).sqrt();
+            (dk < rr + TOUCH_TOL * (rr + dk) + floor).then_some((d32, k))
+        };
+        let mut near: Vec<(f32, usize)> = Vec::new();
+        let mut considered = 0usize;
         for (b, &m) in self.comp.iter().enumerate() {
             if b == la || self.seps.disjoint(label, m) {
                 continue;
             }
-            let all = &self.stores[b].node;
+            let st = &self.stores[b];
             if zone[b] == 0 {
                 let z = &self.zone_sets[b][la];
-                stats.zone_skipped += all.len() - z.len();
-                consider.extend(z.iter().copied());
+                stats.zone_skipped += st.node.len() - z.len();
+                considered += z.len();
+                let mut one = [0.0f32];
+                for &k in z {
+                    let slot = nodes[k].slot;
+                    scan_f32(&c32, st.row(slot), d, &mut one);
+                    near.extend(sphere(k, one[0]));
+                }
             } else {
-                consider.extend(all.iter().copied());
+                considered += st.len();
+                let mut screen = st.screen(&c32);
+                // Certainly apart on the leading coordinates alone: not measured further.
+                let open: Vec<usize> = (0..st.len())
+                    .filter(|&s| !apart(st.node[s], screen.lb[s]))
+                    .collect();
+                screen.measure(&open);
+                near.extend(
+                    open.into_iter()
+                        .filter_map(|s| sphere(st.node[s], screen.full(s))),
+                );
             }
         }
-        let mut near: Vec<(f64, usize)> = consider
-            .par_iter()
-            .filter_map(|&k| {
-                let dk = dist2(&nodes[k].centroid, &centroid).sqrt();
-                let rr = nodes[k].radius + radius;
-                (dk < rr + TOUCH_TOL * (rr + dk) + floor).then_some((dk, k))
-            })
-            .collect();
-        stats.sphere_pruned += consider.len() - near.len();
+        stats.sphere_pruned += considered - near.len();
         near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
 
         let mut accepted = true;
@@ -592,14 +653,17 @@ impl<'a> Greedy<'a> {
                     Vec::with_capacity(nodes[p].members.len() + nodes[q].members.len());
                 members.extend_from_slice(&nodes[p].members);
                 members.extend_from_slice(&nodes[q].members);
-                let block_t = points.gather(&members);
+                // Gathered by the first test that needs the nearest-point iteration: most tests
+                // of a large cluster are settled by a parent's plane on the smaller parent.
+                let block_t: OnceLock<Vec<f64>> = OnceLock::new();
                 let planes = &self.planes;
                 let seps = self.seps;
                 for batch in near.chunks(BATCH) {
                     let results: Vec<Result<(PairResult, Option<Decider>), ProbeError>> = batch
                         .par_iter()
                         .map(|&(dk, k)| {
-                            let tol = (TOUCH_TOL * (radius + nodes[k].radius + dk)).max(floor);
+                            let tol =
+                                (TOUCH_TOL * (radius + nodes[k].radius + f64::from(dk))).max(floor);
                             // Re-check a parent's hyperplane on the other parent, smaller side
                             // first.
                             let order = if nodes[q].members.len() <= nodes[p].members.len() {
@@ -608,6 +672,7 @@ impl<'a> Greedy<'a> {
                                 [(q, p), (p, q)]
                             };
                             let mut hint: Option<Vec<f64>> = None;
+                            let mut seeds: Vec<(usize, &HPlane)> = Vec::new();
                             for (par, other) in order {
                                 if let Some(h) = planes.get(&key(par, k)) {
                                     if let Some(h2) =
@@ -620,24 +685,42 @@ impl<'a> Greedy<'a> {
                                         let sign = if h.pos == par { 1.0 } else { -1.0 };
                                         hint = Some(h.w.iter().map(|v| sign * v).collect());
                                     }
+                                    if warm {
+                                        seeds.push((par, h));
+                                    }
                                 }
                             }
                             if hint.is_none() {
                                 // The label pair's discriminant separates most of both labels.
                                 hint = seps.normal(label, nodes[k].label);
                             }
+                            let seed = best_seed(&seeds, &members, &nodes[k].members, points);
                             let block_k = points.gather(&nodes[k].members);
-                            let (ov, by) =
-                                overlap_blocks(&block_t, &block_k, d, hint.as_deref(), floor)?;
+                            let (ov, by, corral) = overlap_blocks(
+                                block_t.get_or_init(|| points.gather(&members)),
+                                &block_k,
+                                d,
+                                hint.as_deref(),
+                                floor,
+                                &seed,
+                            )?;
                             Ok((
                                 match ov {
                                     Overlap::Disjoint { hyperplane } => {
                                         PairResult::Separable(hyperplane.map(|(w, off, gap)| {
                                             HPlane {
-                                                w,
+                                                w: w.into(),
                                                 lo_pos: off + gap / 2.0,
                                                 hi_neg: off - gap / 2.0,
                                                 pos: usize::MAX,
+                                                seed: (!corral.is_empty()).then(|| {
+                                                    corral
+                                                        .iter()
+                                                        .map(|&(i, j, x)| {
+                                                            (members[i], nodes[k].members[j], x)
+                                                        })
+                                                        .collect()
+                                                }),
                                             }
                                         }))
                                     }
@@ -690,18 +773,9 @@ impl<'a> Greedy<'a> {
 
     fn deactivate(&mut self, x: usize) {
         let la = self.pos[&self.nodes[x].label];
-        let d = self.points.dim();
-        let st = &mut self.stores[la];
-        let s = self.nodes[x].slot;
-        let last = st.node.len() - 1;
-        if s != last {
-            let moved = st.node[last];
-            st.node[s] = moved;
-            st.rows.copy_within(last * d..(last + 1) * d, s * d);
-            self.nodes[moved].slot = s;
+        if let Some(moved) = self.stores[la].swap_remove(self.nodes[x].slot) {
+            self.nodes[moved].slot = self.nodes[x].slot;
         }
-        st.node.pop();
-        st.rows.truncate(last * d);
         self.nodes[x].active = false;
         // Only active clusters' centroids are read again (100,000 singletons hold 300 MB).
         self.nodes[x].centroid = Vec::new();
@@ -745,15 +819,11 @@ impl<'a> Greedy<'a> {
                 self.zone_sets[la][b].insert(m);
             }
         }
-        let st = &mut self.stores[la];
-        let slot = st.node.len();
-        st.node.push(m);
-        st.rows.extend(
-            centroid
-                .iter()
-                .zip(self.mean)
-                .map(|(x, mu)| (x - mu) as f32),
-        );
+        let centred = centroid
+            .iter()
+            .zip(self.mean)
+            .map(|(x, mu)| (x - mu) as f32);
+        let slot = self.stores[la].push(m, centred);
         self.nodes.push(Node {
             members,
             label,
@@ -775,30 +845,29 @@ impl<'a> Greedy<'a> {
         }
         // The new cluster's nearest neighbour, and every neighbour for which it is nearer than
         // the current nearest: screened in f32, decided in f64.
-        let d = self.points.dim();
         let st = &self.stores[la];
-        let qv = &st.rows[slot * d..(slot + 1) * d];
-        let mut screen = vec![0.0f32; st.node.len()];
-        screen
-            .par_chunks_mut(1024)
-            .zip(st.rows.par_chunks(1024 * d))
-            .for_each(|(out, rows)| scan_f32(qv, rows, d, out));
+        let qv = st.row(slot);
         let qn = qv.iter().map(|v| v * v).sum::<f32>().sqrt();
-        let slack = |s: f32| s * (1.0 + SCREEN_SLACK) + 1e-5 * s.sqrt() * (2.0 * qn + 1.0) + 1e-30;
-        let min = (0..screen.len())
+        let slack = |s: f32| screen_slack(s, qn);
+        let mut screen = st.screen(qv);
+        let bound_m = screen
+            .near_min(|s| st.node[s] != m, slack)
+            .map_or(f32::NEG_INFINITY, |(min, _)| slack(min));
+        let thresholds: Vec<(usize, f32)> = (0..st.len())
             .filter(|&s| st.node[s] != m)
-            .map(|s| screen[s])
-            .fold(f32::INFINITY, f32::min);
-        let bound_m = slack(min);
+            .map(|s| {
+                let cur = self.nn[st.node[s]].map_or(f32::INFINITY, |k| k.dist2 as f32);
+                (s, bound_m.max(slack(cur)))
+            })
+            .filter(|&(s, t)| screen.may_be_within(s, t))
+            .collect();
+        let slots: Vec<usize> = thresholds.iter().map(|e| e.0).collect();
+        screen.measure(&slots);
         let mut best: Option<Key> = None;
         let mut updates: Vec<(usize, Key)> = Vec::new();
-        for (s, &sd) in screen.iter().enumerate() {
+        for (s, t) in thresholds {
             let v = st.node[s];
-            if v == m {
-                continue;
-            }
-            let cur = self.nn[v].map_or(f32::INFINITY, |k| k.dist2 as f32);
-            if sd > bound_m && sd > slack(cur) {
+            if screen.full(s) > t {
                 continue;
             }
             let k = Key {
@@ -835,6 +904,67 @@ impl<'a> Greedy<'a> {
     }
 }
 
+/// The corral of a parent's plane with `k` whose point of the Minkowski difference is shortest,
+/// as (position in `t`, position in `k_rows`, weight): the starting iterate for the candidate
+/// `t` (the parents' rows) against `k`. Empty when no parent's plane carries a corral.
+fn best_seed(
+    seeds: &[(usize, &HPlane)],
+    t: &[usize],
+    k_rows: &[usize],
+    points: &Points,
+) -> Vec<(usize, usize, f64)> {
+    let oriented = |&(par, h): &(usize, &HPlane)| {
+        let seed = h.seed.as_ref()?;
+        let flip = h.pos != par;
+        Some(
+            seed.iter()
+                .map(|&(i, j, x)| if flip { (j, i, x) } else { (i, j, x) })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let norm = |c: &[(usize, usize, f64)]| {
+        let mut x = vec![0.0; points.dim()];
+        for &(i, j, w) in c {
+            for ((xe, a), b) in x.iter_mut().zip(points.row(i)).zip(points.row(j)) {
+                *xe += w * (a - b);
+            }
+        }
+        dot(&x, &x)
+    };
+    let Some(best) = seeds
+        .iter()
+        .filter_map(oriented)
+        .map(|c| (norm(&c), c))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+    else {
+        return Vec::new();
+    };
+    let position = |rows: &[usize], side: &mut dyn Iterator<Item = usize>| {
+        let mut at: HashMap<usize, usize> = side.map(|r| (r, usize::MAX)).collect();
+        for (p, r) in rows.iter().enumerate() {
+            if let Some(e) = at.get_mut(r) {
+                *e = p;
+            }
+        }
+        at
+    };
+    let at_t = position(t, &mut best.iter().map(|e| e.0));
+    let at_k = position(k_rows, &mut best.iter().map(|e| e.1));
+    let mapped: Vec<(usize, usize, f64)> = best
+        .iter()
+        .map(|&(i, j, x)| (at_t[&i], at_k[&j], x))
+        .collect();
+    if mapped
+        .iter()
+        .any(|e| e.0 == usize::MAX || e.1 == usize::MAX)
+    {
+        debug_assert!(false, "a seed row outside its clusters");
+        return Vec::new();
+    }
+    mapped
+}
+
 /// Re-checks the separating hyperplane of (`parent`, `k`) on the points of `other`, the other
 /// parent of the candidate; returns the hyperplane for (candidate, `k`) if it still separates.
 fn extend_plane(
@@ -857,6 +987,7 @@ fn extend_plane(
             lo_pos: lo,
             hi_neg: h.hi_neg,
             pos: usize::MAX,
+            seed: h.seed.clone(),
         })
     } else {
         debug_assert_eq!(h.pos, k);
@@ -866,6 +997,7 @@ fn extend_plane(
             lo_pos: h.lo_pos,
             hi_neg: hi,
             pos: k,
+            seed: h.seed.clone(),
         })
     }
 }
