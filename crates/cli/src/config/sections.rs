@@ -514,7 +514,7 @@ impl Default for Dynamics {
             enabled: true,
             path_labels: Vec::new(),
             measures: true,
-            measures_units: 1000,
+            measures_units: 500,
             measures_permutations: 100,
         }
     }
