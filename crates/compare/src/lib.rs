@@ -7,6 +7,8 @@
 //! * [`experiments`]: dynamics over checkpoints, the memorisation split, the cross-task table,
 //!   on in-memory results; [`dynamics`], [`memorisation`], [`cross`], [`examples`] run them on a
 //!   run directory and write their result files; [`arms`] assembles the arms' report section.
+//! * [`dynamics_measures`]: the similarity to the pre-trained space and the geometry
+//!   descriptors at every snapshot of the dynamics.
 //! * [`seeds`]: statistics over fine-tuning seeds (bootstrap intervals, permutation tests).
 //! * [`layer_analyses`]: the registry of per-layer analyses `compare` runs at every layer.
 //! * [`compare`]: walks a run directory, reuses artifacts, computes the rest; [`CompareResults`]
