@@ -96,7 +96,7 @@ pub(crate) fn figures(b: &mut Builder, ctx: &Ctx, d: &Dynamics) {
             .collect();
         if !band.is_empty() {
             chart.series.push(LineSeries {
-                name: "null mean ± 2 sd".into(),
+                name: "null mean ± 2 sd (all layers)".into(),
                 points: band
                     .iter()
                     .map(|&(x, lo, hi)| (x, (lo + hi) / 2.0))
