@@ -168,6 +168,7 @@ fn synthetic() -> ReportData {
                     .collect(),
             })
             .collect(),
+        measures: None,
     };
     let epochs: Vec<usize> = (1..=50).collect();
     let curve_to = |lo: f64, hi: f64| {
