@@ -1,59 +1,15 @@
 //! The dynamics section's figures of the measures beyond the paper over the fine-tuning
 //! checkpoints (`docs/measures.md`): one figure per measure, one line per layer, each labelled
-//! similarity or descriptor, the CKAs with the envelope of their permutation-null bands.
+//! similarity or descriptor, the CKAs with the envelope of their permutation-null bands. The
+//! data types ([`crate::model::DynamicsMeasures`]) are in the model.
 
-use serde::{Deserialize, Serialize};
 use tunescope_data::csv::{opt_num, Csv};
 
 use crate::figures::{Builder, Ctx, Place, RunPart};
 use crate::model::Dynamics;
+#[cfg(test)]
+use crate::model::{DynamicsMeasure, DynamicsMeasureLayer, DynamicsMeasures};
 use crate::svg::{self, LineChart, LineSeries};
-
-/// One measure over the snapshots at one layer (`None`: undefined there).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct DynamicsMeasureLayer {
-    /// Hidden-state index.
-    pub layer: usize,
-    /// Value per snapshot.
-    pub values: Vec<Option<f64>>,
-    /// Null mean per snapshot (similarities with permutations).
-    #[serde(default)]
-    pub null_mean: Vec<Option<f64>>,
-    /// Null standard deviation per snapshot.
-    #[serde(default)]
-    pub null_std: Vec<Option<f64>>,
-    /// Permutation p-value per snapshot.
-    #[serde(default)]
-    pub p_value: Vec<Option<f64>>,
-}
-
-/// One measure over the snapshots, per layer.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct DynamicsMeasure {
-    /// Key (figure and CSV names).
-    pub key: String,
-    /// Display name.
-    pub name: String,
-    /// `similarity`, `distance` or `descriptor`.
-    pub kind: String,
-    /// What it measures.
-    pub about: String,
-    /// One entry per layer.
-    pub layers: Vec<DynamicsMeasureLayer>,
-}
-
-/// The measures of the dynamics experiment (x axis: [`Dynamics::updates`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct DynamicsMeasures {
-    /// Split whose units are measured.
-    pub split: String,
-    /// Units measured.
-    pub units: usize,
-    /// Permutations of the nulls.
-    pub permutations: usize,
-    /// The measures.
-    pub measures: Vec<DynamicsMeasure>,
-}
 
 fn at(v: &[Option<f64>], i: usize) -> Option<f64> {
     v.get(i).copied().flatten()

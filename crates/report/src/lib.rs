@@ -10,7 +10,7 @@
 //! # Ok(()) }
 //! ```
 
-pub mod dynamics_measures;
+mod dynamics_measures;
 pub mod figures;
 pub mod html;
 pub mod measures;
@@ -21,7 +21,6 @@ pub mod svg;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use dynamics_measures::{DynamicsMeasure, DynamicsMeasureLayer, DynamicsMeasures};
 pub use figures::Figure;
 pub use measures::Measures;
 pub use model::*;

@@ -530,7 +530,54 @@ pub struct Dynamics {
     pub centroid_paths: Vec<CentroidPaths>,
     /// Similarity to the pre-trained space and geometry descriptors at every snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub measures: Option<crate::dynamics_measures::DynamicsMeasures>,
+    pub measures: Option<DynamicsMeasures>,
+}
+
+/// One measure over the snapshots at one layer (`None`: undefined there).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DynamicsMeasureLayer {
+    /// Hidden-state index.
+    pub layer: usize,
+    /// Value per snapshot.
+    pub values: Vec<Option<f64>>,
+    /// Null mean per snapshot (similarities with permutations).
+    #[serde(default)]
+    pub null_mean: Vec<Option<f64>>,
+    /// Null standard deviation per snapshot.
+    #[serde(default)]
+    pub null_std: Vec<Option<f64>>,
+    /// Permutation p-value per snapshot.
+    #[serde(default)]
+    pub p_value: Vec<Option<f64>>,
+}
+
+/// One measure over the snapshots, per layer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DynamicsMeasure {
+    /// Key (figure and CSV names).
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// `similarity`, `distance` or `descriptor`.
+    pub kind: String,
+    /// What it measures.
+    pub about: String,
+    /// One entry per layer.
+    pub layers: Vec<DynamicsMeasureLayer>,
+}
+
+/// The measures of the dynamics experiment beyond the paper (x axis: [`Dynamics::updates`];
+/// figures: `crates/report/src/dynamics_measures.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DynamicsMeasures {
+    /// Split whose units are measured.
+    pub split: String,
+    /// Units measured.
+    pub units: usize,
+    /// Permutations of the nulls.
+    pub permutations: usize,
+    /// The measures.
+    pub measures: Vec<DynamicsMeasure>,
 }
 
 /// Accuracy per probe epoch on the three memorisation subsets (averaged over seeds): the
