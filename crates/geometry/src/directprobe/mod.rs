@@ -35,6 +35,12 @@ pub const TOUCH_TOL: f64 = 1e-9;
 /// count as touching without consulting the LP (counted in [`Stats::near_touch`]).
 pub const NEAR_TOUCH: f64 = 1e-6;
 
+/// When neither the nearest-point iteration nor the LP can decide a pair, hulls whose realised
+/// distance (convex weights on both sets) is at most this fraction of the pair radius count as
+/// touching (also counted in [`Stats::near_touch`]) rather than failing the probe; farther pairs
+/// still fail.
+pub const NEAR_TOUCH_UNDECIDED: f64 = 1e-5;
+
 /// Relative gap ‖x‖² − min x·p ≤ ε‖x‖² at which a distance counts as converged (distance
 /// accurate to about ε/2 relative).
 const DIST_REL_GAP: f64 = 1e-10;
@@ -361,10 +367,15 @@ pub(crate) fn overlap_blocks(
         }
     }
     let mut near_residual = f64::INFINITY;
+    // The weights realising the smallest distance seen, for the last rule below.
+    let mut closest: Option<(mnp::Weights, f64)> = None;
     if let Some(weights) = near {
-        match near_touch(weights) {
+        match near_touch(weights.clone()) {
             Ok(answer) => return Ok(answer),
-            Err(residual) => near_residual = residual,
+            Err(residual) => {
+                near_residual = residual;
+                closest = Some((weights, residual));
+            }
         }
     }
     match lp::intersect(&ca, &cb, d) {
@@ -409,11 +420,29 @@ pub(crate) fn overlap_blocks(
     };
     match certified(min_norm_point(&ca, &cb, d, &last, None)) {
         Ok(answer) => return Ok(answer),
-        Err((Some(weights), _)) => match near_touch(weights) {
+        Err((Some(weights), _)) => match near_touch(weights.clone()) {
             Ok(answer) => return Ok(answer),
-            Err(residual) => near_residual = near_residual.min(residual),
+            Err(residual) => {
+                near_residual = near_residual.min(residual);
+                if closest.as_ref().is_none_or(|c| residual < c.1) {
+                    closest = Some((weights, residual));
+                }
+            }
         },
         Err((None, _)) => {}
+    }
+    if let Some(((lambda, mu), residual)) = closest {
+        if residual <= NEAR_TOUCH_UNDECIDED * radius {
+            return Ok((
+                Overlap::Intersect {
+                    lambda,
+                    mu,
+                    residual,
+                },
+                Decider::Near,
+                Vec::new(),
+            ));
+        }
     }
     Err(ProbeError::Numerical(format!(
         "no certified answer for two sets of {} and {} points: the nearest-point iteration \
