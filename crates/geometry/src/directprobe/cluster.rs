@@ -22,6 +22,8 @@
 use super::kernels::{dist2, scan_f32, SCREEN_SLACK};
 use super::mnp::dot;
 use super::separate::{separators, Separators};
+use std::sync::Arc;
+
 use super::{overlap_blocks, Decider, Overlap, Points, ProbeError, TOUCH_TOL};
 use rayon::prelude::*;
 use std::cmp::{Ordering, Reverse};
@@ -85,7 +87,9 @@ pub struct Options<'a> {
     /// Called with the counters after each examined candidate pair.
     pub progress: Option<&'a (dyn Fn(&Progress) + Sync)>,
     /// Test every candidate against every other label's clusters (no label-level certificates:
-    /// one component, every point in every zone). Same clusters, much slower; for verification.
+    /// one component, every point in every zone) and start every nearest-point iteration cold
+    /// (no corral carried over from a parent's test). Same clusters, much slower; for
+    /// verification.
     pub exhaustive: bool,
 }
 
@@ -185,17 +189,44 @@ struct Node {
 
 /// Separating hyperplane of a cluster pair: `w·x ≥ lo_pos` on cluster `pos`, `≤ hi_neg` on the
 /// other, with `lo_pos > hi_neg`.
+///
+/// Planes re-checked on a merged cluster share the normal and the seed of the plane they extend.
 struct HPlane {
-    w: Vec<f64>,
+    w: Arc<[f64]>,
     lo_pos: f64,
     hi_neg: f64,
     pos: usize,
+    /// The nearest-point corral that found the plane: (row on the `pos` side, row on the other
+    /// side, convex weight); it starts the iteration of a later test of a merged cluster.
+    seed: Option<Arc<[(usize, usize, f64)]>>,
 }
 
 enum PairResult {
     Separable(Option<HPlane>),
     Intersect(Vec<usize>, Vec<usize>),
 }
+
+/// Hashes node-id pairs for the greedy's maps by a multiply-rotate mix (the default SipHash
+/// took a tenth of the clustering time on lookups of separating planes).
+#[derive(Default, Clone, Copy)]
+struct PairHasher(u64);
+
+impl std::hash::Hasher for PairHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        bytes.iter().for_each(|&b| self.write_u64(u64::from(b)));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+type PairHash = std::hash::BuildHasherDefault<PairHasher>;
 
 fn key(a: usize, b: usize) -> (usize, usize) {
     (a.min(b), a.max(b))
@@ -316,6 +347,7 @@ pub fn probe(points: &Points, labels: &[usize], opts: &Options) -> Result<Cluste
         }
     }
     stats.active = clusters.len();
+
     Ok(Clustering {
         clusters,
         assignment,
@@ -350,8 +382,8 @@ struct Greedy<'a> {
     zone_sets: Vec<Vec<BTreeSet<usize>>>,
     nn: Vec<Option<Key>>,
     heap: BinaryHeap<Reverse<(Key, usize)>>,
-    rejected: HashSet<(usize, usize)>,
-    planes: HashMap<(usize, usize), HPlane>,
+    rejected: HashSet<(usize, usize), PairHash>,
+    planes: HashMap<(usize, usize), HPlane, PairHash>,
     plane_partners: Vec<Vec<usize>>,
     blacklist: Vec<(Vec<usize>, Vec<usize>)>,
 }
@@ -422,8 +454,8 @@ impl<'a> Greedy<'a> {
             zone_sets,
             nn: vec![None; n_nodes],
             heap: BinaryHeap::new(),
-            rejected: HashSet::new(),
-            planes: HashMap::new(),
+            rejected: HashSet::default(),
+            planes: HashMap::default(),
             plane_partners: vec![Vec::new(); n_nodes],
             blacklist: Vec::new(),
         }
@@ -500,7 +532,7 @@ impl<'a> Greedy<'a> {
                 continue;
             }
             stats.candidates += 1;
-            if self.examine(p, q, stats)? {
+            if self.examine(p, q, stats, !opts.exhaustive)? {
                 stats.merges += 1;
                 stats.active -= 1;
             } else {
@@ -517,7 +549,16 @@ impl<'a> Greedy<'a> {
     }
 
     /// Tests the candidate `p ∪ q` and merges it if it meets no other label's cluster.
-    fn examine(&mut self, p: usize, q: usize, stats: &mut Stats) -> Result<bool, ProbeError> {
+    ///
+    /// With `warm`, a test that needs the nearest-point iteration starts from the corral that
+    /// separated a parent from the same cluster.
+    fn examine(
+        &mut self,
+        p: usize,
+        q: usize,
+        stats: &mut Stats,
+        warm: bool,
+    ) -> Result<bool, ProbeError> {
         let points = self.points;
         let d = points.dim();
         let floor = points.precision();
@@ -542,30 +583,60 @@ impl<'a> Greedy<'a> {
             .map(|(x, y)| x + y)
             .collect();
 
-        // Clusters of other labels that the pair hyperplanes do not already separate.
-        let mut consider: Vec<usize> = Vec::new();
+        // Clusters of other labels that the pair hyperplanes do not already separate, and of
+        // those the ones whose bounding sphere meets the candidate's (the exact `f64` test below):
+        // screened in `f32` on the stores' centroids, measured in `f64` only where the screen's
+        // error bound straddles the threshold. `near` is in screened-distance order.
+        let c32: Vec<f32> = centroid
+            .iter()
+            .zip(self.mean)
+            .map(|(x, m)| (x - m) as f32)
+            .collect();
+        let qn = c32.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let sphere = |k: usize, s32: f32| -> Option<(f32, usize)> {
+            let d32 = s32.sqrt();
+            let err = 1e-3 * d32 + 1e-5 * (2.0 * qn + d32 + 1.0);
+            let rr = nodes[k].radius + radius;
+            let reach = rr + TOUCH_TOL * (rr + f64::from(d32 + err)) + floor;
+            if f64::from(d32 - err) * (1.0 - 1e-6) > reach {
+                return None;
+            }
+            if f64::from(d32 + err) * (1.0 + 1e-6) < rr + floor {
+                return Some((d32, k));
+            }
+            let dk = dist2(&nodes[k].centroid, &centroid).sqrt();
+            (dk < rr + TOUCH_TOL * (rr + dk) + floor).then_some((d32, k))
+        };
+        let mut near: Vec<(f32, usize)> = Vec::new();
+        let mut considered = 0usize;
+        let mut screen: Vec<f32> = Vec::new();
         for (b, &m) in self.comp.iter().enumerate() {
             if b == la || self.seps.disjoint(label, m) {
                 continue;
             }
-            let all = &self.stores[b].node;
+            let st = &self.stores[b];
             if zone[b] == 0 {
                 let z = &self.zone_sets[b][la];
-                stats.zone_skipped += all.len() - z.len();
-                consider.extend(z.iter().copied());
+                stats.zone_skipped += st.node.len() - z.len();
+                considered += z.len();
+                let mut one = [0.0f32];
+                for &k in z {
+                    let slot = nodes[k].slot;
+                    scan_f32(&c32, &st.rows[slot * d..(slot + 1) * d], d, &mut one);
+                    near.extend(sphere(k, one[0]));
+                }
             } else {
-                consider.extend(all.iter().copied());
+                considered += st.node.len();
+                screen.clear();
+                screen.resize(st.node.len(), 0.0);
+                screen
+                    .par_chunks_mut(1024)
+                    .zip(st.rows.par_chunks(1024 * d))
+                    .for_each(|(out, rows)| scan_f32(&c32, rows, d, out));
+                near.extend((0..st.node.len()).filter_map(|s| sphere(st.node[s], screen[s])));
             }
         }
-        let mut near: Vec<(f64, usize)> = consider
-            .par_iter()
-            .filter_map(|&k| {
-                let dk = dist2(&nodes[k].centroid, &centroid).sqrt();
-                let rr = nodes[k].radius + radius;
-                (dk < rr + TOUCH_TOL * (rr + dk) + floor).then_some((dk, k))
-            })
-            .collect();
-        stats.sphere_pruned += consider.len() - near.len();
+        stats.sphere_pruned += considered - near.len();
         near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
 
         let mut accepted = true;
@@ -599,7 +670,8 @@ impl<'a> Greedy<'a> {
                     let results: Vec<Result<(PairResult, Option<Decider>), ProbeError>> = batch
                         .par_iter()
                         .map(|&(dk, k)| {
-                            let tol = (TOUCH_TOL * (radius + nodes[k].radius + dk)).max(floor);
+                            let tol =
+                                (TOUCH_TOL * (radius + nodes[k].radius + f64::from(dk))).max(floor);
                             // Re-check a parent's hyperplane on the other parent, smaller side
                             // first.
                             let order = if nodes[q].members.len() <= nodes[p].members.len() {
@@ -608,6 +680,7 @@ impl<'a> Greedy<'a> {
                                 [(q, p), (p, q)]
                             };
                             let mut hint: Option<Vec<f64>> = None;
+                            let mut seeds: Vec<(usize, &HPlane)> = Vec::new();
                             for (par, other) in order {
                                 if let Some(h) = planes.get(&key(par, k)) {
                                     if let Some(h2) =
@@ -620,24 +693,42 @@ impl<'a> Greedy<'a> {
                                         let sign = if h.pos == par { 1.0 } else { -1.0 };
                                         hint = Some(h.w.iter().map(|v| sign * v).collect());
                                     }
+                                    if warm {
+                                        seeds.push((par, h));
+                                    }
                                 }
                             }
                             if hint.is_none() {
                                 // The label pair's discriminant separates most of both labels.
                                 hint = seps.normal(label, nodes[k].label);
                             }
+                            let seed = best_seed(&seeds, &members, &nodes[k].members, points);
                             let block_k = points.gather(&nodes[k].members);
-                            let (ov, by) =
-                                overlap_blocks(&block_t, &block_k, d, hint.as_deref(), floor)?;
+                            let (ov, by, corral) = overlap_blocks(
+                                &block_t,
+                                &block_k,
+                                d,
+                                hint.as_deref(),
+                                floor,
+                                &seed,
+                            )?;
                             Ok((
                                 match ov {
                                     Overlap::Disjoint { hyperplane } => {
                                         PairResult::Separable(hyperplane.map(|(w, off, gap)| {
                                             HPlane {
-                                                w,
+                                                w: w.into(),
                                                 lo_pos: off + gap / 2.0,
                                                 hi_neg: off - gap / 2.0,
                                                 pos: usize::MAX,
+                                                seed: (!corral.is_empty()).then(|| {
+                                                    corral
+                                                        .iter()
+                                                        .map(|&(i, j, x)| {
+                                                            (members[i], nodes[k].members[j], x)
+                                                        })
+                                                        .collect()
+                                                }),
                                             }
                                         }))
                                     }
@@ -835,6 +926,67 @@ impl<'a> Greedy<'a> {
     }
 }
 
+/// The corral of a parent's plane with `k` whose point of the Minkowski difference is shortest,
+/// as (position in `t`, position in `k_rows`, weight): the starting iterate for the candidate
+/// `t` (the parents' rows) against `k`. Empty when no parent's plane carries a corral.
+fn best_seed(
+    seeds: &[(usize, &HPlane)],
+    t: &[usize],
+    k_rows: &[usize],
+    points: &Points,
+) -> Vec<(usize, usize, f64)> {
+    let oriented = |&(par, h): &(usize, &HPlane)| {
+        let seed = h.seed.as_ref()?;
+        let flip = h.pos != par;
+        Some(
+            seed.iter()
+                .map(|&(i, j, x)| if flip { (j, i, x) } else { (i, j, x) })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let norm = |c: &[(usize, usize, f64)]| {
+        let mut x = vec![0.0; points.dim()];
+        for &(i, j, w) in c {
+            for ((xe, a), b) in x.iter_mut().zip(points.row(i)).zip(points.row(j)) {
+                *xe += w * (a - b);
+            }
+        }
+        dot(&x, &x)
+    };
+    let Some(best) = seeds
+        .iter()
+        .filter_map(oriented)
+        .map(|c| (norm(&c), c))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+    else {
+        return Vec::new();
+    };
+    let position = |rows: &[usize], side: &mut dyn Iterator<Item = usize>| {
+        let mut at: HashMap<usize, usize> = side.map(|r| (r, usize::MAX)).collect();
+        for (p, r) in rows.iter().enumerate() {
+            if let Some(e) = at.get_mut(r) {
+                *e = p;
+            }
+        }
+        at
+    };
+    let at_t = position(t, &mut best.iter().map(|e| e.0));
+    let at_k = position(k_rows, &mut best.iter().map(|e| e.1));
+    let mapped: Vec<(usize, usize, f64)> = best
+        .iter()
+        .map(|&(i, j, x)| (at_t[&i], at_k[&j], x))
+        .collect();
+    if mapped
+        .iter()
+        .any(|e| e.0 == usize::MAX || e.1 == usize::MAX)
+    {
+        debug_assert!(false, "a seed row outside its clusters");
+        return Vec::new();
+    }
+    mapped
+}
+
 /// Re-checks the separating hyperplane of (`parent`, `k`) on the points of `other`, the other
 /// parent of the candidate; returns the hyperplane for (candidate, `k`) if it still separates.
 fn extend_plane(
@@ -857,6 +1009,7 @@ fn extend_plane(
             lo_pos: lo,
             hi_neg: h.hi_neg,
             pos: usize::MAX,
+            seed: h.seed.clone(),
         })
     } else {
         debug_assert_eq!(h.pos, k);
@@ -866,6 +1019,7 @@ fn extend_plane(
             lo_pos: h.lo_pos,
             hi_neg: hi,
             pos: k,
+            seed: h.seed.clone(),
         })
     }
 }

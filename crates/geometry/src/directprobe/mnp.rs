@@ -17,6 +17,9 @@ pub(crate) enum Mnp {
         offset: f64,
         gap: f64,
         upper: f64,
+        /// The corral at that point: (index in A, index in B, convex weight); a warm start for
+        /// a later run on supersets of A and B.
+        corral: Corral,
     },
     /// Points of both hulls closer than the overlap tolerance: convex weights on A and B
     /// (index, weight) with ‖Aᵀλ − Bᵀμ‖ = `residual`.
@@ -36,6 +39,9 @@ pub(crate) enum Mnp {
         near: Option<Weights>,
     },
 }
+
+/// Vertex pairs (index in A, index in B) of the Minkowski difference with convex weights.
+pub(crate) type Corral = Vec<(usize, usize, f64)>;
 
 /// Convex weights (index, weight) on A and on B.
 pub(crate) type Weights = (Vec<(usize, f64)>, Vec<(usize, f64)>);
@@ -313,6 +319,11 @@ fn min_norm_point_from(
             offset: (amin + bmax) / (2.0 * nd),
             gap: (amin - bmax) / nd,
             upper: f64::INFINITY,
+            corral: if warm.is_empty() {
+                vec![(i0, j0, 1.0)]
+            } else {
+                warm.clone()
+            },
         };
     }
     let diff =
@@ -358,6 +369,11 @@ fn min_norm_point_from(
                 offset: (amin + bmax) / (2.0 * nx),
                 gap,
                 upper: nx,
+                corral: corral
+                    .iter()
+                    .zip(&w)
+                    .map(|(&(i, j), &wk)| (i, j, wk))
+                    .collect(),
             };
         }
         if gap > lower {
@@ -569,6 +585,8 @@ const WS_ADD: usize = 64;
 /// subsets of A and B; one full pass of the linear minimisation oracle then verifies the answer
 /// on every point, or adds the most violating points and repeats. Certificates keep their
 /// meaning: weights index the full `a` and `b`, hyperplanes and bounds are verified on all points.
+/// A non-empty `seed` (a corral of an earlier run on subsets of A and B, in indices of `a` and
+/// `b`) is the starting iterate.
 pub(crate) fn min_norm_point_ws(
     a: &[f64],
     b: &[f64],
@@ -576,10 +594,11 @@ pub(crate) fn min_norm_point_ws(
     p: &MnpParams,
     start: Option<&[f64]>,
     max_rounds: usize,
+    seed: &[(usize, usize, f64)],
 ) -> Mnp {
     let (na, nb) = (a.len() / d, b.len() / d);
     if na + nb <= WS_MIN_POINTS {
-        return min_norm_point(a, b, d, p, start);
+        return min_norm_point_from(a, b, d, p, start, &mut seed.to_vec());
     }
     let ar: Vec<&[f64]> = a.chunks_exact(d).collect();
     let br: Vec<&[f64]> = b.chunks_exact(d).collect();
@@ -593,13 +612,23 @@ pub(crate) fn min_norm_point_ws(
     let mut in_b = vec![false; nb];
     let mut wa: Vec<usize> = Vec::new();
     let mut wb: Vec<usize> = Vec::new();
+    // The subproblem's last corral, in working-set positions (the sets only grow, so positions
+    // stay valid): each round resumes from it.
+    let mut warm: Vec<(usize, usize, f64)> = Vec::with_capacity(seed.len());
+    for &(i, j, x) in seed {
+        let pos = |v: usize, member: &mut [bool], set: &mut Vec<usize>| {
+            if !member[v] {
+                member[v] = true;
+                set.push(v);
+            }
+            set.iter().position(|&e| e == v).expect("just added")
+        };
+        warm.push((pos(i, &mut in_a, &mut wa), pos(j, &mut in_b, &mut wb), x));
+    }
     add_extreme(&ga, &mut in_a, &mut wa, WS_INIT, false, f64::INFINITY);
     add_extreme(&gb, &mut in_b, &mut wb, WS_INIT, true, f64::NEG_INFINITY);
     let (mut lower, mut upper) = (0.0f64, f64::INFINITY);
     let mut best: Option<(Vec<f64>, f64)> = None;
-    // The subproblem's last corral, in working-set positions (the sets only grow, so positions
-    // stay valid): each round resumes from it.
-    let mut warm: Vec<(usize, usize, f64)> = Vec::new();
     for round in 0.. {
         let gather = |set: &[usize], rows: &[&[f64]]| {
             let mut out = Vec::with_capacity(set.len() * d);
@@ -609,6 +638,7 @@ pub(crate) fn min_norm_point_ws(
         let (sa, sb) = (gather(&wa, &ar), gather(&wb, &br));
         let sub = min_norm_point_from(&sa, &sb, d, p, Some(&dir), &mut warm);
         let sub_separated = matches!(sub, Mnp::Separated { .. });
+
         let mut sub_near: Option<Weights> = None;
         let (w, sub_upper) = match sub {
             Mnp::Touching {
@@ -661,6 +691,7 @@ pub(crate) fn min_norm_point_ws(
                 w,
                 gap,
                 upper,
+                corral: warm.iter().map(|&(i, j, x)| (wa[i], wb[j], x)).collect(),
             };
         }
         // Points beyond the working sets' support values along w violate the subproblem's
@@ -679,6 +710,7 @@ pub(crate) fn min_norm_point_ws(
                         w,
                         gap,
                         upper,
+                        corral: warm.iter().map(|&(i, j, x)| (wa[i], wb[j], x)).collect(),
                     };
                 }
             }

@@ -20,7 +20,7 @@ pub mod report;
 mod separate;
 mod span;
 
-use mnp::{dot, min_norm_point, min_norm_point_ws, Mnp, MnpParams};
+use mnp::{dot, min_norm_point, min_norm_point_ws, Corral, Mnp, MnpParams};
 use rayon::prelude::*;
 
 pub use cluster::{probe, Clustering, Options, Progress, Stats};
@@ -228,14 +228,18 @@ fn centre_pair(a: &[f64], b: &[f64], d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>,
 
 /// Exact intersection test of conv(A) and conv(B) given as row-major blocks with `d` columns.
 ///
-/// `hint` is an optional guess of a separating direction (A on the positive side).
+/// `hint` is an optional guess of a separating direction (A on the positive side); a non-empty
+/// `seed` (a corral of an earlier run on subsets of A and B, in row indices of `a` and `b`) is
+/// the nearest-point iteration's starting iterate. A separation found by the iteration returns
+/// its corral, the seed of a later test on supersets.
 pub(crate) fn overlap_blocks(
     a: &[f64],
     b: &[f64],
     d: usize,
     hint: Option<&[f64]>,
     floor: f64,
-) -> Result<(Overlap, Decider), ProbeError> {
+    seed: &[(usize, usize, f64)],
+) -> Result<(Overlap, Decider, Corral), ProbeError> {
     let (ca, cb, c, radius) = centre_pair(a, b, d);
     if radius == 0.0 {
         return Ok((
@@ -245,6 +249,7 @@ pub(crate) fn overlap_blocks(
                 residual: 0.0,
             },
             Decider::Mnp,
+            Vec::new(),
         ));
     }
     let tol = (TOUCH_TOL * radius).max(floor);
@@ -259,15 +264,22 @@ pub(crate) fn overlap_blocks(
     // A certified answer of one nearest-point run, or what its stall leaves: the last iterate's
     // weights and the best hyperplane.
     type Undecided = (Option<mnp::Weights>, Option<(Vec<f64>, f64)>);
-    let certified = |res: Mnp| -> Result<(Overlap, Decider), Undecided> {
+    let certified = |res: Mnp| -> Result<(Overlap, Decider, Corral), Undecided> {
         match res {
-            Mnp::Separated { w, offset, gap, .. } => {
+            Mnp::Separated {
+                w,
+                offset,
+                gap,
+                corral,
+                ..
+            } => {
                 let o = offset_of(&w, offset);
                 Ok((
                     Overlap::Disjoint {
                         hyperplane: Some((w, o, gap)),
                     },
                     Decider::Mnp,
+                    corral,
                 ))
             }
             Mnp::Touching {
@@ -281,6 +293,7 @@ pub(crate) fn overlap_blocks(
                     residual,
                 },
                 Decider::Mnp,
+                Vec::new(),
             )),
             // Stalled with a positive certified margin: disjoint.
             Mnp::Stalled {
@@ -294,6 +307,7 @@ pub(crate) fn overlap_blocks(
                         hyperplane: Some((w, o, lower)),
                     },
                     Decider::Mnp,
+                    Vec::new(),
                 ))
             }
             Mnp::Stalled { best, near, .. } => Err((near, best)),
@@ -303,7 +317,7 @@ pub(crate) fn overlap_blocks(
     // `residual` of each other; within NEAR_TOUCH of the pair radius (about the precision of
     // f32 inputs) they count as touching without the LP, which is slow and fragile on such
     // nearly degenerate sets. Otherwise the residual is returned.
-    let near_touch = |(lambda, mu): mnp::Weights| -> Result<(Overlap, Decider), f64> {
+    let near_touch = |(lambda, mu): mnp::Weights| -> Result<(Overlap, Decider, Corral), f64> {
         let residual = combination_residual(&ca, &cb, d, &lambda, &mu);
         if residual <= NEAR_TOUCH * radius {
             Ok((
@@ -313,6 +327,7 @@ pub(crate) fn overlap_blocks(
                     residual,
                 },
                 Decider::Near,
+                Vec::new(),
             ))
         } else {
             Err(residual)
@@ -321,6 +336,7 @@ pub(crate) fn overlap_blocks(
     // A nearest-point run, then a longer one from the best hyperplane of the first.
     let mut near: Option<mnp::Weights> = None;
     let mut start: Option<Vec<f64>> = hint.map(<[f64]>::to_vec);
+    let mut seed = seed;
     for max_iter in [params.max_iter, 12 * params.max_iter] {
         let run = MnpParams { max_iter, ..params };
         match certified(min_norm_point_ws(
@@ -330,6 +346,7 @@ pub(crate) fn overlap_blocks(
             &run,
             start.as_deref(),
             usize::MAX,
+            std::mem::take(&mut seed),
         )) {
             Ok(answer) => return Ok(answer),
             Err((n, best)) => {
@@ -360,6 +377,7 @@ pub(crate) fn overlap_blocks(
                         residual,
                     },
                     Decider::Lp,
+                    Vec::new(),
                 ));
             }
         }
@@ -371,14 +389,14 @@ pub(crate) fn overlap_blocks(
                 max_iter: 50 * (d + 2),
                 ..params
             };
-            let hyperplane = match min_norm_point_ws(&ca, &cb, d, &full, None, usize::MAX) {
+            let hyperplane = match min_norm_point_ws(&ca, &cb, d, &full, None, usize::MAX, &[]) {
                 Mnp::Separated { w, offset, gap, .. } => {
                     let o = offset_of(&w, offset);
                     Some((w, o, gap))
                 }
                 _ => None,
             };
-            return Ok((Overlap::Disjoint { hyperplane }, Decider::Lp));
+            return Ok((Overlap::Disjoint { hyperplane }, Decider::Lp, Vec::new()));
         }
         lp::LpResult::Failed(_) => {}
     }
@@ -438,6 +456,7 @@ pub fn hulls_intersect(points: &Points, a: &[usize], b: &[usize]) -> Result<Over
         points.d,
         None,
         points.precision,
+        &[],
     )?
     .0;
     Ok(match ov {
@@ -486,7 +505,7 @@ fn distance_centred(
         rel_gap: DIST_REL_GAP,
         max_iter: 50 * (d + 2),
     };
-    let mut res = min_norm_point_ws(ca, cb, d, &params, start, usize::MAX);
+    let mut res = min_norm_point_ws(ca, cb, d, &params, start, usize::MAX, &[]);
     let (mut lo, mut up) = (0.0f64, f64::INFINITY);
     // A stall from accumulated round-off in the corral: restart from the best hyperplane found,
     // keeping the best certified bounds.
@@ -505,7 +524,7 @@ fn distance_centred(
         if lo <= tol || up - lo <= DIST_ABS_TOL * radius {
             break;
         }
-        res = min_norm_point_ws(ca, cb, d, &params, Some(w), usize::MAX);
+        res = min_norm_point_ws(ca, cb, d, &params, Some(w), usize::MAX, &[]);
     }
     let mut best_dir: Option<Vec<f64>> = None;
     if let Mnp::Stalled {
@@ -655,7 +674,7 @@ impl CentredHull {
         };
         let start: Vec<f64> = q.iter().map(|v| -v).collect();
         matches!(
-            min_norm_point_ws(&self.rows, &q, self.d, &params, Some(&start), usize::MAX),
+            min_norm_point_ws(&self.rows, &q, self.d, &params, Some(&start), usize::MAX, &[]),
             Mnp::Separated { gap, .. } if gap > params.sep_tol
         )
     }
@@ -983,7 +1002,7 @@ pub fn check_clusters(
         .map(|(i, j)| {
             let a = points.gather(&clusters[i].members);
             let b = points.gather(&clusters[j].members);
-            let (ov, _) = overlap_blocks(&a, &b, points.d, None, points.precision)?;
+            let (ov, ..) = overlap_blocks(&a, &b, points.d, None, points.precision, &[])?;
             Ok(ov.intersects().then_some(OverlappingPair { i, j }))
         })
         .collect();

@@ -183,7 +183,9 @@ fn pair(
         rel_gap: 1e-12,
         max_iter: 4 * (d + 2),
     };
-    if let Mnp::Separated { .. } = min_norm_point_ws(ca, cb, d, &params, Some(&w), CERTIFY_ROUNDS) {
+    if let Mnp::Separated { .. } =
+        min_norm_point_ws(ca, cb, d, &params, Some(&w), CERTIFY_ROUNDS, &[])
+    {
         return PairSep {
             disjoint: true,
             zone: [Vec::new(), Vec::new()],
