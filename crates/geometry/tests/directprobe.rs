@@ -395,12 +395,14 @@ fn mixture(
 
 #[test]
 fn certificates_give_the_exhaustive_clusters() {
-    // Linear (well-separated labels), non-linear (shared sub-clusters) and low-rank spaces.
+    // Linear (well-separated labels), non-linear (shared sub-clusters), low-rank and wide spaces.
     let cases = [
         (1, 300, 12, 12, 4, 8.0, false),
         (2, 300, 12, 12, 4, 8.0, true),
         (3, 400, 24, 6, 5, 4.0, true),
         (4, 240, 16, 16, 3, 1.0, false),
+        // Wide enough for the lower-bound screen on leading coordinates.
+        (5, 360, 100, 40, 4, 4.0, true),
     ];
     for (seed, n, d, rank, labels, spread, confuse) in cases {
         let (p, y) = mixture(seed, n, d, rank, labels, spread, confuse);

@@ -22,7 +22,8 @@
 use super::kernels::{dist2, scan_f32, SCREEN_SLACK};
 use super::mnp::dot;
 use super::separate::{separators, Separators};
-use std::sync::Arc;
+use super::store::Store;
+use std::sync::{Arc, OnceLock};
 
 use super::{overlap_blocks, Decider, Overlap, Points, ProbeError, TOUCH_TOL};
 use rayon::prelude::*;
@@ -228,6 +229,12 @@ impl std::hash::Hasher for PairHasher {
 
 type PairHash = std::hash::BuildHasherDefault<PairHasher>;
 
+/// Squared distances within this of `s` (the screened minimum, from a query of norm `qn`) are
+/// measured exactly: the `f32` screen's error is far below it.
+fn screen_slack(s: f32, qn: f32) -> f32 {
+    s * (1.0 + SCREEN_SLACK) + 1e-5 * s.sqrt() * (2.0 * qn + 1.0) + 1e-30
+}
+
 fn key(a: usize, b: usize) -> (usize, usize) {
     (a.min(b), a.max(b))
 }
@@ -355,14 +362,6 @@ pub fn probe(points: &Points, labels: &[usize], opts: &Options) -> Result<Cluste
     })
 }
 
-/// The active clusters of one label: their centroids (centred on the data mean, `f32`) in one
-/// contiguous block for the distance screen, and the node of each slot.
-#[derive(Default)]
-struct Store {
-    rows: Vec<f32>,
-    node: Vec<usize>,
-}
-
 /// The greedy on one component of labels. Node ids are local: the component's points in
 /// ascending row order first, then merged clusters in creation order (the relative order of
 /// the full run's ids, so ties break the same way).
@@ -432,15 +431,11 @@ impl<'a> Greedy<'a> {
             }
         }
         let d = points.dim();
-        let mut stores: Vec<Store> = (0..c).map(|_| Store::default()).collect();
+        let mut stores: Vec<Store> = (0..c).map(|_| Store::new(d)).collect();
         for (k, node) in nodes.iter_mut().enumerate() {
-            let st = &mut stores[pos[&node.label]];
-            node.slot = st.node.len();
-            st.node.push(k);
-            st.rows
-                .extend(node.centroid.iter().zip(mean).map(|(x, m)| (x - m) as f32));
+            let centred = node.centroid.iter().zip(mean).map(|(x, m)| (x - m) as f32);
+            node.slot = stores[pos[&node.label]].push(k, centred);
         }
-        debug_assert!(stores.iter().all(|s| s.rows.len() == s.node.len() * d));
         let n_nodes = nodes.len();
         Self {
             points,
@@ -465,33 +460,19 @@ impl<'a> Greedy<'a> {
     /// pair was never rejected.
     fn nearest(&self, a: usize) -> Option<Key> {
         let st = &self.stores[self.pos[&self.nodes[a].label]];
-        let d = self.points.dim();
         let q: Vec<f32> = self.nodes[a]
             .centroid
             .iter()
             .zip(self.mean)
             .map(|(x, m)| (x - m) as f32)
             .collect();
-        let mut screen = vec![0.0f32; st.node.len()];
-        screen
-            .par_chunks_mut(1024)
-            .zip(st.rows.par_chunks(1024 * d))
-            .for_each(|(out, rows)| scan_f32(&q, rows, d, out));
+        let qn = q.iter().map(|v| v * v).sum::<f32>().sqrt();
         let ok = |s: usize| {
             let b = st.node[s];
             b != a && !self.rejected.contains(&(a.min(b), a.max(b)))
         };
-        let min = (0..screen.len())
-            .filter(|&s| ok(s))
-            .map(|s| screen[s])
-            .fold(f32::INFINITY, f32::min);
-        if !min.is_finite() {
-            return None;
-        }
-        let qn = q.iter().map(|v| v * v).sum::<f32>().sqrt();
-        let bound = min * (1.0 + SCREEN_SLACK) + 1e-5 * min.sqrt() * (2.0 * qn + 1.0) + 1e-30;
-        (0..screen.len())
-            .filter(|&s| screen[s] <= bound && ok(s))
+        let (_, near) = st.screen(&q).near_min(ok, |s| screen_slack(s, qn))?;
+        near.into_iter()
             .map(|s| {
                 let b = st.node[s];
                 Key {
@@ -593,14 +574,21 @@ impl<'a> Greedy<'a> {
             .map(|(x, m)| (x - m) as f32)
             .collect();
         let qn = c32.iter().map(|v| v * v).sum::<f32>().sqrt();
-        let sphere = |k: usize, s32: f32| -> Option<(f32, usize)> {
+        // Certainly apart at screened squared distance `s32` (or any larger one).
+        let apart = |k: usize, s32: f32| {
             let d32 = s32.sqrt();
             let err = 1e-3 * d32 + 1e-5 * (2.0 * qn + d32 + 1.0);
             let rr = nodes[k].radius + radius;
             let reach = rr + TOUCH_TOL * (rr + f64::from(d32 + err)) + floor;
-            if f64::from(d32 - err) * (1.0 - 1e-6) > reach {
+            f64::from(d32 - err) * (1.0 - 1e-6) > reach
+        };
+        let sphere = |k: usize, s32: f32| -> Option<(f32, usize)> {
+            if apart(k, s32) {
                 return None;
             }
+            let d32 = s32.sqrt();
+            let err = 1e-3 * d32 + 1e-5 * (2.0 * qn + d32 + 1.0);
+            let rr = nodes[k].radius + radius;
             if f64::from(d32 + err) * (1.0 + 1e-6) < rr + floor {
                 return Some((d32, k));
             }
@@ -609,7 +597,6 @@ impl<'a> Greedy<'a> {
         };
         let mut near: Vec<(f32, usize)> = Vec::new();
         let mut considered = 0usize;
-        let mut screen: Vec<f32> = Vec::new();
         for (b, &m) in self.comp.iter().enumerate() {
             if b == la || self.seps.disjoint(label, m) {
                 continue;
@@ -622,18 +609,21 @@ impl<'a> Greedy<'a> {
                 let mut one = [0.0f32];
                 for &k in z {
                     let slot = nodes[k].slot;
-                    scan_f32(&c32, &st.rows[slot * d..(slot + 1) * d], d, &mut one);
+                    scan_f32(&c32, st.row(slot), d, &mut one);
                     near.extend(sphere(k, one[0]));
                 }
             } else {
-                considered += st.node.len();
-                screen.clear();
-                screen.resize(st.node.len(), 0.0);
-                screen
-                    .par_chunks_mut(1024)
-                    .zip(st.rows.par_chunks(1024 * d))
-                    .for_each(|(out, rows)| scan_f32(&c32, rows, d, out));
-                near.extend((0..st.node.len()).filter_map(|s| sphere(st.node[s], screen[s])));
+                considered += st.len();
+                let mut screen = st.screen(&c32);
+                // Certainly apart on the leading coordinates alone: not measured further.
+                let open: Vec<usize> = (0..st.len())
+                    .filter(|&s| !apart(st.node[s], screen.lb[s]))
+                    .collect();
+                screen.measure(&open);
+                near.extend(
+                    open.into_iter()
+                        .filter_map(|s| sphere(st.node[s], screen.full(s))),
+                );
             }
         }
         stats.sphere_pruned += considered - near.len();
@@ -663,7 +653,9 @@ impl<'a> Greedy<'a> {
                     Vec::with_capacity(nodes[p].members.len() + nodes[q].members.len());
                 members.extend_from_slice(&nodes[p].members);
                 members.extend_from_slice(&nodes[q].members);
-                let block_t = points.gather(&members);
+                // Gathered by the first test that needs the nearest-point iteration: most tests
+                // of a large cluster are settled by a parent's plane on the smaller parent.
+                let block_t: OnceLock<Vec<f64>> = OnceLock::new();
                 let planes = &self.planes;
                 let seps = self.seps;
                 for batch in near.chunks(BATCH) {
@@ -705,7 +697,7 @@ impl<'a> Greedy<'a> {
                             let seed = best_seed(&seeds, &members, &nodes[k].members, points);
                             let block_k = points.gather(&nodes[k].members);
                             let (ov, by, corral) = overlap_blocks(
-                                &block_t,
+                                block_t.get_or_init(|| points.gather(&members)),
                                 &block_k,
                                 d,
                                 hint.as_deref(),
@@ -781,18 +773,9 @@ impl<'a> Greedy<'a> {
 
     fn deactivate(&mut self, x: usize) {
         let la = self.pos[&self.nodes[x].label];
-        let d = self.points.dim();
-        let st = &mut self.stores[la];
-        let s = self.nodes[x].slot;
-        let last = st.node.len() - 1;
-        if s != last {
-            let moved = st.node[last];
-            st.node[s] = moved;
-            st.rows.copy_within(last * d..(last + 1) * d, s * d);
-            self.nodes[moved].slot = s;
+        if let Some(moved) = self.stores[la].swap_remove(self.nodes[x].slot) {
+            self.nodes[moved].slot = self.nodes[x].slot;
         }
-        st.node.pop();
-        st.rows.truncate(last * d);
         self.nodes[x].active = false;
         // Only active clusters' centroids are read again (100,000 singletons hold 300 MB).
         self.nodes[x].centroid = Vec::new();
@@ -836,15 +819,11 @@ impl<'a> Greedy<'a> {
                 self.zone_sets[la][b].insert(m);
             }
         }
-        let st = &mut self.stores[la];
-        let slot = st.node.len();
-        st.node.push(m);
-        st.rows.extend(
-            centroid
-                .iter()
-                .zip(self.mean)
-                .map(|(x, mu)| (x - mu) as f32),
-        );
+        let centred = centroid
+            .iter()
+            .zip(self.mean)
+            .map(|(x, mu)| (x - mu) as f32);
+        let slot = self.stores[la].push(m, centred);
         self.nodes.push(Node {
             members,
             label,
@@ -866,30 +845,29 @@ impl<'a> Greedy<'a> {
         }
         // The new cluster's nearest neighbour, and every neighbour for which it is nearer than
         // the current nearest: screened in f32, decided in f64.
-        let d = self.points.dim();
         let st = &self.stores[la];
-        let qv = &st.rows[slot * d..(slot + 1) * d];
-        let mut screen = vec![0.0f32; st.node.len()];
-        screen
-            .par_chunks_mut(1024)
-            .zip(st.rows.par_chunks(1024 * d))
-            .for_each(|(out, rows)| scan_f32(qv, rows, d, out));
+        let qv = st.row(slot);
         let qn = qv.iter().map(|v| v * v).sum::<f32>().sqrt();
-        let slack = |s: f32| s * (1.0 + SCREEN_SLACK) + 1e-5 * s.sqrt() * (2.0 * qn + 1.0) + 1e-30;
-        let min = (0..screen.len())
+        let slack = |s: f32| screen_slack(s, qn);
+        let mut screen = st.screen(qv);
+        let bound_m = screen
+            .near_min(|s| st.node[s] != m, slack)
+            .map_or(f32::NEG_INFINITY, |(min, _)| slack(min));
+        let thresholds: Vec<(usize, f32)> = (0..st.len())
             .filter(|&s| st.node[s] != m)
-            .map(|s| screen[s])
-            .fold(f32::INFINITY, f32::min);
-        let bound_m = slack(min);
+            .map(|s| {
+                let cur = self.nn[st.node[s]].map_or(f32::INFINITY, |k| k.dist2 as f32);
+                (s, bound_m.max(slack(cur)))
+            })
+            .filter(|&(s, t)| screen.may_be_within(s, t))
+            .collect();
+        let slots: Vec<usize> = thresholds.iter().map(|e| e.0).collect();
+        screen.measure(&slots);
         let mut best: Option<Key> = None;
         let mut updates: Vec<(usize, Key)> = Vec::new();
-        for (s, &sd) in screen.iter().enumerate() {
+        for (s, t) in thresholds {
             let v = st.node[s];
-            if v == m {
-                continue;
-            }
-            let cur = self.nn[v].map_or(f32::INFINITY, |k| k.dist2 as f32);
-            if sd > bound_m && sd > slack(cur) {
+            if screen.full(s) > t {
                 continue;
             }
             let k = Key {

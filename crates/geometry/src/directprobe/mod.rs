@@ -19,6 +19,7 @@ mod mnp;
 pub mod report;
 mod separate;
 mod span;
+mod store;
 
 use mnp::{dot, min_norm_point, min_norm_point_ws, Corral, Mnp, MnpParams};
 use rayon::prelude::*;
