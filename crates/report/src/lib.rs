@@ -14,9 +14,11 @@ pub mod figures;
 pub mod html;
 pub mod measures;
 pub mod model;
+mod nonfinite;
 pub mod results;
 mod sections;
 pub mod svg;
+mod tables;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
