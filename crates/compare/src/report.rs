@@ -121,11 +121,7 @@ pub fn report_sections(
             })
             .collect(),
     });
-    let cka_layers = r.cka_layers.as_ref().map(|c| rep::CkaMatrix {
-        rows: c.rows.clone(),
-        cols: c.cols.clone(),
-        values: c.values.clone(),
-    });
+    let cka_layers = r.cka_layers.clone();
     let run = rep::TaskModelReport {
         task: task.to_string(),
         model: model.to_string(),

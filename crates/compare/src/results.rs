@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tunescope_data::csv::{opt_num, table};
 use tunescope_data::fs::write_atomic;
-pub use tunescope_report::results::TableARow;
+pub use tunescope_report::results::{CkaLayers, TableARow};
 
 /// One label at one layer: its distances before and after fine-tuning.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,19 +75,6 @@ pub struct SimilarityLayer {
     pub spatial: SpatialSimilarity,
     /// CKA, debiased CKA, RSA and Procrustes on the sampled similarity rows.
     pub indices: SimilarityIndices,
-}
-
-/// Layer × layer linear CKA, pre-trained layers (rows) against fine-tuned layers (columns).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CkaLayers {
-    /// Pre-trained layers.
-    pub rows: Vec<usize>,
-    /// Fine-tuned layers.
-    pub cols: Vec<usize>,
-    /// `values[i][j] = CKA(pre layer rows[i], post layer cols[j])`.
-    pub values: Vec<Vec<f64>>,
-    /// Split rows used.
-    pub n_rows: usize,
 }
 
 /// One of the paper's findings checked on this run.

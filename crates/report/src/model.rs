@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::nonfinite;
-pub use crate::results::{CrossTaskRow, TableARow};
+pub use crate::results::{CkaLayers, CrossTaskRow, TableARow};
 use crate::tables::cross_task_view;
 pub use crate::tables::{PaperRow, TableAEntry, Version};
 use crate::{ReportError, Result};
@@ -184,9 +184,10 @@ pub struct TaskModelReport {
     /// Memorisation (subtrain/subtest) learning curves.
     #[serde(default)]
     pub memorisation: Option<Memorisation>,
-    /// Layer × layer CKA between the pre-trained and the fine-tuned encoder.
-    #[serde(default)]
-    pub cka_layers: Option<CkaMatrix>,
+    /// Layer × layer CKA between the pre-trained and the fine-tuned encoder (`compare`'s
+    /// result; the report's JSON leaves out `n_rows`).
+    #[serde(default, with = "cka_view")]
+    pub cka_layers: Option<CkaLayers>,
 }
 
 /// One series of values, optionally with a 95 % confidence band (when seeds > 1).
@@ -451,16 +452,43 @@ pub struct Memorisation {
     pub subtest_units: usize,
 }
 
-/// Layer × layer CKA: rows are pre-trained layers, columns fine-tuned layers.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CkaMatrix {
-    /// Pre-trained layer indices (rows).
-    pub rows: Vec<usize>,
-    /// Fine-tuned layer indices (columns).
-    pub cols: Vec<usize>,
-    /// `values[row][col]` in [0, 1].
-    #[serde(with = "nonfinite::matrix")]
-    pub values: Vec<Vec<f64>>,
+/// The report's JSON form of the layer × layer CKA ([`CkaLayers`]): rows, columns and values
+/// (non-finite values encoded), without the rows used; read back, `n_rows` is 0.
+mod cka_view {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Matrix {
+        rows: Vec<usize>,
+        cols: Vec<usize>,
+        #[serde(with = "nonfinite::matrix")]
+        values: Vec<Vec<f64>>,
+    }
+
+    pub fn serialize<S: Serializer>(
+        c: &Option<CkaLayers>,
+        s: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        c.as_ref()
+            .map(|c| Matrix {
+                rows: c.rows.clone(),
+                cols: c.cols.clone(),
+                values: c.values.clone(),
+            })
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<Option<CkaLayers>, D::Error> {
+        Ok(Option::<Matrix>::deserialize(d)?.map(|m| CkaLayers {
+            rows: m.rows,
+            cols: m.cols,
+            values: m.values,
+            n_rows: 0,
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The result types of the analyses, shared by `tunescope-compare` (which computes and writes
-//! them: `compare/table_a.json`, `compare/compare.json`, `cross/<name>/result/table.json`) and the
+//! them: `compare/table_a.json`, `compare/cka_layers.json`, `compare/compare.json`,
+//! `cross/<name>/result/table.json`) and the
 //! report (which draws them). One type per analysis: the report's sections hold these rows as
 //! compare wrote them ([`crate::TableAEntry`] adds the model and task), and the report's embedded
 //! JSON is a documented view of them (`docs/report.md`, [`crate::model`]).
@@ -149,6 +150,19 @@ pub struct CrossTaskRow {
     pub acc: Option<f64>,
     /// DirectProbe clusters on the probing task's (sampled) training set.
     pub n_clusters: Option<usize>,
+}
+
+/// Layer × layer linear CKA, pre-trained layers (rows) against fine-tuned layers (columns).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CkaLayers {
+    /// Pre-trained layers.
+    pub rows: Vec<usize>,
+    /// Fine-tuned layers.
+    pub cols: Vec<usize>,
+    /// `values[i][j] = CKA(pre layer rows[i], post layer cols[j])`.
+    pub values: Vec<Vec<f64>>,
+    /// Split rows used.
+    pub n_rows: usize,
 }
 
 impl CrossTaskRow {

@@ -192,7 +192,7 @@ fn synthetic() -> ReportData {
             test: curve_to(0.6, 0.73),
         },
     };
-    let cka = CkaMatrix {
+    let cka = CkaLayers {
         rows: layers.clone(),
         cols: layers.clone(),
         values: layers
@@ -206,6 +206,7 @@ fn synthetic() -> ReportData {
                     .collect()
             })
             .collect(),
+        n_rows: 200,
     };
     let row = |task: &str, v: Version, acc: f64, cl: usize, sim: Option<f64>| TableAEntry {
         model: "bert-tiny-synthetic".into(),

@@ -3,7 +3,7 @@
 use super::*;
 
 impl Builder {
-    pub(crate) fn cka(&mut self, ctx: &Ctx, c: &CkaMatrix) {
+    pub(crate) fn cka(&mut self, ctx: &Ctx, c: &CkaLayers) {
         let h = Heatmap {
             title: format!(
                 "{} — CKA between layers (pre-trained × fine-tuned)",

@@ -63,10 +63,11 @@ fn duplicate_task_model_pairs_get_distinct_figure_names() {
     let run = TaskModelReport {
         task: "POS".into(),
         model: "m".into(),
-        cka_layers: Some(CkaMatrix {
+        cka_layers: Some(CkaLayers {
             rows: vec![0],
             cols: vec![0],
             values: vec![vec![1.0]],
+            n_rows: 1,
         }),
         ..Default::default()
     };
