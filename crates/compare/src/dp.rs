@@ -220,11 +220,16 @@ pub fn run(
     let used = v.select(&rows);
     let (points, span) = points_of(&used)?;
     let clustering = dp::probe(&points, &used.labels, &dp::Options::default())?;
-    let metrics = dp::label_metrics(
+    let kept: Vec<usize> = (0..clustering.n_clusters())
+        .filter(|&k| clustering.clusters[k].members.len() > settings.min_cluster_size)
+        .collect();
+    let dists = dp::clustering_distances(&points, &clustering, &kept)?;
+    let metrics = dp::label_metrics_with(
         &points,
         &clustering.clusters,
         labels.len(),
         settings.min_cluster_size,
+        Some(&dists),
     )?;
     let mut summary = summarise(
         settings,
@@ -273,6 +278,7 @@ fn degenerate(
         clusters: Vec::new(),
         assignment: Vec::new(),
         stats: Default::default(),
+        separations: Vec::new(),
     };
     let metrics = LabelMetrics {
         min_cluster_size: settings.min_cluster_size,

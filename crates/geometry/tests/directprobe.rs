@@ -433,10 +433,48 @@ fn certificates_give_the_exhaustive_clusters() {
             assert!(fast.stats.zone_skipped > 0, "case {seed}");
         }
         // Every distance between clusters of different labels is positive (they were certified
-        // disjoint when formed).
+        // disjoint when formed), and at least the margin of the hyperplane the clustering holds
+        // for the pair, which separates every point of the two clusters.
         let all: Vec<usize> = (0..fast.n_clusters()).collect();
-        for cd in dp::cluster_distances(&p, &fast.clusters, &all).unwrap() {
+        let dists = dp::clustering_distances(&p, &fast, &all).unwrap();
+        for cd in &dists {
             assert!(cd.distance > 0.0, "case {seed}: {cd:?}");
+        }
+        if confuse {
+            assert!(!fast.separations.is_empty(), "case {seed}");
+        }
+        for s in &fast.separations {
+            assert_ne!(fast.clusters[s.i].label, fast.clusters[s.j].label);
+            assert!(s.above > s.below, "case {seed}");
+            let dot = |r: usize| -> f64 {
+                p.row(r)
+                    .iter()
+                    .zip(s.normal.iter())
+                    .map(|(x, w)| x * w)
+                    .sum()
+            };
+            // The offsets hold up to rounding (another summation order here).
+            let slack = 1e-12 * (s.above.abs() + s.below.abs() + 1.0);
+            for &r in &fast.clusters[s.i].members {
+                assert!(
+                    dot(r) >= s.above - slack,
+                    "case {seed}: row {r} below the plane"
+                );
+            }
+            for &r in &fast.clusters[s.j].members {
+                assert!(
+                    dot(r) <= s.below + slack,
+                    "case {seed}: row {r} above the plane"
+                );
+            }
+            let cd = dists
+                .iter()
+                .find(|c| (c.i, c.j) == (s.i.min(s.j), s.i.max(s.j)))
+                .unwrap();
+            assert!(
+                cd.distance >= (s.above - s.below) * (1.0 - 1e-9),
+                "case {seed}"
+            );
         }
     }
 }

@@ -333,7 +333,7 @@ fn run_inner(args: &Args) -> Result<()> {
 
     let t3 = Instant::now();
     let all: Vec<usize> = (0..clustering.n_clusters()).collect();
-    let dists = dp::cluster_distances(&train.points, &clustering.clusters, &all)?;
+    let dists = dp::clustering_distances(&train.points, &clustering, &all)?;
     let t_dist = t3.elapsed().as_secs_f64();
 
     let t4 = Instant::now();

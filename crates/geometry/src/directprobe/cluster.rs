@@ -103,6 +103,29 @@ pub struct Clustering {
     pub assignment: Vec<usize>,
     /// Counters of the run (zero for a clustering built by [`Clustering::from_assignment`]).
     pub stats: Stats,
+    /// The separating hyperplanes the greedy holds between final clusters of different labels
+    /// (empty for a clustering built by [`Clustering::from_assignment`]): lower bounds on their
+    /// hull distances that [`super::clustering_distances`] starts from.
+    #[serde(skip)]
+    pub separations: Vec<Separation>,
+}
+
+/// A hyperplane certified to separate two final clusters: `normal·x ≥ above` on every point of
+/// cluster `i` and `≤ below` on every point of cluster `j` (unit normal, `above > below`, in
+/// the coordinates of the clustered points). Its margin `above − below` bounds the clusters'
+/// hull distance from below.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Separation {
+    /// Cluster on the positive side.
+    pub i: usize,
+    /// Cluster on the negative side.
+    pub j: usize,
+    /// Unit normal.
+    pub normal: Arc<[f64]>,
+    /// Smallest value of `normal·x` over cluster `i`'s points (at least).
+    pub above: f64,
+    /// Largest value of `normal·x` over cluster `j`'s points (at most).
+    pub below: f64,
 }
 
 impl Clustering {
@@ -148,6 +171,7 @@ impl Clustering {
             clusters,
             assignment: assignment.to_vec(),
             stats: Stats::default(),
+            separations: Vec::new(),
         })
     }
 }
@@ -206,6 +230,10 @@ enum PairResult {
     Separable(Option<HPlane>),
     Intersect(Vec<usize>, Vec<usize>),
 }
+
+/// A plane held between two final clusters: (a member row on its positive side, one on its
+/// negative side, unit normal, above, below); see [`Separation`].
+type HeldPlane = (usize, usize, Arc<[f64]>, f64, f64);
 
 /// Hashes node-id pairs for the greedy's maps by a multiply-rotate mix (the default SipHash
 /// took a tenth of the clustering time on lookups of separating planes).
@@ -322,6 +350,8 @@ pub fn probe(points: &Points, labels: &[usize], opts: &Options) -> Result<Cluste
         ..Stats::default()
     };
     let mut clusters: Vec<Cluster> = Vec::new();
+    // Separations between final clusters, by a member row of each (cluster ids come last).
+    let mut held: Vec<HeldPlane> = Vec::new();
     for comp in &comps {
         if let [l] = comp[..] {
             // Alone in its component: every merge of the label is accepted.
@@ -341,7 +371,9 @@ pub fn probe(points: &Points, labels: &[usize], opts: &Options) -> Result<Cluste
         }
         let mut g = Greedy::new(points, labels, &by_label, comp, &seps, &mean);
         g.run(&mut stats, opts)?;
-        clusters.extend(g.into_clusters());
+        let (cs, seps) = g.into_clusters();
+        clusters.extend(cs);
+        held.extend(seps);
     }
     for c in clusters.iter_mut() {
         c.members.sort_unstable();
@@ -354,11 +386,22 @@ pub fn probe(points: &Points, labels: &[usize], opts: &Options) -> Result<Cluste
         }
     }
     stats.active = clusters.len();
-
+    held.sort_by_key(|e| (e.0, e.1));
+    let separations = held
+        .into_iter()
+        .map(|(a, b, normal, above, below)| Separation {
+            i: assignment[a],
+            j: assignment[b],
+            normal,
+            above,
+            below,
+        })
+        .collect();
     Ok(Clustering {
         clusters,
         assignment,
         stats,
+        separations,
     })
 }
 
@@ -892,15 +935,29 @@ impl<'a> Greedy<'a> {
         }
     }
 
-    fn into_clusters(self) -> Vec<Cluster> {
-        self.nodes
+    /// The active clusters, and the planes held between them as (a member row on the positive
+    /// side, one on the negative side, normal, above, below).
+    fn into_clusters(self) -> (Vec<Cluster>, Vec<HeldPlane>) {
+        let seps = self
+            .planes
+            .iter()
+            .filter(|((x, k), _)| self.nodes[*x].active && self.nodes[*k].active)
+            .map(|(&(x, k), h)| {
+                let neg = if h.pos == x { k } else { x };
+                let row = |v: usize| self.nodes[v].members[0];
+                (row(h.pos), row(neg), h.w.clone(), h.lo_pos, h.hi_neg)
+            })
+            .collect();
+        let clusters = self
+            .nodes
             .into_iter()
             .filter(|x| x.active)
             .map(|x| Cluster {
                 members: x.members,
                 label: x.label,
             })
-            .collect()
+            .collect();
+        (clusters, seps)
     }
 }
 

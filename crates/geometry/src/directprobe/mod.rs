@@ -24,7 +24,7 @@ mod store;
 use mnp::{dot, min_norm_point, min_norm_point_ws, Corral, Mnp, MnpParams};
 use rayon::prelude::*;
 
-pub use cluster::{probe, Clustering, Options, Progress, Stats};
+pub use cluster::{probe, Clustering, Options, Progress, Separation, Stats};
 pub use span::Span;
 
 /// Relative distance (to the pair radius) at or below which two hulls count as intersecting.
@@ -482,18 +482,20 @@ pub fn hulls_intersect(points: &Points, a: &[usize], b: &[usize]) -> Result<Over
 /// the LP is not consulted.
 fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
     let (ca, cb, _, radius) = centre_pair(a, b, d);
-    distance_centred(&ca, &cb, d, radius, None)
+    distance_centred(&ca, &cb, d, radius, None, None)
 }
 
 /// [`distance_blocks`] on blocks already translated near the origin, `radius` the largest row
 /// norm of both (the scale of the tolerances); `start` is the first direction (by default the
-/// difference of the blocks' centroids).
+/// difference of the blocks' centroids). `known`: a unit normal certified to separate the
+/// blocks (A on its positive side) with its margin, a lower bound to start from.
 fn distance_centred(
     ca: &[f64],
     cb: &[f64],
     d: usize,
     radius: f64,
     start: Option<&[f64]>,
+    known: Option<(Vec<f64>, f64)>,
 ) -> Result<f64, ProbeError> {
     if radius == 0.0 {
         return Ok(0.0);
@@ -506,8 +508,13 @@ fn distance_centred(
         rel_gap: DIST_REL_GAP,
         max_iter: 50 * (d + 2),
     };
+    let (known_dir, margin) = match known {
+        Some((w, m)) => (Some(w), m),
+        None => (None, 0.0),
+    };
+    let start = start.or(known_dir.as_deref());
     let mut res = min_norm_point_ws(ca, cb, d, &params, start, usize::MAX, &[]);
-    let (mut lo, mut up) = (0.0f64, f64::INFINITY);
+    let (mut lo, mut up) = (margin.max(0.0), f64::INFINITY);
     // A stall from accumulated round-off in the corral: restart from the best hyperplane found,
     // keeping the best certified bounds.
     for _ in 0..DIST_RESTARTS {
@@ -652,7 +659,7 @@ impl CentredHull {
         let q: Vec<f64> = p.iter().zip(&self.centre).map(|(x, c)| x - c).collect();
         let radius = self.radius.max(dot(&q, &q).sqrt());
         let start: Vec<f64> = q.iter().map(|v| -v).collect();
-        distance_centred(&self.rows, &q, self.d, radius, Some(&start))
+        distance_centred(&self.rows, &q, self.d, radius, Some(&start), None)
     }
 
     /// Whether [`Self::distance_to`] of `p` certainly exceeds `threshold`: the nearest-point
@@ -794,6 +801,27 @@ pub fn cluster_distances(
     clusters: &[cluster::Cluster],
     ids: &[usize],
 ) -> Result<Vec<ClusterDistance>, ProbeError> {
+    distances_from(points, clusters, ids, &[])
+}
+
+/// [`cluster_distances`] for the clusters of a [`probe`] run, each pair starting from the
+/// separating hyperplane the greedy certified for it: its margin bounds the distance from
+/// below, so a pair the clustering proved apart never gets distance 0, even where the
+/// nearest-point iteration stalls on hulls that nearly touch.
+pub fn clustering_distances(
+    points: &Points,
+    clustering: &Clustering,
+    ids: &[usize],
+) -> Result<Vec<ClusterDistance>, ProbeError> {
+    distances_from(points, &clustering.clusters, ids, &clustering.separations)
+}
+
+fn distances_from(
+    points: &Points,
+    clusters: &[cluster::Cluster],
+    ids: &[usize],
+    separations: &[Separation],
+) -> Result<Vec<ClusterDistance>, ProbeError> {
     let mut pairs = Vec::new();
     for (x, &i) in ids.iter().enumerate() {
         for &j in &ids[x + 1..] {
@@ -813,10 +841,22 @@ pub fn cluster_distances(
         .map(|(i, j)| {
             let a = blocks[i].as_deref().expect("block of a listed cluster");
             let b = blocks[j].as_deref().expect("block of a listed cluster");
+            // The certificate oriented with cluster i (the first block) on the positive side.
+            let known = separations.iter().find_map(|s| {
+                let margin = s.above - s.below;
+                if (s.i, s.j) == (i, j) {
+                    Some((s.normal.to_vec(), margin))
+                } else if (s.i, s.j) == (j, i) {
+                    Some((s.normal.iter().map(|v| -v).collect(), margin))
+                } else {
+                    None
+                }
+            });
+            let (ca, cb, _, radius) = centre_pair(a, b, points.d);
             Ok(ClusterDistance {
                 i,
                 j,
-                distance: distance_blocks(a, b, points.d)?,
+                distance: distance_centred(&ca, &cb, points.d, radius, None, known)?,
             })
         })
         .collect()
