@@ -181,7 +181,16 @@ fn subsample(points: &[Point2]) -> Vec<(f64, f64, usize)> {
 }
 
 impl Builder {
-    fn push(&mut self, name: String, place: Place, caption: &str, svg: String, csv: Csv) {
+    /// Adds a figure, its name made unique (`-2`, `-3`, … on a clash); also used by figure
+    /// builders outside this module (e.g. the dynamics measures').
+    pub(crate) fn push(
+        &mut self,
+        name: String,
+        place: Place,
+        caption: &str,
+        svg: String,
+        csv: Csv,
+    ) {
         let mut unique = name.clone();
         let mut k = 2;
         while !self.names.insert(unique.clone()) {
