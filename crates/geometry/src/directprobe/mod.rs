@@ -35,6 +35,12 @@ pub const TOUCH_TOL: f64 = 1e-9;
 /// count as touching without consulting the LP (counted in [`Stats::near_touch`]).
 pub const NEAR_TOUCH: f64 = 1e-6;
 
+/// When neither the nearest-point iteration nor the LP can decide a pair, hulls whose realised
+/// distance (convex weights on both sets) is at most this fraction of the pair radius count as
+/// touching (also counted in [`Stats::near_touch`]) rather than failing the probe; farther pairs
+/// still fail.
+pub const NEAR_TOUCH_UNDECIDED: f64 = 1e-5;
+
 /// Relative gap ‖x‖² − min x·p ≤ ε‖x‖² at which a distance counts as converged (distance
 /// accurate to about ε/2 relative).
 const DIST_REL_GAP: f64 = 1e-10;
@@ -361,10 +367,15 @@ pub(crate) fn overlap_blocks(
         }
     }
     let mut near_residual = f64::INFINITY;
+    // The weights realising the smallest distance seen, for the last rule below.
+    let mut closest: Option<(mnp::Weights, f64)> = None;
     if let Some(weights) = near {
-        match near_touch(weights) {
+        match near_touch(weights.clone()) {
             Ok(answer) => return Ok(answer),
-            Err(residual) => near_residual = residual,
+            Err(residual) => {
+                near_residual = residual;
+                closest = Some((weights, residual));
+            }
         }
     }
     match lp::intersect(&ca, &cb, d) {
@@ -409,11 +420,29 @@ pub(crate) fn overlap_blocks(
     };
     match certified(min_norm_point(&ca, &cb, d, &last, None)) {
         Ok(answer) => return Ok(answer),
-        Err((Some(weights), _)) => match near_touch(weights) {
+        Err((Some(weights), _)) => match near_touch(weights.clone()) {
             Ok(answer) => return Ok(answer),
-            Err(residual) => near_residual = near_residual.min(residual),
+            Err(residual) => {
+                near_residual = near_residual.min(residual);
+                if closest.as_ref().is_none_or(|c| residual < c.1) {
+                    closest = Some((weights, residual));
+                }
+            }
         },
         Err((None, _)) => {}
+    }
+    if let Some(((lambda, mu), residual)) = closest {
+        if residual <= NEAR_TOUCH_UNDECIDED * radius {
+            return Ok((
+                Overlap::Intersect {
+                    lambda,
+                    mu,
+                    residual,
+                },
+                Decider::Near,
+                Vec::new(),
+            ));
+        }
     }
     Err(ProbeError::Numerical(format!(
         "no certified answer for two sets of {} and {} points: the nearest-point iteration \
@@ -482,20 +511,21 @@ pub fn hulls_intersect(points: &Points, a: &[usize], b: &[usize]) -> Result<Over
 /// the LP is not consulted.
 fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
     let (ca, cb, _, radius) = centre_pair(a, b, d);
-    distance_centred(&ca, &cb, d, radius, None, None)
+    distance_centred(&ca, &cb, d, radius, None, 0.0)
 }
 
 /// [`distance_blocks`] on blocks already translated near the origin, `radius` the largest row
 /// norm of both (the scale of the tolerances); `start` is the first direction (by default the
-/// difference of the blocks' centroids). `known`: a unit normal certified to separate the
-/// blocks (A on its positive side) with its margin, a lower bound to start from.
+/// difference of the blocks' centroids). `certified`: a lower bound on the distance known
+/// beforehand (the margin of a separating hyperplane, else 0) that a stalled iteration keeps;
+/// the iteration itself runs as without it, so converged distances do not change.
 fn distance_centred(
     ca: &[f64],
     cb: &[f64],
     d: usize,
     radius: f64,
     start: Option<&[f64]>,
-    known: Option<(Vec<f64>, f64)>,
+    certified: f64,
 ) -> Result<f64, ProbeError> {
     if radius == 0.0 {
         return Ok(0.0);
@@ -508,13 +538,8 @@ fn distance_centred(
         rel_gap: DIST_REL_GAP,
         max_iter: 50 * (d + 2),
     };
-    let (known_dir, margin) = match known {
-        Some((w, m)) => (Some(w), m),
-        None => (None, 0.0),
-    };
-    let start = start.or(known_dir.as_deref());
     let mut res = min_norm_point_ws(ca, cb, d, &params, start, usize::MAX, &[]);
-    let (mut lo, mut up) = (margin.max(0.0), f64::INFINITY);
+    let (mut lo, mut up) = (certified.max(0.0), f64::INFINITY);
     // A stall from accumulated round-off in the corral: restart from the best hyperplane found,
     // keeping the best certified bounds.
     for _ in 0..DIST_RESTARTS {
@@ -659,7 +684,7 @@ impl CentredHull {
         let q: Vec<f64> = p.iter().zip(&self.centre).map(|(x, c)| x - c).collect();
         let radius = self.radius.max(dot(&q, &q).sqrt());
         let start: Vec<f64> = q.iter().map(|v| -v).collect();
-        distance_centred(&self.rows, &q, self.d, radius, Some(&start), None)
+        distance_centred(&self.rows, &q, self.d, radius, Some(&start), 0.0)
     }
 
     /// Whether [`Self::distance_to`] of `p` certainly exceeds `threshold`: the nearest-point
@@ -804,10 +829,10 @@ pub fn cluster_distances(
     distances_from(points, clusters, ids, &[])
 }
 
-/// [`cluster_distances`] for the clusters of a [`probe`] run, each pair starting from the
-/// separating hyperplane the greedy certified for it: its margin bounds the distance from
-/// below, so a pair the clustering proved apart never gets distance 0, even where the
-/// nearest-point iteration stalls on hulls that nearly touch.
+/// [`cluster_distances`] for the clusters of a [`probe`] run: the margin of the separating
+/// hyperplane the greedy certified for a pair bounds its distance from below, so a pair the
+/// clustering proved apart never gets distance 0, even where the nearest-point iteration
+/// stalls on hulls that nearly touch.
 pub fn clustering_distances(
     points: &Points,
     clustering: &Clustering,
@@ -841,22 +866,16 @@ fn distances_from(
         .map(|(i, j)| {
             let a = blocks[i].as_deref().expect("block of a listed cluster");
             let b = blocks[j].as_deref().expect("block of a listed cluster");
-            // The certificate oriented with cluster i (the first block) on the positive side.
-            let known = separations.iter().find_map(|s| {
-                let margin = s.above - s.below;
-                if (s.i, s.j) == (i, j) {
-                    Some((s.normal.to_vec(), margin))
-                } else if (s.i, s.j) == (j, i) {
-                    Some((s.normal.iter().map(|v| -v).collect(), margin))
-                } else {
-                    None
-                }
-            });
+            let certified = separations
+                .iter()
+                .filter(|s| (s.i.min(s.j), s.i.max(s.j)) == (i, j))
+                .map(|s| s.above - s.below)
+                .fold(0.0, f64::max);
             let (ca, cb, _, radius) = centre_pair(a, b, points.d);
             Ok(ClusterDistance {
                 i,
                 j,
-                distance: distance_centred(&ca, &cb, points.d, radius, None, known)?,
+                distance: distance_centred(&ca, &cb, points.d, radius, None, certified)?,
             })
         })
         .collect()
