@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use tunescope_data::csv::field as csv_field;
-use tunescope_report::{TableARow, Version};
+use tunescope_report::{TableAEntry, Version};
 
 use crate::config::Config;
 use crate::study::plan::Action;
@@ -52,7 +52,7 @@ pub struct CellSummary {
     /// Finished or not.
     pub status: Status,
     /// Table A rows (empty unless finished).
-    pub rows: Vec<TableARow>,
+    pub rows: Vec<TableAEntry>,
 }
 
 /// Reads every cell of the grid.
@@ -91,7 +91,7 @@ pub fn collect(cells: &[Cell], axes: &[String]) -> Vec<CellSummary> {
         .collect()
 }
 
-fn read_cell(c: &Cell) -> Result<(PathBuf, Status, Vec<TableARow>)> {
+fn read_cell(c: &Cell) -> Result<(PathBuf, Status, Vec<TableAEntry>)> {
     let config = Config::load(&c.config, &c.sets)?;
     let run = config.study.out.clone();
     let plan = crate::study::dry_plan(&config)?;
@@ -137,19 +137,21 @@ pub fn grid_csv(cells: &[CellSummary], axes: &[String]) -> String {
             let _ = writeln!(
                 s,
                 ",{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                r.layer,
-                r.version.as_str(),
-                fmt_opt(r.acc_mean, 4),
-                fmt_opt(r.acc_std, 4),
-                csv_field(&tunescope_model::probe::shape_name(&r.best_hidden)),
-                r.best_l2.map_or(String::new(), |v| format!("{v:e}")),
-                fmt_opt(r.linear_acc_mean, 4),
-                fmt_opt(r.linear_acc_std, 4),
-                r.n_clusters.map_or(String::new(), |n| n.to_string()),
-                r.is_linear.map_or(String::new(), |l| l.to_string()),
-                fmt_opt(r.similarity, 6),
-                r.undefined_pairs.clone().unwrap_or_default(),
-                r.pairs_undefined.map_or(String::new(), |n| n.to_string()),
+                r.row.layer,
+                r.version().as_str(),
+                fmt_opt(r.row.acc_mean, 4),
+                fmt_opt(r.row.acc_std, 4),
+                csv_field(&tunescope_model::probe::shape_name(
+                    r.row.best_hidden.as_deref().unwrap_or_default()
+                )),
+                r.row.best_l2.map_or(String::new(), |v| format!("{v:e}")),
+                fmt_opt(r.row.linear_acc_mean, 4),
+                fmt_opt(r.row.linear_acc_std, 4),
+                r.n_clusters().map_or(String::new(), |n| n.to_string()),
+                r.is_linear().map_or(String::new(), |l| l.to_string()),
+                fmt_opt(r.row.train_test_similarity.pearson, 6),
+                r.row.train_test_similarity.undefined_pairs.as_str(),
+                r.row.train_test_similarity.pairs_undefined,
             );
         }
     }
@@ -157,9 +159,13 @@ pub fn grid_csv(cells: &[CellSummary], axes: &[String]) -> String {
 }
 
 /// The last layer's rows of a cell: (original, fine-tuned).
-fn last_layer(c: &CellSummary) -> Option<(&TableARow, &TableARow)> {
-    let layer = c.rows.iter().map(|r| r.layer).max()?;
-    let find = |v: Version| c.rows.iter().find(|r| r.layer == layer && r.version == v);
+fn last_layer(c: &CellSummary) -> Option<(&TableAEntry, &TableAEntry)> {
+    let layer = c.rows.iter().map(|r| r.row.layer).max()?;
+    let find = |v: Version| {
+        c.rows
+            .iter()
+            .find(|r| r.row.layer == layer && r.version() == v)
+    };
     Some((find(Version::Original)?, find(Version::FineTuned)?))
 }
 
@@ -204,9 +210,9 @@ pub fn marginals(cells: &[CellSummary], vary: &[(String, Vec<String>)]) -> Vec<M
                 }
                 n += 1;
                 if let Some((pre, ft)) = last_layer(c) {
-                    if let Some(a) = ft.acc_mean {
+                    if let Some(a) = ft.row.acc_mean {
                         post.push(a);
-                        if let Some(b) = pre.acc_mean {
+                        if let Some(b) = pre.row.acc_mean {
                             change.push(a - b);
                         }
                     }
@@ -317,16 +323,16 @@ pub fn grid_html(
         let _ = write!(h, "<td class=\"l\">{status}</td>");
         match last_layer(c) {
             Some((pre, ft)) => {
-                let acc = |r: &TableARow| match (r.acc_mean, r.acc_std) {
+                let acc = |r: &TableAEntry| match (r.row.acc_mean, r.row.acc_std) {
                     (Some(m), Some(sd)) => format!("{m:.2} ± {sd:.2}"),
                     (Some(m), None) => format!("{m:.2}"),
                     _ => "–".into(),
                 };
-                let cl = |r: &TableARow| {
-                    r.n_clusters.map_or("–".into(), |n| {
+                let cl = |r: &TableAEntry| {
+                    r.n_clusters().map_or("–".into(), |n| {
                         format!(
                             "{n}{}",
-                            if r.is_linear == Some(true) {
+                            if r.is_linear() == Some(true) {
                                 " (linear)"
                             } else {
                                 ""
@@ -337,7 +343,7 @@ pub fn grid_html(
                 let _ = writeln!(
                     h,
                     "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    pre.layer,
+                    pre.row.layer,
                     acc(pre),
                     acc(ft),
                     cl(pre),

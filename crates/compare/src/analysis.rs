@@ -8,6 +8,7 @@ use tunescope_geometry::linalg::Matrix;
 use tunescope_geometry::pca::Pca;
 use tunescope_geometry::similarity::{self, CkaEstimator, RsaOptions};
 use tunescope_geometry::stats;
+pub use tunescope_report::results::{DistanceChange, SpatialSimilarity, UndefinedPairs};
 
 /// Labelled vectors: `rows × dim` f32 values (row-major) and a label index per row.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,24 +160,6 @@ pub fn difference_pca(diffs: &[Option<Vec<f64>>]) -> Result<DifferencePca, Strin
     })
 }
 
-/// How each label's minimum distance to the other labels changed (paper Table C's #inc / #dec /
-/// average inc, and Fig. L's end points).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DistanceChange {
-    /// Per label: after − before; `None` where either value is undefined.
-    pub delta: Vec<Option<f64>>,
-    /// Labels whose minimum distance grew.
-    pub n_grew: usize,
-    /// Labels whose minimum distance shrank.
-    pub n_shrank: usize,
-    /// Labels whose minimum distance is unchanged.
-    pub n_unchanged: usize,
-    /// Labels left out because their minimum distance is undefined before or after.
-    pub n_undefined: usize,
-    /// Mean of `delta` over the labels where it is defined.
-    pub mean_change: Option<f64>,
-}
-
 /// Compares per-label minimum distances before and after (`None` = undefined).
 pub fn distance_change(before: &[Option<f64>], after: &[Option<f64>]) -> DistanceChange {
     let delta: Vec<Option<f64>> = before
@@ -205,28 +188,6 @@ pub struct DistanceSpace<'a> {
     pub linear: bool,
 }
 
-/// How a label pair without a distance on one side (fewer than `min_cluster_size` points, or a
-/// label missing from a split) enters a spatial similarity (`compare.undefined_pairs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UndefinedPairs {
-    /// The missing distance is written as 0 and the pair kept: the authors' code.
-    #[default]
-    Zero,
-    /// The pair is left out of both distance vectors.
-    Drop,
-}
-
-impl UndefinedPairs {
-    /// `zero` or `drop`, as in the config.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UndefinedPairs::Zero => "zero",
-            UndefinedPairs::Drop => "drop",
-        }
-    }
-}
-
 /// The two distance vectors over the label pairs `a < b` of two label × label matrices, with
 /// undefined pairs handled by `mode`, and the number of pairs undefined on either side.
 pub fn pair_vectors(
@@ -250,23 +211,6 @@ pub fn pair_vectors(
         }
     }
     (xs, ys, undefined)
-}
-
-/// Pearson correlation of two label-pair distance vectors, with why it is missing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SpatialSimilarity {
-    /// The correlation; `None` when undefined.
-    pub pearson: Option<f64>,
-    /// Why `pearson` is undefined, or how undefined pairs entered it.
-    pub note: Option<String>,
-    /// Label pairs in the distance vectors.
-    pub pairs_used: usize,
-    /// Label pairs whose distance is undefined on either side (e.g. a label absent from a split,
-    /// or only in clusters dropped by the size filter).
-    pub pairs_undefined: usize,
-    /// How those pairs entered the vectors: written as 0 (`zero`) or left out (`drop`).
-    #[serde(default)]
-    pub undefined_pairs: UndefinedPairs,
 }
 
 /// Spatial similarity (paper §6.7): Pearson correlation of the label-pair distance vectors of two

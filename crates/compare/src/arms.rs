@@ -68,7 +68,7 @@ pub fn add_arms(
     branches: &[Branch],
     task: &str,
     model: &str,
-    table_a: &mut Vec<rep::TableARow>,
+    table_a: &mut Vec<rep::TableAEntry>,
     runs: &mut Vec<rep::TaskModelReport>,
 ) -> Result<rep::Arms> {
     for b in &branches[1..] {
@@ -78,7 +78,7 @@ pub fn add_arms(
         let (rows, mut run) = crate::report_sections(&results, task, &arm_model(model, &b.name));
         table_a.extend(
             rows.into_iter()
-                .filter(|r| r.version == rep::Version::FineTuned),
+                .filter(|r| r.version() == rep::Version::FineTuned),
         );
         if let Some(l) = &mut run.layers {
             crate::seeds::add_bands(out, l)?;

@@ -12,11 +12,10 @@ use tunescope_data::csv::{opt_num, table};
 use tunescope_data::fs::write_atomic;
 use tunescope_data::Task;
 use tunescope_model::probe::{ProbeConfig, ProbeReport};
-use tunescope_report as rep;
 
 use crate::analysis::train_probes;
 use crate::dp::{self as cdp, DirectProbeSettings, DirectProbeSummary};
-use crate::experiments::CrossTaskRow;
+use crate::experiments::{cross_task_row, CrossTaskRow};
 use crate::io::{label_list, load_layer};
 use tunescope_data::rundir::{read_json, read_required, ModelRef, RunDir};
 
@@ -134,7 +133,7 @@ pub fn compute(
     // One row: the encoder fine-tuned on `on` probing `probing`, changes against `pre`.
     let row = |on: Option<&str>, probing: &str, pre: Option<&[Option<f64>]>, p: &Probed| {
         let min = p.summary.outside_min();
-        CrossTaskRow::new(
+        cross_task_row(
             on,
             probing,
             layer,
@@ -222,15 +221,14 @@ fn cross_csv(rows: &[CrossTaskRow]) -> String {
 pub fn report_section<'a>(
     run: &RunDir,
     names: impl IntoIterator<Item = &'a str>,
-) -> Result<Option<Vec<rep::CrossTaskRow>>> {
-    let mut rows: Vec<rep::CrossTaskRow> = Vec::new();
+) -> Result<Option<Vec<CrossTaskRow>>> {
+    let mut rows: Vec<CrossTaskRow> = Vec::new();
     for name in names {
         let p = run.cross_result(name).join(TABLE_FILE);
         let Some(table) = read_json::<Vec<CrossTaskRow>>(&p)? else {
             continue;
         };
-        for r in table {
-            let row = r.report_row();
+        for row in table {
             if !rows
                 .iter()
                 .any(|o| o.finetuned_on == row.finetuned_on && o.probing == row.probing)

@@ -3,12 +3,11 @@
 //! table (Table C). The study's `experiments` stages read the run directory and call these.
 
 use anyhow::{bail, Result};
-use serde::{Deserialize, Serialize};
 use tunescope_geometry::linalg::Matrix;
 use tunescope_geometry::pca::Pca;
 use tunescope_geometry::stats::{self, Rng};
 
-use crate::analysis::{distance_change, pair_vectors, DistanceChange, UndefinedPairs};
+use crate::analysis::{distance_change, pair_vectors, UndefinedPairs};
 
 /// Pearson correlation of two label-pair distance matrices over the pairs `a < b`, pairs
 /// undefined on either side handled by `mode` (the dynamics' "spatial similarity with the
@@ -150,59 +149,28 @@ pub fn split_units(train: &tunescope_data::Split, fraction: f64, seed: u64) -> S
     }
 }
 
+pub use tunescope_report::results::CrossTaskRow;
 pub use tunescope_report::MemoCurves;
 
-/// One row of the cross-task table: encoder fine-tuned on `finetuned_on` (`None` = pre-trained),
-/// task `probing` probed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CrossTaskRow {
-    /// Task the encoder was fine-tuned on; `None` for the pre-trained encoder.
-    pub finetuned_on: Option<String>,
-    /// Task probed.
-    pub probing: String,
-    /// Layer analysed.
-    pub layer: usize,
-    /// Per-label minimum distance changes against the pre-trained encoder (absent for the
-    /// pre-trained row).
-    pub change: Option<DistanceChange>,
-    /// Classifier-probe test accuracy (fraction), mean over seeds.
-    pub acc: Option<f64>,
-    /// DirectProbe clusters on the probing task's (sampled) training set.
-    pub n_clusters: Option<usize>,
-}
-
-impl CrossTaskRow {
-    /// The row as the report's cross-task table shows it (accuracy in percent).
-    pub fn report_row(&self) -> tunescope_report::CrossTaskRow {
-        let c = self.change.as_ref();
-        tunescope_report::CrossTaskRow {
-            finetuned_on: self.finetuned_on.clone(),
-            probing: self.probing.clone(),
-            n_inc: c.map(|c| c.n_grew),
-            n_dec: c.map(|c| c.n_shrank),
-            mean_change: c.and_then(|c| c.mean_change),
-            acc: self.acc.map(|a| 100.0 * a),
-        }
-    }
-
-    /// A row from the per-label minimum distances of the pre-trained and this encoder.
-    pub fn new(
-        finetuned_on: Option<&str>,
-        probing: &str,
-        layer: usize,
-        min_before: Option<&[Option<f64>]>,
-        min_after: &[Option<f64>],
-        acc: Option<f64>,
-        n_clusters: Option<usize>,
-    ) -> CrossTaskRow {
-        CrossTaskRow {
-            finetuned_on: finetuned_on.map(str::to_string),
-            probing: probing.to_string(),
-            layer,
-            change: min_before.map(|b| distance_change(b, min_after)),
-            acc,
-            n_clusters,
-        }
+/// A cross-task row from the per-label minimum distances of the pre-trained encoder
+/// (`min_before`, absent for the pre-trained row itself) and of the encoder fine-tuned on
+/// `finetuned_on`, probing `probing`.
+pub fn cross_task_row(
+    finetuned_on: Option<&str>,
+    probing: &str,
+    layer: usize,
+    min_before: Option<&[Option<f64>]>,
+    min_after: &[Option<f64>],
+    acc: Option<f64>,
+    n_clusters: Option<usize>,
+) -> CrossTaskRow {
+    CrossTaskRow {
+        finetuned_on: finetuned_on.map(str::to_string),
+        probing: probing.to_string(),
+        layer,
+        change: min_before.map(|b| distance_change(b, min_after)),
+        acc,
+        n_clusters,
     }
 }
 

@@ -44,40 +44,58 @@ pub struct LayerAnalysis {
 pub type Measured = Vec<Result<Vec<Option<f64>>, String>>;
 
 /// Every per-layer analysis `compare` runs, in report order.
-pub const LAYER_ANALYSES: &[LayerAnalysis] = &[LayerAnalysis {
-    key: "geometry",
-    measures: &[
-        MeasureInfo {
-            key: "intrinsic_dimension",
-            title: "Intrinsic dimension (TwoNN)",
-            y_label: "intrinsic dimension",
-            caption: "TwoNN intrinsic dimension (Facco et al. 2017) of the layer's units (at most \
+pub const LAYER_ANALYSES: &[LayerAnalysis] = &[
+    LayerAnalysis {
+        key: "geometry",
+        measures: &[
+            MeasureInfo {
+                key: "intrinsic_dimension",
+                title: "Intrinsic dimension (TwoNN)",
+                y_label: "intrinsic dimension",
+                caption:
+                    "TwoNN intrinsic dimension (Facco et al. 2017) of the layer's units (at most \
                       2,000 evenly spaced rows of the similarity sample); docs/measures.md.",
-        },
-        MeasureInfo {
-            key: "anisotropy",
-            title: "Anisotropy (mean pairwise cosine)",
-            y_label: "mean cosine",
-            caption: "Mean cosine between different units (Ethayarajh 2019): near 0 isotropic, \
+            },
+            MeasureInfo {
+                key: "anisotropy",
+                title: "Anisotropy (mean pairwise cosine)",
+                y_label: "mean cosine",
+                caption:
+                    "Mean cosine between different units (Ethayarajh 2019): near 0 isotropic, \
                       near 1 every vector points the same way.",
-        },
-        MeasureInfo {
-            key: "effective_rank",
-            title: "Effective rank",
-            y_label: "effective rank",
-            caption: "Roy & Vetterli effective rank of the centred units: how many directions \
+            },
+            MeasureInfo {
+                key: "effective_rank",
+                title: "Effective rank",
+                y_label: "effective rank",
+                caption: "Roy & Vetterli effective rank of the centred units: how many directions \
                       carry the variance.",
-        },
-        MeasureInfo {
-            key: "nc1",
-            title: "Within-class variability (NC1)",
-            y_label: "NC1",
-            caption: "Neural-collapse NC1 (Papyan et al. 2020): within-label scatter relative to \
+            },
+            MeasureInfo {
+                key: "nc1",
+                title: "Within-class variability (NC1)",
+                y_label: "NC1",
+                caption:
+                    "Neural-collapse NC1 (Papyan et al. 2020): within-label scatter relative to \
                       between-label scatter; fine-tuning is expected to lower it in upper layers.",
-        },
-    ],
-    compute: geometry_descriptors,
-}];
+            },
+        ],
+        compute: geometry_descriptors,
+    },
+    LayerAnalysis {
+        key: "neighbours",
+        measures: &[MeasureInfo {
+            key: "knn_accuracy",
+            title: "k-NN label accuracy (leave-one-out, k = 10)",
+            y_label: "accuracy",
+            caption: "Fraction of units whose label wins the vote of their 10 nearest other units \
+                  (cosine neighbourhoods, at most 2,000 evenly spaced rows of the similarity \
+                  sample): how label-pure the neighbourhoods are, with no probe trained. \
+                  Fine-tuning is expected to raise it in the upper layers.",
+        }],
+        compute: knn_label_accuracy,
+    },
+];
 
 /// Rows TwoNN (`O(n²·d)`) and the other descriptors see at most.
 const DESCRIPTOR_ROWS: usize = 2000;
@@ -86,10 +104,7 @@ const DESCRIPTOR_ROWS: usize = 2000;
 /// descriptor undefined on these rows (e.g. every row the same vector) is `None`.
 fn geometry_descriptors(input: &LayerInput) -> Result<Vec<Option<f64>>, String> {
     use tunescope_geometry::descriptors::{anisotropy, effective_rank, nc1, two_nn};
-    let n = input.x.rows();
-    let rows: Vec<usize> = (0..n).step_by(n.div_ceil(DESCRIPTOR_ROWS).max(1)).collect();
-    let x = input.x.select_rows(&rows);
-    let labels: Vec<usize> = rows.iter().map(|&i| input.labels[i]).collect();
+    let (x, labels) = descriptor_rows(input);
     let values = vec![
         two_nn(&x).ok().map(|t| t.dimension),
         anisotropy(&x).ok(),
@@ -102,6 +117,25 @@ fn geometry_descriptors(input: &LayerInput) -> Result<Vec<Option<f64>>, String> 
             .map_or_else(|| "no descriptor is defined".into(), |e| e.to_string()));
     }
     Ok(values)
+}
+
+/// At most [`DESCRIPTOR_ROWS`] evenly spaced rows of the input, with their labels.
+fn descriptor_rows(input: &LayerInput) -> (Matrix, Vec<usize>) {
+    let n = input.x.rows();
+    let rows: Vec<usize> = (0..n).step_by(n.div_ceil(DESCRIPTOR_ROWS).max(1)).collect();
+    let labels = rows.iter().map(|&i| input.labels[i]).collect();
+    (input.x.select_rows(&rows), labels)
+}
+
+/// Neighbours voting in [`knn_label_accuracy`].
+const KNN_K: usize = 10;
+
+/// Leave-one-out k-NN label accuracy (`crates/geometry/src/descriptors.rs`) of one layer.
+fn knn_label_accuracy(input: &LayerInput) -> Result<Vec<Option<f64>>, String> {
+    let (x, labels) = descriptor_rows(input);
+    tunescope_geometry::descriptors::knn_accuracy(&x, &labels, KNN_K)
+        .map(|a| vec![Some(a)])
+        .map_err(|e| e.to_string())
 }
 
 /// Runs every registered analysis on one layer × version.
@@ -220,8 +254,52 @@ mod tests {
             "no descriptor defined: a note, not a number"
         );
         let m = assemble(&[3], &[vec![out]], &["pretrained"]);
-        assert_eq!(m.len(), 4);
+        assert_eq!(m.len(), 5);
         assert!(m[0].notes[0].starts_with("pretrained layer 3: "));
         assert!(m[0].values.before.values[0].is_nan() && m[0].values.after.values[0].is_nan());
+    }
+
+    #[test]
+    fn knn_accuracy_is_registered_and_says_why_a_layer_has_none() {
+        let a = LAYER_ANALYSES
+            .iter()
+            .position(|a| a.key == "neighbours")
+            .unwrap();
+        // Two tight label groups on different directions: every unit's 10 neighbours are
+        // mostly its own label.
+        let n = 24;
+        let mut v = Vec::new();
+        for i in 0..n {
+            let t = i as f64 * 0.01;
+            v.extend(if i < n / 2 { [1.0, t] } else { [t, 1.0] });
+        }
+        let x = Matrix::new(n, 2, v).unwrap();
+        let labels: Vec<usize> = (0..n).map(|i| usize::from(i >= n / 2)).collect();
+        let out = measure(&LayerInput {
+            x: &x,
+            labels: &labels,
+        });
+        assert_eq!(out[a], Ok(vec![Some(1.0)]));
+        let m = assemble(&[2], &[vec![out]], &["pretrained"]);
+        let knn = m.iter().find(|m| m.key == "knn_accuracy").unwrap();
+        assert_eq!(
+            (knn.analysis.as_str(), knn.values.before.values[0]),
+            ("neighbours", 1.0)
+        );
+        // Fewer units than k + 1: no value, and the note says why.
+        let few = Matrix::new(4, 2, vec![1., 0., 0., 1., 1., 1., 2., 1.]).unwrap();
+        let out = measure(&LayerInput {
+            x: &few,
+            labels: &[0, 1, 0, 1],
+        });
+        let err = out[a].clone().unwrap_err();
+        assert!(err.contains("need at least 11"), "{err}");
+        let m = assemble(&[0], &[vec![out]], &["finetuned"]);
+        let knn = m.iter().find(|m| m.key == "knn_accuracy").unwrap();
+        assert!(knn.values.before.values[0].is_nan());
+        assert!(knn
+            .notes
+            .iter()
+            .any(|n| n.starts_with("finetuned layer 0: need at least 11")));
     }
 }

@@ -14,41 +14,18 @@ pub fn report_sections(
     r: &CompareResults,
     task: &str,
     model: &str,
-) -> (Vec<rep::TableARow>, rep::TaskModelReport) {
+) -> (Vec<rep::TableAEntry>, rep::TaskModelReport) {
     let table_a = r
         .table_a
         .iter()
-        .map(|t| rep::TableARow {
+        .map(|t| rep::TableAEntry {
             model: model.to_string(),
             task: task.to_string(),
-            version: if t.version == FINETUNED {
-                rep::Version::FineTuned
-            } else {
-                rep::Version::Original
-            },
-            layer: t.layer,
-            acc_mean: t.acc_mean,
-            acc_std: t.acc_std,
-            best_hidden: t.best_hidden.clone().unwrap_or_default(),
-            best_l2: t.best_l2,
-            selected_on: t.probe_selected_on.clone(),
-            linear_acc_mean: t.linear_acc_mean,
-            linear_acc_std: t.linear_acc_std,
-            min_distance: t.min_distance,
-            min_cluster_pair_distance: t.min_cluster_pair_distance,
-            n_clusters: (t.train_rows_used > 0).then_some(t.n_clusters),
-            is_linear: (t.train_rows_used > 0).then_some(t.linear),
-            similarity: t.train_test_similarity.pearson,
-            similarity_note: t.train_test_similarity.note.clone(),
-            undefined_pairs: Some(t.train_test_similarity.undefined_pairs.as_str().into()),
-            pairs_undefined: Some(t.train_test_similarity.pairs_undefined),
-            degenerate: t.train_rows_used == 0,
-            selectivity: t.selectivity,
-            mdl_compression: t.mdl_compression,
+            row: t.clone(),
             paper: None,
         })
         .collect();
-    let per_version = |version: &str, f: &dyn Fn(&crate::results::TableARow) -> Option<f64>| {
+    let per_version = |version: &str, f: &dyn Fn(&rep::TableARow) -> Option<f64>| {
         series(
             r.layers
                 .iter()
@@ -62,7 +39,7 @@ pub fn report_sections(
                 .collect(),
         )
     };
-    let before_after = |f: &dyn Fn(&crate::results::TableARow) -> Option<f64>| rep::BeforeAfter {
+    let before_after = |f: &dyn Fn(&rep::TableARow) -> Option<f64>| rep::BeforeAfter {
         before: per_version(PRETRAINED, f),
         after: per_version(FINETUNED, f),
     };
@@ -144,11 +121,7 @@ pub fn report_sections(
             })
             .collect(),
     });
-    let cka_layers = r.cka_layers.as_ref().map(|c| rep::CkaMatrix {
-        rows: c.rows.clone(),
-        cols: c.cols.clone(),
-        values: c.values.clone(),
-    });
+    let cka_layers = r.cka_layers.clone();
     let run = rep::TaskModelReport {
         task: task.to_string(),
         model: model.to_string(),

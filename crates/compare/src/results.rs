@@ -7,75 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tunescope_data::csv::{opt_num, table};
 use tunescope_data::fs::write_atomic;
-
-/// One row of the paper's Table A: one encoder version at one layer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TableARow {
-    /// Layer (0 = embedding output).
-    pub layer: usize,
-    /// `pretrained` or `finetuned`.
-    pub version: String,
-    /// Classifier-probe test accuracy of the shape chosen on dev, mean over seeds, in percent.
-    pub acc_mean: Option<f64>,
-    /// Sample standard deviation of that accuracy over seeds, in percent.
-    pub acc_std: Option<f64>,
-    /// Hidden sizes of the chosen probe: the best MLP on dev (`[]` = linear, only when the
-    /// probe family has no MLP).
-    pub best_hidden: Option<Vec<usize>>,
-    /// L2 weight (scikit-learn's `alpha`) of the chosen probe.
-    #[serde(default)]
-    pub best_l2: Option<f64>,
-    /// The split that selected the probe configurations (`dev`).
-    #[serde(default)]
-    pub probe_selected_on: Option<String>,
-    /// Test accuracy of the best linear probe on dev, mean over seeds, in percent.
-    #[serde(default)]
-    pub linear_acc_mean: Option<f64>,
-    /// Its sample standard deviation over seeds, in percent.
-    #[serde(default)]
-    pub linear_acc_std: Option<f64>,
-    /// L2 weight of that linear probe.
-    #[serde(default)]
-    pub linear_l2: Option<f64>,
-    /// Why the probe columns are empty.
-    pub probe_note: Option<String>,
-    /// DirectProbe clusters on train.
-    pub n_clusters: usize,
-    /// Labels present among the clustered train rows.
-    pub n_labels: usize,
-    /// `n_clusters == n_labels`.
-    pub linear: bool,
-    /// Smallest label-pair *mean* distance on train: for each label pair the mean hull distance
-    /// over its cluster pairs, after the `min_cluster_size` filter; the smallest of those. The
-    /// smallest hull distance between two labels only when the space is linear.
-    pub min_distance: Option<f64>,
-    /// Smallest hull distance between two kept clusters of different labels on train
-    /// (DirectProbe's per-cluster-pair minimum; equals `min_distance` when linear).
-    #[serde(default)]
-    pub min_cluster_pair_distance: Option<f64>,
-    /// Train rows clustered / train rows in the split.
-    pub train_rows_used: usize,
-    /// Train rows in the split.
-    pub train_rows_total: usize,
-    /// Train/test spatial similarity (DirectProbe run separately on train and on test).
-    pub train_test_similarity: SpatialSimilarity,
-    /// Label metrics drop clusters of at most this many points.
-    pub min_cluster_size: usize,
-    /// Train clusters dropped by that filter.
-    pub clusters_dropped: usize,
-    /// Test clusters dropped by that filter.
-    pub test_clusters_dropped: usize,
-    /// Train rows left out as identical vectors with different labels.
-    pub conflict_rows_dropped: usize,
-    /// Selectivity (Hewitt & Liang 2019) of the chosen probe: test accuracy minus control-task
-    /// test accuracy, in percentage points (`None` without `probe.control`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub selectivity: Option<f64>,
-    /// MDL compression (uniform / online codelength, Voita & Titov 2020) of the linear probe
-    /// (`None` without the MDL stage).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mdl_compression: Option<f64>,
-}
+pub use tunescope_report::results::{CkaLayers, TableARow};
 
 /// One label at one layer: its distances before and after fine-tuning.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,19 +75,6 @@ pub struct SimilarityLayer {
     pub spatial: SpatialSimilarity,
     /// CKA, debiased CKA, RSA and Procrustes on the sampled similarity rows.
     pub indices: SimilarityIndices,
-}
-
-/// Layer × layer linear CKA, pre-trained layers (rows) against fine-tuned layers (columns).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CkaLayers {
-    /// Pre-trained layers.
-    pub rows: Vec<usize>,
-    /// Fine-tuned layers.
-    pub cols: Vec<usize>,
-    /// `values[i][j] = CKA(pre layer rows[i], post layer cols[j])`.
-    pub values: Vec<Vec<f64>>,
-    /// Split rows used.
-    pub n_rows: usize,
 }
 
 /// One of the paper's findings checked on this run.

@@ -1,5 +1,6 @@
 //! Geometry descriptors of one point cloud `X: [n × d]` (one row per unit): TwoNN intrinsic
-//! dimension, anisotropy, effective rank and, with labels, neural collapse NC1.
+//! dimension, anisotropy, effective rank and, with labels, neural collapse NC1 and the k-NN
+//! label accuracy.
 
 use crate::linalg::{gram_centered, symmetric_eigen, symmetric_eigenvalues, LinalgError, Matrix};
 use crate::similarity::sum4;
@@ -344,6 +345,52 @@ pub fn nc1(x: &Matrix, labels: &[usize]) -> Result<f64, DescriptorError> {
     Ok(trace / c as f64)
 }
 
+/// Leave-one-out k-nearest-neighbour label accuracy: each row's label predicted by a vote of
+/// its `k` nearest other rows (rows L2-normalised, Euclidean distance, i.e. cosine
+/// neighbourhoods as in [`crate::similarity::mutual_knn`]; ties in distance to the lower row
+/// index), the most frequent label winning and a tie in votes going to the tied label met
+/// first in nearest-first order; the score is the fraction of rows predicted right, in
+/// `[0, 1]`. A probe with nothing to train: how label-pure the neighbourhoods of the space
+/// are. Cost `O(n²·d)`, parallel over rows. Needs `1 ≤ k < n` and no zero row.
+pub fn knn_accuracy(x: &Matrix, labels: &[usize], k: usize) -> Result<f64, DescriptorError> {
+    if labels.len() != x.rows() {
+        return Err(DescriptorError::LabelCount {
+            rows: x.rows(),
+            labels: labels.len(),
+        });
+    }
+    if x.rows() <= k {
+        return Err(DescriptorError::TooFew {
+            what: "rows (k + 1)",
+            needed: k + 1,
+            got: x.rows(),
+        });
+    }
+    let knn = crate::similarity::KnnCandidates::new(x, k, crate::stats::Side::First).map_err(
+        |e| match e {
+            crate::similarity::SimilarityError::ZeroNorm { row, .. } => {
+                DescriptorError::ZeroNorm(row)
+            }
+            other => DescriptorError::Degenerate(other.to_string()),
+        },
+    )?;
+    let right = (0..x.rows())
+        .filter(|&i| {
+            // (label, votes) in the order the labels are first met, nearest first.
+            let mut votes: Vec<(usize, usize)> = Vec::with_capacity(k);
+            for j in knn.neighbours(i) {
+                match votes.iter_mut().find(|(l, _)| *l == labels[j]) {
+                    Some(v) => v.1 += 1,
+                    None => votes.push((labels[j], 1)),
+                }
+            }
+            let most = votes.iter().map(|v| v.1).max().unwrap_or(0);
+            votes.iter().find(|v| v.1 == most).map(|v| v.0) == Some(labels[i])
+        })
+        .count();
+    Ok(right as f64 / x.rows() as f64)
+}
+
 /// Settings of [`describe`] (a study stage holds one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct DescriptorSettings {
@@ -391,4 +438,77 @@ pub fn describe(
         nc1,
         classes: labels.map(|l| l.iter().collect::<std::collections::BTreeSet<_>>().len()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knn_accuracy_votes_among_cosine_neighbours() {
+        // Two directions: rows near (1, 0) labelled 0, near (0, 1) labelled 1; row 5 points
+        // along (1, 0) but is labelled 1. With k = 1 it and row 0 (whose nearest row it is)
+        // are wrong.
+        let x = Matrix::new(
+            6,
+            2,
+            vec![1.0, 0.1, 2.0, 0.0, 3.0, -0.1, 0.1, 1.0, 0.0, 2.0, 1.0, 0.05],
+        )
+        .unwrap();
+        let labels = [0, 0, 0, 1, 1, 1];
+        assert_eq!(knn_accuracy(&x, &labels, 1).unwrap(), 4.0 / 6.0);
+        let acc = knn_accuracy(&x, &labels, 2).unwrap();
+        let brute = brute_force(&x, &labels, 2);
+        assert_eq!(acc, brute);
+        // Scaling a row changes no cosine neighbourhood.
+        let mut scaled = x.clone();
+        scaled.row_mut(4).iter_mut().for_each(|v| *v *= 10.0);
+        assert_eq!(knn_accuracy(&scaled, &labels, 2).unwrap(), acc);
+        // A tie in votes goes to the label of the nearer neighbour: rows 0 and 1 each see one
+        // vote for label 1 (nearer) and one for label 0.
+        let t = Matrix::new(3, 2, vec![1.0, 0.0, 1.0, 0.1, 1.0, -0.3]).unwrap();
+        assert_eq!(knn_accuracy(&t, &[1, 1, 0], 2).unwrap(), 2.0 / 3.0);
+        assert!(matches!(
+            knn_accuracy(&x, &labels, 6),
+            Err(DescriptorError::TooFew { needed: 7, .. })
+        ));
+        let zero = Matrix::new(3, 2, vec![1.0, 0.0, 0.0, 0.0, 0.0, 1.0]).unwrap();
+        assert_eq!(
+            knn_accuracy(&zero, &[0, 1, 1], 1),
+            Err(DescriptorError::ZeroNorm(1))
+        );
+        assert!(knn_accuracy(&x, &labels[..5], 1).is_err());
+    }
+
+    /// The same score by sorting every row's cosine distances.
+    fn brute_force(x: &Matrix, labels: &[usize], k: usize) -> f64 {
+        let unit: Vec<Vec<f64>> = x
+            .row_iter()
+            .map(|r| {
+                let n = r.iter().map(|v| v * v).sum::<f64>().sqrt();
+                r.iter().map(|v| v / n).collect()
+            })
+            .collect();
+        let mut right = 0;
+        for i in 0..unit.len() {
+            let mut d: Vec<(f64, usize)> = (0..unit.len())
+                .filter(|&j| j != i)
+                .map(|j| {
+                    let s: f64 = unit[i]
+                        .iter()
+                        .zip(&unit[j])
+                        .map(|(a, b)| (a - b).powi(2))
+                        .sum();
+                    (s, j)
+                })
+                .collect();
+            d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let near: Vec<usize> = d[..k].iter().map(|p| labels[p.1]).collect();
+            let count = |l: usize| near.iter().filter(|&&m| m == l).count();
+            let most = near.iter().map(|&l| count(l)).max().unwrap();
+            let pick = near.iter().copied().find(|&l| count(l) == most).unwrap();
+            right += usize::from(pick == labels[i]);
+        }
+        right as f64 / unit.len() as f64
+    }
 }

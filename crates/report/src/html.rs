@@ -25,14 +25,13 @@ pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px;max-height:420px
 nav ul{columns:3;font-size:13px}code{font-size:12px}
 ";
 
-/// Builds the HTML page for `data` with its `figures` inlined.
-pub fn page(data: &ReportData, figures: &[Figure]) -> Result<String> {
+/// Opens the page: the document head (inline CSS, no scripts) and the title.
+pub(crate) fn open(h: &mut String, data: &ReportData) {
     let title = if data.title.is_empty() {
         "tunescope report"
     } else {
         data.title.as_str()
     };
-    let mut h = String::new();
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -44,22 +43,17 @@ pub fn page(data: &ReportData, figures: &[Figure]) -> Result<String> {
          Every figure is also in <code>figures/</code> as SVG with its data as CSV.</p>\n",
         t = esc(title)
     );
-    toc(&mut h, data);
-    table_a(&mut h, &data.table_a, figures);
-    cross_task(&mut h, data.cross_task.as_deref(), figures);
-    if let Some(a) = &data.arms {
-        arms(&mut h, a, figures);
-    }
-    runs(&mut h, data, figures);
-    crate::measures::html(&mut h, data.measures.as_ref(), figures, figures_at);
-    study(&mut h, data.study.as_ref());
+}
+
+/// Closes the page: `data` as an inert JSON block.
+pub(crate) fn close(h: &mut String, data: &ReportData) -> Result<()> {
     let json = serde_json::to_string(data).map_err(|e| ReportError::Json(e.to_string()))?;
     let _ = write!(
         h,
         "\n<script type=\"application/json\" id=\"report-data\">{}</script>\n</body></html>\n",
         json_for_script(&json)
     );
-    Ok(h)
+    Ok(())
 }
 
 /// Makes JSON safe inside a `<script>` element: `<`, `>` and `&` become `\u003c` etc., which
@@ -70,32 +64,12 @@ pub fn json_for_script(json: &str) -> String {
         .replace('&', "\\u0026")
 }
 
-fn anchor(i: usize) -> String {
+/// The page anchor of run `i`.
+pub(crate) fn anchor(i: usize) -> String {
     format!("run-{i}")
 }
 
-fn toc(h: &mut String, data: &ReportData) {
-    h.push_str(
-        "<nav><ul><li><a href=\"#table-a\">Table A: probing</a></li>\
-                <li><a href=\"#cross-task\">Cross-task fine-tuning</a></li>",
-    );
-    if data.arms.is_some() {
-        h.push_str("<li><a href=\"#arms\">Fine-tuning methods</a></li>");
-    }
-    for (i, r) in data.runs.iter().enumerate() {
-        let _ = write!(
-            h,
-            "<li><a href=\"#{}\">{} · {}</a></li>",
-            anchor(i),
-            esc(&r.task),
-            esc(&r.model)
-        );
-    }
-    crate::measures::toc(h, data.measures.as_ref());
-    h.push_str("<li><a href=\"#study\">Study settings</a></li></ul></nav>\n");
-}
-
-fn not_computed(h: &mut String) {
+pub(crate) fn not_computed(h: &mut String) {
     h.push_str("<p class=\"not-computed\">not computed</p>\n");
 }
 
@@ -112,7 +86,7 @@ fn kv_table(h: &mut String, rows: &[KeyValue]) {
     h.push_str("</table>\n");
 }
 
-fn study(h: &mut String, s: Option<&StudyInfo>) {
+pub(crate) fn study(h: &mut String, s: Option<&StudyInfo>) {
     h.push_str("<h2 id=\"study\">Study settings and content hashes</h2>\n");
     let Some(s) = s else {
         not_computed(h);
@@ -145,7 +119,7 @@ fn study(h: &mut String, s: Option<&StudyInfo>) {
     }
 }
 
-fn figures_at(h: &mut String, figures: &[Figure], place: Place) -> usize {
+pub(crate) fn figures_at(h: &mut String, figures: &[Figure], place: Place) -> usize {
     let mut n = 0;
     for f in figures.iter().filter(|f| f.place == place) {
         let _ = writeln!(
@@ -189,21 +163,21 @@ fn delta(after: Option<f64>, before: Option<f64>, digits: usize, higher_is_bette
     }
 }
 
-fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
+pub(crate) fn table_a(h: &mut String, rows: &[TableAEntry], figures: &[Figure]) {
     h.push_str("<h2 id=\"table-a\">Table A — probing before and after fine-tuning</h2>\n");
     if rows.is_empty() {
         not_computed(h);
         return;
     }
-    let selected: Vec<&str> =
-        rows.iter()
-            .filter_map(|r| r.selected_on.as_deref())
-            .fold(Vec::new(), |mut v, s| {
-                if !v.contains(&s) {
-                    v.push(s);
-                }
-                v
-            });
+    let selected: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r.row.probe_selected_on.as_deref())
+        .fold(Vec::new(), |mut v, s| {
+            if !v.contains(&s) {
+                v.push(s);
+            }
+            v
+        });
     let selected = if selected.is_empty() {
         "dev".to_string()
     } else {
@@ -235,19 +209,19 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
         }
     }
     for (model, task) in seen {
-        let group: Vec<&TableARow> = rows
+        let group: Vec<&TableAEntry> = rows
             .iter()
             .filter(|r| r.model == model && r.task == task)
             .collect();
-        let orig = group.iter().find(|r| r.version == Version::Original);
+        let orig = group.iter().find(|r| r.version() == Version::Original);
         for (k, r) in group.iter().enumerate() {
-            let is_ft = r.version == Version::FineTuned;
+            let is_ft = r.version() == Version::FineTuned;
             let (dacc, dcl) = match (is_ft, orig) {
                 (true, Some(o)) => (
-                    delta(r.acc_mean, o.acc_mean, 2, true),
+                    delta(r.row.acc_mean, o.row.acc_mean, 2, true),
                     delta(
-                        r.n_clusters.map(|v| v as f64),
-                        o.n_clusters.map(|v| v as f64),
+                        r.n_clusters().map(|v| v as f64),
+                        o.n_clusters().map(|v| v as f64),
                         0,
                         false,
                     ),
@@ -265,24 +239,23 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
             if k == 0 {
                 class.push("group-start");
             }
-            let mut sim = match (r.similarity, &r.similarity_note) {
+            let s = &r.row.train_test_similarity;
+            let mut sim = match (s.pearson, &s.note) {
                 (Some(s), _) if s.is_finite() => format!("{s:.2}"),
                 (_, Some(note)) => format!("– <span class=\"muted\">({})</span>", esc(note)),
                 _ => "–".into(),
             };
-            if let Some(mode) = &r.undefined_pairs {
-                let _ = write!(
-                    sim,
-                    " <span class=\"muted\">[undefined pairs: {}, {}]</span>",
-                    esc(mode),
-                    r.pairs_undefined.unwrap_or(0)
-                );
-            }
-            let mut hidden = hidden_name(&r.best_hidden);
-            if let Some(l2) = r.best_l2 {
+            let _ = write!(
+                sim,
+                " <span class=\"muted\">[undefined pairs: {}, {}]</span>",
+                s.undefined_pairs.as_str(),
+                s.pairs_undefined
+            );
+            let mut hidden = hidden_name(r.row.best_hidden.as_deref().unwrap_or_default());
+            if let Some(l2) = r.row.best_l2 {
                 let _ = write!(hidden, " <span class=\"muted\">({l2:e})</span>");
             }
-            let linear_acc = match (r.linear_acc_mean, r.linear_acc_std) {
+            let linear_acc = match (r.row.linear_acc_mean, r.row.linear_acc_std) {
                 (Some(m), Some(s)) => format!("{} ± {}", opt(Some(m), 2), opt(Some(s), 2)),
                 (Some(m), None) => opt(Some(m), 2),
                 _ => "–".into(),
@@ -297,24 +270,24 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
                 class.join(" "),
                 esc(&r.model),
                 esc(&r.task),
-                r.version.as_str(),
-                r.layer,
-                opt(r.acc_mean, 2),
-                opt(r.acc_std, 2),
-                if r.degenerate {
+                r.version().as_str(),
+                r.row.layer,
+                opt(r.row.acc_mean, 2),
+                opt(r.row.acc_std, 2),
+                if r.degenerate() {
                     "degenerate".into()
                 } else {
-                    r.n_clusters.map(|v| v.to_string()).unwrap_or_else(|| "–".into())
+                    r.n_clusters().map(|v| v.to_string()).unwrap_or_else(|| "–".into())
                 },
-                match r.is_linear {
+                match r.is_linear() {
                     Some(true) => "Y",
                     Some(false) => "N",
                     None => "–",
                 },
-                opt(r.min_distance, 3),
-                opt(r.min_cluster_pair_distance, 3),
-                opt(r.selectivity, 2),
-                opt(r.mdl_compression, 2),
+                opt(r.row.min_distance, 3),
+                opt(r.row.min_cluster_pair_distance, 3),
+                opt(r.row.selectivity, 2),
+                opt(r.row.mdl_compression, 2),
             );
             if let Some(p) = &r.paper {
                 let _ = writeln!(
@@ -324,7 +297,7 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
                      <td class=\"num\">{}</td><td></td><td>{}</td><td></td><td></td><td>{}</td></tr>",
                     esc(&p.model),
                     esc(&p.task),
-                    r.version.as_str(),
+                    r.version().as_str(),
                     p.acc,
                     p.std,
                     hidden_name(&p.hidden),
@@ -339,7 +312,7 @@ fn table_a(h: &mut String, rows: &[TableARow], figures: &[Figure]) {
     figures_at(h, figures, Place::TableA);
 }
 
-fn arms(h: &mut String, a: &Arms, figures: &[Figure]) {
+pub(crate) fn arms(h: &mut String, a: &Arms, figures: &[Figure]) {
     h.push_str(
         "<h2 id=\"arms\">Fine-tuning methods side by side</h2>\n<p class=\"muted\">The study's own \
          fine-tuning (<code>main</code>) and each <code>[[arms]]</code> entry, on the same pre-trained \
@@ -390,7 +363,7 @@ fn hidden_name(hidden: &[usize]) -> String {
     }
 }
 
-fn cross_task(h: &mut String, rows: Option<&[CrossTaskRow]>, figures: &[Figure]) {
+pub(crate) fn cross_task(h: &mut String, rows: Option<&[CrossTaskRow]>, figures: &[Figure]) {
     h.push_str("<h2 id=\"cross-task\">Cross-task fine-tuning (Table C)</h2>\n");
     let Some(rows) = rows.filter(|r| !r.is_empty()) else {
         not_computed(h);
@@ -408,42 +381,14 @@ fn cross_task(h: &mut String, rows: Option<&[CrossTaskRow]>, figures: &[Figure])
             "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(r.finetuned_on.as_deref().unwrap_or("– (none)")),
             esc(&r.probing),
-            r.n_inc.map(|v| v.to_string()).unwrap_or_else(|| "–".into()),
-            r.n_dec.map(|v| v.to_string()).unwrap_or_else(|| "–".into()),
-            opt(r.mean_change, 2).replace('-', "−"),
-            opt(r.acc, 2),
+            r.n_inc().map(|v| v.to_string()).unwrap_or_else(|| "–".into()),
+            r.n_dec().map(|v| v.to_string()).unwrap_or_else(|| "–".into()),
+            opt(r.mean_change(), 2).replace('-', "−"),
+            opt(r.acc_percent(), 2),
         );
     }
     h.push_str("</table>\n");
     figures_at(h, figures, Place::CrossTask);
-}
-
-fn runs(h: &mut String, data: &ReportData, figures: &[Figure]) {
-    if data.runs.is_empty() {
-        h.push_str("<h2>Per task × model analyses</h2>\n");
-        not_computed(h);
-        return;
-    }
-    for (i, r) in data.runs.iter().enumerate() {
-        let _ = writeln!(
-            h,
-            "<h2 id=\"{}\">{} · {}</h2>",
-            anchor(i),
-            esc(&r.task),
-            esc(&r.model)
-        );
-        for section in crate::sections::RUN_SECTIONS {
-            let _ = writeln!(
-                h,
-                "<h3>{}</h3><p class=\"muted\">{}</p>",
-                section.heading,
-                esc(section.intro)
-            );
-            if figures_at(h, figures, Place::Run(i, section.part)) == 0 {
-                not_computed(h);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -456,7 +401,7 @@ mod tests {
             title: "empty".into(),
             ..Default::default()
         };
-        let html = page(&data, &crate::sections::build(&data)).unwrap();
+        let html = crate::sections::page(&data, &crate::sections::build(&data)).unwrap();
         assert_eq!(html.matches("class=\"not-computed\"").count(), 4);
         assert!(!html.contains("<figure"));
         let data = ReportData {
@@ -467,7 +412,7 @@ mod tests {
             }],
             ..data
         };
-        let html = page(&data, &crate::sections::build(&data)).unwrap();
+        let html = crate::sections::page(&data, &crate::sections::build(&data)).unwrap();
         assert_eq!(html.matches("class=\"not-computed\"").count(), 3 + 7);
     }
 
@@ -478,7 +423,7 @@ mod tests {
             title: evil.into(),
             ..Default::default()
         };
-        let html = page(&data, &[]).unwrap();
+        let html = crate::sections::page(&data, &[]).unwrap();
         assert_eq!(html.matches("<script").count(), 1);
         assert_eq!(html.matches("</script>").count(), 1);
         let start = html.find("id=\"report-data\">").unwrap() + "id=\"report-data\">".len();
@@ -492,29 +437,34 @@ mod tests {
 
     #[test]
     fn table_a_shows_deltas_and_flags_a_drop() {
-        let row = |v, acc, cl| TableARow {
+        let row = |v: Version, acc, cl| TableAEntry {
             model: "bert-small".into(),
             task: "PS-fxn".into(),
-            version: v,
-            layer: 4,
-            acc_mean: Some(acc),
-            acc_std: Some(0.5),
-            best_hidden: vec![256, 256],
-            n_clusters: Some(cl),
-            is_linear: Some(true),
-            similarity: None,
-            similarity_note: Some("not linear on <test>".into()),
-            degenerate: false,
-            best_l2: Some(1e-4),
-            selected_on: Some("dev".into()),
-            linear_acc_mean: Some(acc - 1.0),
-            linear_acc_std: Some(0.25),
-            min_distance: Some(0.5),
-            min_cluster_pair_distance: Some(0.25),
-            undefined_pairs: Some("zero".into()),
-            pairs_undefined: Some(3),
-            selectivity: Some(31.5),
-            mdl_compression: None,
+            row: TableARow {
+                version: v.key().into(),
+                layer: 4,
+                acc_mean: Some(acc),
+                acc_std: Some(0.5),
+                best_hidden: Some(vec![256, 256]),
+                n_clusters: cl,
+                linear: true,
+                train_rows_used: 100,
+                train_rows_total: 100,
+                train_test_similarity: crate::results::SpatialSimilarity {
+                    note: Some("not linear on <test>".into()),
+                    pairs_undefined: 3,
+                    ..Default::default()
+                },
+                best_l2: Some(1e-4),
+                probe_selected_on: Some("dev".into()),
+                linear_acc_mean: Some(acc - 1.0),
+                linear_acc_std: Some(0.25),
+                min_distance: Some(0.5),
+                min_cluster_pair_distance: Some(0.25),
+                selectivity: Some(31.5),
+                mdl_compression: None,
+                ..Default::default()
+            },
             paper: Some(PaperRow {
                 model: "BERT_small".into(),
                 task: "PS-fxn".into(),
@@ -533,7 +483,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let html = page(&data, &[]).unwrap();
+        let html = crate::sections::page(&data, &[]).unwrap();
         assert!(html.contains("<span class=\"bad\">−1.18</span>"));
         assert!(
             html.contains("<span class=\"good\">−2</span>"),

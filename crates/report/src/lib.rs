@@ -15,8 +15,11 @@ pub mod figures;
 pub mod html;
 pub mod measures;
 pub mod model;
+mod nonfinite;
+pub mod results;
 mod sections;
 pub mod svg;
+mod tables;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -95,7 +98,7 @@ pub struct ReportSummary {
 /// failed render leaves the previous report (or nothing) and never a partial one.
 pub fn render(data: &ReportData, out_dir: &Path) -> Result<ReportSummary> {
     let figs = sections::build(data);
-    let page = html::page(data, &figs)?;
+    let page = sections::page(data, &figs)?;
     let mut files: Vec<(PathBuf, String)> = vec![(PathBuf::from("index.html"), page)];
     for f in &figs {
         files.push((

@@ -546,7 +546,7 @@ pub(crate) fn html(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{html, sections, ReportData};
+    use crate::{sections, ReportData};
 
     fn seed_band() -> Series {
         Series {
@@ -681,7 +681,7 @@ mod tests {
             .svg
             .contains("linear fine-tuning seeds: mean, 95 % CI"));
         assert!(figures[3].csv.contains("1,test,80,5,3,12\n"));
-        let page = html::page(&data, &figures).unwrap();
+        let page = sections::page(&data, &figures).unwrap();
         for heading in [
             "<h3>debiased CKA — a similarity</h3>",
             "<h3>angular Procrustes — a distance</h3>",

@@ -9,6 +9,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::nonfinite;
+pub use crate::results::{CkaLayers, CrossTaskRow, TableARow};
+use crate::tables::cross_task_view;
+pub use crate::tables::{PaperRow, TableAEntry, Version};
 use crate::{ReportError, Result};
 
 /// All the results of one study that the report renders.
@@ -21,9 +25,9 @@ pub struct ReportData {
     pub study: Option<StudyInfo>,
     /// Rows of the paper's Table A (probing before/after fine-tuning); empty when not computed.
     #[serde(default)]
-    pub table_a: Vec<TableARow>,
+    pub table_a: Vec<TableAEntry>,
     /// Cross-task fine-tuning table (paper Table C); `None` when not computed.
-    #[serde(default)]
+    #[serde(default, with = "cross_task_view")]
     pub cross_task: Option<Vec<CrossTaskRow>>,
     /// Per task × model analyses.
     #[serde(default)]
@@ -155,153 +159,6 @@ pub struct StudyInfo {
     pub config_toml: Option<String>,
 }
 
-/// Representation version: the pre-trained encoder or the fine-tuned one.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Version {
-    /// The pre-trained encoder ("original" in the paper).
-    #[default]
-    #[serde(rename = "original")]
-    Original,
-    /// The encoder after fine-tuning on the task.
-    #[serde(rename = "fine-tuned")]
-    FineTuned,
-}
-
-impl Version {
-    /// Display name as in the paper.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Version::Original => "original",
-            Version::FineTuned => "fine-tuned",
-        }
-    }
-}
-
-/// One row of Table A: one model × task × version at one layer.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TableARow {
-    /// Model name, e.g. `bert-base`.
-    pub model: String,
-    /// Task name, e.g. `POS`.
-    pub task: String,
-    /// Original or fine-tuned.
-    pub version: Version,
-    /// Layer analysed (0 = embeddings).
-    pub layer: usize,
-    /// Classifier-probe test accuracy, mean over seeds, in percent.
-    #[serde(default, with = "nonfinite::opt")]
-    pub acc_mean: Option<f64>,
-    /// Standard deviation of the accuracy over seeds, in percent.
-    #[serde(default, with = "nonfinite::opt")]
-    pub acc_std: Option<f64>,
-    /// Hidden sizes of the probe chosen on dev, e.g. `[256, 64]`: the best two-layer MLP
-    /// (empty = a linear probe, only when the study trained no MLP).
-    #[serde(default)]
-    pub best_hidden: Vec<usize>,
-    /// L2 weight (scikit-learn's `alpha`) of the chosen probe.
-    #[serde(default, with = "nonfinite::opt")]
-    pub best_l2: Option<f64>,
-    /// The split that selected the probe configurations, e.g. `dev`.
-    #[serde(default)]
-    pub selected_on: Option<String>,
-    /// Test accuracy of the best linear probe, mean over seeds, in percent.
-    #[serde(default, with = "nonfinite::opt")]
-    pub linear_acc_mean: Option<f64>,
-    /// Its standard deviation over seeds, in percent.
-    #[serde(default, with = "nonfinite::opt")]
-    pub linear_acc_std: Option<f64>,
-    /// Smallest label-pair mean distance on train (mean over cluster pairs, after the
-    /// `min_cluster_size` filter).
-    #[serde(default, with = "nonfinite::opt")]
-    pub min_distance: Option<f64>,
-    /// Smallest hull distance between two clusters of different labels on train.
-    #[serde(default, with = "nonfinite::opt")]
-    pub min_cluster_pair_distance: Option<f64>,
-    /// Number of DirectProbe clusters on the training set.
-    #[serde(default)]
-    pub n_clusters: Option<usize>,
-    /// Whether the training set is linearly separable (one cluster per label).
-    #[serde(default)]
-    pub is_linear: Option<bool>,
-    /// Train/test spatial similarity (Pearson of the label-pair distance vectors).
-    #[serde(default, with = "nonfinite::opt")]
-    pub similarity: Option<f64>,
-    /// Why the similarity is "–" when it is absent (e.g. "not linear on test").
-    #[serde(default)]
-    pub similarity_note: Option<String>,
-    /// How label pairs without a distance entered the similarity: `zero` or `drop`.
-    #[serde(default)]
-    pub undefined_pairs: Option<String>,
-    /// Label pairs without a distance on train or test.
-    #[serde(default)]
-    pub pairs_undefined: Option<usize>,
-    /// The paper's published row for this model × task × version (digest §8.1), when the study
-    /// names one of the paper's pairs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paper: Option<PaperRow>,
-    /// Every training unit shares its vector with a unit of another label: DirectProbe has
-    /// nothing to cluster (e.g. `cls` pooling at layer 0).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub degenerate: bool,
-    /// Selectivity of the chosen probe: accuracy minus control-task accuracy (points).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "nonfinite::opt"
-    )]
-    pub selectivity: Option<f64>,
-    /// MDL compression of the linear probe (uniform / online codelength).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "nonfinite::opt"
-    )]
-    pub mdl_compression: Option<f64>,
-}
-
-/// A row of the paper's published Table A (Zhou & Srikumar 2022, Table 7).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PaperRow {
-    /// Model as the paper names it, e.g. `BERT_small`.
-    pub model: String,
-    /// Task as the paper names it, e.g. `POS`.
-    pub task: String,
-    /// Accuracy (%).
-    pub acc: f64,
-    /// Standard deviation (%).
-    pub std: f64,
-    /// Best layer size (h1, h2).
-    pub hidden: [usize; 2],
-    /// DirectProbe clusters.
-    pub clusters: usize,
-    /// Linear (one cluster per label).
-    pub linear: bool,
-    /// Train/test similarity; `None` where the paper prints "–".
-    pub similarity: Option<f64>,
-}
-
-/// One row of the cross-task table (paper Table C).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CrossTaskRow {
-    /// Task the encoder was fine-tuned on; `None` for the pre-trained encoder.
-    #[serde(default)]
-    pub finetuned_on: Option<String>,
-    /// Task probed.
-    pub probing: String,
-    /// Number of labels whose minimum distance to the other labels increased.
-    #[serde(default)]
-    pub n_inc: Option<usize>,
-    /// Number of labels whose minimum distance decreased.
-    #[serde(default)]
-    pub n_dec: Option<usize>,
-    /// Mean change of the labels' minimum distances.
-    #[serde(default, with = "nonfinite::opt")]
-    pub mean_change: Option<f64>,
-    /// Probe accuracy in percent.
-    #[serde(default, with = "nonfinite::opt")]
-    pub acc: Option<f64>,
-}
-
 /// All analyses of one task × model pair.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskModelReport {
@@ -327,9 +184,10 @@ pub struct TaskModelReport {
     /// Memorisation (subtrain/subtest) learning curves.
     #[serde(default)]
     pub memorisation: Option<Memorisation>,
-    /// Layer × layer CKA between the pre-trained and the fine-tuned encoder.
-    #[serde(default)]
-    pub cka_layers: Option<CkaMatrix>,
+    /// Layer × layer CKA between the pre-trained and the fine-tuned encoder (`compare`'s
+    /// result; the report's JSON leaves out `n_rows`).
+    #[serde(default, with = "cka_view")]
+    pub cka_layers: Option<CkaLayers>,
 }
 
 /// One series of values, optionally with a 95 % confidence band (when seeds > 1).
@@ -644,109 +502,42 @@ pub struct Memorisation {
     pub subtest_units: usize,
 }
 
-/// Layer × layer CKA: rows are pre-trained layers, columns fine-tuned layers.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CkaMatrix {
-    /// Pre-trained layer indices (rows).
-    pub rows: Vec<usize>,
-    /// Fine-tuned layer indices (columns).
-    pub cols: Vec<usize>,
-    /// `values[row][col]` in [0, 1].
-    #[serde(with = "nonfinite::matrix")]
-    pub values: Vec<Vec<f64>>,
-}
+/// The report's JSON form of the layer × layer CKA ([`CkaLayers`]): rows, columns and values
+/// (non-finite values encoded), without the rows used; read back, `n_rows` is 0.
+mod cka_view {
+    use super::*;
+    use serde::{Deserializer, Serializer};
 
-/// JSON encoding of possibly non-finite `f64`: numbers, `"inf"`, `"-inf"`, `null` (NaN).
-pub(crate) mod nonfinite {
-    use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
-
-    /// Wire form of one possibly non-finite number.
-    pub struct F(pub f64);
-
-    impl Serialize for F {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let v = self.0;
-            if v.is_nan() {
-                s.serialize_none()
-            } else if v == f64::INFINITY {
-                s.serialize_str("inf")
-            } else if v == f64::NEG_INFINITY {
-                s.serialize_str("-inf")
-            } else {
-                s.serialize_f64(v)
-            }
-        }
+    #[derive(Serialize, Deserialize)]
+    struct Matrix {
+        rows: Vec<usize>,
+        cols: Vec<usize>,
+        #[serde(with = "nonfinite::matrix")]
+        values: Vec<Vec<f64>>,
     }
 
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Num(f64),
-        Text(String),
+    pub fn serialize<S: Serializer>(
+        c: &Option<CkaLayers>,
+        s: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        c.as_ref()
+            .map(|c| Matrix {
+                rows: c.rows.clone(),
+                cols: c.cols.clone(),
+                values: c.values.clone(),
+            })
+            .serialize(s)
     }
 
-    impl<'de> Deserialize<'de> for F {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            match Option::<Raw>::deserialize(d)? {
-                None => Ok(F(f64::NAN)),
-                Some(Raw::Num(v)) => Ok(F(v)),
-                Some(Raw::Text(t)) => match t.to_ascii_lowercase().as_str() {
-                    "inf" | "+inf" | "infinity" | "+infinity" => Ok(F(f64::INFINITY)),
-                    "-inf" | "-infinity" => Ok(F(f64::NEG_INFINITY)),
-                    "nan" => Ok(F(f64::NAN)),
-                    _ => Err(de::Error::custom(format!("not a number: {t:?}"))),
-                },
-            }
-        }
-    }
-
-    pub mod one {
-        use super::*;
-        pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-            F(*v).serialize(s)
-        }
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-            Ok(F::deserialize(d)?.0)
-        }
-    }
-
-    /// `Option<f64>`: `None` and NaN are both `null`; `null` reads back as `None`.
-    pub mod opt {
-        use super::*;
-        pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
-            v.map(F).serialize(s)
-        }
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-            Ok(Option::<F>::deserialize(d)?
-                .map(|f| f.0)
-                .filter(|v| !v.is_nan()))
-        }
-    }
-
-    pub mod vec {
-        use super::*;
-        pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
-            s.collect_seq(v.iter().map(|&x| F(x)))
-        }
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
-            Ok(Vec::<F>::deserialize(d)?.into_iter().map(|f| f.0).collect())
-        }
-    }
-
-    pub mod matrix {
-        use super::*;
-        pub fn serialize<S: Serializer>(m: &[Vec<f64>], s: S) -> Result<S::Ok, S::Error> {
-            s.collect_seq(
-                m.iter()
-                    .map(|row| row.iter().map(|&x| F(x)).collect::<Vec<_>>()),
-            )
-        }
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
-            Ok(Vec::<Vec<F>>::deserialize(d)?
-                .into_iter()
-                .map(|row| row.into_iter().map(|f| f.0).collect())
-                .collect())
-        }
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<Option<CkaLayers>, D::Error> {
+        Ok(Option::<Matrix>::deserialize(d)?.map(|m| CkaLayers {
+            rows: m.rows,
+            cols: m.cols,
+            values: m.values,
+            n_rows: 0,
+        }))
     }
 }
 

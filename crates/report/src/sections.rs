@@ -1,13 +1,96 @@
-//! The registry of a run's report sections: one table that both the figure builder
-//! ([`crate::figures::build`]) and the page ([`crate::html::page`]) iterate over, so a new
-//! section is one entry here (plus its data field and figure function).
+//! The registry of the report's sections: [`PAGE_SECTIONS`] (the page's top-level sections, in
+//! page order) and [`RUN_SECTIONS`] (the sub-sections of each task × model run). The figure
+//! builder ([`build`]), the table of contents and the page ([`crate::html::page`]) all iterate
+//! over these tables, so a new section is one entry here (plus its data field, its figure
+//! function and its HTML).
 //!
 //! Per-layer analyses need no entry at all: their measures travel in
 //! [`LayerSeries::measures`](crate::LayerSeries) and are drawn in the `Layers` section
 //! (registered in `crates/compare/src/layer_analyses.rs`).
 
-use crate::figures::{slug, Builder, Ctx, Figure, RunPart};
+use crate::figures::{slug, Builder, Ctx, Figure, Place, RunPart};
+use std::fmt::Write as _;
+
+use crate::html;
 use crate::model::{ReportData, TaskModelReport};
+use crate::svg::esc;
+use crate::Result;
+
+/// One top-level section of the page.
+pub(crate) struct PageSection {
+    /// Adds its entries to the table of contents.
+    pub toc: fn(&mut String, &ReportData),
+    /// Adds its figures (none when the study lacks its data).
+    pub figures: fn(&mut Builder, &ReportData),
+    /// Writes its part of the page, with its figures from the list of all figures.
+    pub html: fn(&mut String, &ReportData, &[Figure]),
+}
+
+/// Every top-level section, in page order.
+pub(crate) const PAGE_SECTIONS: &[PageSection] = &[
+    PageSection {
+        toc: |h, _| h.push_str("<li><a href=\"#table-a\">Table A: probing</a></li>"),
+        figures: |b, d| b.table_a(&d.table_a),
+        html: |h, d, f| html::table_a(h, &d.table_a, f),
+    },
+    PageSection {
+        toc: |h, _| h.push_str("<li><a href=\"#cross-task\">Cross-task fine-tuning</a></li>"),
+        figures: |b, d| {
+            if let Some(rows) = &d.cross_task {
+                b.cross_task(rows)
+            }
+        },
+        html: |h, d, f| html::cross_task(h, d.cross_task.as_deref(), f),
+    },
+    PageSection {
+        toc: |h, d| {
+            if d.arms.is_some() {
+                h.push_str("<li><a href=\"#arms\">Fine-tuning methods</a></li>");
+            }
+        },
+        figures: |b, d| {
+            if let Some(a) = &d.arms {
+                b.arms(a)
+            }
+        },
+        html: |h, d, f| {
+            if let Some(a) = &d.arms {
+                html::arms(h, a, f)
+            }
+        },
+    },
+    PageSection {
+        toc: runs_toc,
+        figures: |b, d| {
+            for (i, run) in d.runs.iter().enumerate() {
+                let prefix = format!("{}-{}", slug(&run.task), slug(&run.model));
+                let ctx = Ctx {
+                    i,
+                    prefix: &prefix,
+                    title: format!("{} · {}", run.task, run.model),
+                };
+                for section in RUN_SECTIONS {
+                    (section.figures)(b, &ctx, run);
+                }
+            }
+        },
+        html: runs,
+    },
+    PageSection {
+        toc: |h, d| crate::measures::toc(h, d.measures.as_ref()),
+        figures: |b, d| {
+            if let Some(m) = &d.measures {
+                b.figs.extend(crate::measures::figures(m));
+            }
+        },
+        html: |h, d, f| crate::measures::html(h, d.measures.as_ref(), f, html::figures_at),
+    },
+    PageSection {
+        toc: |h, _| h.push_str("<li><a href=\"#study\">Study settings</a></li>"),
+        figures: |_, _| {},
+        html: |h, d, _| html::study(h, d.study.as_ref()),
+    },
+];
 
 /// One section of a task × model run.
 pub(crate) struct RunSection {
@@ -101,26 +184,66 @@ pub(crate) const RUN_SECTIONS: &[RunSection] = &[
 /// Builds all figures whose data is present.
 pub(crate) fn build(data: &ReportData) -> Vec<Figure> {
     let mut b = Builder::default();
-    b.table_a(&data.table_a);
-    if let Some(rows) = &data.cross_task {
-        b.cross_task(rows);
-    }
-    if let Some(a) = &data.arms {
-        b.arms(a);
-    }
-    for (i, run) in data.runs.iter().enumerate() {
-        let prefix = format!("{}-{}", slug(&run.task), slug(&run.model));
-        let ctx = Ctx {
-            i,
-            prefix: &prefix,
-            title: format!("{} · {}", run.task, run.model),
-        };
-        for section in RUN_SECTIONS {
-            (section.figures)(&mut b, &ctx, run);
-        }
-    }
-    if let Some(m) = &data.measures {
-        b.figs.extend(crate::measures::figures(m));
+    for section in PAGE_SECTIONS {
+        (section.figures)(&mut b, data);
     }
     b.figs
+}
+
+/// The page for `data` with its `figures` inlined: every [`PAGE_SECTIONS`] entry in order,
+/// after a table of contents of them.
+pub(crate) fn page(data: &ReportData, figures: &[Figure]) -> Result<String> {
+    let mut h = String::new();
+    html::open(&mut h, data);
+    h.push_str("<nav><ul>");
+    for section in PAGE_SECTIONS {
+        (section.toc)(&mut h, data);
+    }
+    h.push_str("</ul></nav>\n");
+    for section in PAGE_SECTIONS {
+        (section.html)(&mut h, data, figures);
+    }
+    html::close(&mut h, data)?;
+    Ok(h)
+}
+
+/// The table-of-contents entries of the runs, one per task × model.
+fn runs_toc(h: &mut String, data: &ReportData) {
+    for (i, r) in data.runs.iter().enumerate() {
+        let _ = write!(
+            h,
+            "<li><a href=\"#{}\">{} · {}</a></li>",
+            html::anchor(i),
+            esc(&r.task),
+            esc(&r.model)
+        );
+    }
+}
+
+fn runs(h: &mut String, data: &ReportData, figures: &[Figure]) {
+    if data.runs.is_empty() {
+        h.push_str("<h2>Per task × model analyses</h2>\n");
+        html::not_computed(h);
+        return;
+    }
+    for (i, r) in data.runs.iter().enumerate() {
+        let _ = writeln!(
+            h,
+            "<h2 id=\"{}\">{} · {}</h2>",
+            html::anchor(i),
+            esc(&r.task),
+            esc(&r.model)
+        );
+        for section in RUN_SECTIONS {
+            let _ = writeln!(
+                h,
+                "<h3>{}</h3><p class=\"muted\">{}</p>",
+                section.heading,
+                esc(section.intro)
+            );
+            if html::figures_at(h, figures, Place::Run(i, section.part)) == 0 {
+                html::not_computed(h);
+            }
+        }
+    }
 }

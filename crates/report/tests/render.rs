@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::result::Result;
 use std::time::{Duration, Instant};
 
+use tunescope_report::results::{DistanceChange, SpatialSimilarity};
 use tunescope_report::*;
 
 const UPOS: [&str; 17] = [
@@ -192,7 +193,7 @@ fn synthetic() -> ReportData {
             test: curve_to(0.6, 0.73),
         },
     };
-    let cka = CkaMatrix {
+    let cka = CkaLayers {
         rows: layers.clone(),
         cols: layers.clone(),
         values: layers
@@ -206,27 +207,50 @@ fn synthetic() -> ReportData {
                     .collect()
             })
             .collect(),
+        n_rows: 200,
     };
-    let row = |task: &str, v: Version, acc: f64, cl: usize, sim: Option<f64>| TableARow {
+    let row = |task: &str, v: Version, acc: f64, cl: usize, sim: Option<f64>| TableAEntry {
         model: "bert-tiny-synthetic".into(),
         task: task.into(),
-        version: v,
-        layer: 6,
-        acc_mean: Some(acc),
-        acc_std: Some(0.3),
-        best_hidden: vec![256, 64],
-        n_clusters: Some(cl),
-        is_linear: Some(cl <= 18),
-        similarity: sim,
-        similarity_note: if sim.is_none() {
-            Some("not linear".into())
-        } else {
-            None
+        row: TableARow {
+            version: v.key().into(),
+            layer: 6,
+            acc_mean: Some(acc),
+            acc_std: Some(0.3),
+            best_hidden: Some(vec![256, 64]),
+            n_clusters: cl,
+            linear: cl <= 18,
+            train_rows_used: 1000,
+            train_rows_total: 1000,
+            train_test_similarity: SpatialSimilarity {
+                pearson: sim,
+                note: if sim.is_none() {
+                    Some("not linear".into())
+                } else {
+                    None
+                },
+                ..Default::default()
+            },
+            selectivity: Some(12.5),
+            mdl_compression: Some(3.25),
+            ..Default::default()
         },
-        degenerate: false,
-        selectivity: Some(12.5),
-        mdl_compression: Some(3.25),
-        ..Default::default()
+        paper: None,
+    };
+    let cross = |on: Option<&str>, change: Option<(usize, usize, f64)>, acc: f64| CrossTaskRow {
+        finetuned_on: on.map(String::from),
+        probing: "PS-fxn".into(),
+        layer: 6,
+        change: change.map(|(n_grew, n_shrank, mean)| DistanceChange {
+            delta: Vec::new(),
+            n_grew,
+            n_shrank,
+            n_unchanged: 0,
+            n_undefined: 0,
+            mean_change: Some(mean),
+        }),
+        acc: Some(acc),
+        n_clusters: None,
     };
     ReportData {
         title: format!("Synthetic study {EVIL_ATTR}"),
@@ -260,30 +284,9 @@ fn synthetic() -> ReportData {
             row("PS-fxn", Version::FineTuned, 85.08, 18, Some(0.44)),
         ],
         cross_task: Some(vec![
-            CrossTaskRow {
-                finetuned_on: None,
-                probing: "PS-fxn".into(),
-                n_inc: None,
-                n_dec: None,
-                mean_change: None,
-                acc: Some(87.75),
-            },
-            CrossTaskRow {
-                finetuned_on: Some("PS-fxn".into()),
-                probing: "PS-fxn".into(),
-                n_inc: Some(40),
-                n_dec: Some(0),
-                mean_change: Some(5.29),
-                acc: Some(89.58),
-            },
-            CrossTaskRow {
-                finetuned_on: Some("POS".into()),
-                probing: "PS-fxn".into(),
-                n_inc: Some(0),
-                n_dec: Some(40),
-                mean_change: Some(-1.68),
-                acc: Some(83.24),
-            },
+            cross(None, None, 0.8775),
+            cross(Some("PS-fxn"), Some((40, 0, 5.29)), 0.8958),
+            cross(Some("POS"), Some((0, 40, -1.68)), 0.8324),
         ]),
         runs: vec![
             TaskModelReport {
@@ -614,7 +617,13 @@ fn synthetic_study_renders_every_figure_as_wellformed_svg_with_csv() {
     let json_path = dir.join("report-data.json");
     std::fs::write(&json_path, data.to_json_pretty().unwrap()).unwrap();
     let read = ReportData::from_json_file(&json_path).unwrap();
-    assert_eq!(read.table_a, data.table_a);
+    // Table A and cross-task rows read back from the report's view of them: the same view.
+    assert_eq!(
+        read.to_json_pretty().unwrap(),
+        data.to_json_pretty().unwrap()
+    );
+    assert_eq!(read.table_a[1].n_clusters(), Some(20));
+    assert_eq!(read.cross_task.as_ref().unwrap()[1].n_inc(), Some(40));
     assert_eq!(read.runs[0].dynamics, data.runs[0].dynamics);
 }
 

@@ -101,12 +101,11 @@ fn summary(config: &Config, outcome: &study::Outcome) -> Result<String> {
     if !rows.is_empty() {
         let selected = rows
             .iter()
-            .find_map(|r| r.selected_on.clone())
+            .find_map(|r| r.row.probe_selected_on.clone())
             .unwrap_or_else(|| "dev".into());
-        let mode = rows
-            .iter()
-            .find_map(|r| r.undefined_pairs.clone())
-            .unwrap_or_else(|| "zero".into());
+        let mode = rows.first().map_or("zero", |r| {
+            r.row.train_test_similarity.undefined_pairs.as_str()
+        });
         let _ = writeln!(
             s,
             "Table A (test accuracy of the best MLP probe and of the best linear probe, both chosen \
@@ -114,9 +113,9 @@ fn summary(config: &Config, outcome: &study::Outcome) -> Result<String> {
         );
         // The study's rows are "original" / "fine-tuned"; an arm's fine-tuned rows carry its name.
         let label =
-            |r: &tunescope_report::TableARow| match tunescope_compare::arms::arm_of(&r.model) {
-                Some(arm) => format!("{} · {arm}", r.version.as_str()),
-                None => r.version.as_str().to_string(),
+            |r: &tunescope_report::TableAEntry| match tunescope_compare::arms::arm_of(&r.model) {
+                Some(arm) => format!("{} · {arm}", r.version().as_str()),
+                None => r.version().as_str().to_string(),
             };
         let w = rows
             .iter()
@@ -146,18 +145,23 @@ fn summary(config: &Config, outcome: &study::Outcome) -> Result<String> {
                 s,
                 "  {:w$} {:>5}  {:>14}  {:>10}  {:>14}  {:>8}  {:>6}  {:>10}  {:>9}",
                 label(&r),
-                r.layer,
-                pm(r.acc_mean, r.acc_std),
-                tunescope_model::probe::shape_name(&r.best_hidden),
-                pm(r.linear_acc_mean, r.linear_acc_std),
-                if r.degenerate {
+                r.row.layer,
+                pm(r.row.acc_mean, r.row.acc_std),
+                tunescope_model::probe::shape_name(
+                    r.row.best_hidden.as_deref().unwrap_or_default()
+                ),
+                pm(r.row.linear_acc_mean, r.row.linear_acc_std),
+                if r.degenerate() {
                     "degen.".into()
                 } else {
-                    r.n_clusters.map_or("–".into(), |n| n.to_string())
+                    r.n_clusters().map_or("–".into(), |n| n.to_string())
                 },
-                r.is_linear.map_or("–", |l| if l { "yes" } else { "no" }),
-                r.similarity.map_or("–".into(), |v| format!("{v:.3}")),
-                r.pairs_undefined.map_or("–".into(), |n| n.to_string()),
+                r.is_linear().map_or("–", |l| if l { "yes" } else { "no" }),
+                r.row
+                    .train_test_similarity
+                    .pearson
+                    .map_or("–".into(), |v| format!("{v:.3}")),
+                r.row.train_test_similarity.pairs_undefined.to_string(),
             );
             if let Some(p) = &r.paper {
                 let _ = writeln!(

@@ -288,7 +288,7 @@ pub fn run(config: &Config, quiet: bool, stop: Arc<AtomicBool>) -> Result<Outcom
 }
 
 /// Table A of a finished study (from `compare/`); empty when the comparisons did not run.
-pub fn table_a(config: &Config) -> Result<Vec<tunescope_report::TableARow>> {
+pub fn table_a(config: &Config) -> Result<Vec<tunescope_report::TableAEntry>> {
     if !config.run_dir().compare().is_dir() {
         return Ok(Vec::new());
     }

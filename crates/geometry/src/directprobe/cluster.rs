@@ -617,10 +617,15 @@ impl<'a> Greedy<'a> {
             .map(|(x, m)| (x - m) as f32)
             .collect();
         let qn = c32.iter().map(|v| v * v).sum::<f32>().sqrt();
+        // A screened distance and a bound on its error (rounding of the centroids to f32 and of
+        // the f32 sum), both far below these terms.
+        let screened = |s32: f32| {
+            let d32 = s32.sqrt();
+            (d32, 1e-3 * d32 + 1e-5 * (2.0 * qn + d32 + 1.0))
+        };
         // Certainly apart at screened squared distance `s32` (or any larger one).
         let apart = |k: usize, s32: f32| {
-            let d32 = s32.sqrt();
-            let err = 1e-3 * d32 + 1e-5 * (2.0 * qn + d32 + 1.0);
+            let (d32, err) = screened(s32);
             let rr = nodes[k].radius + radius;
             let reach = rr + TOUCH_TOL * (rr + f64::from(d32 + err)) + floor;
             f64::from(d32 - err) * (1.0 - 1e-6) > reach
@@ -629,8 +634,7 @@ impl<'a> Greedy<'a> {
             if apart(k, s32) {
                 return None;
             }
-            let d32 = s32.sqrt();
-            let err = 1e-3 * d32 + 1e-5 * (2.0 * qn + d32 + 1.0);
+            let (d32, err) = screened(s32);
             let rr = nodes[k].radius + radius;
             if f64::from(d32 + err) * (1.0 + 1e-6) < rr + floor {
                 return Some((d32, k));

@@ -147,6 +147,16 @@ pub(super) struct Rect {
     pub(super) h: f64,
 }
 
+/// The y scale of the plot rectangle `r` over the ticks' range (upwards).
+pub(super) fn y_scale(r: Rect, yt: &Ticks) -> Scale {
+    Scale {
+        d0: yt.lo,
+        d1: yt.hi,
+        r0: r.y + r.h,
+        r1: r.y,
+    }
+}
+
 /// The x and y scales of the plot rectangle `r` over the ticks' ranges (y upwards).
 pub(super) fn scales(r: Rect, xt: &Ticks, yt: &Ticks) -> (Scale, Scale) {
     let xs = Scale {
@@ -155,13 +165,113 @@ pub(super) fn scales(r: Rect, xt: &Ticks, yt: &Ticks) -> (Scale, Scale) {
         r0: r.x,
         r1: r.x + r.w,
     };
-    let ys = Scale {
-        d0: yt.lo,
-        d1: yt.hi,
-        r0: r.y + r.h,
-        r1: r.y,
-    };
-    (xs, ys)
+    (xs, y_scale(r, yt))
+}
+
+/// Top edge of a chart's plot area: below its (possibly wrapped) title.
+pub(super) fn plot_top(title: &str, width: f64) -> f64 {
+    34.0 + title_extra(title, width)
+}
+
+/// Room below an x/y plot for the tick labels and the x-axis title.
+pub(super) const XY_BOTTOM: f64 = 2.0 * TICK_SIZE + 30.0;
+
+/// Finishes an SVG opened with `svg_open` as a framed "no data" box at `(x, y, w, h)`.
+pub(super) fn no_data_chart(mut out: String, x: f64, y: f64, w: f64, h: f64) -> String {
+    no_data(&mut out, x, y, w, h);
+    out.push_str("</svg>");
+    out
+}
+
+/// The width an x/y chart of `width` × `height` needs so that a legend of `names` leaves
+/// [`MIN_PLOT_AREA`] to the plot; `None` when `width` is enough.
+pub(super) fn width_for_legend(
+    names: &[&str],
+    width: f64,
+    height: f64,
+    title: &str,
+) -> Option<f64> {
+    let est_h = height - 2.0 * TICK_SIZE - 64.0 - title_extra(title, width);
+    let leg = legend_width(names, est_h);
+    (width - leg < MIN_PLOT_AREA).then_some(leg + MIN_PLOT_AREA)
+}
+
+/// Smallest and largest x and y of points (`INFINITY`/`NEG_INFINITY` while empty).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Bounds {
+    pub(super) x0: f64,
+    pub(super) x1: f64,
+    pub(super) y0: f64,
+    pub(super) y1: f64,
+}
+
+impl Bounds {
+    /// No point yet.
+    pub(super) fn new() -> Bounds {
+        Bounds {
+            x0: f64::INFINITY,
+            x1: f64::NEG_INFINITY,
+            y0: f64::INFINITY,
+            y1: f64::NEG_INFINITY,
+        }
+    }
+
+    /// Takes in the point `(x, y)` when both are finite.
+    pub(super) fn add(&mut self, x: f64, y: f64) {
+        if x.is_finite() && y.is_finite() {
+            self.x0 = self.x0.min(x);
+            self.x1 = self.x1.max(x);
+            self.y0 = self.y0.min(y);
+            self.y1 = self.y1.max(y);
+        }
+    }
+
+    /// Whether no point was taken in.
+    pub(super) fn is_empty(&self) -> bool {
+        !self.x0.is_finite()
+    }
+}
+
+/// The plot rectangle of a chart `width` wide whose plot starts at `top` and is `plot_h`
+/// high: left of it the y tick labels of `yt`, right of it a legend `leg_w` wide.
+pub(super) fn plot_rect(width: f64, top: f64, plot_h: f64, leg_w: f64, yt: &Ticks) -> Rect {
+    let left = 34.0 + y_tick_width(yt, TICK_SIZE);
+    Rect {
+        x: left,
+        y: top,
+        w: (width - left - 16.0 - leg_w).max(40.0),
+        h: plot_h,
+    }
+}
+
+/// The x axis of an x/y chart: data range, integer ticks, whether it spans exactly the data
+/// ([`fit_x_ticks`]) and its title.
+pub(super) struct XAxis<'a> {
+    pub(super) lo: f64,
+    pub(super) hi: f64,
+    pub(super) integer: bool,
+    pub(super) exact: bool,
+    pub(super) label: &'a str,
+}
+
+/// An x/y chart's frame: the plot rectangle ([`plot_rect`]), x ticks fitted to its width, the
+/// axes drawn into `out` (titled `x.label` and `y_label`) and the scales.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn xy_frame(
+    out: &mut String,
+    width: f64,
+    top: f64,
+    plot_h: f64,
+    leg_w: f64,
+    x: XAxis,
+    yt: &Ticks,
+    y_label: &str,
+) -> (Rect, Scale, Scale) {
+    let r = plot_rect(width, top, plot_h, leg_w, yt);
+    let xt = fit_x_ticks(x.lo, x.hi, r.w, x.integer, TICK_SIZE, x.exact);
+    draw_axes(out, r, &xt, yt, x.label, y_label, TICK_SIZE);
+    let (xs, ys) = scales(r, &xt, yt);
+    (r, xs, ys)
 }
 
 /// Draws grid, axes, ticks and axis labels for numeric x and y axes.

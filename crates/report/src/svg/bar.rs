@@ -48,7 +48,7 @@ impl BarChart {
         } else {
             TICK_SIZE + 12.0
         };
-        let top = 34.0 + title_extra(&self.title, self.width);
+        let top = plot_top(&self.title, self.width);
         let plot_h = 240.0;
         let height = top + plot_h + cat_band + 10.0;
         let mut out = String::new();
@@ -64,29 +64,15 @@ impl BarChart {
         let width = self.width.max(leg_w + 200.0);
         svg_open(&mut out, width, height, &self.title);
         if n == 0 || !hi.is_finite() {
-            no_data(&mut out, 60.0, top, width - 80.0, plot_h);
-            out.push_str("</svg>");
-            return out;
+            return no_data_chart(out, 60.0, top, width - 80.0, plot_h);
         }
         if let Some((a, b)) = self.y_range {
             lo = a;
             hi = b;
         }
         let yt = nice_ticks(lo, hi.max(0.0), 6, false);
-        let left = 34.0 + y_tick_width(&yt, TICK_SIZE);
-        let plot_w = (width - left - 16.0 - leg_w).max(40.0);
-        let r = Rect {
-            x: left,
-            y: top,
-            w: plot_w,
-            h: plot_h,
-        };
-        let ys = Scale {
-            d0: yt.lo,
-            d1: yt.hi,
-            r0: r.y + r.h,
-            r1: r.y,
-        };
+        let r = plot_rect(width, top, plot_h, leg_w, &yt);
+        let ys = y_scale(r, &yt);
         out.push_str("<g class=\"grid\">");
         for &v in &yt.values {
             let _ = write!(
@@ -107,7 +93,7 @@ impl BarChart {
             );
         }
         out.push_str("</g>");
-        let gw = plot_w / n as f64;
+        let gw = r.w / n as f64;
         let k = self.series.len().max(1) as f64;
         let bw = (gw * 0.8 / k).min(40.0);
         let zero = ys.map(0.0f64.clamp(yt.lo, yt.hi));

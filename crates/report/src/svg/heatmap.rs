@@ -119,7 +119,7 @@ impl Heatmap {
         let grid_h = rows as f64 * cell;
         let legend_w = 110.0;
         let width = (left + grid_w + 24.0 + legend_w).max(360.0);
-        let top = 34.0 + title_extra(&self.title, width);
+        let top = plot_top(&self.title, width);
         let height = (top + grid_h + col_band + 30.0).max(top + 200.0);
         let mut out = String::new();
         svg_open(&mut out, width, height, &self.title);
@@ -138,9 +138,7 @@ impl Heatmap {
             }
         }
         if rows == 0 || cols == 0 {
-            no_data(&mut out, 40.0, top, width - 60.0, height - top - 20.0);
-            out.push_str("</svg>");
-            return out;
+            return no_data_chart(out, 40.0, top, width - 60.0, height - top - 20.0);
         }
         let (mut lo, mut hi) = finite
             .iter()

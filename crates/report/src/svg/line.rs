@@ -88,83 +88,51 @@ impl LineChart {
             .map(|s| s.name.as_str())
             .filter(|n| !n.is_empty())
             .collect();
-        let est_h = self.height - 2.0 * TICK_SIZE - 64.0 - title_extra(&self.title, self.width);
-        let leg = legend_width(&names, est_h);
-        if self.width - leg < MIN_PLOT_AREA {
+        if let Some(width) = width_for_legend(&names, self.width, self.height, &self.title) {
             let mut wider = self.clone();
-            wider.width = leg + MIN_PLOT_AREA;
+            wider.width = width;
             return wider.render_axes(log);
         }
         let mut out = String::new();
         svg_open(&mut out, self.width, self.height, &self.title);
-        let (mut x0, mut x1, mut y0, mut y1) = (
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-        );
+        let mut b = Bounds::new();
         for s in &self.series {
             for &(x, y) in &s.points {
-                if x.is_finite() && y.is_finite() {
-                    x0 = x0.min(x);
-                    x1 = x1.max(x);
-                    y0 = y0.min(y);
-                    y1 = y1.max(y);
-                }
+                b.add(x, y);
             }
             for &(x, lo, hi) in &s.band {
                 if x.is_finite() && lo.is_finite() && hi.is_finite() {
-                    y0 = y0.min(lo);
-                    y1 = y1.max(hi);
+                    b.y0 = b.y0.min(lo);
+                    b.y1 = b.y1.max(hi);
                 }
             }
         }
-        let top = 34.0 + title_extra(&self.title, self.width);
-        let bottom = 2.0 * TICK_SIZE + 30.0;
-        let names: Vec<&str> = self
-            .series
-            .iter()
-            .map(|s| s.name.as_str())
-            .filter(|n| !n.is_empty())
-            .collect();
-        let leg_w = legend_width(&names, self.height - top - bottom);
-        if !x0.is_finite() {
-            no_data(
-                &mut out,
-                60.0,
-                top,
-                self.width - 80.0,
-                self.height - top - bottom,
-            );
-            out.push_str("</svg>");
-            return out;
+        let top = plot_top(&self.title, self.width);
+        let plot_h = self.height - top - XY_BOTTOM;
+        let leg_w = legend_width(&names, plot_h);
+        if b.is_empty() {
+            return no_data_chart(out, 60.0, top, self.width - 80.0, plot_h);
         }
-        if let Some((a, b)) = self.y_range {
-            y0 = a;
-            y1 = b;
-        }
-        let plot_h = self.height - top - bottom;
+        let (y0, y1) = self.y_range.unwrap_or((b.y0, b.y1));
         let mut yt = nice_ticks(y0, y1, tick_budget(plot_h, TICK_SIZE + 10.0).min(7), log);
         yt.log10 = log;
-        let left = 34.0 + y_tick_width(&yt, TICK_SIZE);
-        let plot_w = (self.width - left - 16.0 - leg_w).max(40.0);
-        let xt = fit_x_ticks(x0, x1, plot_w, self.integer_x, TICK_SIZE, true);
-        let r = Rect {
-            x: left,
-            y: top,
-            w: plot_w,
-            h: plot_h,
+        let x = XAxis {
+            lo: b.x0,
+            hi: b.x1,
+            integer: self.integer_x,
+            exact: true,
+            label: &self.x_label,
         };
-        draw_axes(
+        let (r, xs, ys) = xy_frame(
             &mut out,
-            r,
-            &xt,
+            self.width,
+            top,
+            plot_h,
+            leg_w,
+            x,
             &yt,
-            &self.x_label,
             &self.y_label,
-            TICK_SIZE,
         );
-        let (xs, ys) = scales(r, &xt, &yt);
         let cy = |v: f64| ys.map(v.clamp(yt.lo, yt.hi));
         for s in &self.series {
             let ok: Vec<bool> = s

@@ -38,43 +38,25 @@ impl SmallMultiples {
         let cols = self.columns.max(1);
         let rows = self.panels.len().div_ceil(cols).max(1);
         let (pw, ph) = (190.0, 130.0);
-        let (mut x0, mut x1, mut y0, mut y1) = (
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-        );
+        let mut b = Bounds::new();
         for p in &self.panels {
             for &(x, y) in &p.points {
-                if x.is_finite() && y.is_finite() {
-                    x0 = x0.min(x);
-                    x1 = x1.max(x);
-                    y0 = y0.min(y);
-                    y1 = y1.max(y);
-                }
+                b.add(x, y);
             }
         }
-        let yt = nice_ticks(y0.min(0.0), y1, 4, false);
+        let yt = nice_ticks(b.y0.min(0.0), b.y1, 4, false);
         let yw = y_tick_width(&yt, 10.0);
         let left = 30.0 + yw;
         let width = left + cols as f64 * pw + 10.0;
-        let top = 34.0 + title_extra(&self.title, width);
+        let top = plot_top(&self.title, width);
         let height = top + rows as f64 * ph + 26.0;
         let mut out = String::new();
         svg_open(&mut out, width, height, &self.title);
-        if self.panels.is_empty() || !x0.is_finite() {
-            no_data(
-                &mut out,
-                left,
-                top,
-                width - left - 10.0,
-                height - top - 40.0,
-            );
-            out.push_str("</svg>");
-            return out;
+        if self.panels.is_empty() || b.is_empty() {
+            return no_data_chart(out, left, top, width - left - 10.0, height - top - 40.0);
         }
         let inner_w = pw - yw - 18.0;
-        let xt = fit_x_ticks(x0, x1, inner_w, self.integer_x, 10.0, true);
+        let xt = fit_x_ticks(b.x0, b.x1, inner_w, self.integer_x, 10.0, true);
         for (i, p) in self.panels.iter().enumerate() {
             let (c, r) = (i % cols, i / cols);
             let px = left + c as f64 * pw;
@@ -96,18 +78,7 @@ impl SmallMultiples {
                 " font-weight=\"600\"",
             );
             draw_axes(&mut out, rect, &xt, &yt, "", "", 10.0);
-            let xs = Scale {
-                d0: xt.lo,
-                d1: xt.hi,
-                r0: rect.x,
-                r1: rect.x + rect.w,
-            };
-            let ys = Scale {
-                d0: yt.lo,
-                d1: yt.hi,
-                r0: rect.y + rect.h,
-                r1: rect.y,
-            };
+            let (xs, ys) = scales(rect, &xt, &yt);
             for run in finite_runs(&p.points) {
                 let d: Vec<String> = run
                     .iter()

@@ -40,11 +40,9 @@ impl Scatter {
                 })
                 .collect();
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            let est_h = self.height - 2.0 * TICK_SIZE - 64.0 - title_extra(&self.title, self.width);
-            let leg = legend_width(&refs, est_h);
-            if self.width - leg < MIN_PLOT_AREA {
+            if let Some(width) = width_for_legend(&refs, self.width, self.height, &self.title) {
                 let mut wider = self.clone();
-                wider.width = leg + MIN_PLOT_AREA;
+                wider.width = width;
                 return wider.render();
             }
         }
@@ -56,9 +54,8 @@ impl Scatter {
             .copied()
             .filter(|p| p.0.is_finite() && p.1.is_finite())
             .collect();
-        let top = 34.0 + title_extra(&self.title, self.width);
-        let bottom = 2.0 * TICK_SIZE + 30.0;
-        let plot_h = self.height - top - bottom;
+        let top = plot_top(&self.title, self.width);
+        let plot_h = self.height - top - XY_BOTTOM;
         let mut used: Vec<usize> = pts.iter().map(|p| p.2).collect();
         used.sort_unstable();
         used.dedup();
@@ -76,39 +73,35 @@ impl Scatter {
             legend_width(&name_refs, plot_h)
         };
         if pts.is_empty() {
-            no_data(&mut out, 60.0, top, self.width - 80.0, plot_h);
-            out.push_str("</svg>");
-            return out;
+            return no_data_chart(out, 60.0, top, self.width - 80.0, plot_h);
         }
-        let (x0, x1, y0, y1) = pts.iter().fold(
-            (
-                f64::INFINITY,
-                f64::NEG_INFINITY,
-                f64::INFINITY,
-                f64::NEG_INFINITY,
-            ),
-            |(a, b, c, d), p| (a.min(p.0), b.max(p.0), c.min(p.1), d.max(p.1)),
+        let mut b = Bounds::new();
+        for p in &pts {
+            b.add(p.0, p.1);
+        }
+        let yt = nice_ticks(
+            b.y0,
+            b.y1,
+            tick_budget(plot_h, TICK_SIZE + 10.0).min(7),
+            false,
         );
-        let yt = nice_ticks(y0, y1, tick_budget(plot_h, TICK_SIZE + 10.0).min(7), false);
-        let left = 34.0 + y_tick_width(&yt, TICK_SIZE);
-        let plot_w = (self.width - left - 16.0 - leg_w).max(40.0);
-        let xt = fit_x_ticks(x0, x1, plot_w, false, TICK_SIZE, false);
-        let r = Rect {
-            x: left,
-            y: top,
-            w: plot_w,
-            h: plot_h,
+        let x = XAxis {
+            lo: b.x0,
+            hi: b.x1,
+            integer: false,
+            exact: false,
+            label: &self.x_label,
         };
-        draw_axes(
+        let (r, xs, ys) = xy_frame(
             &mut out,
-            r,
-            &xt,
+            self.width,
+            top,
+            plot_h,
+            leg_w,
+            x,
             &yt,
-            &self.x_label,
             &self.y_label,
-            TICK_SIZE,
         );
-        let (xs, ys) = scales(r, &xt, &yt);
         let radius = if pts.len() > 1500 {
             2.0
         } else if pts.len() > 300 {

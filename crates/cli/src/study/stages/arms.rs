@@ -36,7 +36,7 @@ fn method_label(c: &Config) -> String {
 pub fn add_arms(
     config: &Config,
     model: &str,
-    table_a: &mut Vec<rep::TableARow>,
+    table_a: &mut Vec<rep::TableAEntry>,
     runs: &mut Vec<rep::TaskModelReport>,
 ) -> Result<Option<rep::Arms>> {
     if config.arms.is_empty() {

@@ -43,9 +43,9 @@ pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportD
     let (mut table_a, mut run) =
         tunescope_compare::report_sections(&results, config.data.task.name(), &model);
     if let Some(pair) = &config.study.paper {
-        let last = table_a.iter().map(|r| r.layer).max();
-        for r in table_a.iter_mut().filter(|r| Some(r.layer) == last) {
-            let fine_tuned = r.version == tunescope_report::Version::FineTuned;
+        let last = table_a.iter().map(|r| r.row.layer).max();
+        for r in table_a.iter_mut().filter(|r| Some(r.row.layer) == last) {
+            let fine_tuned = r.version() == tunescope_report::Version::FineTuned;
             r.paper = Some(
                 tunescope_compare::paper::paper_row(pair, fine_tuned)
                     .map_err(|e| anyhow::anyhow!("[study] paper: {e}"))?,
