@@ -14,7 +14,7 @@
 //! permutations run in parallel and each draws from its own seeded stream, so results do not
 //! depend on the thread count.
 
-use crate::linalg::Matrix;
+use crate::linalg::{centred_faer, smaller_gram, Matrix};
 use crate::similarity::{
     check_rows, debiased_hsic_terms, prepare, rsa_distances, rsa_sample_rows, CkaEstimator,
     KnnCandidates, Prepared, RsaOptions, SimilarityError,
@@ -223,12 +223,9 @@ impl<'a> NullModel<'a> {
             prepare(a, CkaEstimator::Biased, Side::First)?,
             prepare(b, CkaEstimator::Biased, Side::Second)?,
         );
-        let centred = |m: &Matrix, mean: &[f64]| {
-            Mat::from_fn(m.rows(), m.cols(), |i, j| m.row(i)[j] - mean[j])
-        };
         Ok(NullModel {
-            a_centred: centred(a, &biased.0.mean),
-            b_centred: centred(b, &biased.1.mean),
+            a_centred: centred_faer(a, &biased.0.mean),
+            b_centred: centred_faer(b, &biased.1.mean),
             biased,
             debiased: (
                 prepare(a, CkaEstimator::Debiased, Side::First)?,
@@ -286,27 +283,8 @@ impl<'a> NullModel<'a> {
         } else {
             // σ(C)² are the eigenvalues of the smaller Gram matrix: a third of an SVD's time,
             // with an absolute error of about sqrt(ε)·σ₁ on small singular values.
-            let mut g = Mat::<f64>::zeros(d1.min(d2), d1.min(d2));
-            if d2 <= d1 {
-                matmul(
-                    g.as_mut(),
-                    Accum::Replace,
-                    c.transpose(),
-                    c.as_ref(),
-                    1.0,
-                    Par::Seq,
-                );
-            } else {
-                matmul(
-                    g.as_mut(),
-                    Accum::Replace,
-                    c.as_ref(),
-                    c.transpose(),
-                    1.0,
-                    Par::Seq,
-                );
-            }
-            g.self_adjoint_eigenvalues(faer::Side::Lower)
+            smaller_gram(c.as_ref())
+                .self_adjoint_eigenvalues(faer::Side::Lower)
                 .map_err(|_| SimilarityError::SvdNoConvergence)?
                 .iter()
                 .map(|&l| l.max(0.0).sqrt())

@@ -12,11 +12,9 @@
 //! rounding.
 
 use crate::calibrated::{null_permutation, CalibratedScore, MeasureKind};
-use crate::linalg::Matrix;
+use crate::linalg::{centred_faer, row_gram, Matrix};
 use crate::similarity::{debiased_hsic_of, SimilarityError};
 use crate::stats::Side;
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, Par};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -59,17 +57,7 @@ impl Side2 {
             return Err(SimilarityError::TooFewRows { needed: 4, got: n });
         }
         m.check_finite()?;
-        let mean = m.column_means();
-        let c = Mat::from_fn(n, m.cols(), |i, j| m.row(i)[j] - mean[j]);
-        let mut g = Mat::<f64>::zeros(n, n);
-        matmul(
-            g.as_mut(),
-            Accum::Replace,
-            c.as_ref(),
-            c.transpose(),
-            1.0,
-            Par::Seq,
-        );
+        let g = row_gram(centred_faer(m, &m.column_means()).as_ref());
         let gram: Vec<f64> = (0..n)
             .flat_map(|i| (0..n).map(move |j| (i, j)))
             .map(|(i, j)| g[(i.min(j), i.max(j))])

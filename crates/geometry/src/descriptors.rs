@@ -2,7 +2,10 @@
 //! dimension, anisotropy, effective rank and, with labels, neural collapse NC1 and the k-NN
 //! label accuracy.
 
-use crate::linalg::{gram_centered, symmetric_eigen, symmetric_eigenvalues, LinalgError, Matrix};
+use crate::linalg::{
+    centred_faer, gram_centered, smaller_gram, symmetric_eigen, symmetric_eigenvalues, LinalgError,
+    Matrix,
+};
 use crate::similarity::sum4;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -189,8 +192,6 @@ pub fn effective_rank(x: &Matrix) -> Result<f64, DescriptorError> {
 /// to rounding, several times faster on hundreds of columns. For code that computes it many
 /// times (the dynamics' snapshots); `tunescope geometry` keeps [`effective_rank`].
 pub fn effective_rank_blocked(x: &Matrix) -> Result<f64, DescriptorError> {
-    use faer::linalg::matmul::matmul;
-    use faer::{Accum, Mat, Par};
     if x.rows() < 2 {
         return Err(DescriptorError::TooFew {
             what: "rows",
@@ -200,29 +201,7 @@ pub fn effective_rank_blocked(x: &Matrix) -> Result<f64, DescriptorError> {
     }
     x.check_finite()?;
     let (n, d) = (x.rows(), x.cols());
-    let mean = x.column_means();
-    let c = Mat::from_fn(n, d, |i, j| x.row(i)[j] - mean[j]);
-    let k = n.min(d);
-    let mut g = Mat::<f64>::zeros(k, k);
-    if d <= n {
-        matmul(
-            g.as_mut(),
-            Accum::Replace,
-            c.transpose(),
-            c.as_ref(),
-            1.0,
-            Par::Seq,
-        );
-    } else {
-        matmul(
-            g.as_mut(),
-            Accum::Replace,
-            c.as_ref(),
-            c.transpose(),
-            1.0,
-            Par::Seq,
-        );
-    }
+    let g = smaller_gram(centred_faer(x, &x.column_means()).as_ref());
     let mut s: Vec<f64> = g
         .self_adjoint_eigenvalues(faer::Side::Lower)
         .map_err(|_| DescriptorError::Degenerate("eigenvalues did not converge".into()))?

@@ -789,6 +789,36 @@ pub fn nuclear_norm(a: &Matrix) -> Result<f64, LinalgError> {
     Ok(singular_values(a)?.iter().sum())
 }
 
+/// The rows of `m` minus `mean`, as a faer matrix (for faer's blocked products and eigen
+/// solvers).
+pub(crate) fn centred_faer(m: &Matrix, mean: &[f64]) -> faer::Mat<f64> {
+    faer::Mat::from_fn(m.rows(), m.cols(), |i, j| m.row(i)[j] - mean[j])
+}
+
+/// `c cᵀ` (rows × rows), sequential.
+pub(crate) fn row_gram(c: faer::MatRef<f64>) -> faer::Mat<f64> {
+    let mut g = faer::Mat::<f64>::zeros(c.nrows(), c.nrows());
+    faer::linalg::matmul::matmul(
+        g.as_mut(),
+        faer::Accum::Replace,
+        c,
+        c.transpose(),
+        1.0,
+        faer::Par::Seq,
+    );
+    g
+}
+
+/// The smaller of `cᵀc` and `c cᵀ` (they share their nonzero eigenvalues, the squared singular
+/// values of `c`), sequential.
+pub(crate) fn smaller_gram(c: faer::MatRef<f64>) -> faer::Mat<f64> {
+    if c.ncols() <= c.nrows() {
+        row_gram(c.transpose())
+    } else {
+        row_gram(c)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

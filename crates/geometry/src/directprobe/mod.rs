@@ -861,16 +861,19 @@ fn distances_from(
                 .then(|| points.gather(&clusters[k].members))
         })
         .collect();
+    // The largest certified margin of each cluster pair (smaller id first).
+    let mut margins: std::collections::HashMap<(usize, usize), f64> =
+        std::collections::HashMap::new();
+    for s in separations {
+        let m = margins.entry((s.i.min(s.j), s.i.max(s.j))).or_insert(0.0);
+        *m = m.max(s.above - s.below);
+    }
     pairs
         .into_par_iter()
         .map(|(i, j)| {
             let a = blocks[i].as_deref().expect("block of a listed cluster");
             let b = blocks[j].as_deref().expect("block of a listed cluster");
-            let certified = separations
-                .iter()
-                .filter(|s| (s.i.min(s.j), s.i.max(s.j)) == (i, j))
-                .map(|s| s.above - s.below)
-                .fold(0.0, f64::max);
+            let certified = margins.get(&(i, j)).copied().unwrap_or(0.0);
             let (ca, cb, _, radius) = centre_pair(a, b, points.d);
             Ok(ClusterDistance {
                 i,
