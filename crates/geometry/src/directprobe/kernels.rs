@@ -255,12 +255,8 @@ multiversion! {
     fn block_pairs(rows: &[f64], norms: &[f64], d: usize, i0: usize, i1: usize) -> Vec<RowPairs> = block_pairs_body
 }
 
-/// Mean and maximum pairwise Euclidean distance among the rows of `block` (`d` columns, at
-/// least two rows), from Gram entries of the rows centred on their mean. Deterministic for any
-/// thread count (per-row sums added in row order); blocks of rows meet cache-sized tiles of the
-/// later rows, so a cluster of 10⁴–10⁵ rows is not read from memory once per row.
-pub(crate) fn pairwise_mean_max(block: &[f64], d: usize) -> (f64, f64) {
-    use rayon::prelude::*;
+/// The rows of `block` centred on their mean, and their squared norms.
+fn centred_rows(block: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
     let n = block.len() / d;
     let mut mean = vec![0.0; d];
     for r in block.chunks_exact(d) {
@@ -273,10 +269,21 @@ pub(crate) fn pairwise_mean_max(block: &[f64], d: usize) -> (f64, f64) {
         .chunks_exact(d)
         .flat_map(|r| r.iter().zip(&mean).map(|(x, m)| x - m))
         .collect();
-    let norms: Vec<f64> = rows
+    let norms = rows
         .chunks_exact(d)
         .map(|r| r.iter().map(|v| v * v).sum())
         .collect();
+    (rows, norms)
+}
+
+/// Mean and maximum pairwise Euclidean distance among the rows of `block` (`d` columns, at
+/// least two rows), from Gram entries of the rows centred on their mean. Deterministic for any
+/// thread count (per-row sums added in row order); blocks of rows meet cache-sized tiles of the
+/// later rows, so a cluster of 10⁴–10⁵ rows is not read from memory once per row.
+pub(crate) fn pairwise_mean_max(block: &[f64], d: usize) -> (f64, f64) {
+    use rayon::prelude::*;
+    let n = block.len() / d;
+    let (rows, norms) = centred_rows(block, d);
     let starts: Vec<usize> = (0..n).step_by(PAIR_BLOCK).collect();
     let per_row: Vec<RowPairs> = starts
         .into_par_iter()
@@ -336,21 +343,7 @@ mod tests {
     /// `(n − i − 1) mod 4` by a sequential dot; sums in row order.
     fn pairwise_reference(block: &[f64], d: usize) -> (f64, f64) {
         let n = block.len() / d;
-        let mut mean = vec![0.0; d];
-        for r in block.chunks_exact(d) {
-            for (m, v) in mean.iter_mut().zip(r) {
-                *m += v;
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= n as f64);
-        let rows: Vec<f64> = block
-            .chunks_exact(d)
-            .flat_map(|r| r.iter().zip(&mean).map(|(x, m)| x - m))
-            .collect();
-        let norms: Vec<f64> = rows
-            .chunks_exact(d)
-            .map(|r| r.iter().map(|v| v * v).sum())
-            .collect();
+        let (rows, norms) = centred_rows(block, d);
         let (mut sum, mut max) = (0.0f64, 0.0f64);
         for i in 0..n {
             let a = &rows[i * d..(i + 1) * d];
