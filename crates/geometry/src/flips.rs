@@ -445,8 +445,13 @@ fn label_of(
         b.1 = b.1.max(w.lower);
     };
     let clear = |lower: f64, k: usize, above: f64| lower > above && lower > hulls[k].touch_floor(p);
+    // Every hull that may still be the nearest gets the first steps, as the nearest's upper
+    // bound decides how much the others must be refined.
+    let nearest_upper = bounds.iter().map(|b| b.0).fold(f64::INFINITY, f64::min);
+    for b in bounds.iter_mut().filter(|b| b.1 <= nearest_upper) {
+        refine(b, FW_STEPS, f64::NEG_INFINITY);
+    }
     bounds.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
-    refine(&mut bounds[0], FW_STEPS, f64::NEG_INFINITY);
     let (upper, _, first) = bounds[0];
     let ceiling = hulls[first].reported_at_most(p, upper);
     // Steps on the clusters the first does not clear yet.

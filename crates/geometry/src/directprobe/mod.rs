@@ -219,9 +219,11 @@ fn centre_pair(a: &[f64], b: &[f64], d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>,
     }
     c.iter_mut().for_each(|x| *x /= n as f64);
     let shift = |m: &[f64]| -> Vec<f64> {
-        m.chunks_exact(d)
-            .flat_map(|r| r.iter().zip(&c).map(|(x, y)| x - y))
-            .collect()
+        let mut out = Vec::with_capacity(m.len());
+        for r in m.chunks_exact(d) {
+            out.extend(r.iter().zip(&c).map(|(x, y)| x - y));
+        }
+        out
     };
     let (ca, cb) = (shift(a), shift(b));
     let radius = ca
