@@ -1,18 +1,31 @@
 //! The dynamics section's figures of the measures beyond the paper over the fine-tuning
 //! checkpoints (`docs/measures.md`): one figure per measure, one line per layer, each labelled
-//! similarity or descriptor, the CKAs with the envelope of their permutation-null bands. The
+//! similarity, distance or descriptor, the indices against the pre-trained space with the
+//! envelope of their permutation-null bands. The
 //! data types ([`crate::model::DynamicsMeasures`]) are in the model.
 
 use tunescope_data::csv::{opt_num, Csv};
 
 use crate::figures::{Builder, Ctx, Place, RunPart};
-use crate::model::Dynamics;
+use crate::model::{Dynamics, Series};
 #[cfg(test)]
 use crate::model::{DynamicsMeasure, DynamicsMeasureLayer, DynamicsMeasures};
 use crate::svg::{self, LineChart, LineSeries};
 
 fn at(v: &[Option<f64>], i: usize) -> Option<f64> {
     v.get(i).copied().flatten()
+}
+
+fn mean(s: &Series) -> Option<&Vec<f64>> {
+    Some(&s.values)
+}
+
+fn lower(s: &Series) -> Option<&Vec<f64>> {
+    s.ci.as_ref().map(|b| &b.lower)
+}
+
+fn upper(s: &Series) -> Option<&Vec<f64>> {
+    s.ci.as_ref().map(|b| &b.upper)
 }
 
 /// Adds one figure per measure of `d.measures` to the dynamics section of run `ctx`.
@@ -71,16 +84,46 @@ pub(crate) fn figures(b: &mut Builder, ctx: &Ctx, d: &Dynamics) {
             "null_mean",
             "null_std",
             "p_value",
+            "seeds_mean",
+            "seeds_lower",
+            "seeds_upper",
         ]);
+        let mut with_seeds = false;
         for (k, l) in meas.layers.iter().enumerate() {
+            let seed_at = |f: fn(&Series) -> Option<&Vec<f64>>, i: usize| {
+                l.seeds
+                    .as_ref()
+                    .and_then(f)
+                    .and_then(|v| v.get(i).copied())
+                    .filter(|v| v.is_finite())
+            };
+            // With several fine-tuning seeds the line is their mean, shaded its interval.
+            let (points, band): (Vec<(f64, f64)>, Vec<(f64, f64, f64)>) = match &l.seeds {
+                Some(_) => {
+                    with_seeds = true;
+                    (
+                        xs.iter()
+                            .enumerate()
+                            .map(|(i, &x)| (x, seed_at(mean, i).unwrap_or(f64::NAN)))
+                            .collect(),
+                        xs.iter()
+                            .enumerate()
+                            .filter_map(|(i, &x)| Some((x, seed_at(lower, i)?, seed_at(upper, i)?)))
+                            .collect(),
+                    )
+                }
+                None => (
+                    xs.iter()
+                        .enumerate()
+                        .map(|(i, &x)| (x, at(&l.values, i).unwrap_or(f64::NAN)))
+                        .collect(),
+                    Vec::new(),
+                ),
+            };
             chart.series.push(LineSeries {
                 name: format!("layer {}", l.layer),
-                points: xs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &x)| (x, at(&l.values, i).unwrap_or(f64::NAN)))
-                    .collect(),
-                band: Vec::new(),
+                points,
+                band,
                 color: svg::color(k + 1).into(),
                 dashed: false,
                 markers: xs.len() <= 30,
@@ -94,6 +137,9 @@ pub(crate) fn figures(b: &mut Builder, ctx: &Ctx, d: &Dynamics) {
                     opt_num(at(&l.null_mean, i)),
                     opt_num(at(&l.null_std, i)),
                     opt_num(at(&l.p_value, i)),
+                    opt_num(seed_at(mean, i)),
+                    opt_num(seed_at(lower, i)),
+                    opt_num(seed_at(upper, i)),
                 ]);
             }
         }
@@ -103,9 +149,21 @@ pub(crate) fn figures(b: &mut Builder, ctx: &Ctx, d: &Dynamics) {
             format!(
                 " Dashed with band: the lowest and highest null mean ± 2 sd over the layers, the \
                  same index with the snapshot's rows permuted ({} permutations), i.e. its value \
-                 for unrelated spaces of these shapes; per-layer nulls and p-values are in the CSV.",
-                m.permutations
+                 for unrelated spaces of these shapes; per-layer nulls and p-values (at least \
+                 1/{}) are in the CSV.",
+                meas.permutations,
+                meas.permutations + 1
             )
+        };
+        let seeds = if with_seeds {
+            format!(
+                " Over {} fine-tuning seeds: each layer's line is the mean over the seeds, shaded \
+                 its 95 % bootstrap interval (the CSV's value and null columns are the first \
+                 seed's run).",
+                m.seeds
+            )
+        } else {
+            String::new()
         };
         b.push(
             format!(
@@ -116,7 +174,7 @@ pub(crate) fn figures(b: &mut Builder, ctx: &Ctx, d: &Dynamics) {
             place,
             &format!(
                 "{} ({reading}) at every fine-tuning snapshot, on the same {} {} units at every \
-                 layer and snapshot. {}{null}",
+                 layer and snapshot. {}{null}{seeds}",
                 meas.name, m.units, m.split, meas.about
             ),
             chart.render(),
@@ -144,6 +202,7 @@ mod tests {
             name: key.into(),
             kind: kind.into(),
             about: "about".into(),
+            permutations: if null { 20 } else { 0 },
             layers: vec![layer(1, null), layer(2, null)],
         };
         let data = ReportData {
@@ -158,6 +217,7 @@ mod tests {
                         permutations: 20,
                         measures: vec![
                             measure("debiased_cka", "similarity", true),
+                            measure("procrustes_angular", "distance", true),
                             measure("nc1", "descriptor", false),
                         ],
                     }),
@@ -185,6 +245,15 @@ mod tests {
             "{}",
             cka.csv
         );
+        let procrustes = figs
+            .iter()
+            .find(|f| f.name == "pos-m-dynamics-measure-procrustes-angular")
+            .expect("the Procrustes figure");
+        assert!(procrustes
+            .caption
+            .contains("a distance to the pre-trained space: smaller is more alike"));
+        assert!(procrustes.svg.contains("null mean ± 2 sd"));
+        assert!(procrustes.csv.contains("\n1,10,distance,0.5,0,0.01,0.01\n"));
         let nc1 = figs
             .iter()
             .find(|f| f.name == "pos-m-dynamics-measure-nc1")
