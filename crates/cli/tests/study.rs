@@ -1475,7 +1475,8 @@ fn mask_hex64(text: &str) -> String {
 /// memorisation, a cross-task entry) are byte-identical to the ones the study wrote before the
 /// stages were reshaped (`tests/fixtures/tiny-study.sha256`, written by the earlier code with
 /// `TUNESCOPE_BLESS=1`; float results are compared bit for bit, so the fixture holds for the
-/// x86-64 libtorch CPU kernels it was made with).
+/// x86-64 libtorch CPU kernels it was made with). Re-blessed since by changes that move floats
+/// in their last digits only, each named in its commit (e.g. the eigen-solver's move to faer).
 #[test]
 fn tiny_study_results_are_unchanged() {
     let dir = scratch("golden");

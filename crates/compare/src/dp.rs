@@ -303,13 +303,32 @@ pub fn remeasure(
     settings: DirectProbeSettings,
     assignment: &[usize],
 ) -> Result<(DirectProbeSummary, LabelMetrics, Clustering)> {
+    remeasure_seeded(
+        v,
+        labels,
+        settings,
+        assignment,
+        &mut dp::DistanceSeeds::default(),
+    )
+}
+
+/// [`remeasure`] with the hull distances warm-started from `seeds` (the same clustering
+/// measured in a nearby space, e.g. the previous checkpoint), which then hold this space's.
+pub fn remeasure_seeded(
+    v: &LabelledVectors,
+    labels: &[String],
+    settings: DirectProbeSettings,
+    assignment: &[usize],
+    seeds: &mut dp::DistanceSeeds,
+) -> Result<(DirectProbeSummary, LabelMetrics, Clustering)> {
     let clustering = Clustering::from_assignment(assignment, &v.labels)?;
     let (points, span) = points_of(v)?;
-    let metrics = dp::label_metrics(
+    let metrics = dp::label_metrics_seeded(
         &points,
         &clustering.clusters,
         labels.len(),
         settings.min_cluster_size,
+        seeds,
     )?;
     let mut summary = summarise(settings, labels, v.rows, 0, v, &clustering, &metrics);
     summary.span_dropped = span.dropped();

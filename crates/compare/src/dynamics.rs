@@ -166,6 +166,8 @@ pub fn compute(s: &Settings, run: &RunDir, progress: &dyn Fn(String)) -> Result<
         let mut centroids = Vec::new();
         let mut first: Option<DirectProbeSummary> = None;
         let mut clusters = 0;
+        // Each snapshot's hull distances start from the previous snapshot's nearest points.
+        let mut seeds = tunescope_geometry::directprobe::DistanceSeeds::default();
         let mut tracker = s.measures.enabled.then(|| dm::LayerTracker::new(layer));
         for snap in &snaps {
             let v = load_layer(run, &snap.model, "train", layer, &labels)?;
@@ -195,7 +197,7 @@ pub fn compute(s: &Settings, run: &RunDir, progress: &dyn Fn(String)) -> Result<
                 snap.model
             );
             let (summary, _, clustering) =
-                cdp::remeasure(&v.select(rows), &labels, settings, assignment)
+                cdp::remeasure_seeded(&v.select(rows), &labels, settings, assignment, &mut seeds)
                     .with_context(|| format!("measuring {} layer {layer}", snap.model))?;
             clusters = clustering.n_clusters();
             min_distance.push(summary.outside_min());

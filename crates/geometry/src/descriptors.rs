@@ -161,14 +161,19 @@ pub fn centred_singular_values(x: &Matrix) -> Result<Vec<f64>, DescriptorError> 
     } else {
         gram_centered(&c.transpose(), None)
     };
-    let mut s: Vec<f64> = symmetric_eigenvalues(&gram)?
-        .iter()
-        .map(|&l| l.max(0.0).sqrt())
-        .collect();
-    let floor =
-        s.first().copied().unwrap_or(0.0) * ((x.rows().max(x.cols()) as f64) * f64::EPSILON).sqrt();
+    Ok(floored_singular_values(
+        &symmetric_eigenvalues(&gram)?,
+        x.rows().max(x.cols()),
+    ))
+}
+
+/// `sqrt(max(λ, 0))` of the Gram eigenvalues `lambda` (descending), those at or below
+/// `sqrt(size·ε)·σ₁` set to 0 (see [`centred_singular_values`]).
+fn floored_singular_values(lambda: &[f64], size: usize) -> Vec<f64> {
+    let mut s: Vec<f64> = lambda.iter().map(|&l| l.max(0.0).sqrt()).collect();
+    let floor = s.first().copied().unwrap_or(0.0) * (size as f64 * f64::EPSILON).sqrt();
     s.iter_mut().filter(|v| **v <= floor).for_each(|v| *v = 0.0);
-    Ok(s)
+    s
 }
 
 /// Effective rank (Roy & Vetterli 2007): `exp(−Σ pₖ ln pₖ)` with `pₖ = σₖ / Σ σ` the normalised
@@ -187,10 +192,10 @@ pub fn effective_rank(x: &Matrix) -> Result<f64, DescriptorError> {
     })
 }
 
-/// [`effective_rank`] with the eigenvalues of the smaller Gram matrix from faer's blocked
-/// solver instead of this crate's Householder/QL one ([`symmetric_eigenvalues`]): the same value
-/// to rounding, several times faster on hundreds of columns. For code that computes it many
-/// times (the dynamics' snapshots); `tunescope geometry` keeps [`effective_rank`].
+/// [`effective_rank`] with the smaller Gram matrix from faer's blocked product, run
+/// sequentially, instead of this crate's parallel [`gram_centered`]: the same value to rounding.
+/// For code that computes it many times from parallel workers (the dynamics' snapshots);
+/// `tunescope geometry` keeps [`effective_rank`].
 pub fn effective_rank_blocked(x: &Matrix) -> Result<f64, DescriptorError> {
     if x.rows() < 2 {
         return Err(DescriptorError::TooFew {
@@ -200,17 +205,12 @@ pub fn effective_rank_blocked(x: &Matrix) -> Result<f64, DescriptorError> {
         });
     }
     x.check_finite()?;
-    let (n, d) = (x.rows(), x.cols());
     let g = smaller_gram(centred_faer(x, &x.column_means()).as_ref());
-    let mut s: Vec<f64> = g
+    let mut lambda = g
         .self_adjoint_eigenvalues(faer::Side::Lower)
-        .map_err(|_| DescriptorError::Degenerate("eigenvalues did not converge".into()))?
-        .iter()
-        .map(|&l| l.max(0.0).sqrt())
-        .collect();
-    s.sort_by(|a, b| b.total_cmp(a));
-    let floor = s.first().copied().unwrap_or(0.0) * ((n.max(d) as f64) * f64::EPSILON).sqrt();
-    s.iter_mut().filter(|v| **v <= floor).for_each(|v| *v = 0.0);
+        .map_err(|_| LinalgError::NoConvergence)?;
+    lambda.sort_by(|a, b| b.total_cmp(a));
+    let s = floored_singular_values(&lambda, x.rows().max(x.cols()));
     effective_rank_of(&s).ok_or_else(|| {
         DescriptorError::Degenerate("all rows are equal; effective rank undefined".into())
     })

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::OnceLock;
 use tunescope_data::csv::field as csv_field;
 
 /// How a unit's prediction changed.
@@ -280,9 +281,11 @@ const GRAM_MAX_ROWS: usize = 4096;
 /// `clustering` over `points`) whose convex hull is nearest, ties to the lower cluster id — the
 /// label of [`crate::directprobe::predict`]'s first ranked cluster, without ranking them all.
 ///
-/// Per test point, one pass over every cluster's rows gives the products that a few cheap
-/// Frank–Wolfe steps in the Gram space of each cluster's rows turn into certified bounds on
-/// every hull distance. When every other cluster's lower bound exceeds the most `predict` can
+/// Per test point, one pass over every cluster's rows gives the products, and with them bounds
+/// on every hull distance (the nearest row; the hyperplane normal to the point minus the
+/// centroid). Where these leave the decision open, a few cheap Frank–Wolfe steps in the Gram
+/// space of the cluster's rows (the Gram matrix made when first needed) tighten them, with
+/// certified bounds. When every other cluster's lower bound exceeds the most `predict` can
 /// report for the cluster with the smallest upper bound, that cluster wins without a
 /// nearest-point run (the common case). Otherwise the clusters are visited smallest upper
 /// bound first: the first gets its exact hull distance `best`, computed as `predict` computes
@@ -322,10 +325,11 @@ fn labels_with(
         .par_iter()
         .map(|c| CentredHull::new(points.gather(&c.members), d))
         .collect();
-    let grams: Vec<Option<Vec<f64>>> = hulls
-        .par_iter()
-        .zip(&clustering.clusters)
-        .map(|(h, c)| (c.members.len() <= gram_max).then(|| h.gram()))
+    // Gram matrices of the hulls small enough for one, made when a test point first needs it.
+    let grams: Vec<Option<OnceLock<Vec<f64>>>> = clustering
+        .clusters
+        .iter()
+        .map(|c| (c.members.len() <= gram_max).then(OnceLock::new))
         .collect();
     // Every hull's centred rows as a matrix, and their products with the centroid: a block of
     // test points meets a hull in one matrix product, `q·x = p·x − c·x`.
@@ -392,16 +396,18 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// and the products `q·x` with hull `k`'s centred rows (`q` = `p` − its centroid).
 fn label_of(
     hulls: &[CentredHull],
-    grams: &[Option<Vec<f64>>],
+    grams: &[Option<OnceLock<Vec<f64>>>],
     clustering: &Clustering,
     p: &[f64],
     pp: f64,
     products: impl Fn(usize) -> (f64, Vec<f64>),
 ) -> Result<usize, ProbeError> {
-    // (upper bound, lower bound, cluster id) of every hull distance.
+    // (upper bound, lower bound, cluster id) of every hull distance: first the bounds the
+    // products give at once (the nearest row; the hyperplane normal to `p` − the centroid),
+    // then Frank–Wolfe steps only where they can change the decision.
     let mut bounds: Vec<(f64, f64, usize)> = Vec::with_capacity(hulls.len());
-    let mut solvers = Vec::with_capacity(hulls.len());
-    for (k, (h, gram)) in hulls.iter().zip(grams).enumerate() {
+    let mut products_of: Vec<Option<(f64, Vec<f64>, usize)>> = Vec::with_capacity(hulls.len());
+    for (k, h) in hulls.iter().enumerate() {
         let (qq, a) = products(k);
         let near = (0..a.len())
             .min_by(|&i, &j| {
@@ -410,37 +416,48 @@ fn label_of(
                 di.total_cmp(&dj)
             })
             .unwrap_or(0);
-        match gram {
-            Some(gram) => {
-                let mut w = Wolfe::new(gram, a, qq, h.radius().max(pp.sqrt()), near);
-                w.run(FW_STEPS, f64::INFINITY);
-                bounds.push((w.upper, w.lower, k));
-                solvers.push(Some(w));
-            }
-            None => {
-                let reach = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let lower = if qq > 0.0 {
-                    (qq - reach) / qq.sqrt()
-                } else {
-                    0.0
-                };
-                let upper = (qq - 2.0 * a[near] + h.norm(near)).max(0.0).sqrt();
-                bounds.push((upper * (1.0 + 1e-9), lower * (1.0 - 1e-9), k));
-                solvers.push(None);
-            }
-        }
+        let reach = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let lower = if qq > 0.0 {
+            (qq - reach) / qq.sqrt()
+        } else {
+            0.0
+        };
+        let upper = (qq - 2.0 * a[near] + h.norm(near)).max(0.0).sqrt();
+        bounds.push((upper * (1.0 + 1e-9), lower * (1.0 - 1e-9), k));
+        products_of.push(Some((qq, a, near)));
     }
+    let mut solvers: Vec<Option<Wolfe>> = (0..hulls.len()).map(|_| None).collect();
+    // Frank–Wolfe steps on hull `b.2` (the first `steps` regardless, then up to `FW_MORE` until
+    // its lower bound exceeds `above`), tightening its bounds.
+    let mut refine = |b: &mut (f64, f64, usize), steps: usize, above: f64| {
+        let k = b.2;
+        let Some(gram) = &grams[k] else { return };
+        if solvers[k].is_none() {
+            let gram = gram.get_or_init(|| hulls[k].gram());
+            let (qq, a, near) = products_of[k].take().expect("products of each hull");
+            let mut w = Wolfe::new(gram, a, qq, hulls[k].radius().max(pp.sqrt()), near);
+            w.run(steps, f64::INFINITY);
+            solvers[k] = Some(w);
+        }
+        let w = solvers[k].as_mut().expect("solver just made");
+        w.run(FW_MORE, above);
+        b.0 = b.0.min(w.upper);
+        b.1 = b.1.max(w.lower);
+    };
     let clear = |lower: f64, k: usize, above: f64| lower > above && lower > hulls[k].touch_floor(p);
+    // Every hull that may still be the nearest gets the first steps, as the nearest's upper
+    // bound decides how much the others must be refined.
+    let nearest_upper = bounds.iter().map(|b| b.0).fold(f64::INFINITY, f64::min);
+    for b in bounds.iter_mut().filter(|b| b.1 <= nearest_upper) {
+        refine(b, FW_STEPS, f64::NEG_INFINITY);
+    }
     bounds.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
     let (upper, _, first) = bounds[0];
     let ceiling = hulls[first].reported_at_most(p, upper);
-    // Cheap steps on the clusters the first does not clear yet.
+    // Steps on the clusters the first does not clear yet.
     for b in bounds[1..].iter_mut() {
         if !clear(b.1, b.2, ceiling) {
-            if let Some(w) = solvers[b.2].as_mut() {
-                w.run(FW_MORE, ceiling.max(hulls[b.2].touch_floor(p)));
-                b.1 = w.lower;
-            }
+            refine(b, FW_STEPS, ceiling.max(hulls[b.2].touch_floor(p)));
         }
     }
     if bounds[1..]
@@ -465,7 +482,7 @@ fn label_of(
     Ok(clustering.clusters[best.1].label)
 }
 
-/// Frank–Wolfe steps on every hull before the first decision.
+/// Frank–Wolfe steps on a hull whose first bounds leave the decision open.
 const FW_STEPS: usize = 20;
 /// Further steps on a hull that the first decision leaves open.
 const FW_MORE: usize = 200;

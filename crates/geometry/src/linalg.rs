@@ -1,7 +1,7 @@
 //! Small dense linear algebra on row-major `f64` matrices: the matrix type shared by the
 //! similarity, PCA and statistics modules, a deterministic parallel `AᵀB`, and a symmetric
-//! eigen-decomposition (Householder tridiagonalisation + implicit QL, as in EISPACK
-//! `tred2`/`tql2`) used for PCA, singular values and nuclear norms.
+//! eigen-decomposition (faer's, under a fixed order and sign convention) used for PCA,
+//! DirectProbe's span, singular values and nuclear norms.
 
 use rayon::prelude::*;
 use std::ops::{Index, IndexMut};
@@ -55,12 +55,10 @@ pub enum LinalgError {
         /// Column of the first non-finite value.
         col: usize,
     },
-    /// The QL iteration did not converge (does not happen for finite symmetric input).
-    #[error("eigen-decomposition did not converge for eigenvalue {index}")]
-    NoConvergence {
-        /// Index of the eigenvalue being computed.
-        index: usize,
-    },
+    /// The eigen-solver's iteration did not converge (does not happen for finite symmetric
+    /// input).
+    #[error("symmetric eigen-decomposition did not converge")]
+    NoConvergence,
 }
 
 /// Dense row-major `rows × cols` matrix of `f64`; element `(i, j)` is `data[i * cols + j]`.
@@ -500,34 +498,49 @@ fn cross_chunk(
 pub struct SymmetricEigen {
     /// Eigenvalues in descending order.
     pub values: Vec<f64>,
-    /// Orthonormal eigenvectors as **rows**: row `i` belongs to `values[i]`. Signs are as the
-    /// algorithm leaves them (deterministic, but not normalised).
+    /// Orthonormal eigenvectors as **rows**: row `i` belongs to `values[i]`; each row's entry of
+    /// largest magnitude (the first on exact ties) is positive.
     pub vectors: Matrix,
 }
 
-/// Symmetric eigen-decomposition by Householder reduction to tridiagonal form and the implicit QL
-/// algorithm (EISPACK `tred2` + `tql2`, as in JAMA). Only `(A + Aᵀ)/2` is used. `O(d³)`; fine for
-/// `d` up to about a thousand.
+/// Symmetric eigen-decomposition of `(A + Aᵀ)/2` by faer's self-adjoint solver (Householder
+/// tridiagonalisation, then implicit QR below 128 rows and divide and conquer above).
+///
+/// Convention, so that results are reproducible: eigenvalues in descending order (equal values
+/// in the order faer returns them); eigenvector signs normalised so that each vector's entry of
+/// largest magnitude (the first on exact ties) is positive. faer runs sequentially
+/// (`Par::Seq`), so the bits do not depend on the thread count; faer chooses its SIMD kernels
+/// at run time, so another CPU family may differ in the last bits.
 pub fn symmetric_eigen(a: &Matrix) -> Result<SymmetricEigen, LinalgError> {
     let n = check_square(a)?;
-    if n == 0 {
-        return Ok(SymmetricEigen {
-            values: Vec::new(),
-            vectors: Matrix::zeros(0, 0),
-        });
+    let (s, u) = faer_evd(a, true)?;
+    let order = descending(&s);
+    let values = order.iter().map(|&i| s[i]).collect();
+    let mut data = Vec::with_capacity(n * n);
+    for &i in &order {
+        let col = u.col(i);
+        let mut big = 0;
+        for k in 1..n {
+            if col[k].abs() > col[big].abs() {
+                big = k;
+            }
+        }
+        let sign = if col[big] < 0.0 { -1.0 } else { 1.0 };
+        data.extend((0..n).map(|k| sign * col[k]));
     }
-    let mut v = Matrix::new(n, n, symmetrised(a))?;
-    let mut d = vec![0.0; n];
-    let mut e = vec![0.0; n];
-    tred2(&mut v.data, n, &mut d, &mut e, true);
-    // `tred2` stores V column-major, i.e. the buffer holds Vᵀ row-major: eigenvector i is row i.
-    let mut w = v;
-    tql2(Some(&mut w.data), n, &mut d, &mut e)?;
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&i, &j| d[j].total_cmp(&d[i]).then(i.cmp(&j)));
-    let values = order.iter().map(|&i| d[i]).collect();
-    let vectors = w.select_rows(&order);
-    Ok(SymmetricEigen { values, vectors })
+    Ok(SymmetricEigen {
+        values,
+        vectors: Matrix::new(n, n, data)?,
+    })
+}
+
+/// Eigenvalues of a symmetric matrix in descending order: [`symmetric_eigen`] without the
+/// eigenvectors (faer's tridiagonal QR on the values alone; equal to the full decomposition's
+/// values to rounding, about `1e-15·‖A‖₂`, but not bit for bit above 128 rows).
+pub fn symmetric_eigenvalues(a: &Matrix) -> Result<Vec<f64>, LinalgError> {
+    check_square(a)?;
+    let (s, _) = faer_evd(a, false)?;
+    Ok(descending(&s).iter().map(|&i| s[i]).collect())
 }
 
 /// The order of a finite square matrix.
@@ -542,230 +555,43 @@ fn check_square(a: &Matrix) -> Result<usize, LinalgError> {
     Ok(a.rows)
 }
 
-/// `(A + Aᵀ)/2` of a square matrix, row-major.
-fn symmetrised(a: &Matrix) -> Vec<f64> {
+/// faer's eigenvalues (ascending) and, with `vectors`, eigenvectors as columns of `(A + Aᵀ)/2`,
+/// sequentially.
+fn faer_evd(a: &Matrix, vectors: bool) -> Result<(Vec<f64>, faer::Mat<f64>), LinalgError> {
+    use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors};
     let n = a.rows;
-    let mut v = vec![0.0; n * n];
-    for i in 0..n {
-        for j in 0..n {
-            v[i * n + j] = 0.5 * (a.data[i * n + j] + a.data[j * n + i]);
-        }
-    }
-    v
+    let sym = faer::Mat::<f64>::from_fn(n, n, |i, j| 0.5 * (a.data[i * n + j] + a.data[j * n + i]));
+    let mut s = faer::diag::Diag::<f64>::zeros(n);
+    let m = if vectors { n } else { 0 };
+    let mut u = faer::Mat::<f64>::zeros(m, m);
+    let compute = if vectors {
+        ComputeEigenvectors::Yes
+    } else {
+        ComputeEigenvectors::No
+    };
+    let mut mem = faer::dyn_stack::MemBuffer::new(self_adjoint_evd_scratch::<f64>(
+        n,
+        compute,
+        faer::Par::Seq,
+        Default::default(),
+    ));
+    self_adjoint_evd(
+        sym.as_ref(),
+        s.as_mut(),
+        vectors.then(|| u.as_mut()),
+        faer::Par::Seq,
+        faer::dyn_stack::MemStack::new(&mut mem),
+        Default::default(),
+    )
+    .map_err(|_| LinalgError::NoConvergence)?;
+    Ok(((0..n).map(|i| s[i]).collect(), u))
 }
 
-/// Eigenvalues of a symmetric matrix in descending order: the reduction and QL iteration of
-/// [`symmetric_eigen`] without accumulating eigenvectors (bit-identical values, about a quarter
-/// of the work).
-pub fn symmetric_eigenvalues(a: &Matrix) -> Result<Vec<f64>, LinalgError> {
-    let n = check_square(a)?;
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    let mut v = symmetrised(a);
-    let mut d = vec![0.0; n];
-    let mut e = vec![0.0; n];
-    tred2(&mut v, n, &mut d, &mut e, false);
-    tql2(None, n, &mut d, &mut e)?;
-    d.sort_by(|x, y| y.total_cmp(x));
-    Ok(d)
-}
-
-/// Householder tridiagonalisation (EISPACK `tred2`): on return `v` holds the accumulated orthogonal
-/// transform `V` (only with `accumulate`), `d` the diagonal and `e[1..]` the sub-diagonal. `V` is
-/// stored column-major (`V[i][j]` at `j·n + i`) so the `O(n³)` inner loops, which run down
-/// columns, are contiguous; the input is symmetric, so its layout does not matter.
-#[allow(clippy::needless_range_loop)]
-fn tred2(v: &mut [f64], n: usize, d: &mut [f64], e: &mut [f64], accumulate: bool) {
-    let idx = |i: usize, j: usize| j * n + i;
-    for j in 0..n {
-        d[j] = v[idx(n - 1, j)];
-    }
-    for i in (1..n).rev() {
-        let mut scale = 0.0;
-        let mut h = 0.0;
-        for k in 0..i {
-            scale += d[k].abs();
-        }
-        if scale == 0.0 {
-            e[i] = d[i - 1];
-            for j in 0..i {
-                d[j] = v[idx(i - 1, j)];
-                v[idx(i, j)] = 0.0;
-                v[idx(j, i)] = 0.0;
-            }
-        } else {
-            for k in 0..i {
-                d[k] /= scale;
-                h += d[k] * d[k];
-            }
-            let mut f = d[i - 1];
-            let mut g = h.sqrt();
-            if f > 0.0 {
-                g = -g;
-            }
-            e[i] = scale * g;
-            h -= f * g;
-            d[i - 1] = f - g;
-            for j in 0..i {
-                e[j] = 0.0;
-            }
-            for j in 0..i {
-                f = d[j];
-                v[idx(j, i)] = f;
-                g = e[j] + v[idx(j, j)] * f;
-                for k in j + 1..i {
-                    g += v[idx(k, j)] * d[k];
-                    e[k] += v[idx(k, j)] * f;
-                }
-                e[j] = g;
-            }
-            f = 0.0;
-            for j in 0..i {
-                e[j] /= h;
-                f += e[j] * d[j];
-            }
-            let hh = f / (h + h);
-            for j in 0..i {
-                e[j] -= hh * d[j];
-            }
-            for j in 0..i {
-                f = d[j];
-                g = e[j];
-                for k in j..i {
-                    v[idx(k, j)] -= f * e[k] + g * d[k];
-                }
-                d[j] = v[idx(i - 1, j)];
-                v[idx(i, j)] = 0.0;
-            }
-        }
-        d[i] = h;
-    }
-    if !accumulate {
-        // The accumulation below moves the diagonal through row n − 1 without changing it.
-        for j in 0..n {
-            d[j] = v[idx(j, j)];
-        }
-        e[0] = 0.0;
-        return;
-    }
-    for i in 0..n - 1 {
-        v[idx(n - 1, i)] = v[idx(i, i)];
-        v[idx(i, i)] = 1.0;
-        let h = d[i + 1];
-        if h != 0.0 {
-            for k in 0..=i {
-                d[k] = v[idx(k, i + 1)] / h;
-            }
-            for j in 0..=i {
-                let mut g = 0.0;
-                for k in 0..=i {
-                    g += v[idx(k, i + 1)] * v[idx(k, j)];
-                }
-                for k in 0..=i {
-                    v[idx(k, j)] -= g * d[k];
-                }
-            }
-        }
-        for k in 0..=i {
-            v[idx(k, i + 1)] = 0.0;
-        }
-    }
-    for j in 0..n {
-        d[j] = v[idx(n - 1, j)];
-        v[idx(n - 1, j)] = 0.0;
-    }
-    v[idx(n - 1, n - 1)] = 1.0;
-    e[0] = 0.0;
-}
-
-/// Implicit QL on the tridiagonal `(d, e)` (EISPACK `tql2`); `w` holds the transform from
-/// [`tred2`] as `Vᵀ` row-major, so the rotations of eigenvector pairs touch contiguous rows and
-/// eigenvector `i` ends up in row `i` (`None`: eigenvalues only).
-#[allow(clippy::needless_range_loop)]
-fn tql2(
-    mut w: Option<&mut [f64]>,
-    n: usize,
-    d: &mut [f64],
-    e: &mut [f64],
-) -> Result<(), LinalgError> {
-    const MAX_ITER: usize = 60;
-    for i in 1..n {
-        e[i - 1] = e[i];
-    }
-    e[n - 1] = 0.0;
-    let mut f = 0.0;
-    let mut tst1: f64 = 0.0;
-    let eps = f64::EPSILON;
-    for l in 0..n {
-        tst1 = tst1.max(d[l].abs() + e[l].abs());
-        let mut m = l;
-        while m < n - 1 && e[m].abs() > eps * tst1 {
-            m += 1;
-        }
-        if m > l {
-            let mut iter = 0;
-            loop {
-                iter += 1;
-                if iter > MAX_ITER {
-                    return Err(LinalgError::NoConvergence { index: l });
-                }
-                let mut g = d[l];
-                let mut p = (d[l + 1] - g) / (2.0 * e[l]);
-                let mut r = p.hypot(1.0);
-                if p < 0.0 {
-                    r = -r;
-                }
-                d[l] = e[l] / (p + r);
-                d[l + 1] = e[l] * (p + r);
-                let dl1 = d[l + 1];
-                let mut h = g - d[l];
-                for i in l + 2..n {
-                    d[i] -= h;
-                }
-                f += h;
-                p = d[m];
-                let mut c = 1.0;
-                let mut c2 = c;
-                let mut c3 = c;
-                let el1 = e[l + 1];
-                let mut s = 0.0;
-                let mut s2 = 0.0;
-                for i in (l..m).rev() {
-                    c3 = c2;
-                    c2 = c;
-                    s2 = s;
-                    g = c * e[i];
-                    h = c * p;
-                    r = p.hypot(e[i]);
-                    e[i + 1] = s * r;
-                    s = e[i] / r;
-                    c = p / r;
-                    p = c * d[i] - s * g;
-                    d[i + 1] = h + s * (c * g + s * d[i]);
-                    if let Some(w) = w.as_deref_mut() {
-                        let (lo, hi) = w.split_at_mut((i + 1) * n);
-                        let wi = &mut lo[i * n..];
-                        let wi1 = &mut hi[..n];
-                        for (x, y) in wi.iter_mut().zip(wi1.iter_mut()) {
-                            let hv = *y;
-                            *y = s * *x + c * hv;
-                            *x = c * *x - s * hv;
-                        }
-                    }
-                }
-                p = -s * s2 * c3 * el1 * e[l] / dl1;
-                e[l] = s * p;
-                d[l] = c * p;
-                if e[l].abs() <= eps * tst1 {
-                    break;
-                }
-            }
-        }
-        d[l] += f;
-        e[l] = 0.0;
-    }
-    Ok(())
+/// Indices of `s` by descending value, equal values by index.
+fn descending(s: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..s.len()).collect();
+    order.sort_by(|&i, &j| s[j].total_cmp(&s[i]).then(i.cmp(&j)));
+    order
 }
 
 /// Singular values of `A` in descending order, as `sqrt(max(λ, 0))` of the eigenvalues of the
@@ -900,7 +726,7 @@ mod tests {
 
     #[test]
     fn eigen_reconstructs_and_is_orthonormal() {
-        for &n in &[1usize, 2, 3, 10, 40] {
+        for &n in &[1usize, 2, 3, 10, 40, 150] {
             let x = lcg_matrix(n + 3, n, n as u64);
             let a = cross_product(&x, &x).unwrap();
             let eig = symmetric_eigen(&a).unwrap();
@@ -942,10 +768,38 @@ mod tests {
         }
         let eig = symmetric_eigen(&d).unwrap();
         assert_eq!(eig.values, vec![5.0, 5.0, 0.0, -1.0]);
+        // Sign convention: the entry of largest magnitude is positive.
+        let a = Matrix::from_rows(&[[1.0, -2.0], [-2.0, 1.0]]).unwrap();
+        let eig = symmetric_eigen(&a).unwrap();
+        assert!((eig.values[0] - 3.0).abs() < 1e-14);
+        let v0 = eig.vectors.row(0);
+        assert!(v0[0] > 0.0 && (v0[0] + v0[1]).abs() < 1e-14, "{v0:?}");
+        let a = Matrix::from_rows(&[[4.0, 0.0], [0.0, 1.0]]).unwrap();
+        let v = symmetric_eigen(&a.transpose().matmul(&a).unwrap())
+            .unwrap()
+            .vectors;
+        assert_eq!(v.as_slice(), &[1.0, 0.0, 0.0, 1.0]);
         assert!(symmetric_eigen(&Matrix::zeros(2, 3)).is_err());
         let mut bad = Matrix::identity(2);
         bad[(0, 1)] = f64::NAN;
         assert!(symmetric_eigen(&bad).is_err());
+    }
+
+    #[test]
+    fn eigen_does_not_depend_on_the_thread_count() {
+        let x = lcg_matrix(300, 200, 9);
+        let a = gram_centered(&x, Some(&x.column_means()));
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| symmetric_eigen(&a).unwrap());
+        let four = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap()
+            .install(|| symmetric_eigen(&a).unwrap());
+        assert_eq!(one, four);
     }
 
     #[test]

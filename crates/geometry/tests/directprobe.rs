@@ -684,3 +684,45 @@ fn hulls_closer_than_the_inputs_precision_touch() {
         assert!(cd.distance > floor, "{cd:?}");
     }
 }
+
+#[test]
+fn warm_started_distances_across_snapshots_match_cold_ones() {
+    use tunescope_geometry::stats::Rng;
+    // Four labelled Gaussian blobs in 20-D, then three "checkpoints": the same units moved a
+    // little each time, measured with the first space's clusters.
+    let (n, d) = (800, 20);
+    let mut rng = Rng::new(11);
+    let labels: Vec<usize> = (0..n).map(|i| i % 4).collect();
+    let mut x: Vec<f64> = (0..n * d)
+        .map(|k| rng.normal() + if k % d == labels[k / d] { 4.0 } else { 0.0 })
+        .collect();
+    let c = dp::probe(
+        &Points::new(x.clone(), n, d).unwrap(),
+        &labels,
+        &dp::Options::default(),
+    )
+    .unwrap();
+    let mut seeds = dp::DistanceSeeds::default();
+    for snapshot in 0..4 {
+        if snapshot > 0 {
+            x.iter_mut()
+                .enumerate()
+                .for_each(|(k, v)| *v = 1.02 * *v + 0.05 * rng.normal() + 0.01 * (k % 3) as f64);
+        }
+        let p = Points::new(x.clone(), n, d).unwrap();
+        let cold = dp::label_metrics(&p, &c.clusters, 4, 0).unwrap();
+        let warm = dp::label_metrics_seeded(&p, &c.clusters, 4, 0, &mut seeds).unwrap();
+        for (a, b) in cold.vec.iter().zip(&warm.vec) {
+            assert_eq!((a.0, a.1), (b.0, b.1));
+            assert!(
+                (a.2 - b.2).abs() <= 1e-8 * a.2.max(1e-12),
+                "snapshot {snapshot}, labels {} {}: cold {} warm {}",
+                a.0,
+                a.1,
+                a.2,
+                b.2
+            );
+        }
+        assert_eq!(cold.inside_mean, warm.inside_mean);
+    }
+}

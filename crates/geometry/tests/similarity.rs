@@ -748,14 +748,80 @@ fn mutual_knn_breaks_ties_by_index_also_under_permutation() {
 }
 
 #[test]
-fn eigenvalues_alone_equal_those_of_the_full_decomposition() {
-    for (n, seed) in [(1, 1), (2, 2), (9, 3), (40, 4)] {
+fn eigen_decomposition_matches_numpy_eigh_under_the_sign_convention() {
+    // scripts/reference/eigen_reference.py: numpy.linalg.eigh of exact integer Gram matrices,
+    // values descending, separated eigenvalues' vectors with the largest entry positive.
+    let fx = load_fixture("eigen.json");
+    for case in fx["cases"].as_array().expect("cases") {
+        let name = case["name"].as_str().expect("name");
+        let d = case["cols"].as_u64().expect("cols") as usize;
+        let a = match case.get("matrix") {
+            Some(m) => Matrix::new(d, d, vec_of(m)).unwrap(),
+            None => {
+                let n = case["rows"].as_u64().expect("rows") as usize;
+                let x = Matrix::new(n, d, vec_of(&case["x"])).unwrap();
+                cross_product(&x, &x).unwrap()
+            }
+        };
+        let want = vec_of(&case["values"]);
+        let norm = want[0].abs().max(want[d - 1].abs());
+        let eig = symmetric_eigen(&a).unwrap();
+        let values_only = symmetric_eigenvalues(&a).unwrap();
+        for (k, w) in want.iter().enumerate() {
+            for (what, got) in [("values", eig.values[k]), ("values only", values_only[k])] {
+                assert!(
+                    (got - w).abs() <= 1e-13 * norm,
+                    "{name} {what}[{k}]: got {got}, want {w}"
+                );
+            }
+        }
+        let vectors = case["vectors"].as_array().expect("vectors");
+        for (k, v) in case["distinct"]
+            .as_array()
+            .expect("distinct")
+            .iter()
+            .zip(vectors)
+        {
+            let k = k.as_u64().expect("index") as usize;
+            for (j, (g, w)) in eig.vectors.row(k).iter().zip(vec_of(v)).enumerate() {
+                assert!(
+                    (g - w).abs() <= 1e-10,
+                    "{name} vector {k}[{j}]: got {g}, want {w}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn eigen_decomposition_is_reproducible_and_values_agree_with_the_values_only_path() {
+    // 150 rows: faer's divide and conquer (from 128 rows) for the vectors, QR for the values.
+    for (n, seed) in [(1, 1), (2, 2), (9, 3), (40, 4), (150, 5)] {
         let g = gaussian(n + 3, n, seed);
         let a = cross_product(&g, &g).unwrap();
+        let eig = symmetric_eigen(&a).unwrap();
         assert_eq!(
-            symmetric_eigenvalues(&a).unwrap(),
-            symmetric_eigen(&a).unwrap().values
+            eig,
+            symmetric_eigen(&a).unwrap(),
+            "n = {n}: same input, same bits"
         );
+        let values = symmetric_eigenvalues(&a).unwrap();
+        assert_eq!(values, symmetric_eigenvalues(&a).unwrap());
+        for (x, y) in values.iter().zip(&eig.values) {
+            assert!(
+                (x - y).abs() <= 1e-13 * eig.values[0],
+                "n = {n}: {x} vs {y}"
+            );
+        }
+        for i in 0..n {
+            let row = eig.vectors.row(i);
+            let big = row.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let first = row.iter().position(|v| v.abs() == big).unwrap();
+            assert!(
+                row[first] > 0.0,
+                "n = {n}: vector {i} breaks the sign convention"
+            );
+        }
     }
     let s = singular_values(&gaussian(7, 3, 5)).unwrap();
     assert!(s.windows(2).all(|w| w[0] >= w[1]) && s[2] > 0.0);

@@ -219,9 +219,11 @@ fn centre_pair(a: &[f64], b: &[f64], d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>,
     }
     c.iter_mut().for_each(|x| *x /= n as f64);
     let shift = |m: &[f64]| -> Vec<f64> {
-        m.chunks_exact(d)
-            .flat_map(|r| r.iter().zip(&c).map(|(x, y)| x - y))
-            .collect()
+        let mut out = Vec::with_capacity(m.len());
+        for r in m.chunks_exact(d) {
+            out.extend(r.iter().zip(&c).map(|(x, y)| x - y));
+        }
+        out
     };
     let (ca, cb) = (shift(a), shift(b));
     let radius = ca
@@ -511,14 +513,17 @@ pub fn hulls_intersect(points: &Points, a: &[usize], b: &[usize]) -> Result<Over
 /// the LP is not consulted.
 fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
     let (ca, cb, _, radius) = centre_pair(a, b, d);
-    distance_centred(&ca, &cb, d, radius, None, 0.0)
+    Ok(distance_centred(&ca, &cb, d, radius, None, 0.0, &[])?.0)
 }
 
 /// [`distance_blocks`] on blocks already translated near the origin, `radius` the largest row
 /// norm of both (the scale of the tolerances); `start` is the first direction (by default the
 /// difference of the blocks' centroids). `certified`: a lower bound on the distance known
 /// beforehand (the margin of a separating hyperplane, else 0) that a stalled iteration keeps;
-/// the iteration itself runs as without it, so converged distances do not change.
+/// the iteration itself runs as without it, so converged distances do not change. `seed`: a
+/// corral (row pairs of `ca` and `cb` with convex weights) to start from, e.g. the same pair's
+/// in a nearby space. Returns the distance and, when the iteration converged with a
+/// separating hyperplane, its final corral (else empty).
 fn distance_centred(
     ca: &[f64],
     cb: &[f64],
@@ -526,9 +531,10 @@ fn distance_centred(
     radius: f64,
     start: Option<&[f64]>,
     certified: f64,
-) -> Result<f64, ProbeError> {
+    seed: &[(usize, usize, f64)],
+) -> Result<(f64, mnp::Corral), ProbeError> {
     if radius == 0.0 {
-        return Ok(0.0);
+        return Ok((0.0, Vec::new()));
     }
     let tol = TOUCH_TOL * radius;
     let params = MnpParams {
@@ -538,7 +544,11 @@ fn distance_centred(
         rel_gap: DIST_REL_GAP,
         max_iter: 50 * (d + 2),
     };
-    let mut res = min_norm_point_ws(ca, cb, d, &params, start, usize::MAX, &[]);
+    let mut res = min_norm_point_ws(ca, cb, d, &params, start, usize::MAX, seed);
+    if !seed.is_empty() && matches!(res, Mnp::Stalled { .. }) {
+        // A corral from another space may be degenerate in this one: start afresh.
+        res = min_norm_point_ws(ca, cb, d, &params, start, usize::MAX, &[]);
+    }
     let (mut lo, mut up) = (certified.max(0.0), f64::INFINITY);
     // A stall from accumulated round-off in the corral: restart from the best hyperplane found,
     // keeping the best certified bounds.
@@ -585,8 +595,8 @@ fn distance_centred(
             }
         }
     }
-    match res {
-        Mnp::Separated { upper, .. } => Ok(upper),
+    let distance = match res {
+        Mnp::Separated { upper, corral, .. } => return Ok((upper, corral)),
         Mnp::Touching { .. } => Ok(0.0),
         // Numerically converged: the certified bounds agree.
         Mnp::Stalled { .. } if lo > tol && up - lo <= DIST_ABS_TOL * radius => Ok(up),
@@ -618,7 +628,8 @@ fn distance_centred(
                 "hull distance did not converge (bounds {lo:.6e} .. {up:.6e})"
             ))),
         },
-    }
+    };
+    Ok((distance?, Vec::new()))
 }
 
 /// Exact minimum Euclidean distance between the hulls of rows `a` and rows `b` (0 if they
@@ -684,7 +695,7 @@ impl CentredHull {
         let q: Vec<f64> = p.iter().zip(&self.centre).map(|(x, c)| x - c).collect();
         let radius = self.radius.max(dot(&q, &q).sqrt());
         let start: Vec<f64> = q.iter().map(|v| -v).collect();
-        distance_centred(&self.rows, &q, self.d, radius, Some(&start), 0.0)
+        Ok(distance_centred(&self.rows, &q, self.d, radius, Some(&start), 0.0, &[])?.0)
     }
 
     /// Whether [`Self::distance_to`] of `p` certainly exceeds `threshold`: the nearest-point
@@ -826,7 +837,7 @@ pub fn cluster_distances(
     clusters: &[cluster::Cluster],
     ids: &[usize],
 ) -> Result<Vec<ClusterDistance>, ProbeError> {
-    distances_from(points, clusters, ids, &[])
+    distances_from(points, clusters, ids, &[], None)
 }
 
 /// [`cluster_distances`] for the clusters of a [`probe`] run: the margin of the separating
@@ -838,14 +849,28 @@ pub fn clustering_distances(
     clustering: &Clustering,
     ids: &[usize],
 ) -> Result<Vec<ClusterDistance>, ProbeError> {
-    distances_from(points, &clustering.clusters, ids, &clustering.separations)
+    distances_from(
+        points,
+        &clustering.clusters,
+        ids,
+        &clustering.separations,
+        None,
+    )
 }
+
+/// The final nearest-point corrals of cluster-pair distances (rows of each cluster's member
+/// list, keyed by the pair of cluster ids): warm starts for the same clusters in a nearby
+/// space, such as the same units at the next fine-tuning checkpoint. A warm-started distance
+/// converges to the same criterion (relative gap 1e-10) as a cold one.
+#[derive(Debug, Clone, Default)]
+pub struct DistanceSeeds(std::collections::HashMap<(usize, usize), mnp::Corral>);
 
 fn distances_from(
     points: &Points,
     clusters: &[cluster::Cluster],
     ids: &[usize],
     separations: &[Separation],
+    mut seeds: Option<&mut DistanceSeeds>,
 ) -> Result<Vec<ClusterDistance>, ProbeError> {
     let mut pairs = Vec::new();
     for (x, &i) in ids.iter().enumerate() {
@@ -868,20 +893,31 @@ fn distances_from(
         let m = margins.entry((s.i.min(s.j), s.i.max(s.j))).or_insert(0.0);
         *m = m.max(s.above - s.below);
     }
-    pairs
+    let warm = seeds.as_deref();
+    let found: Vec<(ClusterDistance, mnp::Corral)> = pairs
         .into_par_iter()
         .map(|(i, j)| {
             let a = blocks[i].as_deref().expect("block of a listed cluster");
             let b = blocks[j].as_deref().expect("block of a listed cluster");
             let certified = margins.get(&(i, j)).copied().unwrap_or(0.0);
+            let seed = warm
+                .and_then(|s| s.0.get(&(i, j)))
+                .map_or(&[][..], |c| &c[..]);
             let (ca, cb, _, radius) = centre_pair(a, b, points.d);
-            Ok(ClusterDistance {
-                i,
-                j,
-                distance: distance_centred(&ca, &cb, points.d, radius, None, certified)?,
-            })
+            let (distance, corral) =
+                distance_centred(&ca, &cb, points.d, radius, None, certified, seed)?;
+            Ok((ClusterDistance { i, j, distance }, corral))
         })
-        .collect()
+        .collect::<Result<_, ProbeError>>()?;
+    Ok(found
+        .into_iter()
+        .map(|(cd, corral)| {
+            if let Some(s) = seeds.as_deref_mut() {
+                s.0.insert((cd.i, cd.j), corral);
+            }
+            cd
+        })
+        .collect())
 }
 
 /// Label-level summaries of the fine-tuning paper's code (`develop_run`).
@@ -929,6 +965,62 @@ pub fn label_metrics_with(
     min_cluster_size: usize,
     known: Option<&[ClusterDistance]>,
 ) -> Result<LabelMetrics, ProbeError> {
+    metrics_from(
+        points,
+        clusters,
+        n_labels,
+        min_cluster_size,
+        |kept| match known {
+            Some(k) => {
+                let keep: std::collections::HashSet<usize> = kept.iter().copied().collect();
+                let have: Vec<ClusterDistance> = k
+                    .iter()
+                    .filter(|c| keep.contains(&c.i) && keep.contains(&c.j))
+                    .cloned()
+                    .collect();
+                let n_pairs = kept
+                    .iter()
+                    .enumerate()
+                    .map(|(x, &i)| {
+                        kept[x + 1..]
+                            .iter()
+                            .filter(|&&j| clusters[i].label != clusters[j].label)
+                            .count()
+                    })
+                    .sum::<usize>();
+                if have.len() == n_pairs {
+                    Ok(have)
+                } else {
+                    cluster_distances(points, clusters, kept)
+                }
+            }
+            None => cluster_distances(points, clusters, kept),
+        },
+    )
+}
+
+/// [`label_metrics`] with the cluster distances warm-started from `seeds` (the same clusters'
+/// corrals in a nearby space), which then hold this space's corrals.
+pub fn label_metrics_seeded(
+    points: &Points,
+    clusters: &[cluster::Cluster],
+    n_labels: usize,
+    min_cluster_size: usize,
+    seeds: &mut DistanceSeeds,
+) -> Result<LabelMetrics, ProbeError> {
+    metrics_from(points, clusters, n_labels, min_cluster_size, |kept| {
+        distances_from(points, clusters, kept, &[], Some(seeds))
+    })
+}
+
+/// [`LabelMetrics`] from the distances `distances` gives for the kept clusters.
+fn metrics_from(
+    points: &Points,
+    clusters: &[cluster::Cluster],
+    n_labels: usize,
+    min_cluster_size: usize,
+    distances: impl FnOnce(&[usize]) -> Result<Vec<ClusterDistance>, ProbeError>,
+) -> Result<LabelMetrics, ProbeError> {
     let (kept, dropped): (Vec<usize>, Vec<usize>) =
         (0..clusters.len()).partition(|&k| clusters[k].members.len() > min_cluster_size);
     if let Some(c) = clusters.iter().find(|c| c.label >= n_labels) {
@@ -937,32 +1029,7 @@ pub fn label_metrics_with(
             c.label
         )));
     }
-    let dists = match known {
-        Some(k) => {
-            let keep: std::collections::HashSet<usize> = kept.iter().copied().collect();
-            let have: Vec<ClusterDistance> = k
-                .iter()
-                .filter(|c| keep.contains(&c.i) && keep.contains(&c.j))
-                .cloned()
-                .collect();
-            let n_pairs = kept
-                .iter()
-                .enumerate()
-                .map(|(x, &i)| {
-                    kept[x + 1..]
-                        .iter()
-                        .filter(|&&j| clusters[i].label != clusters[j].label)
-                        .count()
-                })
-                .sum::<usize>();
-            if have.len() == n_pairs {
-                have
-            } else {
-                cluster_distances(points, clusters, &kept)?
-            }
-        }
-        None => cluster_distances(points, clusters, &kept)?,
-    };
+    let dists = distances(&kept)?;
     let mut sum = vec![vec![0.0; n_labels]; n_labels];
     let mut cnt = vec![vec![0usize; n_labels]; n_labels];
     let mut pair_min: Vec<Vec<Option<f64>>> = vec![vec![None; n_labels]; n_labels];
