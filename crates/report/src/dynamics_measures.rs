@@ -98,28 +98,23 @@ pub(crate) fn figures(b: &mut Builder, ctx: &Ctx, d: &Dynamics) {
                     .filter(|v| v.is_finite())
             };
             // With several fine-tuning seeds the line is their mean, shaded its interval.
-            let (points, band): (Vec<(f64, f64)>, Vec<(f64, f64, f64)>) = match &l.seeds {
-                Some(_) => {
-                    with_seeds = true;
-                    (
-                        xs.iter()
-                            .enumerate()
-                            .map(|(i, &x)| (x, seed_at(mean, i).unwrap_or(f64::NAN)))
-                            .collect(),
-                        xs.iter()
-                            .enumerate()
-                            .filter_map(|(i, &x)| Some((x, seed_at(lower, i)?, seed_at(upper, i)?)))
-                            .collect(),
-                    )
-                }
-                None => (
-                    xs.iter()
-                        .enumerate()
-                        .map(|(i, &x)| (x, at(&l.values, i).unwrap_or(f64::NAN)))
-                        .collect(),
-                    Vec::new(),
-                ),
-            };
+            with_seeds |= l.seeds.is_some();
+            let points: Vec<(f64, f64)> = xs
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| {
+                    let y = match l.seeds {
+                        Some(_) => seed_at(mean, i),
+                        None => at(&l.values, i),
+                    };
+                    (x, y.unwrap_or(f64::NAN))
+                })
+                .collect();
+            let band: Vec<(f64, f64, f64)> = xs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, &x)| Some((x, seed_at(lower, i)?, seed_at(upper, i)?)))
+                .collect();
             chart.series.push(LineSeries {
                 name: format!("layer {}", l.layer),
                 points,
@@ -189,6 +184,66 @@ mod tests {
     use crate::model::{ReportData, TaskModelReport};
 
     #[test]
+    fn with_seeds_each_line_is_their_mean_with_its_interval() {
+        let layer = DynamicsMeasureLayer {
+            layer: 3,
+            values: vec![Some(1.0), Some(0.4)],
+            null_mean: vec![Some(0.0); 2],
+            null_std: vec![Some(0.01); 2],
+            p_value: vec![Some(0.01); 2],
+            seeds: Some(Series {
+                values: vec![1.0, 0.5],
+                ci: Some(crate::model::Band {
+                    lower: vec![1.0, 0.25],
+                    upper: vec![1.0, 0.75],
+                }),
+            }),
+        };
+        let data = ReportData {
+            runs: vec![TaskModelReport {
+                task: "pos".into(),
+                model: "m".into(),
+                dynamics: Some(Dynamics {
+                    updates: vec![0, 10],
+                    measures: Some(DynamicsMeasures {
+                        split: "train".into(),
+                        units: 40,
+                        permutations: 20,
+                        seeds: 3,
+                        measures: vec![DynamicsMeasure {
+                            key: "rsa".into(),
+                            name: "RSA".into(),
+                            kind: "similarity".into(),
+                            about: "about".into(),
+                            permutations: 20,
+                            layers: vec![layer],
+                        }],
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let figs = crate::sections::build(&data);
+        let rsa = figs
+            .iter()
+            .find(|f| f.name == "pos-m-dynamics-measure-rsa")
+            .expect("the RSA figure");
+        assert!(
+            rsa.caption.contains("Over 3 fine-tuning seeds"),
+            "{}",
+            rsa.caption
+        );
+        assert!(
+            rsa.csv
+                .contains("\n3,10,similarity,0.4,0,0.01,0.01,0.5,0.25,0.75\n"),
+            "{}",
+            rsa.csv
+        );
+    }
+
+    #[test]
     fn one_figure_per_measure_with_its_kind_csv_and_null_band() {
         let layer = |l: usize, null: bool| DynamicsMeasureLayer {
             layer: l,
@@ -196,6 +251,7 @@ mod tests {
             null_mean: if null { vec![Some(0.0); 2] } else { vec![] },
             null_std: if null { vec![Some(0.01); 2] } else { vec![] },
             p_value: if null { vec![Some(0.01); 2] } else { vec![] },
+            seeds: None,
         };
         let measure = |key: &str, kind: &str, null: bool| DynamicsMeasure {
             key: key.into(),
@@ -215,6 +271,7 @@ mod tests {
                         split: "train".into(),
                         units: 40,
                         permutations: 20,
+                        seeds: 0,
                         measures: vec![
                             measure("debiased_cka", "similarity", true),
                             measure("procrustes_angular", "distance", true),
@@ -237,11 +294,11 @@ mod tests {
             .contains("a similarity to the pre-trained space"));
         assert!(cka.caption.contains("20 permutations"));
         assert!(cka.svg.contains("null mean ± 2 sd"));
-        assert!(cka
-            .csv
-            .starts_with("layer,update,kind,value,null_mean,null_std,p_value\n"));
+        assert!(cka.csv.starts_with(
+            "layer,update,kind,value,null_mean,null_std,p_value,seeds_mean,seeds_lower,seeds_upper\n"
+        ));
         assert!(
-            cka.csv.contains("\n2,10,similarity,0.5,0,0.01,0.01\n"),
+            cka.csv.contains("\n2,10,similarity,0.5,0,0.01,0.01,,,\n"),
             "{}",
             cka.csv
         );
@@ -253,13 +310,20 @@ mod tests {
             .caption
             .contains("a distance to the pre-trained space: smaller is more alike"));
         assert!(procrustes.svg.contains("null mean ± 2 sd"));
-        assert!(procrustes.csv.contains("\n1,10,distance,0.5,0,0.01,0.01\n"));
+        assert!(procrustes
+            .csv
+            .contains("\n1,10,distance,0.5,0,0.01,0.01,,,\n"));
+        assert!(!procrustes.caption.contains("fine-tuning seeds"));
         let nc1 = figs
             .iter()
             .find(|f| f.name == "pos-m-dynamics-measure-nc1")
             .expect("the NC1 figure");
         assert!(nc1.caption.contains("a descriptor"));
         assert!(!nc1.svg.contains("null mean"));
-        assert!(nc1.csv.contains("\n1,0,descriptor,1,,,\n"), "{}", nc1.csv);
+        assert!(
+            nc1.csv.contains("\n1,0,descriptor,1,,,,,,\n"),
+            "{}",
+            nc1.csv
+        );
     }
 }
