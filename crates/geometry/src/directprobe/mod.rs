@@ -564,9 +564,7 @@ fn distance_centred(
         };
         lo = lo.max(*lower);
         up = up.min(*upper);
-        // Bounds already within the precision of `f32` inputs: a restart rebuilds the corral
-        // from one vertex at the cost of the first run, for at most that much.
-        if lo <= tol || up - lo <= DIST_STALL_TOL * radius {
+        if lo <= tol || up - lo <= DIST_ABS_TOL * radius {
             break;
         }
         res = min_norm_point_ws(ca, cb, d, &params, Some(w), usize::MAX, &[]);
