@@ -655,6 +655,8 @@ fn experiments_write_dynamics_memorisation_and_cross_task() {
         "dynamics-min-distance",
         "dynamics-measure-debiased-cka",
         "dynamics-measure-intrinsic-dimension",
+        "dynamics-measure-procrustes-angular",
+        "dynamics-measure-mutual-knn",
         "memorisation-finetuned",
         "Cross-task fine-tuning",
         "measures-similarity-debiased-cka",
@@ -693,7 +695,7 @@ fn dynamics_measures_match_the_standalone_commands(run: &Path, dynamics: &Value,
         .iter()
         .map(|l| l["layer"].as_u64().unwrap())
         .collect();
-    assert_eq!(rows.len(), layers.len() * snapshots.len() * 6, "{csv}");
+    assert_eq!(rows.len(), layers.len() * snapshots.len() * 9, "{csv}");
     let last = snapshots.last().unwrap();
     let (layer, update) = (layers[layers.len() - 1], last["update"].as_u64().unwrap());
     let value = |measure: &str, col: usize| -> f64 {
@@ -703,7 +705,13 @@ fn dynamics_measures_match_the_standalone_commands(run: &Path, dynamics: &Value,
             .unwrap_or_else(|| panic!("{measure} at layer {layer}, update {update}: {csv}"));
         r[col].parse().unwrap()
     };
-    for (measure, kind) in [("debiased_cka", "similarity"), ("nc1", "descriptor")] {
+    for (measure, kind) in [
+        ("debiased_cka", "similarity"),
+        ("mutual_knn", "similarity"),
+        ("procrustes_angular", "distance"),
+        ("rsa", "similarity"),
+        ("nc1", "descriptor"),
+    ] {
         assert!(
             rows.iter().any(|r| r[2] == measure && r[3] == kind),
             "{csv}"
@@ -758,27 +766,40 @@ fn dynamics_measures_match_the_standalone_commands(run: &Path, dynamics: &Value,
     ]);
     let seed = dynamics["measures"]["seed"].as_u64().unwrap().to_string();
     let perms = dynamics["measures"]["permutations"].as_u64().unwrap();
-    assert_eq!(perms, 100);
-    tool(&[
-        "similarity",
-        "--a",
-        a.to_str().unwrap(),
-        "--b",
-        b.to_str().unwrap(),
-        "--out",
-        sim.to_str().unwrap(),
-        "--permutations",
-        &perms.to_string(),
-        "--k",
-        "3",
-        "--seed",
-        &seed,
-    ]);
+    let procrustes_perms = dynamics["measures"]["procrustes_permutations"]
+        .as_u64()
+        .unwrap();
+    let k = dynamics["measures"]["k"].as_u64().unwrap().to_string();
+    assert_eq!((perms, procrustes_perms), (100, 10));
+    // The test config's `compare.rsa_sample` (20 of the measured units).
+    let similarity = |out: &Path, perms: u64| {
+        tool(&[
+            "similarity",
+            "--a",
+            a.to_str().unwrap(),
+            "--b",
+            b.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--permutations",
+            &perms.to_string(),
+            "--k",
+            &k,
+            "--seed",
+            &seed,
+            "--rsa-sample",
+            "20",
+        ])
+    };
+    let sim_procrustes = dir.join("similarity-procrustes-out");
+    similarity(&sim, perms);
+    similarity(&sim_procrustes, procrustes_perms);
     let read =
         |p: PathBuf| -> Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
-    let (g, s) = (
+    let (g, s, sp) = (
         read(geo.join("geometry.json")),
         read(sim.join("similarity.json")),
+        read(sim_procrustes.join("similarity.json")),
     );
     let close = |got: f64, want: &Value, what: &str| {
         let want = want.as_f64().unwrap_or_else(|| panic!("{what}: {want}"));
@@ -799,14 +820,20 @@ fn dynamics_measures_match_the_standalone_commands(run: &Path, dynamics: &Value,
         "effective rank",
     );
     close(value("nc1", 4), &g["nc1"], "NC1");
-    for m in ["debiased_cka", "linear_cka"] {
+    for (m, standalone) in [
+        ("debiased_cka", &s),
+        ("linear_cka", &s),
+        ("mutual_knn", &s),
+        ("rsa", &s),
+        ("procrustes_angular", &sp),
+    ] {
         for (col, key) in [
             (4, "value"),
             (5, "null_mean"),
             (6, "null_std"),
             (7, "p_value"),
         ] {
-            close(value(m, col), &s[m][key], &format!("{m} {key}"));
+            close(value(m, col), &standalone[m][key], &format!("{m} {key}"));
         }
     }
 }
@@ -816,7 +843,10 @@ fn seeds_give_confidence_intervals_and_permutation_tests() {
     let dir = scratch("seeds");
     let cfg = write_config(&dir);
     let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text = text.replace("[finetune]\n", "[finetune]\nseeds = 3\nlr = 1e-3\n");
+    text = text.replace(
+        "[finetune]\n",
+        "[finetune]\nseeds = 3\nlr = 1e-3\ncheckpoint_every = 3\n",
+    );
     text.push_str("\n[memorisation]\nepochs = 3\n");
     std::fs::write(&cfg, text).unwrap();
     let first = study(&cfg, &[]);
@@ -829,6 +859,7 @@ fn seeds_give_confidence_intervals_and_permutation_tests() {
         "seed-44/directprobe/finetuned/train/layer-3",
         "seed-43/compare",
         "seed-44/memorisation",
+        "seed-43/dynamics",
         "seeds",
         "report",
     ] {
@@ -909,6 +940,62 @@ fn seeds_give_confidence_intervals_and_permutation_tests() {
         );
     }
     assert_eq!(measure("similarity/procrustes_angular")["kind"], "distance");
+    // The dynamics' per-snapshot measures get an interval over the replicates at every snapshot.
+    let dm = s["dynamics_measures"]
+        .as_array()
+        .expect("dynamics measures");
+    let procrustes = dm
+        .iter()
+        .find(|m| m["layer"] == 3 && m["key"] == "procrustes_angular")
+        .unwrap();
+    assert_eq!(procrustes["kind"], "distance");
+    let updates = procrustes["updates"].as_array().unwrap();
+    assert!(updates.len() >= 2 && updates[0] == 0, "{procrustes}");
+    let at_end = &procrustes["estimates"][updates.len() - 1];
+    let v: Vec<f64> = at_end["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(v.len(), 3);
+    assert_ne!(v[0], v[1], "replicates differ: {at_end}");
+    let (lo, hi) = (
+        at_end["lower"].as_f64().unwrap(),
+        at_end["upper"].as_f64().unwrap(),
+    );
+    assert!(
+        lo <= at_end["mean"].as_f64().unwrap() && lo < hi,
+        "{at_end}"
+    );
+    let dm_csv = std::fs::read_to_string(run.join("seeds/summary/dynamics_measures.csv")).unwrap();
+    assert!(
+        dm_csv.starts_with("layer,update,measure,kind,mean,ci_lower,ci_upper,seeds\n"),
+        "{dm_csv}"
+    );
+    assert!(
+        dm_csv.contains("\n3,0,mutual_knn,similarity,1,1,1,3\n"),
+        "{dm_csv}"
+    );
+    let fig_path = std::fs::read_dir(run.join("report/figures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("dynamics-measure-rsa.csv"))
+        .expect("the RSA dynamics figure's CSV");
+    let fig_csv = std::fs::read_to_string(fig_path).unwrap();
+    let end = format!("3,{},", updates[updates.len() - 1]);
+    let row = fig_csv
+        .lines()
+        .find(|l| l.starts_with(&end))
+        .unwrap_or_else(|| panic!("{fig_csv}"));
+    let cols: Vec<&str> = row.split(',').collect();
+    assert_eq!(cols.len(), 10, "{row}");
+    let (mean, lower, upper) = (
+        cols[7].parse::<f64>().unwrap(),
+        cols[8].parse::<f64>().unwrap(),
+        cols[9].parse::<f64>().unwrap(),
+    );
+    assert!(lower <= mean && mean <= upper, "{row}");
     let layers_csv = std::fs::read_to_string(run.join("seeds/summary/layers.csv")).unwrap();
     assert!(
         layers_csv.contains("\n3,similarity/debiased_cka,"),

@@ -84,6 +84,7 @@ pub fn add_arms(
             crate::seeds::add_bands(out, l)?;
         }
         run.dynamics = crate::dynamics::report_section(out)?;
+        crate::seeds::add_dynamics_bands(out, &mut run.dynamics)?;
         run.memorisation = crate::memorisation::report_section(out)?;
         runs.push(run);
     }

@@ -284,6 +284,11 @@ pub fn compute(s: &Settings, run: &RunDir, progress: &dyn Fn(String)) -> Result<
                 units: rows.len(),
                 units_total: *total,
                 permutations: s.measures.permutations,
+                procrustes_permutations: s
+                    .measures
+                    .procrustes_permutations
+                    .min(s.measures.permutations),
+                k: s.measures.k,
                 seed: s.measures.seed,
                 layers: measured,
                 seconds: measure_seconds,

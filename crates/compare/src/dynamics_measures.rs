@@ -1,19 +1,22 @@
 //! The measures of `docs/measures.md` at every snapshot of the dynamics experiment: the
 //! geometry descriptors of each snapshot's vectors (`tunescope geometry`: TwoNN intrinsic
-//! dimension, anisotropy, effective rank, NC1) and their linear and debiased CKA with the
-//! pre-trained vectors of the same units, with the permutation null of `tunescope similarity`
-//! ([`tunescope_geometry::cka_null`]). All on one seeded sample of train units (checkpoints
-//! encode the train split only), the same rows at every layer and snapshot
-//! (`experiments/dynamics/measure_rows.txt`); written to `experiments/dynamics/measures.csv`.
+//! dimension, anisotropy, effective rank, NC1) and five indices against the pre-trained
+//! vectors of the same units, each with the permutation null of `tunescope similarity`: linear
+//! and debiased CKA ([`tunescope_geometry::cka_null`]), mutual k-NN, the angular Procrustes
+//! distance and RSA ([`tunescope_geometry::calibrated::ShapeReference`]). All on one seeded
+//! sample of train units (checkpoints encode the train split only), the same rows at every
+//! layer and snapshot (`experiments/dynamics/measure_rows.txt`); written to
+//! `experiments/dynamics/measures.csv`.
 
 use std::time::Instant;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use tunescope_data::csv::Csv;
-use tunescope_geometry::calibrated::CalibratedScore;
+use tunescope_geometry::calibrated::{CalibratedScore, NullSettings, ShapeReference};
 use tunescope_geometry::cka_null::CkaReference;
 use tunescope_geometry::descriptors::{anisotropy, effective_rank_blocked, nc1, two_nn};
+use tunescope_geometry::similarity::{RsaOptions, SimilarityError};
 use tunescope_geometry::stats::Rng;
 use tunescope_report as rep;
 
@@ -27,10 +30,36 @@ pub struct Settings {
     /// Train units sampled (seeded; `dynamics.measures_units`, at most
     /// [`tunescope_geometry::cka_null::MAX_ROWS`]); all when the split has fewer.
     pub units: usize,
-    /// Row permutations of the CKA nulls (`dynamics.measures_permutations`; 0: values only).
+    /// Row permutations of the nulls of CKA, mutual k-NN and RSA
+    /// (`dynamics.measures_permutations`; 0: values only).
     pub permutations: usize,
-    /// Seed of the unit sample and the permutations (`study.seed`).
+    /// Permutations of the Procrustes null, the first of the same permutations (at most
+    /// `permutations`; `dynamics.measures_procrustes_permutations`): each costs a `d × d`
+    /// product and eigenvalues where the others' cost a gather.
+    pub procrustes_permutations: usize,
+    /// Neighbours of mutual k-NN (`similarity.k`, as the similarity stages).
+    pub k: usize,
+    /// RSA's row sample within the units (`compare.rsa_sample`, as the similarity stages).
+    pub rsa_sample: usize,
+    /// Seed of the unit sample, RSA's sample and the permutations (`study.seed`).
     pub seed: u64,
+}
+
+impl Settings {
+    /// The settings of `tunescope similarity` that give the same indices and nulls (with
+    /// `--permutations` [`Settings::procrustes_permutations`] for Procrustes').
+    pub fn null_settings(&self) -> NullSettings {
+        NullSettings {
+            permutations: self.permutations,
+            k: self.k,
+            seed: self.seed,
+            rsa: RsaOptions {
+                sample: self.rsa_sample,
+                seed: self.seed,
+                ..RsaOptions::default()
+            },
+        }
+    }
 }
 
 /// How a measure reads.
@@ -40,15 +69,16 @@ pub struct MeasureInfo {
     pub key: &'static str,
     /// Display name.
     pub name: &'static str,
-    /// `similarity` (to the pre-trained vectors; larger is more alike) or `descriptor` (of the
-    /// snapshot's vectors alone).
+    /// `similarity` (to the pre-trained vectors; larger is more alike), `distance` (to the
+    /// pre-trained vectors; smaller is more alike) or `descriptor` (of the snapshot's vectors
+    /// alone).
     pub kind: &'static str,
     /// What it measures.
     pub about: &'static str,
 }
 
 /// The measures, in report order (the report's default CKA, debiased, first).
-pub const MEASURES: [MeasureInfo; 6] = [
+pub const MEASURES: [MeasureInfo; 9] = [
     MeasureInfo {
         key: "debiased_cka",
         name: "debiased CKA with the pre-trained space",
@@ -63,6 +93,30 @@ pub const MEASURES: [MeasureInfo; 6] = [
         kind: "similarity",
         about: "Centred linear CKA (Kornblith et al. 2019) with the pre-trained vectors of the \
                 same units; above 0 for unrelated spaces on few units (see its null).",
+    },
+    MeasureInfo {
+        key: "mutual_knn",
+        name: "mutual k-NN with the pre-trained space",
+        kind: "similarity",
+        about: "Mutual k-nearest-neighbour alignment (Huh et al. 2024): the mean share of each \
+                unit's k nearest units (L2-normalised rows) that are also its k nearest in the \
+                pre-trained space; 1 for the same neighbourhoods, about k/n by chance.",
+    },
+    MeasureInfo {
+        key: "procrustes_angular",
+        name: "angular Procrustes distance to the pre-trained space",
+        kind: "distance",
+        about: "Angular Procrustes distance (Williams et al. 2021): arccos of the nuclear norm \
+                of the centred, unit-Frobenius cross product; 0 for a rotated, scaled copy of \
+                the pre-trained space, at most π/2.",
+    },
+    MeasureInfo {
+        key: "rsa",
+        name: "RSA with the pre-trained space",
+        kind: "similarity",
+        about: "Representational similarity analysis (Kriegeskorte et al. 2008): Spearman \
+                correlation of the units' Euclidean distance matrices in the snapshot and in \
+                the pre-trained space; 1 for the same distance order, about 0 by chance.",
     },
     MeasureInfo {
         key: "intrinsic_dimension",
@@ -93,7 +147,8 @@ pub const MEASURES: [MeasureInfo; 6] = [
     },
 ];
 
-/// One measure at one snapshot; the null fields only for the CKAs with permutations.
+/// One measure at one snapshot; the null fields only for the indices against the pre-trained
+/// space, with permutations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     /// The value (`None`: undefined at this snapshot, see the layer's notes).
@@ -145,14 +200,31 @@ pub struct DynamicsMeasures {
     pub units: usize,
     /// Units in the split.
     pub units_total: usize,
-    /// Row permutations of the CKA nulls.
+    /// Row permutations of the nulls (CKA, mutual k-NN, RSA).
     pub permutations: usize,
+    /// Permutations of the Procrustes null (the first of the same permutations).
+    #[serde(default)]
+    pub procrustes_permutations: usize,
+    /// Neighbours of mutual k-NN.
+    #[serde(default)]
+    pub k: usize,
     /// Seed of the sample and the permutations.
     pub seed: u64,
     /// One entry per measured layer.
     pub layers: Vec<LayerMeasures>,
     /// Wall time of the measures in seconds.
     pub seconds: f64,
+}
+
+impl DynamicsMeasures {
+    /// Permutations of the null of measure `info` (0 for the descriptors).
+    pub fn permutations_of(&self, info: &MeasureInfo) -> usize {
+        match (info.kind, info.key) {
+            ("descriptor", _) => 0,
+            (_, "procrustes_angular") => self.procrustes_permutations,
+            _ => self.permutations,
+        }
+    }
 }
 
 /// The measures' file in the experiment's directory.
@@ -170,6 +242,7 @@ pub fn sample_rows(s: &Settings, total: usize) -> Vec<usize> {
 pub struct LayerTracker {
     layer: usize,
     reference: Option<Result<CkaReference, String>>,
+    shape_reference: Option<Result<ShapeReference, String>>,
     series: Vec<Vec<Point>>,
     notes: Vec<String>,
     seconds: f64,
@@ -181,6 +254,7 @@ impl LayerTracker {
         LayerTracker {
             layer,
             reference: None,
+            shape_reference: None,
             series: vec![Vec::new(); MEASURES.len()],
             notes: Vec::new(),
             seconds: 0.0,
@@ -188,7 +262,7 @@ impl LayerTracker {
     }
 
     /// Measures one snapshot (`update`): the rows `rows` of `v`. The first call is the
-    /// pre-trained snapshot, the CKAs' reference.
+    /// pre-trained snapshot, the indices' reference.
     pub fn add(&mut self, s: &Settings, v: &LabelledVectors, rows: &[usize], update: u64) {
         let started = Instant::now();
         let x = v.matrix(rows);
@@ -211,6 +285,26 @@ impl LayerTracker {
                 (Point::default(), Point::default())
             }
         };
+        let shape = self.shape_reference.get_or_insert_with(|| {
+            ShapeReference::new(&x, &s.null_settings()).map_err(|e| e.to_string())
+        });
+        let shape = match shape {
+            Ok(r) => r
+                .against(&x, s.procrustes_permutations)
+                .map_err(|e: SimilarityError| e.to_string()),
+            Err(e) => Err(format!("pre-trained vectors: {e}")),
+        };
+        let (knn, procrustes, rsa) = match shape {
+            Ok(c) => (
+                (&c.mutual_knn).into(),
+                (&c.procrustes_angular).into(),
+                (&c.rsa).into(),
+            ),
+            Err(e) => {
+                note("mutual k-NN, Procrustes and RSA", e);
+                (Point::default(), Point::default(), Point::default())
+            }
+        };
         let mut value = |what: &str, r: Result<f64, String>| Point {
             value: r.map_err(|e| note(what, e)).ok(),
             ..Point::default()
@@ -218,6 +312,9 @@ impl LayerTracker {
         let points = [
             debiased,
             linear,
+            knn,
+            procrustes,
+            rsa,
             value(
                 "intrinsic dimension",
                 two_nn(&x).map(|t| t.dimension).map_err(|e| e.to_string()),
@@ -293,6 +390,7 @@ pub fn report(m: &DynamicsMeasures) -> rep::DynamicsMeasures {
         split: m.split.clone(),
         units: m.units,
         permutations: m.permutations,
+        seeds: 0,
         measures: MEASURES
             .iter()
             .enumerate()
@@ -301,6 +399,7 @@ pub fn report(m: &DynamicsMeasures) -> rep::DynamicsMeasures {
                 name: info.name.into(),
                 kind: info.kind.into(),
                 about: info.about.into(),
+                permutations: m.permutations_of(info),
                 layers: m
                     .layers
                     .iter()
@@ -313,6 +412,7 @@ pub fn report(m: &DynamicsMeasures) -> rep::DynamicsMeasures {
                             null_mean: col(|p| p.null_mean),
                             null_std: col(|p| p.null_std),
                             p_value: col(|p| p.p_value),
+                            seeds: None,
                         }
                     })
                     .collect(),
@@ -347,6 +447,9 @@ mod tests {
             enabled: true,
             units: 40,
             permutations: 20,
+            procrustes_permutations: 4,
+            k: 5,
+            rsa_sample: 30,
             seed: 5,
         };
         let pre = vectors(60, 6, 1, 2.0);
@@ -360,17 +463,17 @@ mod tests {
         assert!(l.notes.is_empty(), "{:?}", l.notes);
         let (a, b) = (pre.matrix(&rows), after.matrix(&rows));
         let labels: Vec<usize> = rows.iter().map(|&r| after.labels[r]).collect();
-        let want = calibrated_similarity(
+        let want = calibrated_similarity(&a, &b, &s.null_settings()).unwrap();
+        let procrustes = calibrated_similarity(
             &a,
             &b,
             &NullSettings {
-                permutations: 20,
-                k: 5,
-                seed: 5,
-                ..NullSettings::default()
+                permutations: 4,
+                ..s.null_settings()
             },
         )
-        .unwrap();
+        .unwrap()
+        .procrustes_angular;
         let d = describe(&b, Some(&labels), &DescriptorSettings::default()).unwrap();
         let at = |m: &str| {
             let k = MEASURES.iter().position(|i| i.key == m).unwrap();
@@ -390,6 +493,20 @@ mod tests {
             at("linear_cka").value.unwrap(),
             want.linear_cka.value
         ));
+        for (key, w) in [
+            ("mutual_knn", want.mutual_knn),
+            ("rsa", want.rsa),
+            ("procrustes_angular", procrustes),
+        ] {
+            let got = at(key);
+            assert_eq!(got, Point::from(&w), "{key}");
+            assert!(got.null_mean.is_some() && got.p_value.is_some(), "{key}");
+        }
+        // Procrustes' null has its own 4 permutations: p is a multiple of 1/5.
+        let p = at("procrustes_angular").p_value.unwrap() * 5.0;
+        assert!((p - p.round()).abs() < 1e-12 && p >= 1.0, "{p}");
+        let p = at("mutual_knn").p_value.unwrap() * 21.0;
+        assert!((p - p.round()).abs() < 1e-12 && p >= 1.0, "{p}");
         assert_eq!(
             at("intrinsic_dimension").value,
             Some(d.intrinsic_dimension.unwrap().dimension)
@@ -408,6 +525,9 @@ mod tests {
             enabled: true,
             units: 10,
             permutations: 0,
+            procrustes_permutations: 0,
+            k: 3,
+            rsa_sample: 10,
             seed: 0,
         };
         let mut v = vectors(10, 3, 1, 0.0);
@@ -424,13 +544,20 @@ mod tests {
             .map(|(i, _)| i.key)
             .collect();
         assert_eq!(keys, ["anisotropy"]);
-        assert!((l.series[3][0].value.unwrap() - 1.0).abs() < 1e-12);
+        let anisotropy = MEASURES.iter().position(|m| m.key == "anisotropy").unwrap();
+        assert!((l.series[anisotropy][0].value.unwrap() - 1.0).abs() < 1e-12);
         assert!(l.notes.iter().any(|n| n.starts_with("update 0: CKA:")));
+        assert!(l
+            .notes
+            .iter()
+            .any(|n| n.starts_with("update 0: mutual k-NN, Procrustes and RSA:")));
         let m = DynamicsMeasures {
             split: "train".into(),
             units: 10,
             units_total: 10,
             permutations: 0,
+            procrustes_permutations: 0,
+            k: 3,
             seed: 0,
             layers: vec![l],
             seconds: 0.0,

@@ -3,13 +3,18 @@
 //! the per-label distance changes, paired permutation tests of layer movement, the
 //! memorisation gap, the final dynamics similarity, the fine-tuned head's accuracy and the
 //! measures beyond the paper (similarity indices, MDL compression, selectivity, geometry
-//! descriptors).
+//! descriptors, and the dynamics' per-snapshot measures at every snapshot).
+//!
+//! The intervals are over fine-tuning seeds only: each replicate is its own fine-tuning run
+//! (`finetune.seeds`), with everything downstream of it. The probes' seeds (averaged inside
+//! one run) and the permutations of a null (the band of "no relation") are not seeds here.
 
 use serde::{Deserialize, Serialize};
 use tunescope_data::csv::{opt_num, table};
 use tunescope_geometry::stats;
 use tunescope_report as rep;
 
+use crate::dynamics_measures::{DynamicsMeasures, MEASURES};
 use crate::io::FINETUNED;
 use crate::measures::MeasureValue;
 use crate::results::CompareResults;
@@ -141,6 +146,25 @@ pub struct SeedSummary {
     /// Test accuracy of the fine-tuned task head (fraction).
     #[serde(default)]
     pub head_test_accuracy: Option<Estimate>,
+    /// The dynamics' per-snapshot measures over the replicates, per layer and measure (empty
+    /// unless every replicate has them at the same snapshots).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dynamics_measures: Vec<DynamicsMeasureSeeds>,
+}
+
+/// One per-snapshot measure of the dynamics at one layer, over the fine-tuning replicates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DynamicsMeasureSeeds {
+    /// Hidden-state index.
+    pub layer: usize,
+    /// Measure key (`crate::dynamics_measures::MEASURES`).
+    pub key: String,
+    /// `similarity`, `distance` or `descriptor`.
+    pub kind: String,
+    /// Fine-tuning update of each snapshot.
+    pub updates: Vec<u64>,
+    /// Per snapshot: mean and 95 % interval over the replicates.
+    pub estimates: Vec<Estimate>,
 }
 
 /// One replicate's value per layer, `(layer, value)`.
@@ -162,6 +186,9 @@ pub struct Replicates {
     pub measures: Vec<Vec<MeasureValue>>,
     /// Each replicate's fine-tuned head accuracy (dev, test), when every replicate has it.
     pub head_accuracy: Option<Vec<(f64, f64)>>,
+    /// Each replicate's snapshot updates and per-snapshot dynamics measures, when every
+    /// replicate has them.
+    pub dynamics_measures: Option<Vec<(Vec<u64>, DynamicsMeasures)>>,
 }
 
 /// The statistics over the replicates: per-layer estimates with bootstrap intervals,
@@ -305,6 +332,11 @@ pub fn summarise(r: &Replicates, seed: u64) -> SeedSummary {
             .map(|h| Estimate::of(h.iter().map(|x| Some(f(x))).collect(), seed))
     };
     SeedSummary {
+        dynamics_measures: r
+            .dynamics_measures
+            .as_deref()
+            .map(|d| dynamics_measure_seeds(d, seed))
+            .unwrap_or_default(),
         head_dev_accuracy: head(|h| h.0),
         head_test_accuracy: head(|h| h.1),
         seeds: r.seeds.clone(),
@@ -349,14 +381,56 @@ fn measure_estimates(
         .collect()
 }
 
+/// Every per-snapshot measure of the first replicate's dynamics at every layer and snapshot,
+/// over the replicates; nothing when the replicates' snapshots differ.
+fn dynamics_measure_seeds(
+    per_rep: &[(Vec<u64>, DynamicsMeasures)],
+    seed: u64,
+) -> Vec<DynamicsMeasureSeeds> {
+    let Some((updates, first)) = per_rep.first() else {
+        return Vec::new();
+    };
+    if per_rep.iter().any(|(u, _)| u != updates) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for layer in &first.layers {
+        for (m, info) in MEASURES.iter().enumerate() {
+            let estimates = (0..updates.len())
+                .map(|i| {
+                    let values = per_rep
+                        .iter()
+                        .map(|(_, d)| {
+                            d.layers
+                                .iter()
+                                .find(|l| l.layer == layer.layer)
+                                .and_then(|l| l.series.get(m)?.get(i)?.value)
+                        })
+                        .collect();
+                    Estimate::of(values, seed)
+                })
+                .collect();
+            out.push(DynamicsMeasureSeeds {
+                layer: layer.layer,
+                key: info.key.into(),
+                kind: info.kind.into(),
+                updates: updates.clone(),
+                estimates,
+            });
+        }
+    }
+    out
+}
+
 fn est_cols(e: &Estimate) -> [String; 3] {
     [opt_num(e.mean), opt_num(e.lower), opt_num(e.upper)]
 }
 
 impl SeedSummary {
     /// The files of `seeds/summary/` (name, contents): `summary.json`, `layers.csv`, `labels.csv`,
-    /// `movement_tests.csv` and, when the replicates recorded it, `head.csv` (the fine-tuned
-    /// head's dev and test accuracy).
+    /// `movement_tests.csv` and, when the replicates recorded them, `head.csv` (the fine-tuned
+    /// head's dev and test accuracy) and `dynamics_measures.csv` (the dynamics' per-snapshot
+    /// measures).
     pub fn files(&self) -> serde_json::Result<Vec<(&'static str, String)>> {
         let s = self;
         let mut files = vec![(SUMMARY_FILE, serde_json::to_string_pretty(s)? + "\n")];
@@ -449,6 +523,35 @@ impl SeedSummary {
                 table(&["split", "accuracy_mean", "ci_lower", "ci_upper"], &rows),
             ));
         }
+        let rows: Vec<Vec<String>> = s
+            .dynamics_measures
+            .iter()
+            .flat_map(|m| {
+                m.updates.iter().zip(&m.estimates).map(|(u, e)| {
+                    let mut r = vec![
+                        m.layer.to_string(),
+                        u.to_string(),
+                        m.key.clone(),
+                        m.kind.clone(),
+                    ];
+                    r.extend(est_cols(e));
+                    r.push(e.values.iter().flatten().count().to_string());
+                    r
+                })
+            })
+            .collect();
+        if !rows.is_empty() {
+            files.push((
+                "dynamics_measures.csv",
+                table(
+                    &[
+                        "layer", "update", "measure", "kind", "mean", "ci_lower", "ci_upper",
+                        "seeds",
+                    ],
+                    &rows,
+                ),
+            ));
+        }
         Ok(files)
     }
 }
@@ -512,6 +615,42 @@ pub fn add_measure_bands(out: &RunDir, measures: &mut Option<rep::Measures>) -> 
     if let Some(mdl) = &mut m.mdl {
         for p in &mut mdl.probes {
             p.after_seeds = measure_series(&s, &mdl.layers, &format!("mdl/{}", p.name));
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the lines of the dynamics' per-snapshot measure figures by their means over the
+/// seeds, with 95 % bands, when the seeds stage has run in the branch directory `out` and its
+/// replicates have the report's snapshots.
+pub fn add_dynamics_bands(
+    out: &RunDir,
+    dynamics: &mut Option<rep::Dynamics>,
+) -> anyhow::Result<()> {
+    let (Some(s), Some(d)) = (read_summary(out)?, dynamics.as_mut()) else {
+        return Ok(());
+    };
+    let Some(m) = d.measures.as_mut() else {
+        return Ok(());
+    };
+    let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+    for meas in &mut m.measures {
+        for l in &mut meas.layers {
+            let Some(e) = s
+                .dynamics_measures
+                .iter()
+                .find(|e| e.layer == l.layer && e.key == meas.key && e.updates == d.updates)
+            else {
+                continue;
+            };
+            l.seeds = Some(rep::Series {
+                values: e.estimates.iter().map(|e| nan(e.mean)).collect(),
+                ci: Some(rep::Band {
+                    lower: e.estimates.iter().map(|e| nan(e.lower)).collect(),
+                    upper: e.estimates.iter().map(|e| nan(e.upper)).collect(),
+                }),
+            });
+            m.seeds = s.seeds.len();
         }
     }
     Ok(())

@@ -13,10 +13,14 @@
 //! neighbour-set intersection and an `O(m²)` gather of precomputed distance ranks for RSA;
 //! permutations run in parallel and each draws from its own seeded stream, so results do not
 //! depend on the thread count.
+//!
+//! [`ShapeReference`] runs the same engine for mutual k-NN, Procrustes and RSA of one
+//! representation against many (the dynamics experiment's pre-trained space against every
+//! checkpoint), preparing the reference once; [`crate::cka_null`] does the same for the CKAs.
 
 use crate::linalg::{centred_faer, smaller_gram, Matrix};
 use crate::similarity::{
-    check_rows, debiased_hsic_terms, prepare, rsa_distances, rsa_sample_rows, CkaEstimator,
+    check_rows, debiased_hsic_terms, prepare, rsa_sample_rows, rsa_side_distances, CkaEstimator,
     KnnCandidates, Prepared, RsaOptions, SimilarityError,
 };
 #[cfg(doc)]
@@ -143,39 +147,70 @@ fn permutation_rng(seed: u64, index: usize) -> Rng {
     Rng::new(crate::stats::splitmix64(&mut state))
 }
 
-/// Everything a permutation re-uses: centring, self terms, neighbour candidates, RSA ranks.
-struct NullModel<'a> {
-    /// Column-centred `A` and `B` (faer, column-major) for the per-permutation GEMM.
-    a_centred: Mat<f64>,
-    b_centred: Mat<f64>,
-    biased: (Prepared<'a>, Prepared<'a>),
-    debiased: (Prepared<'a>, Prepared<'a>),
-    knn: (KnnCandidates, KnnCandidates),
-    rsa: RsaRanks,
+/// One representation's share of the mutual k-NN, angular Procrustes and RSA nulls, computed
+/// once however many representations it is compared with: its column-centred copy (faer,
+/// column-major, for the per-permutation cross product), `‖X_c‖²_F`, its neighbour candidates
+/// and the centred tie-averaged ranks of its RSA sample's distances.
+struct ShapeSide {
+    centred: Mat<f64>,
+    total_sq: f64,
+    knn: KnnCandidates,
+    rsa_ranks: Vec<f64>,
+    /// `Σ rsa_ranks²`.
+    rsa_ss: f64,
 }
 
-/// Centred tie-averaged ranks of both condensed distance vectors; `B`'s as a full `m × m`
-/// matrix so a permutation of its rows is a gather.
-struct RsaRanks {
+impl ShapeSide {
+    fn new(m: &Matrix, s: &NullSettings, side: Side) -> Result<Self, SimilarityError> {
+        if m.rows() < 2 {
+            return Err(SimilarityError::TooFewRows {
+                needed: 2,
+                got: m.rows(),
+            });
+        }
+        m.check_finite()?;
+        let mean = m.column_means();
+        // The same sum, in the same order, as the CKAs' `Prepared::total_sq`.
+        let total_sq: f64 = m
+            .row_iter()
+            .map(|r| {
+                r.iter()
+                    .zip(&mean)
+                    .map(|(v, c)| (v - c) * (v - c))
+                    .sum::<f64>()
+            })
+            .sum();
+        if total_sq == 0.0 {
+            return Err(SimilarityError::ZeroVariance(side));
+        }
+        let d = rsa_side_distances(m, &s.rsa, side)?;
+        let mid = (d.len() + 1) as f64 / 2.0;
+        let rsa_ranks: Vec<f64> = average_ranks(&d)?.into_iter().map(|r| r - mid).collect();
+        Ok(ShapeSide {
+            centred: centred_faer(m, &mean),
+            total_sq,
+            knn: KnnCandidates::new(m, s.k, side)?,
+            rsa_ss: rsa_ranks.iter().map(|x| x * x).sum(),
+            rsa_ranks,
+        })
+    }
+}
+
+/// RSA of a pair of [`ShapeSide`]s: `A`'s condensed centred ranks and `B`'s as a full `m × m`
+/// matrix, so a permutation of `B`'s sampled rows is a gather.
+struct RsaPair<'a> {
     m: usize,
     /// Whether the sample is every row (then the RSA null uses the same permutation as the rest).
     all_rows: bool,
-    first: Vec<f64>,
+    first: &'a [f64],
     second_full: Vec<f64>,
     denominator: f64,
 }
 
-impl RsaRanks {
-    fn new(a: &Matrix, b: &Matrix, options: &RsaOptions) -> Result<Self, SimilarityError> {
-        let (dx, dy) = rsa_distances(a, b, options)?;
-        let m = rsa_sample_rows(a.rows(), options).len();
-        let centred = |d: &[f64]| -> Result<Vec<f64>, SimilarityError> {
-            let mid = (d.len() + 1) as f64 / 2.0;
-            Ok(average_ranks(d)?.into_iter().map(|r| r - mid).collect())
-        };
-        let (first, second) = (centred(&dx)?, centred(&dy)?);
-        let ss = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>();
-        let denominator = (ss(&first) * ss(&second)).sqrt();
+impl<'a> RsaPair<'a> {
+    fn new(a: &'a ShapeSide, b: &ShapeSide, n: usize, options: &RsaOptions) -> Self {
+        let m = rsa_sample_rows(n, options).len();
+        let second = &b.rsa_ranks;
         let mut second_full = vec![0.0; m * m];
         let mut idx = 0;
         for i in 0..m {
@@ -185,13 +220,13 @@ impl RsaRanks {
                 idx += 1;
             }
         }
-        Ok(RsaRanks {
+        RsaPair {
             m,
-            all_rows: m == a.rows(),
-            first,
+            all_rows: m == n,
+            first: &a.rsa_ranks,
             second_full,
-            denominator,
-        })
+            denominator: (a.rsa_ss * b.rsa_ss).sqrt(),
+        }
     }
 
     /// Spearman correlation with the sampled rows of `B` permuted by `sigma` (length `m`).
@@ -212,6 +247,118 @@ impl RsaRanks {
         }
         acc / self.denominator
     }
+
+    /// Permutation `index` of the null: `B`'s rows and, when RSA samples fewer rows than `n`,
+    /// its own permutation of the sampled rows (the next draws of the same stream).
+    fn draw(&self, seed: u64, index: usize, n: usize) -> (Vec<usize>, Vec<usize>) {
+        let mut rng = permutation_rng(seed, index);
+        let mut perm: Vec<usize> = (0..n).collect();
+        rng.shuffle(&mut perm);
+        let sigma = if self.all_rows {
+            perm.clone()
+        } else {
+            let mut sigma: Vec<usize> = (0..self.m).collect();
+            rng.shuffle(&mut sigma);
+            sigma
+        };
+        (perm, sigma)
+    }
+}
+
+/// `A_cᵀ P B_c` for the row permutation `perm` of `B` (faer's GEMM).
+fn permuted_cross(a: &ShapeSide, b: &ShapeSide, perm: &[usize]) -> Mat<f64> {
+    let (n, d1, d2) = (perm.len(), a.centred.ncols(), b.centred.ncols());
+    let mut bp = Mat::<f64>::zeros(n, d2);
+    for j in 0..d2 {
+        let src = b.centred.col_as_slice(j);
+        for (dst, &p) in bp.col_as_slice_mut(j).iter_mut().zip(perm) {
+            *dst = src[p];
+        }
+    }
+    let mut c = Mat::<f64>::zeros(d1, d2);
+    matmul(
+        c.as_mut(),
+        Accum::Replace,
+        a.centred.transpose(),
+        bp.as_ref(),
+        1.0,
+        Par::Seq,
+    );
+    c
+}
+
+/// The angular Procrustes distance from the cross product `c = A_cᵀ P B_c`. `exact_svd`: the
+/// nuclear norm from an SVD (for the observed value) rather than from the Gram matrix's
+/// eigenvalues (for the null).
+fn procrustes_of(
+    c: &Mat<f64>,
+    a: &ShapeSide,
+    b: &ShapeSide,
+    exact_svd: bool,
+) -> Result<f64, SimilarityError> {
+    let nuclear = if exact_svd {
+        c.singular_values()
+            .map_err(|_| SimilarityError::SvdNoConvergence)?
+            .iter()
+            .sum::<f64>()
+    } else {
+        // σ(C)² are the eigenvalues of the smaller Gram matrix: a third of an SVD's time,
+        // with an absolute error of about sqrt(ε)·σ₁ on small singular values.
+        smaller_gram(c.as_ref())
+            .self_adjoint_eigenvalues(faer::Side::Lower)
+            .map_err(|_| SimilarityError::SvdNoConvergence)?
+            .iter()
+            .map(|&l| l.max(0.0).sqrt())
+            .sum::<f64>()
+    };
+    let nuclear = nuclear / (a.total_sq.sqrt() * b.total_sq.sqrt());
+    Ok(nuclear.clamp(0.0, 1.0).acos())
+}
+
+/// Mutual k-NN with `B` permuted: the neighbours of unit `i` in the permuted `B` are the
+/// neighbours of `B`'s row `perm[i]`, renamed by the inverse permutation, with ties at the
+/// `k`-th distance broken by the renamed (lower) index.
+fn permuted_mutual_knn(na: &KnnCandidates, nb: &KnnCandidates, perm: &[usize]) -> f64 {
+    let n = perm.len();
+    let k = na.k;
+    let mut inverse = vec![0; n];
+    for (i, &p) in perm.iter().enumerate() {
+        inverse[p] = i;
+    }
+    let mut mark = vec![usize::MAX; n];
+    let mut boundary = Vec::new();
+    let mut total = 0usize;
+    for (i, &p) in perm.iter().enumerate() {
+        na.neighbours(i).for_each(|j| mark[j] = i);
+        let list = &nb.lists[p];
+        let inside = nb.inside[p];
+        let renamed = |&(_, j): &(f64, usize)| inverse[j];
+        if list.len() == k {
+            total += list.iter().map(renamed).filter(|&j| mark[j] == i).count();
+        } else {
+            total += list[..inside]
+                .iter()
+                .map(renamed)
+                .filter(|&j| mark[j] == i)
+                .count();
+            boundary.clear();
+            boundary.extend(list[inside..].iter().map(renamed));
+            boundary.sort_unstable();
+            total += boundary[..k - inside]
+                .iter()
+                .filter(|&&j| mark[j] == i)
+                .count();
+        }
+    }
+    total as f64 / (n * k) as f64
+}
+
+/// Everything a permutation re-uses: the CKAs' self terms and both sides' shares.
+struct NullModel<'a> {
+    biased: (Prepared<'a>, Prepared<'a>),
+    debiased: (Prepared<'a>, Prepared<'a>),
+    a: ShapeSide,
+    b: ShapeSide,
 }
 
 /// The index values for one permutation of `B`'s rows, in [`CalibratedSimilarity`] order.
@@ -219,53 +366,31 @@ type Row = [f64; 5];
 
 impl<'a> NullModel<'a> {
     fn new(a: &'a Matrix, b: &'a Matrix, s: &NullSettings) -> Result<Self, SimilarityError> {
-        let biased = (
-            prepare(a, CkaEstimator::Biased, Side::First)?,
-            prepare(b, CkaEstimator::Biased, Side::Second)?,
-        );
         Ok(NullModel {
-            a_centred: centred_faer(a, &biased.0.mean),
-            b_centred: centred_faer(b, &biased.1.mean),
-            biased,
+            biased: (
+                prepare(a, CkaEstimator::Biased, Side::First)?,
+                prepare(b, CkaEstimator::Biased, Side::Second)?,
+            ),
             debiased: (
                 prepare(a, CkaEstimator::Debiased, Side::First)?,
                 prepare(b, CkaEstimator::Debiased, Side::Second)?,
             ),
-            knn: (
-                KnnCandidates::new(a, s.k, Side::First)?,
-                KnnCandidates::new(b, s.k, Side::Second)?,
-            ),
-            rsa: RsaRanks::new(a, b, &s.rsa)?,
+            a: ShapeSide::new(a, s, Side::First)?,
+            b: ShapeSide::new(b, s, Side::Second)?,
         })
     }
 
     /// All five indices with `B`'s row `i` replaced by row `perm[i]`; `sigma` permutes RSA's
-    /// sampled rows. `exact_svd`: Procrustes' nuclear norm from an SVD (for the observed
-    /// value) rather than from the Gram matrix's eigenvalues (for the null).
+    /// sampled rows. `exact_svd`: see [`procrustes_of`].
     fn evaluate(
         &self,
+        rsa: &RsaPair,
         perm: &[usize],
         sigma: &[usize],
         exact_svd: bool,
     ) -> Result<Row, SimilarityError> {
         let (pa, pb) = &self.biased;
-        let (n, d1, d2) = (perm.len(), self.a_centred.ncols(), self.b_centred.ncols());
-        let mut bp = Mat::<f64>::zeros(n, d2);
-        for j in 0..d2 {
-            let src = self.b_centred.col_as_slice(j);
-            for (dst, &p) in bp.col_as_slice_mut(j).iter_mut().zip(perm) {
-                *dst = src[p];
-            }
-        }
-        let mut c = Mat::<f64>::zeros(d1, d2);
-        matmul(
-            c.as_mut(),
-            Accum::Replace,
-            self.a_centred.transpose(),
-            bp.as_ref(),
-            1.0,
-            Par::Seq,
-        );
+        let c = permuted_cross(&self.a, &self.b, perm);
         let xty = c.squared_norm_l2();
         let linear = xty / (pa.self_norm * pb.self_norm);
         let (da, db) = &self.debiased;
@@ -275,69 +400,13 @@ impl<'a> NullModel<'a> {
             .map(|(&p, sx)| sx * db.row_sq[p])
             .sum();
         let debiased = debiased_hsic_terms(xty, sxsy, da, db) / (da.self_norm * db.self_norm);
-        let nuclear = if exact_svd {
-            c.singular_values()
-                .map_err(|_| SimilarityError::SvdNoConvergence)?
-                .iter()
-                .sum::<f64>()
-        } else {
-            // σ(C)² are the eigenvalues of the smaller Gram matrix: a third of an SVD's time,
-            // with an absolute error of about sqrt(ε)·σ₁ on small singular values.
-            smaller_gram(c.as_ref())
-                .self_adjoint_eigenvalues(faer::Side::Lower)
-                .map_err(|_| SimilarityError::SvdNoConvergence)?
-                .iter()
-                .map(|&l| l.max(0.0).sqrt())
-                .sum::<f64>()
-        };
-        let nuclear = nuclear / (pa.total_sq.sqrt() * pb.total_sq.sqrt());
-        let procrustes = nuclear.clamp(0.0, 1.0).acos();
         Ok([
             linear,
             debiased,
-            self.mutual_knn(perm),
-            procrustes,
-            self.rsa.statistic(sigma),
+            permuted_mutual_knn(&self.a.knn, &self.b.knn, perm),
+            procrustes_of(&c, &self.a, &self.b, exact_svd)?,
+            rsa.statistic(sigma),
         ])
-    }
-
-    /// Mutual k-NN with `B` permuted: the neighbours of unit `i` in the permuted `B` are the
-    /// neighbours of `B`'s row `perm[i]`, renamed by the inverse permutation, with ties at the
-    /// `k`-th distance broken by the renamed (lower) index.
-    fn mutual_knn(&self, perm: &[usize]) -> f64 {
-        let (na, nb) = &self.knn;
-        let n = perm.len();
-        let k = na.k;
-        let mut inverse = vec![0; n];
-        for (i, &p) in perm.iter().enumerate() {
-            inverse[p] = i;
-        }
-        let mut mark = vec![usize::MAX; n];
-        let mut boundary = Vec::new();
-        let mut total = 0usize;
-        for (i, &p) in perm.iter().enumerate() {
-            na.neighbours(i).for_each(|j| mark[j] = i);
-            let list = &nb.lists[p];
-            let inside = nb.inside[p];
-            let renamed = |&(_, j): &(f64, usize)| inverse[j];
-            if list.len() == k {
-                total += list.iter().map(renamed).filter(|&j| mark[j] == i).count();
-            } else {
-                total += list[..inside]
-                    .iter()
-                    .map(renamed)
-                    .filter(|&j| mark[j] == i)
-                    .count();
-                boundary.clear();
-                boundary.extend(list[inside..].iter().map(renamed));
-                boundary.sort_unstable();
-                total += boundary[..k - inside]
-                    .iter()
-                    .filter(|&&j| mark[j] == i)
-                    .count();
-            }
-        }
-        total as f64 / (n * k) as f64
     }
 }
 
@@ -358,24 +427,17 @@ pub fn calibrated_similarity(
     check_rows(a, b)?;
     let model = NullModel::new(a, b, settings)?;
     let n = a.rows();
+    let rsa = RsaPair::new(&model.a, &model.b, n, &settings.rsa);
     // The engine at the identity permutation computes what the public functions do (up to
     // rounding: faer's GEMM and SVD) without their setup a second time.
     let identity: Vec<usize> = (0..n).collect();
-    let mut values = model.evaluate(&identity, &identity[..model.rsa.m], true)?;
+    let mut values = model.evaluate(&rsa, &identity, &identity[..rsa.m], true)?;
     values[4] = values[4].clamp(-1.0, 1.0);
     let rows: Vec<Row> = (0..settings.permutations)
         .into_par_iter()
         .map(|index| {
-            let mut rng = permutation_rng(settings.seed, index);
-            let mut perm: Vec<usize> = (0..n).collect();
-            rng.shuffle(&mut perm);
-            if model.rsa.all_rows {
-                model.evaluate(&perm, &perm, false)
-            } else {
-                let mut sigma: Vec<usize> = (0..model.rsa.m).collect();
-                rng.shuffle(&mut sigma);
-                model.evaluate(&perm, &sigma, false)
-            }
+            let (perm, sigma) = rsa.draw(settings.seed, index, n);
+            model.evaluate(&rsa, &perm, &sigma, false)
         })
         .collect::<Result<_, _>>()?;
     let kinds = [
@@ -398,6 +460,103 @@ pub fn calibrated_similarity(
     })
 }
 
+/// Mutual k-NN, angular Procrustes and RSA of one reference representation against another,
+/// with their permutation nulls ([`ShapeReference::against`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ShapeScores {
+    /// Mutual k-NN alignment, a similarity in `[0, 1]`.
+    pub mutual_knn: CalibratedScore,
+    /// Angular Procrustes distance, a distance in `[0, π/2]`.
+    pub procrustes_angular: CalibratedScore,
+    /// RSA (Spearman correlation of the distance matrices), a similarity.
+    pub rsa: CalibratedScore,
+}
+
+/// A reference representation `A: [n × d]` prepared once for mutual k-NN, angular Procrustes
+/// and RSA against many others of the same rows (e.g. the pre-trained space against every
+/// fine-tuning checkpoint): its centring, neighbour candidates and RSA ranks are computed once.
+/// Values, nulls and p-values are those of [`calibrated_similarity`] with the same settings
+/// (the same permutations, the same engine).
+pub struct ShapeReference {
+    side: ShapeSide,
+    n: usize,
+    settings: NullSettings,
+}
+
+impl ShapeReference {
+    /// Prepares `a` with `settings`' `k`, RSA options, seed and permutations (errors as
+    /// [`calibrated_similarity`]'s for `A`).
+    pub fn new(a: &Matrix, settings: &NullSettings) -> Result<Self, SimilarityError> {
+        Ok(ShapeReference {
+            side: ShapeSide::new(a, settings, Side::First)?,
+            n: a.rows(),
+            settings: *settings,
+        })
+    }
+
+    /// The three indices of the reference against `b` (same rows). Mutual k-NN and RSA get the
+    /// null of `settings.permutations` permutations; Procrustes, whose permutations each cost a
+    /// `d1 × d2` product and the eigenvalues of a `min(d1, d2)`-square Gram matrix, gets the
+    /// first `procrustes_permutations` of them (at most `settings.permutations`): its values are
+    /// those of [`calibrated_similarity`] with that many permutations.
+    pub fn against(
+        &self,
+        b: &Matrix,
+        procrustes_permutations: usize,
+    ) -> Result<ShapeScores, SimilarityError> {
+        if b.rows() != self.n {
+            return Err(SimilarityError::RowMismatch {
+                first: self.n,
+                second: b.rows(),
+            });
+        }
+        let s = &self.settings;
+        let other = ShapeSide::new(b, s, Side::Second)?;
+        let (a, n) = (&self.side, self.n);
+        let rsa = RsaPair::new(a, &other, n, &s.rsa);
+        let identity: Vec<usize> = (0..n).collect();
+        let knn = permuted_mutual_knn(&a.knn, &other.knn, &identity);
+        let procrustes = procrustes_of(&permuted_cross(a, &other, &identity), a, &other, true)?;
+        let rsa_value = rsa.statistic(&identity[..rsa.m]).clamp(-1.0, 1.0);
+        let procrustes_permutations = procrustes_permutations.min(s.permutations);
+        let rows: Vec<[f64; 3]> = (0..s.permutations)
+            .into_par_iter()
+            .map(|index| {
+                let (perm, sigma) = rsa.draw(s.seed, index, n);
+                let procrustes = if index < procrustes_permutations {
+                    procrustes_of(&permuted_cross(a, &other, &perm), a, &other, false)?
+                } else {
+                    f64::NAN
+                };
+                Ok([
+                    permuted_mutual_knn(&a.knn, &other.knn, &perm),
+                    procrustes,
+                    rsa.statistic(&sigma),
+                ])
+            })
+            .collect::<Result<_, SimilarityError>>()?;
+        let null =
+            |m: usize, count: usize| -> Vec<f64> { rows[..count].iter().map(|r| r[m]).collect() };
+        Ok(ShapeScores {
+            mutual_knn: CalibratedScore::from_null(
+                knn,
+                MeasureKind::Similarity,
+                &null(0, rows.len()),
+            ),
+            procrustes_angular: CalibratedScore::from_null(
+                procrustes,
+                MeasureKind::Distance,
+                &null(1, procrustes_permutations),
+            ),
+            rsa: CalibratedScore::from_null(
+                rsa_value,
+                MeasureKind::Similarity,
+                &null(2, rows.len()),
+            ),
+        })
+    }
+}
+
 /// The five indices of `A` vs `B` with `B`'s rows permuted by `perm` (row `i` ← row `perm[i]`),
 /// computed by the permutation engine of [`calibrated_similarity`] (for checks: the identity
 /// permutation reproduces the values). RSA must use every row (`n ≤ settings.rsa.sample`).
@@ -416,10 +575,11 @@ pub fn permuted_indices(
             "perm is not a permutation of the rows".into(),
         ));
     }
-    if !model.rsa.all_rows {
+    let rsa = RsaPair::new(&model.a, &model.b, a.rows(), &settings.rsa);
+    if !rsa.all_rows {
         return Err(SimilarityError::Setting(
             "permuted_indices needs RSA on every row".into(),
         ));
     }
-    model.evaluate(perm, perm, false)
+    model.evaluate(&rsa, perm, perm, false)
 }

@@ -405,6 +405,18 @@ pub(crate) fn rsa_distances(
     options: &RsaOptions,
 ) -> Result<(Vec<f64>, Vec<f64>), SimilarityError> {
     check_rows(x, y)?;
+    let dx = rsa_side_distances(x, options, Side::First)?;
+    let dy = rsa_side_distances(y, options, Side::Second)?;
+    Ok((dx, dy))
+}
+
+/// The condensed distance vector of one side's RSA sample ([`rsa_sample_rows`]); `side` names
+/// the input in errors.
+pub(crate) fn rsa_side_distances(
+    x: &Matrix,
+    options: &RsaOptions,
+    side: Side,
+) -> Result<Vec<f64>, SimilarityError> {
     if x.rows() < 3 || options.sample < 3 {
         return Err(SimilarityError::TooFewRows {
             needed: 3,
@@ -412,11 +424,7 @@ pub(crate) fn rsa_distances(
         });
     }
     let rows = rsa_sample_rows(x.rows(), options);
-    let (xs, ys) = (x.select_rows(&rows), y.select_rows(&rows));
-    let dx = pairwise_distances(&xs, options.metric).map_err(|e| relabel(e, Side::First, &rows))?;
-    let dy =
-        pairwise_distances(&ys, options.metric).map_err(|e| relabel(e, Side::Second, &rows))?;
-    Ok((dx, dy))
+    pairwise_distances(&x.select_rows(&rows), options.metric).map_err(|e| relabel(e, side, &rows))
 }
 
 /// Maps a zero-norm row of a sample back to the input side and row.

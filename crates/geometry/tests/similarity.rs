@@ -4,7 +4,7 @@
 use serde_json::Value;
 use tunescope_geometry::calibrated::{
     calibrated_similarity, null_permutation, permuted_indices, CalibratedScore, MeasureKind,
-    NullSettings,
+    NullSettings, ShapeReference,
 };
 use tunescope_geometry::linalg::{
     cross_product, singular_values, symmetric_eigen, symmetric_eigenvalues, Matrix,
@@ -825,4 +825,100 @@ fn eigen_decomposition_is_reproducible_and_values_agree_with_the_values_only_pat
     }
     let s = singular_values(&gaussian(7, 3, 5)).unwrap();
     assert!(s.windows(2).all(|w| w[0] >= w[1]) && s[2] > 0.0);
+}
+
+#[test]
+fn shape_reference_equals_the_calibrated_engine() {
+    let a = gaussian(60, 7, 51);
+    let noise = gaussian(60, 5, 52);
+    let b = Matrix::new(
+        60,
+        5,
+        (0..60)
+            .flat_map(|i| (0..5).map(move |j| (i, j)))
+            .map(|(i, j)| 0.6 * noise.row(i)[j] + a.row(i)[j])
+            .collect(),
+    )
+    .unwrap();
+    // Every row in RSA, and a 40-row RSA sample (its own permutation of the sampled rows).
+    for sample in [60, 40] {
+        let settings = NullSettings {
+            permutations: 30,
+            k: 5,
+            seed: 8,
+            rsa: RsaOptions {
+                sample,
+                seed: 3,
+                ..RsaOptions::default()
+            },
+        };
+        let r = ShapeReference::new(&a, &settings).unwrap();
+        let got = r.against(&b, 7).unwrap();
+        let all = calibrated_similarity(&a, &b, &settings).unwrap();
+        assert_eq!(got.mutual_knn, all.mutual_knn, "sample {sample}");
+        assert_eq!(got.rsa, all.rsa, "sample {sample}");
+        let seven = calibrated_similarity(
+            &a,
+            &b,
+            &NullSettings {
+                permutations: 7,
+                ..settings
+            },
+        )
+        .unwrap();
+        assert_eq!(got.procrustes_angular, seven.procrustes_angular);
+        assert_eq!(got.procrustes_angular.kind, MeasureKind::Distance);
+        assert_eq!(got.procrustes_angular.p_value, Some(1.0 / 8.0));
+        assert!(got.mutual_knn.p_value.unwrap() < 0.05);
+        // More Procrustes permutations than the null has are the null's.
+        let capped = r.against(&b, 1000).unwrap();
+        assert_eq!(capped.procrustes_angular, all.procrustes_angular);
+    }
+    assert!(matches!(
+        ShapeReference::new(&a, &NullSettings::default())
+            .unwrap()
+            .against(&gaussian(59, 5, 1), 1),
+        Err(SimilarityError::RowMismatch { .. })
+    ));
+}
+
+#[test]
+fn shape_reference_of_a_space_against_itself_rotated_and_scaled() {
+    let x = gaussian(80, 6, 61);
+    let settings = NullSettings {
+        permutations: 19,
+        k: 5,
+        seed: 2,
+        ..NullSettings::default()
+    };
+    let r = ShapeReference::new(&x, &settings).unwrap();
+    let copy = similarity_transform(&x, &orthogonal(6, 62), 3.0, &[0.0; 6]);
+    for y in [&x, &copy] {
+        let s = r.against(y, 19).unwrap();
+        assert_eq!(s.mutual_knn.value, 1.0);
+        assert!(
+            s.procrustes_angular.value < 1e-6,
+            "{}",
+            s.procrustes_angular.value
+        );
+        assert!((s.rsa.value - 1.0).abs() < 1e-12);
+        for score in [s.mutual_knn, s.procrustes_angular, s.rsa] {
+            assert_eq!(score.p_value, Some(1.0 / 20.0), "{score:?}");
+        }
+    }
+    // A related space and its rotated, isotropically scaled copy give the same mutual k-NN
+    // and Procrustes distance.
+    let noise = gaussian(80, 6, 63);
+    let mut mixed = x.matmul(&orthogonal(6, 64)).unwrap();
+    for i in 0..80 {
+        for (v, e) in mixed.row_mut(i).iter_mut().zip(noise.row(i)) {
+            *v += 0.8 * e;
+        }
+    }
+    let moved = similarity_transform(&mixed, &orthogonal(6, 65), 0.2, &[0.0; 6]);
+    let (p, q) = (r.against(&mixed, 5).unwrap(), r.against(&moved, 5).unwrap());
+    assert_eq!(p.mutual_knn.value, q.mutual_knn.value);
+    assert!(p.mutual_knn.value > 0.1 && p.mutual_knn.value < 1.0);
+    assert!((p.procrustes_angular.value - q.procrustes_angular.value).abs() < 1e-10);
+    assert!(p.procrustes_angular.value > 0.1);
 }

@@ -412,6 +412,13 @@ fn selectivity(informative: bool) -> f64 {
         control.selectivity_test.unwrap(),
         r.best.test_mean.unwrap() - control.test_mean.unwrap()
     );
+    assert!(r.linear.as_ref().unwrap().control.is_some());
+    // The study's setting: the control task for the reported probe only, the same selectivity.
+    cfg.control_reported_only = true;
+    let only = run(&input, &cfg).unwrap();
+    assert_eq!(only.best.control, r.best.control);
+    assert_eq!(only.best.test_mean, r.best.test_mean);
+    assert_eq!(only.linear.as_ref().unwrap().control, None);
     control.selectivity_test.unwrap()
 }
 

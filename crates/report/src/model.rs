@@ -407,6 +407,10 @@ pub struct DynamicsMeasureLayer {
     /// Permutation p-value per snapshot.
     #[serde(default)]
     pub p_value: Vec<Option<f64>>,
+    /// With several fine-tuning seeds: the mean over the seeds per snapshot, with its 95 %
+    /// bootstrap interval (NaN where undefined).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<Series>,
 }
 
 /// One measure over the snapshots, per layer.
@@ -420,8 +424,15 @@ pub struct DynamicsMeasure {
     pub kind: String,
     /// What it measures.
     pub about: String,
+    /// Row permutations of its null (0: none, e.g. a descriptor).
+    #[serde(default)]
+    pub permutations: usize,
     /// One entry per layer.
     pub layers: Vec<DynamicsMeasureLayer>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The measures of the dynamics experiment beyond the paper (x axis: [`Dynamics::updates`];
@@ -432,8 +443,11 @@ pub struct DynamicsMeasures {
     pub split: String,
     /// Units measured.
     pub units: usize,
-    /// Permutations of the nulls.
+    /// Permutations of the nulls (most measures'; each measure has its own count).
     pub permutations: usize,
+    /// Fine-tuning seeds behind [`DynamicsMeasureLayer::seeds`] (0: one run, no interval).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seeds: usize,
     /// The measures.
     pub measures: Vec<DynamicsMeasure>,
 }

@@ -214,6 +214,7 @@ pub fn run(args: Args) -> Result<()> {
         patience: (args.patience > 0).then_some(args.patience),
         control: args.control,
         control_seed: args.control_seed,
+        control_reported_only: false,
         workers: args.threads,
     };
     fn rows(s: &SplitData) -> probe::Rows<'_> {

@@ -498,14 +498,20 @@ pub struct Dynamics {
     /// Labels whose centroid paths are drawn; empty = the three closest labels of the
     /// pre-trained space at each layer.
     pub path_labels: Vec<String>,
-    /// Also the measures of `docs/measures.md` at every snapshot: linear and debiased CKA with
-    /// the pre-trained space (with permutation nulls) and the geometry descriptors.
+    /// Also the measures of `docs/measures.md` at every snapshot: linear and debiased CKA,
+    /// mutual k-NN (`similarity.k`), the angular Procrustes distance and RSA
+    /// (`compare.rsa_sample`) with the pre-trained space (with permutation nulls) and the
+    /// geometry descriptors.
     pub measures: bool,
     /// Train units those measures use (a seeded sample, the same at every layer and snapshot;
     /// 4 to 5,000: the CKA null holds two `n × n` Gram matrices).
     pub measures_units: usize,
-    /// Row permutations of the CKA nulls (0: values only).
+    /// Row permutations of the nulls of CKA, mutual k-NN and RSA (0: values only).
     pub measures_permutations: usize,
+    /// Permutations of the Procrustes null: the first of the same permutations (at most
+    /// `measures_permutations`). Each costs a `d × d` product and eigenvalues (about 9 ms at
+    /// 500 units of 384 dimensions) where the other nulls cost a gather.
+    pub measures_procrustes_permutations: usize,
 }
 
 impl Default for Dynamics {
@@ -516,6 +522,7 @@ impl Default for Dynamics {
             measures: true,
             measures_units: 500,
             measures_permutations: 100,
+            measures_procrustes_permutations: 10,
         }
     }
 }

@@ -24,6 +24,9 @@ pub fn settings(config: &Config, layers: &[usize]) -> Settings {
             enabled: config.dynamics.measures,
             units: config.dynamics.measures_units,
             permutations: config.dynamics.measures_permutations,
+            procrustes_permutations: config.dynamics.measures_procrustes_permutations,
+            k: config.similarity.k,
+            rsa_sample: config.compare.rsa_sample,
             seed: config.study.seed,
         },
     }

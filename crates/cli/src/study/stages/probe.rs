@@ -28,7 +28,11 @@ pub struct Settings {
 pub fn settings(config: &Config, layer: usize) -> Settings {
     Settings {
         layer,
-        probe: probe_config(config),
+        probe: ProbeConfig {
+            // Table A reads the reported probe's selectivity alone.
+            control_reported_only: config.probe.control,
+            ..probe_config(config)
+        },
     }
 }
 

@@ -58,6 +58,7 @@ pub fn report_data(config: &Config, keys: &[(String, String)]) -> Result<ReportD
     let mut measures = tunescope_compare::measures::report_measures(out, &results.layers)?;
     tunescope_compare::seeds::add_measure_bands(out, &mut measures)?;
     run.dynamics = tunescope_compare::dynamics::report_section(out)?;
+    tunescope_compare::seeds::add_dynamics_bands(out, &mut run.dynamics)?;
     run.memorisation = tunescope_compare::memorisation::report_section(out)?;
     let mut runs = vec![run];
     let arms = super::arms::add_arms(config, &model, &mut table_a, &mut runs)?;

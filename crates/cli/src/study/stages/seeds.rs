@@ -2,7 +2,8 @@
 //! the study's or an arm's) as a mean with a 95 % percentile-bootstrap interval over the seeds,
 //! and paired sign-flip permutation tests for "did layer k move more than layer j" and "did
 //! this label's distance grow". Writes `seeds/summary/summary.json`, `layers.csv`,
-//! `labels.csv`, `movement_tests.csv` and `head.csv` into the branch's directory.
+//! `labels.csv`, `movement_tests.csv`, `head.csv` and `dynamics_measures.csv` (the dynamics'
+//! per-snapshot measures) into the branch's directory.
 
 use std::path::{Path, PathBuf};
 
@@ -98,6 +99,14 @@ pub fn summarise(s: &Settings, main: &RunDir) -> Result<SeedSummary> {
             results,
             memorisation_gaps: memos
                 .map(|m| m.iter().map(|m| (m.gap_before, m.gap_after)).collect()),
+            dynamics_measures: dyns.as_ref().and_then(|d| {
+                d.iter()
+                    .map(|d| {
+                        let updates = d.snapshots.iter().map(|s| s.update).collect();
+                        Some((updates, d.measures.clone()?))
+                    })
+                    .collect()
+            }),
             dynamics_final: dyns.map(|d| {
                 d.iter()
                     .map(|d| {
