@@ -427,16 +427,16 @@ fn label_of(
         products_of.push(Some((qq, a, near)));
     }
     let mut solvers: Vec<Option<Wolfe>> = (0..hulls.len()).map(|_| None).collect();
-    // Frank–Wolfe steps on hull `b.2` (the first `steps` regardless, then up to `FW_MORE` until
-    // its lower bound exceeds `above`), tightening its bounds.
-    let mut refine = |b: &mut (f64, f64, usize), steps: usize, above: f64| {
+    // Frank–Wolfe steps on hull `b.2` (the first `FW_STEPS` regardless, then up to `FW_MORE`
+    // until its lower bound exceeds `above`), tightening its bounds.
+    let mut refine = |b: &mut (f64, f64, usize), above: f64| {
         let k = b.2;
         let Some(gram) = &grams[k] else { return };
         if solvers[k].is_none() {
             let gram = gram.get_or_init(|| hulls[k].gram());
             let (qq, a, near) = products_of[k].take().expect("products of each hull");
             let mut w = Wolfe::new(gram, a, qq, hulls[k].radius().max(pp.sqrt()), near);
-            w.run(steps, f64::INFINITY);
+            w.run(FW_STEPS, f64::INFINITY);
             solvers[k] = Some(w);
         }
         let w = solvers[k].as_mut().expect("solver just made");
@@ -449,7 +449,7 @@ fn label_of(
     // bound decides how much the others must be refined.
     let nearest_upper = bounds.iter().map(|b| b.0).fold(f64::INFINITY, f64::min);
     for b in bounds.iter_mut().filter(|b| b.1 <= nearest_upper) {
-        refine(b, FW_STEPS, f64::NEG_INFINITY);
+        refine(b, f64::NEG_INFINITY);
     }
     bounds.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
     let (upper, _, first) = bounds[0];
@@ -457,7 +457,7 @@ fn label_of(
     // Steps on the clusters the first does not clear yet.
     for b in bounds[1..].iter_mut() {
         if !clear(b.1, b.2, ceiling) {
-            refine(b, FW_STEPS, ceiling.max(hulls[b.2].touch_floor(p)));
+            refine(b, ceiling.max(hulls[b.2].touch_floor(p)));
         }
     }
     if bounds[1..]

@@ -183,6 +183,31 @@ mod tests {
     use super::*;
     use crate::model::{ReportData, TaskModelReport};
 
+    /// The report's figures for one run whose dynamics at updates 0 and 10 hold `measures`
+    /// (on 40 train units, 20 permutations, over `seeds` fine-tuning seeds).
+    fn figures_of(seeds: usize, measures: Vec<DynamicsMeasure>) -> Vec<crate::figures::Figure> {
+        let data = ReportData {
+            runs: vec![TaskModelReport {
+                task: "pos".into(),
+                model: "m".into(),
+                dynamics: Some(Dynamics {
+                    updates: vec![0, 10],
+                    measures: Some(DynamicsMeasures {
+                        split: "train".into(),
+                        units: 40,
+                        permutations: 20,
+                        seeds,
+                        measures,
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        crate::sections::build(&data)
+    }
+
     #[test]
     fn with_seeds_each_line_is_their_mean_with_its_interval() {
         let layer = DynamicsMeasureLayer {
@@ -199,33 +224,17 @@ mod tests {
                 }),
             }),
         };
-        let data = ReportData {
-            runs: vec![TaskModelReport {
-                task: "pos".into(),
-                model: "m".into(),
-                dynamics: Some(Dynamics {
-                    updates: vec![0, 10],
-                    measures: Some(DynamicsMeasures {
-                        split: "train".into(),
-                        units: 40,
-                        permutations: 20,
-                        seeds: 3,
-                        measures: vec![DynamicsMeasure {
-                            key: "rsa".into(),
-                            name: "RSA".into(),
-                            kind: "similarity".into(),
-                            about: "about".into(),
-                            permutations: 20,
-                            layers: vec![layer],
-                        }],
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
+        let figs = figures_of(
+            3,
+            vec![DynamicsMeasure {
+                key: "rsa".into(),
+                name: "RSA".into(),
+                kind: "similarity".into(),
+                about: "about".into(),
+                permutations: 20,
+                layers: vec![layer],
             }],
-            ..Default::default()
-        };
-        let figs = crate::sections::build(&data);
+        );
         let rsa = figs
             .iter()
             .find(|f| f.name == "pos-m-dynamics-measure-rsa")
@@ -261,30 +270,14 @@ mod tests {
             permutations: if null { 20 } else { 0 },
             layers: vec![layer(1, null), layer(2, null)],
         };
-        let data = ReportData {
-            runs: vec![TaskModelReport {
-                task: "pos".into(),
-                model: "m".into(),
-                dynamics: Some(Dynamics {
-                    updates: vec![0, 10],
-                    measures: Some(DynamicsMeasures {
-                        split: "train".into(),
-                        units: 40,
-                        permutations: 20,
-                        seeds: 0,
-                        measures: vec![
-                            measure("debiased_cka", "similarity", true),
-                            measure("procrustes_angular", "distance", true),
-                            measure("nc1", "descriptor", false),
-                        ],
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let figs = crate::sections::build(&data);
+        let figs = figures_of(
+            0,
+            vec![
+                measure("debiased_cka", "similarity", true),
+                measure("procrustes_angular", "distance", true),
+                measure("nc1", "descriptor", false),
+            ],
+        );
         let cka = figs
             .iter()
             .find(|f| f.name == "pos-m-dynamics-measure-debiased-cka")

@@ -235,6 +235,23 @@ fn centre_pair(a: &[f64], b: &[f64], d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>,
     (ca, cb, c, radius)
 }
 
+/// Touching by a near-touch rule: convex weights on A and B whose points are `residual` apart.
+fn near_verdict(
+    lambda: Vec<(usize, f64)>,
+    mu: Vec<(usize, f64)>,
+    residual: f64,
+) -> (Overlap, Decider, Corral) {
+    (
+        Overlap::Intersect {
+            lambda,
+            mu,
+            residual,
+        },
+        Decider::Near,
+        Vec::new(),
+    )
+}
+
 /// Exact intersection test of conv(A) and conv(B) given as row-major blocks with `d` columns.
 ///
 /// `hint` is an optional guess of a separating direction (A on the positive side); a non-empty
@@ -329,15 +346,7 @@ pub(crate) fn overlap_blocks(
     let near_touch = |(lambda, mu): mnp::Weights| -> Result<(Overlap, Decider, Corral), f64> {
         let residual = combination_residual(&ca, &cb, d, &lambda, &mu);
         if residual <= NEAR_TOUCH * radius {
-            Ok((
-                Overlap::Intersect {
-                    lambda,
-                    mu,
-                    residual,
-                },
-                Decider::Near,
-                Vec::new(),
-            ))
+            Ok(near_verdict(lambda, mu, residual))
         } else {
             Err(residual)
         }
@@ -435,15 +444,7 @@ pub(crate) fn overlap_blocks(
     }
     if let Some(((lambda, mu), residual)) = closest {
         if residual <= NEAR_TOUCH_UNDECIDED * radius {
-            return Ok((
-                Overlap::Intersect {
-                    lambda,
-                    mu,
-                    residual,
-                },
-                Decider::Near,
-                Vec::new(),
-            ));
+            return Ok(near_verdict(lambda, mu, residual));
         }
     }
     Err(ProbeError::Numerical(format!(
@@ -532,7 +533,7 @@ fn distance_centred(
     start: Option<&[f64]>,
     certified: f64,
     seed: &[(usize, usize, f64)],
-) -> Result<(f64, mnp::Corral), ProbeError> {
+) -> Result<(f64, Corral), ProbeError> {
     if radius == 0.0 {
         return Ok((0.0, Vec::new()));
     }
@@ -863,7 +864,7 @@ pub fn clustering_distances(
 /// space, such as the same units at the next fine-tuning checkpoint. A warm-started distance
 /// converges to the same criterion (relative gap 1e-10) as a cold one.
 #[derive(Debug, Clone, Default)]
-pub struct DistanceSeeds(std::collections::HashMap<(usize, usize), mnp::Corral>);
+pub struct DistanceSeeds(std::collections::HashMap<(usize, usize), Corral>);
 
 fn distances_from(
     points: &Points,
@@ -894,7 +895,7 @@ fn distances_from(
         *m = m.max(s.above - s.below);
     }
     let warm = seeds.as_deref();
-    let found: Vec<(ClusterDistance, mnp::Corral)> = pairs
+    let found: Vec<(ClusterDistance, Corral)> = pairs
         .into_par_iter()
         .map(|(i, j)| {
             let a = blocks[i].as_deref().expect("block of a listed cluster");
