@@ -1118,6 +1118,47 @@ fn arms_run_beside_the_study_on_shared_pretrained_stages() {
         );
     }
     assert!(run.join("report/figures/arms-lora-intruders.csv").is_file());
+    // Hidden state 1 lies below the freeze arm's trainable layers: its DirectProbe stages read
+    // the pre-trained ones and take their files as they are; layer 3 (trained) and the LoRA
+    // arm's layers (every adapted layer changes) are clustered afresh.
+    let m = manifest(&dir);
+    for split in ["train", "test"] {
+        for (arm, layer, reused) in [("top", 1, true), ("top", 3, false), ("lora", 1, false)] {
+            let id = format!("arm-{arm}/directprobe/finetuned/{split}/layer-{layer}");
+            let pre = format!("directprobe/pretrained/{split}/layer-{layer}");
+            let rec = &m["stages"][&id];
+            assert_eq!(
+                rec["inputs"]["upstream"].get(&pre).is_some(),
+                arm == "top" && layer == 1,
+                "{id} upstream"
+            );
+            assert_eq!(
+                rec["summary"]["reused"].as_str(),
+                reused.then_some(pre.as_str()),
+                "{id}"
+            );
+            if reused {
+                let at = |d: PathBuf| -> Vec<(String, Vec<u8>)> {
+                    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(&d)
+                        .unwrap()
+                        .map(|e| {
+                            let p = e.unwrap().path();
+                            (
+                                p.file_name().unwrap().to_string_lossy().into_owned(),
+                                std::fs::read(&p).unwrap(),
+                            )
+                        })
+                        .collect();
+                    v.sort();
+                    v
+                };
+                let tail = format!("directprobe/{{}}/{split}/layer-{layer}");
+                let mine = at(run.join("arms/top").join(tail.replace("{}", "finetuned")));
+                assert!(mine.iter().any(|(n, _)| n == "clusters.txt"));
+                assert_eq!(mine, at(run.join(tail.replace("{}", "pretrained"))), "{id}");
+            }
+        }
+    }
     // Unchanged: nothing re-runs; other [finetune] settings re-run the fine-tuned branches only.
     let again = study(&cfg, &[]);
     ok(&again);

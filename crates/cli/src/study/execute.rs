@@ -57,7 +57,11 @@ pub fn execute(stage: &Planned, resume: bool, res: &Resources<'_>) -> Result<Val
         }
         Kind::Extract(m, s) => extract::run(s, dir, &m.dir(dir, &stage.pretrained), m, display),
         Kind::Probe(m, s) => probe::run(s, dir, m, display),
-        Kind::DirectProbe(m, s) => in_pool(res.threads, || directprobe::run(s, dir, m, display)),
+        Kind::DirectProbe(m, s) => {
+            let pre = directprobe::pretrained_id(&s.split, s.layer);
+            let reuse = stage.upstream_keys().iter().any(|(id, _)| *id == pre);
+            in_pool(res.threads, || directprobe::run(s, dir, m, reuse, display))
+        }
         Kind::Mdl(m, s) => mdl::run(s, dir, m, display),
         Kind::Similarity(s) => in_pool(res.threads, || similarity::run(s, dir, display)),
         Kind::Compare(s) => in_pool(res.threads, || compare::run(s, dir, display)),

@@ -79,6 +79,14 @@ pub(super) fn analyses(b: &mut Builder<'_>, rep: &Replicate, model: &ModelRef) -
                     "directprobe/{}/{split}/layer-{layer}",
                     model.name()
                 ));
+                let mut reads = vec![ex.clone()];
+                // A layer fine-tuning may leave as it was: the pre-trained result, reused when
+                // the vectors are the same.
+                if *model != ModelRef::Pretrained
+                    && directprobe::may_equal_pretrained(config, layer)
+                {
+                    reads.push(directprobe::pretrained_id(split, layer));
+                }
                 b.add_in(
                     Stage::new(
                         id.clone(),
@@ -86,7 +94,7 @@ pub(super) fn analyses(b: &mut Builder<'_>, rep: &Replicate, model: &ModelRef) -
                             model.clone(),
                             directprobe::settings(config, split, layer),
                         ),
-                        vec![ex.clone()],
+                        reads,
                         vec![output(rep.rel().directprobe_dir(
                             &model.name(),
                             split,
