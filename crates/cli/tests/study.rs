@@ -1170,6 +1170,32 @@ fn arms_run_beside_the_study_on_shared_pretrained_stages() {
 }
 
 #[test]
+fn an_arm_takes_the_studys_pretrained_examples_and_its_view_is_unchanged() {
+    // An arm with the study's own [finetune] fine-tunes the same model, so its per-example view
+    // computed from scratch would be the study's, byte for byte: the one it writes from the
+    // study's pre-trained predictions must be too.
+    let dir = scratch("arm-examples");
+    let cfg = write_config(&dir);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[[arms]]\nname = \"same\"\n[arms.finetune]\nepochs = 1\n");
+    std::fs::write(&cfg, text).unwrap();
+    ok(&study(&cfg, &[]));
+    let m = manifest(&dir);
+    let rec = &m["stages"]["arm-same/examples"];
+    assert!(rec["inputs"]["upstream"].get("examples").is_some());
+    assert_eq!(rec["summary"]["pretrained_from"], "examples");
+    assert!(m["stages"]["examples"]["summary"]
+        .get("pretrained_from")
+        .is_none());
+    let run = dir.join("run");
+    for f in ["compare/examples.csv", "compare/examples.json"] {
+        let arm = std::fs::read(run.join("arms/same").join(f)).unwrap();
+        assert!(arm == std::fs::read(run.join(f)).unwrap(), "{f} differs");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn arms_run_as_many_seeds_as_the_study() {
     let dir = scratch("arm-seeds");
     let cfg = write_config(&dir);

@@ -226,10 +226,20 @@ pub(super) fn branch(
                 after.push(format!("directprobe/pretrained/train/layer-{layer}"));
                 after.push(rep.id(&format!("directprobe/finetuned/train/layer-{layer}")));
             }
+            let kind = Kind::Examples(examples::settings(config, &b.layers));
+            // Another branch takes the pre-trained predictions of the study's own view when
+            // it has the same settings.
+            if rep.tag.is_some()
+                && b.plan
+                    .iter()
+                    .any(|p| p.id == examples::STUDY_ID && p.kind == kind)
+            {
+                after.push(examples::STUDY_ID.to_string());
+            }
             b.add_in(
                 Stage::new(
-                    rep.id("examples"),
-                    Kind::Examples(examples::settings(config, &b.layers)),
+                    rep.id(examples::STUDY_ID),
+                    kind,
                     after,
                     vec![
                         output(rep.rel().examples_csv()),
