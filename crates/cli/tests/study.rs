@@ -1038,7 +1038,9 @@ fn seeds_give_confidence_intervals_and_permutation_tests() {
 fn arms_run_beside_the_study_on_shared_pretrained_stages() {
     let dir = scratch("arms");
     let cfg = write_config(&dir);
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    let mut text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[finetune]\n", "[finetune]\ncheckpoint_every = 3\n");
     text.push_str(
         "\n[[arms]]\nname = \"lora\"\n[arms.finetune]\nmethod = \"lora\"\nlora_r = 4\nlr = 1e-3\n\
          \n[[arms]]\nname = \"top\"\n[arms.finetune]\nmethod = \"freeze\"\nfreeze_layers = 2\n",
@@ -1158,6 +1160,24 @@ fn arms_run_beside_the_study_on_shared_pretrained_stages() {
                 assert_eq!(mine, at(run.join(tail.replace("{}", "pretrained"))), "{id}");
             }
         }
+    }
+    // The dynamics take each pre-trained snapshot (layers 1 and 3) from the DirectProbe stage,
+    // and the freeze arm's layer-1 checkpoints, the pre-trained vectors again, from the
+    // snapshot before.
+    for (id, same) in [
+        ("dynamics", 0),
+        ("arm-lora/dynamics", 0),
+        ("arm-top/dynamics", 1),
+    ] {
+        let s = &m["stages"][id]["summary"];
+        let snapshots = s["snapshots"].as_array().unwrap().len() as u64;
+        assert!(snapshots > 2, "{id}: {s}");
+        assert_eq!(s["reused"]["from_directprobe"], 2, "{id}");
+        assert_eq!(
+            s["reused"]["same_as_previous"],
+            same * (snapshots - 1),
+            "{id}"
+        );
     }
     // Unchanged: nothing re-runs; other [finetune] settings re-run the fine-tuned branches only.
     let again = study(&cfg, &[]);
