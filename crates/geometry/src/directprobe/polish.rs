@@ -24,13 +24,12 @@ use super::mnp::Weights;
 /// fraction of its norm is dependent on them (numerically in their span).
 const DEPENDENT: f64 = 1e-14;
 
-/// Outcome of [`polish`]: certified bounds lower ≤ distance ≤ upper and the convex weights
-/// (row, weight) on A and B realising `upper`.
-#[derive(Debug, Clone)]
+/// Outcome of [`polish`]: certified bounds lower ≤ distance ≤ upper (`upper` realised by
+/// convex weights on A and B, `lower` the margin of a hyperplane verified on every point).
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Polished {
     pub lower: f64,
     pub upper: f64,
-    pub weights: Weights,
 }
 
 /// Which set a support vertex belongs to.
@@ -282,8 +281,8 @@ impl<'a> Support<'a> {
 /// Polishes the nearest points of conv(A) and conv(B) (row-major `a`, `b` with `d` columns,
 /// centred near the origin) from the convex weights `start`: runs until the certified bounds
 /// agree within `rel_gap`, no point violates optimality, the distance stops decreasing, or
-/// after `max_iter` entering vertices. Returns the best bounds met and the weights of the
-/// upper one; `upper` at or below `touch` ends the run (the hulls touch).
+/// after `max_iter` entering vertices. Returns the best bounds met; `upper` at or below `touch`
+/// ends the run (the hulls touch).
 pub(crate) fn polish(
     a: &[f64],
     b: &[f64],
@@ -298,7 +297,6 @@ pub(crate) fn polish(
     let mut best = Polished {
         lower: 0.0,
         upper: f64::INFINITY,
-        weights: s.weights(),
     };
     for _ in 0..max_iter {
         // Minor cycle: move to the affine minimiser, stepping back to the simplices' faces.
@@ -342,10 +340,7 @@ pub(crate) fn polish(
         let x = s.point();
         let up = dot(&x, &x).sqrt();
         let improved = up < best.upper * (1.0 - 1e-13);
-        if up < best.upper {
-            best.upper = up;
-            best.weights = s.weights();
-        }
+        best.upper = best.upper.min(up);
         if up <= touch {
             return best;
         }
