@@ -427,7 +427,12 @@ struct Greedy<'a> {
     rejected: HashSet<(usize, usize), PairHash>,
     planes: HashMap<(usize, usize), HPlane, PairHash>,
     plane_partners: Vec<Vec<usize>>,
+    /// Pairs of row sets (of different labels) whose hulls meet: a candidate holding one set,
+    /// tested against an active cluster holding the other, is rejected without a test.
     blacklist: Vec<(Vec<usize>, Vec<usize>)>,
+    /// Per node: the blacklist entries with a side starting in one of its rows (moved to the
+    /// merged node on a merge), so a candidate looks only at entries that can apply to it.
+    black_of: Vec<Vec<usize>>,
 }
 
 impl<'a> Greedy<'a> {
@@ -496,6 +501,7 @@ impl<'a> Greedy<'a> {
             planes: HashMap::default(),
             plane_partners: vec![Vec::new(); n_nodes],
             blacklist: Vec::new(),
+            black_of: vec![Vec::new(); n_nodes],
         }
     }
 
@@ -606,6 +612,22 @@ impl<'a> Greedy<'a> {
             .zip(&nodes[q].zone)
             .map(|(x, y)| x + y)
             .collect();
+        // A known meeting pair inside the candidate and an active cluster of another label
+        // that the candidate's tests would reach (below): rejected before any screen.
+        if let Some(k) = self.blacklisted(p, q) {
+            let b = self.pos[&nodes[k].label];
+            let reached = !self.seps.disjoint(label, nodes[k].label)
+                && (zone[b] > 0 || self.zone_sets[b][la].contains(&k))
+                && {
+                    let rr = nodes[k].radius + radius;
+                    let dk = dist2(&nodes[k].centroid, &centroid).sqrt();
+                    dk < rr + TOUCH_TOL * (rr + dk) + floor
+                };
+            if reached {
+                stats.blacklist_hits += 1;
+                return Ok(false);
+            }
+        }
 
         // Clusters of other labels that the pair hyperplanes do not already separate, and of
         // those the ones whose bounding sphere meets the candidate's (the exact `f64` test below):
@@ -680,19 +702,7 @@ impl<'a> Greedy<'a> {
         let mut new_planes: Vec<(usize, HPlane)> = Vec::new();
         if !near.is_empty() {
             // Known overlapping subsets: a superset of an intersecting pair intersects.
-            let owner = &self.owner;
-            let in_t = |x: usize| owner[x] == p || owner[x] == q;
-            let black = self.blacklist.iter().any(|(s1, s2)| {
-                [(s1, s2), (s2, s1)].iter().any(|(x, y)| {
-                    x.iter().all(|&v| in_t(v)) && {
-                        let k = owner[y[0]];
-                        k != usize::MAX
-                            && nodes[k].label != label
-                            && y.iter().all(|&v| owner[v] == k)
-                    }
-                })
-            });
-            if black {
+            if self.blacklisted(p, q).is_some() {
                 stats.blacklist_hits += 1;
                 accepted = false;
             } else {
@@ -801,6 +811,12 @@ impl<'a> Greedy<'a> {
                             PairResult::Separable(None) => {}
                             PairResult::Intersect(s1, s2) => {
                                 hit = true;
+                                let e = self.blacklist.len();
+                                let (a, b) = (self.owner[s1[0]], self.owner[s2[0]]);
+                                self.black_of[a].push(e);
+                                if b != a {
+                                    self.black_of[b].push(e);
+                                }
                                 self.blacklist.push((s1, s2));
                             }
                         }
@@ -816,6 +832,32 @@ impl<'a> Greedy<'a> {
             self.merge(p, q, centroid, radius, zone, new_planes);
         }
         Ok(accepted)
+    }
+
+    /// An active cluster of another label that holds one side of a blacklist entry whose
+    /// other side lies in the candidate `p ∪ q`, if any (the first such entry).
+    fn blacklisted(&self, p: usize, q: usize) -> Option<usize> {
+        let owner = &self.owner;
+        let label = self.nodes[p].label;
+        let in_t = |x: usize| owner[x] == p || owner[x] == q;
+        let mut entries: Vec<usize> = self.black_of[p]
+            .iter()
+            .chain(&self.black_of[q])
+            .copied()
+            .collect();
+        entries.sort_unstable();
+        entries.dedup();
+        entries.into_iter().find_map(|e| {
+            let (s1, s2) = &self.blacklist[e];
+            [(s1, s2), (s2, s1)].into_iter().find_map(|(x, y)| {
+                let k = owner[y[0]];
+                (x.iter().all(|&v| in_t(v))
+                    && k != usize::MAX
+                    && self.nodes[k].label != label
+                    && y.iter().all(|&v| owner[v] == k))
+                .then_some(k)
+            })
+        })
     }
 
     fn deactivate(&mut self, x: usize) {
@@ -881,6 +923,9 @@ impl<'a> Greedy<'a> {
             zone,
         });
         self.plane_partners.push(Vec::new());
+        let mut black = std::mem::take(&mut self.black_of[big]);
+        black.append(&mut self.black_of[small]);
+        self.black_of.push(black);
         self.nn.push(None);
         for (k, mut h) in new_planes {
             if h.pos == usize::MAX {
