@@ -9,6 +9,11 @@ Written from the algorithm's definition, sharing no code with the Rust implement
   simplices, solved by Lawson-Hanson NNLS with the simplex equalities as heavily weighted rows,
   then polished exactly on the active set (equality-constrained least squares via the KKT
   system) and checked for optimality (all multipliers of inactive variables >= 0);
+* nearly touching hulls (``--stall``): the same NNLS, then an active-set polish whose affine
+  minimisers are least-squares solves on the support's difference vectors (numpy's SVD-based
+  lstsq, which does not square their condition number), until the hyperplane normal to the
+  nearest points separates the sets with a margin within 1e-3 of their distance, verified on
+  every point; the instances are built with a known exact distance, which must agree;
 * clustering: singletons, same-label pairs by centroid distance (ties by cluster index, new
   clusters appended), merge iff the merged hull intersects no differently-labelled active
   cluster (every test by the LP, no filters), rejected pairs never retried.
@@ -16,6 +21,7 @@ Written from the algorithm's definition, sharing no code with the Rust implement
 Usage (numpy + scipy, e.g. in ~/.cache/tunescope/venv-ref):
     python scripts/reference/directprobe_reference.py --out crates/geometry/tests/fixtures
     python scripts/reference/directprobe_reference.py --lowrank --out crates/geometry/tests/fixtures
+    python scripts/reference/directprobe_reference.py --stall --out crates/geometry/tests/fixtures
 """
 import argparse
 import heapq
@@ -80,6 +86,114 @@ def hull_distance(A, B):
     if dist > 1e-12 and lo < dist * dist * (1 - 1e-7) - 1e-12:
         raise RuntimeError(f"QP not optimal: ||x||^2={dist * dist:.3e}, min x.p={lo:.3e}")
     return dist
+
+
+def certified_distance(A, B, rel=1e-3):
+    """Distance of nearly touching hulls with a certificate: returns (distance, margin, normal)
+    where the distance is realised by convex weights on A and B and the unit normal separates
+    them with the margin (min over A minus max over B), margin >= (1 - rel) * distance."""
+    m = len(A)
+    c = np.vstack([A, B]).mean(axis=0)
+    A = A - c
+    B = B - c
+    M = np.hstack([A.T, -B.T])
+    w = 1e4 * (1.0 + np.abs(M).max())
+    E = np.zeros((2, m + len(B)))
+    E[0, :m] = 1.0
+    E[1, m:] = 1.0
+    z, _ = nnls(np.vstack([M, w * E]), np.concatenate([np.zeros(M.shape[0]), [w, w]]),
+                maxiter=100 * E.shape[1])
+    # Primal active set (Wolfe's, on the weights), from NNLS's feasible weights.
+    SA = [int(i) for i in np.where(z[:m] > 1e-12)[0]]
+    SB = [int(j) for j in np.where(z[m:] > 1e-12)[0]]
+    lam = z[SA] / z[SA].sum()
+    mu = z[m:][SB] / z[m:][SB].sum()
+    Al, Bl = A.astype(np.longdouble), B.astype(np.longdouble)
+    for _ in range(2000):
+        # Affine minimiser on the support: min |(a0 - b0) + D g|, D = [a_k - a0, b0 - b_l],
+        # refined with residuals in extended precision.
+        Dl = np.hstack([(Al[SA[1:]] - Al[SA[0]]).T, (Bl[SB[0]] - Bl[SB[1:]]).T])
+        rhs = -(Al[SA[0]] - Bl[SB[0]])
+        D = Dl.astype(np.float64)
+        g = np.linalg.lstsq(D, rhs.astype(np.float64), rcond=None)[0].astype(np.longdouble)
+        for _ in range(3):
+            res = (rhs - Dl @ g).astype(np.float64)
+            g += np.linalg.lstsq(D, res, rcond=None)[0]
+        k = len(SA) - 1
+        new = np.concatenate([[1.0 - g[:k].sum()], g[:k], [1.0 - g[k:].sum()], g[k:]])
+        cur = np.concatenate([lam, mu])
+        if new.min() <= 0.0:
+            # Step back to the simplices' faces; the vertex that limits the step leaves.
+            neg = new <= 0.0
+            theta = np.min(cur[neg] / (cur[neg] - new[neg]))
+            cur = cur + theta * (new - cur)
+            cur[np.argmin(np.where(neg, cur, np.inf))] = 0.0
+            keep = cur > 1e-15
+            ka = keep[:len(SA)]
+            SA = [i for i, kk in zip(SA, ka) if kk]
+            SB = [j for j, kk in zip(SB, keep[len(ka):]) if kk]
+            lam, mu = cur[:len(ka)][ka], cur[len(ka):][keep[len(ka):]]
+            continue
+        lam, mu = new[:len(SA)], new[len(SA):]
+        x = Al[SA].T @ lam - Bl[SB].T @ mu
+        dist = np.sqrt(x @ x)
+        ga, gb = Al @ x / dist, Bl @ x / dist
+        margin = ga.min() - gb.max()
+        # The most violating point enters; none left: optimal, which the margin must certify.
+        i, j = int(np.argmin(ga)), int(np.argmax(gb))
+        va = lam @ ga[SA] - ga[i] if i not in SA else 0.0
+        vb = gb[j] - mu @ gb[SB] if j not in SB else 0.0
+        if max(va, vb) <= 1e-9 * dist:
+            if margin >= (1.0 - rel) * dist:
+                return float(dist), float(margin), (x / dist).astype(np.float64).tolist()
+            break
+        if va >= vb:
+            SA.append(i)
+            lam = np.append(lam, 0.0)
+        else:
+            SB.append(j)
+            mu = np.append(mu, 0.0)
+    raise RuntimeError("no certified distance for nearly touching hulls")
+
+
+def stall_cases(rng):
+    """Two labels whose hulls are 3e-7 of their radius apart (below f32 precision), built with
+    a known distance: on each side a face of k + 1 points (an ill-conditioned simplex, singular
+    values 1 .. 1e-4, centred on the common normal u) on the plane u.x = +-delta/2, the two
+    faces spanning complementary subspaces of u's complement, so that the nearest points are
+    interior points of both faces and their supports hold rank + 1 points; behind each face
+    generic points (100, 200) and points within a few delta of the plane (30, 60). Rank r in
+    D dimensions (an isometric embedding): (32, 16) and (48, 40), the second large enough for
+    tunescope's working sets. The nearest-point iteration on vertex pairs stalls on these."""
+    cases = []
+    for D, r, n_extra, n_shell in [(32, 16, 100, 30), (48, 40, 200, 60)]:
+        ka = (r - 1) // 2
+        kb = r - 1 - ka
+        u = np.zeros(r)
+        u[0] = 1.0
+        basis = np.zeros((r - 1, r))
+        basis[:, 1:] = rng.normal(size=(r - 1, r - 1))
+
+        def face(k, V):
+            Z = rng.normal(size=(k + 1, k)) * np.logspace(0, -4, k)
+            return (Z - Z.mean(axis=0)) @ V
+
+        def behind(sign, n, depth):
+            E = rng.normal(size=(n, r))
+            E[:, 0] = sign * depth
+            return E
+
+        FA, FB = face(ka, basis[:ka]), face(kb, basis[ka:])
+        EA = behind(1.0, n_extra, 0.5 + 2.0 * np.abs(rng.normal(size=n_extra)))
+        EB = behind(-1.0, n_extra, 0.5 + 2.0 * np.abs(rng.normal(size=n_extra)))
+        delta = 3e-7 * np.linalg.norm(np.vstack([FA, FB, EA, EB]), axis=1).max()
+        SA = behind(1.0, n_shell, delta * (0.5 + rng.uniform(0.05, 3.0, size=n_shell)))
+        SB = behind(-1.0, n_shell, delta * (0.5 + rng.uniform(0.05, 3.0, size=n_shell)))
+        P = np.linalg.qr(rng.normal(size=(D, r)))[0].T  # orthonormal rows: an isometry
+        A = np.vstack([FA + 0.5 * delta * u, EA, SA]) @ P
+        B = np.vstack([FB - 0.5 * delta * u, EB, SB]) @ P
+        cases.append((A, B, float(delta)))
+    return cases
 
 
 def cluster(X, y):
@@ -175,9 +289,24 @@ def main():
     ap.add_argument("--seed", type=int, default=20221)
     ap.add_argument("--lowrank", action="store_true",
                     help="write only directprobe_lowrank.json (large low-rank near-touching pairs)")
+    ap.add_argument("--stall", action="store_true",
+                    help="write only directprobe_stall.json (hulls 3e-7 of their radius apart)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     os.makedirs(args.out, exist_ok=True)
+    if args.stall:
+        cases = []
+        for A, B, delta in stall_cases(rng):
+            # The margin proves the hulls disjoint (HiGHS cannot decide at this scale).
+            dist, margin, normal = certified_distance(A, B)
+            if abs(dist - delta) > 1e-6 * delta:
+                raise RuntimeError(f"distance {dist:.9e}, by construction {delta:.9e}")
+            cases.append({"a": A.tolist(), "b": B.tolist(), "distance": dist,
+                          "margin": margin, "normal": normal, "constructed": delta})
+        with open(os.path.join(args.out, "directprobe_stall.json"), "w") as f:
+            json.dump({"generator": "scripts/reference/directprobe_reference.py --stall",
+                       "seed": args.seed, "cases": cases}, f)
+        return
     if args.lowrank:
         cases = []
         for A, B in lowrank_cases(rng):

@@ -15,18 +15,27 @@ fn pts(rows: &[&[f64]]) -> Points {
     .unwrap()
 }
 
-fn matrix(v: &Value) -> Vec<Vec<f64>> {
+fn vector(v: &Value) -> Vec<f64> {
     v.as_array()
         .unwrap()
         .iter()
-        .map(|r| {
-            r.as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap())
-                .collect()
-        })
+        .map(|x| x.as_f64().unwrap())
         .collect()
+}
+
+fn matrix(v: &Value) -> Vec<Vec<f64>> {
+    v.as_array().unwrap().iter().map(vector).collect()
+}
+
+/// A two-set case of a fixture: both sets' rows stacked, the rows of each, the labels (0, 1)
+/// and the reference distance.
+fn two_sets(case: &Value) -> (Points, Vec<usize>, Vec<usize>, Vec<usize>, f64) {
+    let (a, b) = (matrix(&case["a"]), matrix(&case["b"]));
+    let ia: Vec<usize> = (0..a.len()).collect();
+    let ib: Vec<usize> = (a.len()..a.len() + b.len()).collect();
+    let y: Vec<usize> = ia.iter().map(|_| 0).chain(ib.iter().map(|_| 1)).collect();
+    let want = case["distance"].as_f64().unwrap();
+    (stack(&[&a, &b]), ia, ib, y, want)
 }
 
 fn stack(parts: &[&Vec<Vec<f64>>]) -> Points {
@@ -485,11 +494,7 @@ fn near_touching_low_rank_hulls_match_reference() {
     // gaps far below the points' spread. Every distance must be positive and match the exact QP.
     let f = fixture("directprobe_lowrank.json");
     for (k, case) in f["cases"].as_array().unwrap().iter().enumerate() {
-        let (a, b) = (matrix(&case["a"]), matrix(&case["b"]));
-        let p = stack(&[&a, &b]);
-        let ia: Vec<usize> = (0..a.len()).collect();
-        let ib: Vec<usize> = (a.len()..a.len() + b.len()).collect();
-        let want = case["distance"].as_f64().unwrap();
+        let (p, ia, ib, y, want) = two_sets(case);
         assert!(!case["intersects"].as_bool().unwrap());
         let got = dp::hull_distance(&p, &ia, &ib).unwrap();
         assert!(
@@ -498,7 +503,6 @@ fn near_touching_low_rank_hulls_match_reference() {
         );
         assert!(!dp::hulls_intersect(&p, &ia, &ib).unwrap().intersects());
         // As two labels: linear, and the reported cluster distance is the exact one.
-        let y: Vec<usize> = ia.iter().map(|_| 0).chain(ib.iter().map(|_| 1)).collect();
         let c = dp::probe(&p, &y, &dp::Options::default()).unwrap();
         assert_eq!(c.n_clusters(), 2, "case {k}");
         let cd = dp::cluster_distances(&p, &c.clusters, &[0, 1]).unwrap();
@@ -562,6 +566,54 @@ fn nearly_touching_faces_get_their_exact_distance() {
     );
     let c = dp::probe(&p, &labels, &dp::Options::default()).unwrap();
     assert_eq!(c.clusters.len(), 2, "two disjoint labels are two clusters");
+}
+
+/// Hulls 3e-7 of their radius apart whose nearest faces together hold rank + 1 points, built
+/// with a known distance (`directprobe_stall.json`: 277 points of rank 16 in 32 dimensions, and
+/// 561 of rank 40 in 48, the working-set path). The nearest-point iteration on vertex pairs
+/// stalls there with bounds far apart: the distance used to come out as 0 without a certified
+/// margin, and more than twice the exact one with the margin. Both must be within 1 % of the
+/// reference's certified distance.
+#[test]
+fn stalled_nearly_touching_hulls_get_their_distance_within_one_percent() {
+    let f = fixture("directprobe_stall.json");
+    for (k, case) in f["cases"].as_array().unwrap().iter().enumerate() {
+        let (p, ia, ib, y, want) = two_sets(case);
+        let close = |got: f64| got > 0.0 && (got - want).abs() <= 1e-2 * want;
+        let got = dp::hull_distance(&p, &ia, &ib).unwrap();
+        assert!(
+            close(got),
+            "case {k}: hull distance {got:e}, reference {want:e}"
+        );
+        // As two final clusters with the reference's separating hyperplane as the certified
+        // margin, as a probe run hands it to the cluster distances.
+        let mut c = dp::Clustering::from_assignment(&y, &y).unwrap();
+        let normal = vector(&case["normal"]);
+        let along = |i: &usize| dot(&normal, p.row(*i));
+        let above = ia.iter().map(along).fold(f64::INFINITY, f64::min);
+        let below = ib.iter().map(along).fold(f64::NEG_INFINITY, f64::max);
+        assert!(
+            above - below > 0.99 * want,
+            "case {k}: the reference's margin"
+        );
+        c.separations.push(dp::Separation {
+            i: 0,
+            j: 1,
+            normal: normal.into(),
+            above,
+            below,
+        });
+        let cd = dp::clustering_distances(&p, &c, &[0, 1]).unwrap();
+        assert!(
+            close(cd[0].distance),
+            "case {k}: cluster distance {:e}, reference {want:e}",
+            cd[0].distance
+        );
+    }
+}
+
+fn dot(x: &[f64], y: &[f64]) -> f64 {
+    x.iter().zip(y).map(|(a, b)| a * b).sum()
 }
 
 /// A LayerNorm-like space: points on the affine hyperplane `u·x = 1` of R^64 (u a unit

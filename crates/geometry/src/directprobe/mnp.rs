@@ -743,7 +743,8 @@ fn remap(lambda: Vec<(usize, f64)>, mu: Vec<(usize, f64)>, wa: &[usize], wb: &[u
     (lambda, mu)
 }
 
-fn centroid_difference(a: &[&[f64]], b: &[&[f64]], d: usize) -> Vec<f64> {
+/// The centroid of `a` minus the centroid of `b`.
+pub(crate) fn centroid_difference(a: &[&[f64]], b: &[&[f64]], d: usize) -> Vec<f64> {
     let mean = |rows: &[&[f64]]| {
         let mut m = vec![0.0; d];
         for r in rows {

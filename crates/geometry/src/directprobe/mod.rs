@@ -16,6 +16,7 @@ mod cluster;
 mod kernels;
 mod lp;
 mod mnp;
+mod polish;
 pub mod report;
 mod separate;
 mod span;
@@ -49,20 +50,25 @@ const DIST_REL_GAP: f64 = 1e-10;
 /// of the pair radius.
 const DIST_ABS_TOL: f64 = 1e-9;
 
-/// When the iteration still stalls after its restarts and the LP confirms the hulls are
-/// disjoint, the certified bounds lower ≤ distance ≤ upper are accepted if they agree within
-/// this fraction of the pair radius (far below the 4 decimals the output files carry); the
-/// upper bound, a realised distance between two hull points, is returned.
+/// When the iteration and the active-set polish ([`polish`]) still leave bounds apart and the
+/// hulls are certified disjoint (by a hyperplane or the LP), the certified bounds lower ≤
+/// distance ≤ upper are accepted if they agree within this fraction of the pair radius (far
+/// below the 4 decimals the output files carry); the upper bound, a realised distance between
+/// two hull points, is returned. Only hulls closer than about 1e-7 of their radius, where no
+/// hyperplane can be certified within 1 % in `f64`, come to this.
 const DIST_STALL_TOL: f64 = 1e-6;
 
 /// A stalled distance between clusters certified disjoint is accepted when its certified bounds
-/// agree within this fraction, or within [`DIST_STALL_TOL`] of the pair radius (about the
-/// precision of `f32` inputs: nearly touching hulls, where a hyperplane cannot be certified
-/// closer); the upper bound, a realised distance, is returned.
+/// agree within this fraction; farther apart, the active-set polish ([`polish`]) tightens
+/// them first. The upper bound, a realised distance, is returned.
 const DIST_DISJOINT_REL: f64 = 1e-2;
 
 /// Restarts of a stalled distance computation.
 const DIST_RESTARTS: usize = 4;
+
+/// Entering vertices of the active-set polish ([`polish`]) of a stalled distance, per
+/// dimension.
+const POLISH_ITER: usize = 10;
 
 /// Errors of DirectProbe.
 #[derive(Debug, thiserror::Error)]
@@ -521,7 +527,9 @@ fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
 /// norm of both (the scale of the tolerances); `start` is the first direction (by default the
 /// difference of the blocks' centroids). `certified`: a lower bound on the distance known
 /// beforehand (the margin of a separating hyperplane, else 0) that a stalled iteration keeps;
-/// the iteration itself runs as without it, so converged distances do not change. `seed`: a
+/// the iteration itself runs as without it, so converged distances do not change. A stalled
+/// iteration whose bounds are more than 1 % apart hands its last weights to the active-set
+/// polish ([`polish::polish`]), which keeps the best certified bounds of both. `seed`: a
 /// corral (row pairs of `ca` and `cb` with convex weights) to start from, e.g. the same pair's
 /// in a nearby space. Returns the distance and, when the iteration converged with a
 /// separating hyperplane, its final corral (else empty).
@@ -596,6 +604,18 @@ fn distance_centred(
             }
         }
     }
+    if let Mnp::Stalled { near, .. } = &res {
+        // Bounds farther apart than 1 % (nearly touching hulls, where the pair corral
+        // degenerates): polish the nearest points by the active-set method on the weights.
+        if !(lo > tol && up - lo <= DIST_DISJOINT_REL * up) {
+            let from = near
+                .clone()
+                .unwrap_or_else(|| extreme_pair(ca, cb, d, best_dir.as_deref().or(start)));
+            let p = polish::polish(ca, cb, d, &from, DIST_REL_GAP, tol, POLISH_ITER * (d + 2));
+            lo = lo.max(p.lower);
+            up = up.min(p.upper);
+        }
+    }
     let distance = match res {
         Mnp::Separated { upper, corral, .. } => return Ok((upper, corral)),
         Mnp::Touching { .. } => Ok(0.0),
@@ -631,6 +651,23 @@ fn distance_centred(
         },
     };
     Ok((distance?, Vec::new()))
+}
+
+/// The vertex pair extreme along `dir` (A's lowest, B's highest; by default along the
+/// difference of the centroids) as convex weights.
+fn extreme_pair(a: &[f64], b: &[f64], d: usize, dir: Option<&[f64]>) -> mnp::Weights {
+    let (ra, rb): (Vec<&[f64]>, Vec<&[f64]>) =
+        (a.chunks_exact(d).collect(), b.chunks_exact(d).collect());
+    let dir = dir.map_or_else(|| mnp::centroid_difference(&ra, &rb, d), <[f64]>::to_vec);
+    let lowest = |rows: &[&[f64]], sign: f64| {
+        (0..rows.len())
+            .min_by(|&i, &j| (sign * dot(&dir, rows[i])).total_cmp(&(sign * dot(&dir, rows[j]))))
+            .unwrap_or(0)
+    };
+    (
+        vec![(lowest(&ra, 1.0), 1.0)],
+        vec![(lowest(&rb, -1.0), 1.0)],
+    )
 }
 
 /// Exact minimum Euclidean distance between the hulls of rows `a` and rows `b` (0 if they

@@ -1,0 +1,434 @@
+//! Nearest points of two nearly touching hulls by a primal active-set method on the weights.
+//!
+//! Wolfe's iteration ([`super::mnp`]) works on vertex *pairs* a_i − b_j of the Minkowski
+//! difference and solves its affine minimiser from their Gram matrix. Where the nearest faces
+//! of two hulls together span nearly the whole space (real encoder spaces: 243 + 141 support
+//! points in 383 dimensions), a corral of pairs acquires cycles (a₁ − b₁, a₁ − b₂, a₂ − b₁,
+//! a₂ − b₂ are affinely dependent) and the squared condition number of the Gram matrix loses the
+//! minimiser: the iteration stalls with bounds far apart.
+//!
+//! Here the unknowns are the weights λ on A and μ on B themselves. On a support S_A, S_B with
+//! base vertices a₀, b₀ the affine minimiser solves the least-squares problem
+//! min ‖(a₀ − b₀) + Σ α_k (a_k − a₀) − Σ β_l (b_l − b₀)‖ by a QR factorisation of the difference
+//! columns (Gram–Schmidt twice, updated when a vertex enters or leaves; no squaring of the
+//! condition number), plus one step of iterative refinement. The outer loop is Wolfe's: the
+//! most violating point of either set enters, the minor cycle steps back to feasibility and
+//! drops vertices whose weight vanishes. Every bound is certified as in [`super::mnp`]: the
+//! upper bound is ‖Aᵀλ − Bᵀμ‖ for convex weights, the lower bound the margin of the hyperplane
+//! normal to that point, verified on every point.
+
+use super::kernels::{dot, dots};
+use super::mnp::Weights;
+
+/// A difference column whose component orthogonal to the factor's columns is below this
+/// fraction of its norm is dependent on them (numerically in their span).
+const DEPENDENT: f64 = 1e-14;
+
+/// Outcome of [`polish`]: certified bounds lower ≤ distance ≤ upper (`upper` realised by
+/// convex weights on A and B, `lower` the margin of a hyperplane verified on every point).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Polished {
+    pub lower: f64,
+    pub upper: f64,
+}
+
+/// Which set a support vertex belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    A,
+    B,
+}
+
+/// Thin QR factor of the difference columns, kept by columns: `q[c]` (length d) orthonormal,
+/// `r[c]` the upper-triangular column c (length c + 1).
+struct Qr {
+    q: Vec<Vec<f64>>,
+    r: Vec<Vec<f64>>,
+}
+
+impl Qr {
+    fn new() -> Self {
+        Self {
+            q: Vec::new(),
+            r: Vec::new(),
+        }
+    }
+
+    /// Appends column `v` by Gram–Schmidt with one reorthogonalisation; false (and nothing
+    /// changed) if `v` is numerically in the span of the current columns.
+    fn push(&mut self, v: &[f64]) -> bool {
+        let norm = dot(v, v).sqrt();
+        let mut w = v.to_vec();
+        let mut coef = vec![0.0; self.q.len()];
+        for _ in 0..2 {
+            for (c, q) in coef.iter_mut().zip(&self.q) {
+                let t = dot(q, &w);
+                *c += t;
+                w.iter_mut().zip(q).for_each(|(x, y)| *x -= t * y);
+            }
+        }
+        let rho = dot(&w, &w).sqrt();
+        if rho.is_nan() || rho <= DEPENDENT * norm {
+            return false;
+        }
+        w.iter_mut().for_each(|x| *x /= rho);
+        coef.push(rho);
+        self.q.push(w);
+        self.r.push(coef);
+        true
+    }
+
+    /// Deletes column `j`, restoring the triangular form by Givens rotations (`O(k² + dk)`).
+    fn remove(&mut self, j: usize) {
+        self.r.remove(j);
+        let m = self.r.len();
+        for i in j..m {
+            let (x, y) = (self.r[i][i], self.r[i][i + 1]);
+            let h = x.hypot(y);
+            let (cs, sn) = if h == 0.0 { (1.0, 0.0) } else { (x / h, y / h) };
+            for col in self.r[i..].iter_mut() {
+                let (u, v) = (col[i], col[i + 1]);
+                col[i] = cs * u + sn * v;
+                col[i + 1] = cs * v - sn * u;
+            }
+            self.r[i].truncate(i + 1);
+            let (lo, hi) = self.q.split_at_mut(i + 1);
+            for (u, v) in lo[i].iter_mut().zip(hi[0].iter_mut()) {
+                let (a, b) = (*u, *v);
+                *u = cs * a + sn * b;
+                *v = cs * b - sn * a;
+            }
+        }
+        self.q.truncate(m);
+    }
+
+    /// Least-squares coefficients γ minimising ‖e + Σ γ_c D_c‖ (the columns factored here).
+    fn solve(&self, e: &[f64]) -> Vec<f64> {
+        let m = self.r.len();
+        let mut y: Vec<f64> = self.q.iter().map(|q| -dot(q, e)).collect();
+        for i in (0..m).rev() {
+            y[i] /= self.r[i][i];
+            let yi = y[i];
+            for (k, yk) in y[..i].iter_mut().enumerate() {
+                *yk -= self.r[i][k] * yi;
+            }
+        }
+        y
+    }
+}
+
+/// The support: base vertices first on each side, then the factored difference columns.
+struct Support<'a> {
+    a: &'a [f64],
+    b: &'a [f64],
+    d: usize,
+    /// Base rows of A and B and their weights.
+    base: (usize, usize),
+    base_w: (f64, f64),
+    /// Non-base vertices, in factor column order: side, row, weight.
+    cols: Vec<(Side, usize, f64)>,
+    qr: Qr,
+}
+
+impl<'a> Support<'a> {
+    fn row(&self, side: Side, i: usize) -> &'a [f64] {
+        let (m, d) = (if side == Side::A { self.a } else { self.b }, self.d);
+        &m[i * d..(i + 1) * d]
+    }
+
+    /// The difference column of vertex (side, row): a − a₀, or b₀ − b.
+    fn column(&self, side: Side, i: usize) -> Vec<f64> {
+        let (v, base) = match side {
+            Side::A => (self.row(Side::A, i), self.row(Side::A, self.base.0)),
+            Side::B => (self.row(Side::B, self.base.1), self.row(Side::B, i)),
+        };
+        v.iter().zip(base).map(|(x, y)| x - y).collect()
+    }
+
+    /// Builds the support of `lambda`, `mu` (weights > 0), heaviest vertices first; vertices
+    /// dependent on earlier ones are left out (their weight goes to the base).
+    fn build(
+        a: &'a [f64],
+        b: &'a [f64],
+        d: usize,
+        lambda: &[(usize, f64)],
+        mu: &[(usize, f64)],
+    ) -> Self {
+        let heaviest = |w: &[(usize, f64)]| {
+            let mut v: Vec<(usize, f64)> = w.iter().copied().filter(|e| e.1 > 0.0).collect();
+            v.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+            if v.is_empty() {
+                v.push((0, 1.0));
+            }
+            v
+        };
+        let (la, mb) = (heaviest(lambda), heaviest(mu));
+        let mut s = Support {
+            a,
+            b,
+            d,
+            base: (la[0].0, mb[0].0),
+            base_w: (la[0].1, mb[0].1),
+            cols: Vec::new(),
+            qr: Qr::new(),
+        };
+        // Interleave the sides by weight so that both keep their heaviest vertices.
+        let mut rest: Vec<(Side, usize, f64)> = la[1..]
+            .iter()
+            .map(|&(i, w)| (Side::A, i, w))
+            .chain(mb[1..].iter().map(|&(j, w)| (Side::B, j, w)))
+            .collect();
+        rest.sort_by(|x, y| y.2.total_cmp(&x.2).then(x.1.cmp(&y.1)));
+        for (side, i, w) in rest {
+            if !s.add(side, i, w) {
+                match side {
+                    Side::A => s.base_w.0 += w,
+                    Side::B => s.base_w.1 += w,
+                }
+            }
+        }
+        s
+    }
+
+    fn add(&mut self, side: Side, i: usize, w: f64) -> bool {
+        let v = self.column(side, i);
+        let ok = self.qr.push(&v);
+        if ok {
+            self.cols.push((side, i, w));
+        }
+        ok
+    }
+
+    fn weights(&self) -> Weights {
+        let mut lambda = vec![(self.base.0, self.base_w.0)];
+        let mut mu = vec![(self.base.1, self.base_w.1)];
+        for &(side, i, w) in &self.cols {
+            match side {
+                Side::A => lambda.push((i, w)),
+                Side::B => mu.push((i, w)),
+            }
+        }
+        (lambda, mu)
+    }
+
+    /// The realised point Aᵀλ − Bᵀμ of the current weights (each side normalised to sum 1).
+    fn point(&self) -> Vec<f64> {
+        let (lambda, mu) = self.weights();
+        let (ta, tb) = (
+            lambda.iter().map(|e| e.1).sum::<f64>(),
+            mu.iter().map(|e| e.1).sum::<f64>(),
+        );
+        let mut x = vec![0.0; self.d];
+        for &(i, w) in &lambda {
+            let r = self.row(Side::A, i);
+            x.iter_mut().zip(r).for_each(|(xe, v)| *xe += (w / ta) * v);
+        }
+        for &(j, w) in &mu {
+            let r = self.row(Side::B, j);
+            x.iter_mut().zip(r).for_each(|(xe, v)| *xe -= (w / tb) * v);
+        }
+        x
+    }
+
+    /// The affine minimiser's weights on the current support (base weights first, then the
+    /// columns'), with one step of iterative refinement from the explicit columns.
+    fn affine_min(&self) -> (f64, f64, Vec<f64>) {
+        let v0: Vec<f64> = self
+            .row(Side::A, self.base.0)
+            .iter()
+            .zip(self.row(Side::B, self.base.1))
+            .map(|(x, y)| x - y)
+            .collect();
+        let mut g = self.qr.solve(&v0);
+        let mut e = v0;
+        for (gc, &(side, i, _)) in g.iter().zip(&self.cols) {
+            let c = self.column(side, i);
+            e.iter_mut().zip(&c).for_each(|(x, v)| *x += gc * v);
+        }
+        let dg = self.qr.solve(&e);
+        g.iter_mut().zip(&dg).for_each(|(x, y)| *x += y);
+        let (mut wa, mut wb) = (1.0, 1.0);
+        for (gc, &(side, _, _)) in g.iter().zip(&self.cols) {
+            match side {
+                Side::A => wa -= gc,
+                Side::B => wb -= gc,
+            }
+        }
+        (wa, wb, g)
+    }
+
+    /// Removes the vertices whose weight is not positive; a vanished base is
+    /// replaced by the side's heaviest vertex and the factor rebuilt.
+    fn drop_zeros(&mut self) {
+        let base_gone = self.base_w.0 <= 0.0 || self.base_w.1 <= 0.0;
+        if base_gone {
+            let (lambda, mu) = self.weights();
+            let keep = |w: Vec<(usize, f64)>| -> Vec<(usize, f64)> {
+                w.into_iter().filter(|e| e.1 > 0.0).collect()
+            };
+            *self = Support::build(self.a, self.b, self.d, &keep(lambda), &keep(mu));
+            return;
+        }
+        for c in (0..self.cols.len()).rev() {
+            if self.cols[c].2 <= 0.0 {
+                self.cols.remove(c);
+                self.qr.remove(c);
+            }
+        }
+    }
+}
+
+/// Polishes the nearest points of conv(A) and conv(B) (row-major `a`, `b` with `d` columns,
+/// centred near the origin) from the convex weights `start`: runs until the certified bounds
+/// agree within `rel_gap`, no point violates optimality, the distance stops decreasing, or
+/// after `max_iter` entering vertices. Returns the best bounds met; `upper` at or below `touch`
+/// ends the run (the hulls touch).
+pub(crate) fn polish(
+    a: &[f64],
+    b: &[f64],
+    d: usize,
+    start: &Weights,
+    rel_gap: f64,
+    touch: f64,
+    max_iter: usize,
+) -> Polished {
+    let mut s = Support::build(a, b, d, &start.0, &start.1);
+    let (mut ga, mut gb) = (vec![0.0; a.len() / d], vec![0.0; b.len() / d]);
+    let mut best = Polished {
+        lower: 0.0,
+        upper: f64::INFINITY,
+    };
+    for _ in 0..max_iter {
+        // Minor cycle: move to the affine minimiser, stepping back to the simplices' faces.
+        loop {
+            let (wa, wb, g) = s.affine_min();
+            let cur: Vec<f64> = [s.base_w.0, s.base_w.1]
+                .into_iter()
+                .chain(s.cols.iter().map(|c| c.2))
+                .collect();
+            let new: Vec<f64> = [wa, wb].into_iter().chain(g).collect();
+            if new.iter().all(|&w| w > 0.0) {
+                s.base_w = (new[0], new[1]);
+                s.cols.iter_mut().zip(&new[2..]).for_each(|(c, &w)| c.2 = w);
+                break;
+            }
+            let mut theta = 1.0f64;
+            for (&w, &n) in cur.iter().zip(&new) {
+                if n <= 0.0 {
+                    theta = theta.min(w / (w - n));
+                }
+            }
+            let mut step: Vec<f64> = cur
+                .iter()
+                .zip(&new)
+                .map(|(&w, &n)| w + theta * (n - w))
+                .collect();
+            // At least the vertex that limited the step leaves.
+            let (kmin, _) =
+                step.iter().enumerate().fold(
+                    (0, f64::INFINITY),
+                    |m, (k, &w)| if w < m.1 { (k, w) } else { m },
+                );
+            step[kmin] = 0.0;
+            s.base_w = (step[0], step[1]);
+            s.cols
+                .iter_mut()
+                .zip(&step[2..])
+                .for_each(|(c, &w)| c.2 = w);
+            s.drop_zeros();
+        }
+        let x = s.point();
+        let up = dot(&x, &x).sqrt();
+        let improved = up < best.upper * (1.0 - 1e-13);
+        best.upper = best.upper.min(up);
+        if up <= touch {
+            return best;
+        }
+        dots(&x, a, d, &mut ga);
+        dots(&x, b, d, &mut gb);
+        let amin = ga.iter().copied().fold(f64::INFINITY, f64::min);
+        let bmax = gb.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        best.lower = best.lower.max((amin - bmax) / up);
+        // Converged, or no progress: the entering vertex left at once (the violations are at
+        // the level of the affine minimiser's rounding).
+        if best.upper - best.lower <= rel_gap * best.upper || !improved {
+            return best;
+        }
+        // The support's mean values along x (all equal at an exact affine minimiser); the
+        // point outside the support farthest beyond them on either side enters.
+        let (lambda, mu) = s.weights();
+        let pa = lambda.iter().map(|&(i, w)| w * ga[i]).sum::<f64>();
+        let pb = mu.iter().map(|&(j, w)| w * gb[j]).sum::<f64>();
+        let (imin, va) = outside(&ga, &lambda, |g| pa - g);
+        let (jmax, vb) = outside(&gb, &mu, |g| g - pb);
+        let entered = if va >= vb && va > 0.0 {
+            s.add(Side::A, imin, 0.0)
+        } else if vb > 0.0 {
+            s.add(Side::B, jmax, 0.0)
+        } else {
+            false
+        };
+        if !entered {
+            return best;
+        }
+    }
+    best
+}
+
+/// The point outside the support (`support`: rows with weights) with the largest
+/// `violation` of its value in `g`, and that violation (−∞ if every point is in the support).
+fn outside(g: &[f64], support: &[(usize, f64)], violation: impl Fn(f64) -> f64) -> (usize, f64) {
+    let mut best = (0, f64::NEG_INFINITY);
+    for (i, &v) in g.iter().enumerate() {
+        let x = violation(v);
+        if x > best.1 && !support.iter().any(|e| e.0 == i) {
+            best = (i, x);
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Rng;
+
+    /// Columns pushed and removed keep Q orthonormal and QR equal to the remaining columns.
+    #[test]
+    fn updated_factor_reproduces_its_columns() {
+        let (d, k) = (9, 6);
+        let mut rng = Rng::new(3);
+        let cols: Vec<Vec<f64>> = (0..k)
+            .map(|_| (0..d).map(|_| rng.normal()).collect())
+            .collect();
+        let mut qr = Qr::new();
+        assert!(cols.iter().all(|c| qr.push(c)));
+        // A combination of the columns is dependent.
+        let sum: Vec<f64> = (0..d).map(|r| cols.iter().map(|c| c[r]).sum()).collect();
+        assert!(!qr.push(&sum));
+        qr.remove(2);
+        qr.remove(0);
+        let kept = [1, 3, 4, 5];
+        assert_eq!(qr.q.len(), kept.len());
+        for (c, &orig) in kept.iter().enumerate() {
+            for (r, want) in cols[orig].iter().enumerate() {
+                let v: f64 = (0..=c).map(|m| qr.q[m][r] * qr.r[c][m]).sum();
+                assert!((v - want).abs() < 1e-12, "column {orig}, row {r}");
+            }
+            for m in 0..kept.len() {
+                let want = if m == c { 1.0 } else { 0.0 };
+                assert!((dot(&qr.q[c], &qr.q[m]) - want).abs() < 1e-12);
+            }
+        }
+        // Least squares: the residual is orthogonal to the columns.
+        let e: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+        let g = qr.solve(&e);
+        let mut res = e.clone();
+        for (gc, &orig) in g.iter().zip(&kept) {
+            res.iter_mut()
+                .zip(&cols[orig])
+                .for_each(|(x, v)| *x += gc * v);
+        }
+        assert!(kept.iter().all(|&o| dot(&res, &cols[o]).abs() < 1e-10));
+    }
+}
