@@ -66,6 +66,9 @@ pub struct Stats {
     pub lp_calls: usize,
     /// LPs that found the hulls intersecting.
     pub lp_intersect: usize,
+    /// Pair tests decided by the active-set polish after the nearest-point iteration stalled
+    /// (either way).
+    pub polished: usize,
     /// Pairs on which the nearest-point iteration stalled, counted as touching because their
     /// certified distance is within [`super::NEAR_TOUCH`] of the pair radius (no LP).
     pub near_touch: usize,
@@ -804,6 +807,7 @@ impl<'a> Greedy<'a> {
                                     stats.lp_intersect += 1;
                                 }
                             }
+                            Some(Decider::Polish) => stats.polished += 1,
                             Some(Decider::Near) => stats.near_touch += 1,
                         }
                         match res {

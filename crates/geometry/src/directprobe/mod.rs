@@ -210,6 +210,8 @@ impl Overlap {
 pub(crate) enum Decider {
     Mnp,
     Lp,
+    /// The active-set polish ([`polish`]) after the nearest-point iteration stalled.
+    Polish,
     /// Undecided by the iteration; the hulls come within [`NEAR_TOUCH`] of each other.
     Near,
 }
@@ -382,6 +384,17 @@ pub(crate) fn overlap_blocks(
                 }
             }
         }
+        // A stalled first run: on nearly touching hulls the corral of vertex pairs degenerates,
+        // and the active-set polish on the weights decides most such pairs at once, before a
+        // long second run and the LP.
+        if max_iter == params.max_iter {
+            if let Some(answer) = near
+                .as_ref()
+                .and_then(|from| polished(&ca, &cb, d, from, tol, &c))
+            {
+                return Ok(answer);
+            }
+        }
     }
     let mut near_residual = f64::INFINITY;
     // The weights realising the smallest distance seen, for the last rule below.
@@ -470,6 +483,18 @@ fn combination_residual(
     lambda: &[(usize, f64)],
     mu: &[(usize, f64)],
 ) -> f64 {
+    let x = combination(a, b, d, lambda, mu);
+    dot(&x, &x).sqrt()
+}
+
+/// The point Aᵀλ − Bᵀμ of weights on row blocks `a` and `b` with `d` columns.
+fn combination(
+    a: &[f64],
+    b: &[f64],
+    d: usize,
+    lambda: &[(usize, f64)],
+    mu: &[(usize, f64)],
+) -> Vec<f64> {
     let mut x = vec![0.0; d];
     for &(i, w) in lambda {
         for (xe, v) in x.iter_mut().zip(&a[i * d..(i + 1) * d]) {
@@ -481,7 +506,7 @@ fn combination_residual(
             *xe -= w * v;
         }
     }
-    dot(&x, &x).sqrt()
+    x
 }
 
 /// Decides whether the convex hulls of rows `a` and rows `b` of `points` intersect.
@@ -668,6 +693,83 @@ fn extreme_pair(a: &[f64], b: &[f64], d: usize, dir: Option<&[f64]>) -> mnp::Wei
         vec![(lowest(&ra, 1.0), 1.0)],
         vec![(lowest(&rb, -1.0), 1.0)],
     )
+}
+
+/// An overlap decision of the centred blocks `ca`, `cb` (centred at `c`) by the active-set
+/// polish from the weights `from`: touching when it realises a distance within `tol`, disjoint
+/// when the hyperplane normal to its nearest points separates them by more than `tol` (checked
+/// on every point here), else `None`. A separation comes with the north-west-corner coupling of
+/// the weights as its corral (a tree of vertex pairs), the seed of later tests.
+fn polished(
+    ca: &[f64],
+    cb: &[f64],
+    d: usize,
+    from: &mnp::Weights,
+    tol: f64,
+    c: &[f64],
+) -> Option<(Overlap, Decider, Corral)> {
+    let p = polish::polish_until(ca, cb, d, from, 0.0, tol, tol, POLISH_ITER * (d + 2));
+    if p.upper <= tol {
+        let (lambda, mu) = p.weights;
+        let residual = combination_residual(ca, cb, d, &lambda, &mu);
+        let answer = Overlap::Intersect {
+            lambda,
+            mu,
+            residual,
+        };
+        return Some((answer, Decider::Polish, Vec::new()));
+    }
+    if p.lower <= tol {
+        return None;
+    }
+    let x = combination(ca, cb, d, &p.weights.0, &p.weights.1);
+    let nx = dot(&x, &x).sqrt();
+    let w: Vec<f64> = x.iter().map(|v| v / nx).collect();
+    let amin = ca
+        .chunks_exact(d)
+        .map(|r| dot(&w, r))
+        .fold(f64::INFINITY, f64::min);
+    let bmax = cb
+        .chunks_exact(d)
+        .map(|r| dot(&w, r))
+        .fold(f64::NEG_INFINITY, f64::max);
+    (amin - bmax > tol).then(|| {
+        let offset = (amin + bmax) / 2.0 + dot(&w, c);
+        let hyperplane = Some((w, offset, amin - bmax));
+        (
+            Overlap::Disjoint { hyperplane },
+            Decider::Polish,
+            coupling(&p.weights),
+        )
+    })
+}
+
+/// A corral of vertex pairs with the marginals of convex weights on A and B: the north-west
+/// corner coupling, whose pairs form a tree (no cycle of pairs, whose vectors would be affinely
+/// dependent).
+fn coupling((lambda, mu): &mnp::Weights) -> Corral {
+    let mut out = Vec::with_capacity(lambda.len() + mu.len());
+    let (mut i, mut j) = (0, 0);
+    let (mut ra, mut rb) = (
+        lambda.first().map_or(0.0, |e| e.1),
+        mu.first().map_or(0.0, |e| e.1),
+    );
+    while i < lambda.len() && j < mu.len() {
+        let w = ra.min(rb);
+        if w > 0.0 {
+            out.push((lambda[i].0, mu[j].0, w));
+        }
+        ra -= w;
+        rb -= w;
+        if ra <= rb {
+            i += 1;
+            ra = lambda.get(i).map_or(0.0, |e| e.1);
+        } else {
+            j += 1;
+            rb = mu.get(j).map_or(0.0, |e| e.1);
+        }
+    }
+    out
 }
 
 /// Exact minimum Euclidean distance between the hulls of rows `a` and rows `b` (0 if they
@@ -1178,3 +1280,53 @@ pub fn check_clusters(
 }
 
 pub use cluster::Cluster;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hulls 3e-7 of their radius apart whose nearest faces hold rank + 1 points
+    /// (`directprobe_stall.json`, made by scripts/reference/directprobe_reference.py --stall):
+    /// the first nearest-point run on vertex pairs stalls, and the active-set polish decides the
+    /// overlap test with a separating hyperplane verified here on every point.
+    #[test]
+    fn a_stalled_overlap_test_is_decided_by_the_polish() {
+        let f: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/directprobe_stall.json"))
+                .unwrap();
+        let rows = |v: &serde_json::Value| -> (Vec<f64>, usize) {
+            let m = v.as_array().unwrap();
+            let flat = m
+                .iter()
+                .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+                .collect();
+            (flat, m.len())
+        };
+        let mut polished = 0;
+        for (k, case) in f["cases"].as_array().unwrap().iter().enumerate() {
+            let ((a, na), (b, _)) = (rows(&case["a"]), rows(&case["b"]));
+            let d = a.len() / na;
+            let want = case["distance"].as_f64().unwrap();
+            let (ov, by, _) = overlap_blocks(&a, &b, d, None, 0.0, &[]).unwrap();
+            let Overlap::Disjoint {
+                hyperplane: Some((w, offset, gap)),
+            } = ov
+            else {
+                panic!("case {k}: {ov:?}");
+            };
+            let along = |r: &[f64]| dot(&w, r) - offset;
+            assert!(a
+                .chunks_exact(d)
+                .all(|r| along(r) >= gap / 2.0 * (1.0 - 1e-9)));
+            assert!(b
+                .chunks_exact(d)
+                .all(|r| along(r) <= -gap / 2.0 * (1.0 - 1e-9)));
+            assert!(
+                gap > 0.0 && gap <= want * (1.0 + 1e-2),
+                "case {k}: margin {gap:e}"
+            );
+            polished += usize::from(by == Decider::Polish);
+        }
+        assert!(polished > 0, "no overlap test went to the polish");
+    }
+}

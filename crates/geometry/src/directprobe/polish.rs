@@ -25,11 +25,13 @@ use super::mnp::Weights;
 const DEPENDENT: f64 = 1e-14;
 
 /// Outcome of [`polish`]: certified bounds lower ≤ distance ≤ upper (`upper` realised by
-/// convex weights on A and B, `lower` the margin of a hyperplane verified on every point).
-#[derive(Debug, Clone, Copy)]
+/// the convex weights `weights` on A and B, `lower` the margin of a hyperplane verified on every
+/// point).
+#[derive(Debug, Clone)]
 pub(crate) struct Polished {
     pub lower: f64,
     pub upper: f64,
+    pub weights: Weights,
 }
 
 /// Which set a support vertex belongs to.
@@ -292,11 +294,28 @@ pub(crate) fn polish(
     touch: f64,
     max_iter: usize,
 ) -> Polished {
+    polish_until(a, b, d, start, rel_gap, touch, f64::INFINITY, max_iter)
+}
+
+/// [`polish`] that also stops once the certified lower bound exceeds `apart`: an overlap test
+/// needs only to know whether the hulls come within `touch` or stay more than `apart` apart.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn polish_until(
+    a: &[f64],
+    b: &[f64],
+    d: usize,
+    start: &Weights,
+    rel_gap: f64,
+    touch: f64,
+    apart: f64,
+    max_iter: usize,
+) -> Polished {
     let mut s = Support::build(a, b, d, &start.0, &start.1);
     let (mut ga, mut gb) = (vec![0.0; a.len() / d], vec![0.0; b.len() / d]);
     let mut best = Polished {
         lower: 0.0,
         upper: f64::INFINITY,
+        weights: s.weights(),
     };
     for _ in 0..max_iter {
         // Minor cycle: move to the affine minimiser, stepping back to the simplices' faces.
@@ -340,7 +359,10 @@ pub(crate) fn polish(
         let x = s.point();
         let up = dot(&x, &x).sqrt();
         let improved = up < best.upper * (1.0 - 1e-13);
-        best.upper = best.upper.min(up);
+        if up < best.upper {
+            best.upper = up;
+            best.weights = s.weights();
+        }
         if up <= touch {
             return best;
         }
@@ -349,6 +371,9 @@ pub(crate) fn polish(
         let amin = ga.iter().copied().fold(f64::INFINITY, f64::min);
         let bmax = gb.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         best.lower = best.lower.max((amin - bmax) / up);
+        if best.lower > apart {
+            return best;
+        }
         // Converged, or no progress: the entering vertex left at once (the violations are at
         // the level of the affine minimiser's rounding).
         if best.upper - best.lower <= rel_gap * best.upper || !improved {
