@@ -1314,16 +1314,23 @@ mod tests {
             else {
                 panic!("case {k}: {ov:?}");
             };
+            // Every point on its side, up to the rounding of products of this scale.
+            let scale = a.iter().chain(&b).fold(0.0f64, |m, v| m.max(v.abs())) * (d as f64);
+            let slack = 1e-13 * scale;
             let along = |r: &[f64]| dot(&w, r) - offset;
-            assert!(a
+            let lowest = a.chunks_exact(d).map(along).fold(f64::INFINITY, f64::min);
+            let highest = b
                 .chunks_exact(d)
-                .all(|r| along(r) >= gap / 2.0 * (1.0 - 1e-9)));
-            assert!(b
-                .chunks_exact(d)
-                .all(|r| along(r) <= -gap / 2.0 * (1.0 - 1e-9)));
+                .map(along)
+                .fold(f64::NEG_INFINITY, f64::max);
+            assert!(lowest >= gap / 2.0 - slack, "case {k}: {lowest:e} {gap:e}");
+            assert!(
+                highest <= -gap / 2.0 + slack,
+                "case {k}: {highest:e} {gap:e}"
+            );
             assert!(
                 gap > 0.0 && gap <= want * (1.0 + 1e-2),
-                "case {k}: margin {gap:e}"
+                "case {k}: margin {gap:e}, distance {want:e}"
             );
             polished += usize::from(by == Decider::Polish);
         }
