@@ -1038,7 +1038,9 @@ fn seeds_give_confidence_intervals_and_permutation_tests() {
 fn arms_run_beside_the_study_on_shared_pretrained_stages() {
     let dir = scratch("arms");
     let cfg = write_config(&dir);
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    let mut text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[finetune]\n", "[finetune]\ncheckpoint_every = 3\n");
     text.push_str(
         "\n[[arms]]\nname = \"lora\"\n[arms.finetune]\nmethod = \"lora\"\nlora_r = 4\nlr = 1e-3\n\
          \n[[arms]]\nname = \"top\"\n[arms.finetune]\nmethod = \"freeze\"\nfreeze_layers = 2\n",
@@ -1118,6 +1120,65 @@ fn arms_run_beside_the_study_on_shared_pretrained_stages() {
         );
     }
     assert!(run.join("report/figures/arms-lora-intruders.csv").is_file());
+    // Hidden state 1 lies below the freeze arm's trainable layers: its DirectProbe stages read
+    // the pre-trained ones and take their files as they are; layer 3 (trained) and the LoRA
+    // arm's layers (every adapted layer changes) are clustered afresh.
+    let m = manifest(&dir);
+    for split in ["train", "test"] {
+        for (arm, layer, reused) in [("top", 1, true), ("top", 3, false), ("lora", 1, false)] {
+            let id = format!("arm-{arm}/directprobe/finetuned/{split}/layer-{layer}");
+            let pre = format!("directprobe/pretrained/{split}/layer-{layer}");
+            let rec = &m["stages"][&id];
+            assert_eq!(
+                rec["inputs"]["upstream"].get(&pre).is_some(),
+                arm == "top" && layer == 1,
+                "{id} upstream"
+            );
+            assert_eq!(
+                rec["summary"]["reused"].as_str(),
+                reused.then_some(pre.as_str()),
+                "{id}"
+            );
+            if reused {
+                let at = |d: PathBuf| -> Vec<(String, Vec<u8>)> {
+                    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(&d)
+                        .unwrap()
+                        .map(|e| {
+                            let p = e.unwrap().path();
+                            (
+                                p.file_name().unwrap().to_string_lossy().into_owned(),
+                                std::fs::read(&p).unwrap(),
+                            )
+                        })
+                        .collect();
+                    v.sort();
+                    v
+                };
+                let tail = format!("directprobe/{{}}/{split}/layer-{layer}");
+                let mine = at(run.join("arms/top").join(tail.replace("{}", "finetuned")));
+                assert!(mine.iter().any(|(n, _)| n == "clusters.txt"));
+                assert_eq!(mine, at(run.join(tail.replace("{}", "pretrained"))), "{id}");
+            }
+        }
+    }
+    // The dynamics take each pre-trained snapshot (layers 1 and 3) from the DirectProbe stage,
+    // and the freeze arm's layer-1 checkpoints, the pre-trained vectors again, from the
+    // snapshot before.
+    for (id, same) in [
+        ("dynamics", 0),
+        ("arm-lora/dynamics", 0),
+        ("arm-top/dynamics", 1),
+    ] {
+        let s = &m["stages"][id]["summary"];
+        let snapshots = s["snapshots"].as_array().unwrap().len() as u64;
+        assert!(snapshots > 2, "{id}: {s}");
+        assert_eq!(s["reused"]["from_directprobe"], 2, "{id}");
+        assert_eq!(
+            s["reused"]["same_as_previous"],
+            same * (snapshots - 1),
+            "{id}"
+        );
+    }
     // Unchanged: nothing re-runs; other [finetune] settings re-run the fine-tuned branches only.
     let again = study(&cfg, &[]);
     ok(&again);
@@ -1125,6 +1186,32 @@ fn arms_run_beside_the_study_on_shared_pretrained_stages() {
     let changed = study(&cfg, &["--set", "finetune.epochs=2"]);
     ok(&changed);
     assert!(ran(&changed).iter().all(|id| !id.contains("pretrained")));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_arm_takes_the_studys_pretrained_examples_and_its_view_is_unchanged() {
+    // An arm with the study's own [finetune] fine-tunes the same model, so its per-example view
+    // computed from scratch would be the study's, byte for byte: the one it writes from the
+    // study's pre-trained predictions must be too.
+    let dir = scratch("arm-examples");
+    let cfg = write_config(&dir);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[[arms]]\nname = \"same\"\n[arms.finetune]\nepochs = 1\n");
+    std::fs::write(&cfg, text).unwrap();
+    ok(&study(&cfg, &[]));
+    let m = manifest(&dir);
+    let rec = &m["stages"]["arm-same/examples"];
+    assert!(rec["inputs"]["upstream"].get("examples").is_some());
+    assert_eq!(rec["summary"]["pretrained_from"], "examples");
+    assert!(m["stages"]["examples"]["summary"]
+        .get("pretrained_from")
+        .is_none());
+    let run = dir.join("run");
+    for f in ["compare/examples.csv", "compare/examples.json"] {
+        let arm = std::fs::read(run.join("arms/same").join(f)).unwrap();
+        assert!(arm == std::fs::read(run.join(f)).unwrap(), "{f} differs");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -106,6 +106,20 @@ pub struct DynamicsResult {
     /// The train rows the measures use.
     #[serde(skip)]
     pub measure_rows: Vec<usize>,
+    /// Measurements taken rather than made: pre-trained snapshots whose distances the
+    /// DirectProbe stage had measured, and snapshots whose vectors equal the previous
+    /// snapshot's bit for bit.
+    #[serde(skip)]
+    pub reused: Reused,
+}
+
+/// Snapshot measurements [`compute`] took as they were, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Reused {
+    /// Pre-trained snapshots: the DirectProbe stage's summary of the same clusters.
+    pub from_directprobe: usize,
+    /// Snapshots with the previous snapshot's vectors (e.g. hidden state 0 under LoRA).
+    pub same_as_previous: usize,
 }
 
 /// The result file in the experiment's directory.
@@ -147,11 +161,12 @@ pub fn compute(s: &Settings, run: &RunDir, progress: &dyn Fn(String)) -> Result<
     let mut measured = Vec::new();
     let mut measure_rows: Option<(Vec<usize>, usize)> = None;
     let mut measure_seconds = 0.0;
+    let mut reused = Reused::default();
     for &layer in &s.layers {
         progress(format!("layer {layer}: {} snapshots", snaps.len()));
         let dp_dir = run.directprobe_dir(&ModelRef::Pretrained.name(), "train", layer);
         let pre: DirectProbeSummary = read_required(&dp_dir.join(cdp::SUMMARY_FILE))?;
-        if let Some(why) = pre.degenerate {
+        if let Some(why) = &pre.degenerate {
             notes.push(format!("layer {layer} left out: {why}"));
             continue;
         }
@@ -169,6 +184,8 @@ pub fn compute(s: &Settings, run: &RunDir, progress: &dyn Fn(String)) -> Result<
         // Each snapshot's hull distances start from the previous snapshot's nearest points.
         let mut seeds = tunescope_geometry::directprobe::DistanceSeeds::default();
         let mut tracker = s.measures.enabled.then(|| dm::LayerTracker::new(layer));
+        // The previous snapshot's vectors and what was measured on them.
+        let mut previous: Option<(Vec<f32>, DirectProbeSummary)> = None;
         for snap in &snaps {
             let v = load_layer(run, &snap.model, "train", layer, &labels)?;
             if let Some(t) = tracker.as_mut() {
@@ -196,10 +213,32 @@ pub fn compute(s: &Settings, run: &RunDir, progress: &dyn Fn(String)) -> Result<
                 "reps/{}/train layer {layer} does not hold the pre-trained rows",
                 snap.model
             );
-            let (summary, _, clustering) =
-                cdp::remeasure_seeded(&v.select(rows), &labels, settings, assignment, &mut seeds)
-                    .with_context(|| format!("measuring {} layer {layer}", snap.model))?;
-            clusters = clustering.n_clusters();
+            let summary = match &previous {
+                // The pre-trained space: the DirectProbe stage measured these very clusters
+                // (the next snapshot's distances then start cold).
+                None if snap.model == ModelRef::Pretrained.name() && pre.settings == settings => {
+                    reused.from_directprobe += 1;
+                    pre.clone()
+                }
+                // The same vectors as the snapshot before (e.g. the embeddings' output under
+                // LoRA): the same measurement.
+                Some((data, summary)) if same_bits(data, &v.data) => {
+                    reused.same_as_previous += 1;
+                    summary.clone()
+                }
+                _ => {
+                    cdp::remeasure_seeded(
+                        &v.select(rows),
+                        &labels,
+                        settings,
+                        assignment,
+                        &mut seeds,
+                    )
+                    .with_context(|| format!("measuring {} layer {layer}", snap.model))?
+                    .0
+                }
+            };
+            clusters = summary.n_clusters;
             min_distance.push(summary.outside_min());
             overlapping_pairs.push(
                 summary
@@ -216,7 +255,8 @@ pub fn compute(s: &Settings, run: &RunDir, progress: &dyn Fn(String)) -> Result<
             pairs_undefined.push(undefined);
             linear_at.push(summary.linear);
             centroids.push(label_centroids(&v, labels.len()));
-            first.get_or_insert(summary);
+            first.get_or_insert_with(|| summary.clone());
+            previous = Some((v.data, summary));
         }
         let first = first.expect("at least the pre-trained snapshot");
         if let Some(t) = tracker {
@@ -294,7 +334,13 @@ pub fn compute(s: &Settings, run: &RunDir, progress: &dyn Fn(String)) -> Result<
                 seconds: measure_seconds,
             }),
         measure_rows: measure_rows.map(|(rows, _)| rows).unwrap_or_default(),
+        reused,
     })
+}
+
+/// Whether two vectors hold the same values bit for bit.
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
 /// Writes `r` into `dir` (the files of `experiments/dynamics/`).
@@ -485,6 +531,7 @@ mod tests {
             notes: Vec::new(),
             measures: None,
             measure_rows: Vec::new(),
+            reused: Reused::default(),
         };
         write(&exp, &r).unwrap();
         let section = report_section(&run).unwrap().unwrap();

@@ -6,12 +6,16 @@
 //! `compare/examples.csv` (every unit) and `compare/examples.json` (counts per layer and split,
 //! a sample of each flip kind).
 
-use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{bail, ensure, Context, Result};
 use serde::Serialize;
 use tunescope_data::{Split, Target, Task};
 use tunescope_geometry::directprobe::{Clustering, Points, Span};
 use tunescope_geometry::flips::{
     count_flips, flip_records, nearest_cluster_labels, write_flips_csv, FlipRecord, UnitContext,
+    CSV_HEADER,
 };
 use tunescope_geometry::stats::Rng;
 
@@ -90,6 +94,9 @@ fn contexts(split: &Split, rows: &[usize], name: &str) -> Vec<UnitContext> {
         .collect()
 }
 
+/// Split name of the test units in the memorisation group.
+const MEMO_TEST: &str = "memorisation-test";
+
 /// A trained DirectProbe classifier: the clustered rows (in the span DirectProbe clustered them
 /// in) and their clusters.
 struct Classifier {
@@ -155,6 +162,102 @@ impl Classifier {
     }
 }
 
+/// The pre-trained side of a per-example view another branch of the same study wrote: the
+/// `before` column of its `compare/examples.csv`, by layer and split, in unit order. Every
+/// branch shares the pre-trained encoder, its stored train clusterings and the units, so with
+/// the same [`Settings`] it predicts these same labels.
+#[derive(Debug, Default)]
+pub struct PretrainedSide(HashMap<(usize, String), Vec<String>>);
+
+impl PretrainedSide {
+    /// Reads the `before` column of the examples CSV at `path` ([`write`]).
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let records = csv_records(&text);
+        let header: Vec<&str> = CSV_HEADER.split(',').collect();
+        ensure!(
+            records.first().is_some_and(|(_, r)| *r == header),
+            "{}:1: expected the header {CSV_HEADER}",
+            path.display()
+        );
+        let mut side = PretrainedSide::default();
+        for (line, r) in &records[1..] {
+            let at = || format!("{}:{line}", path.display());
+            ensure!(
+                r.len() == header.len(),
+                "{}: expected {} fields ({CSV_HEADER}), found {}",
+                at(),
+                header.len(),
+                r.len()
+            );
+            let layer: usize = r[0]
+                .parse()
+                .with_context(|| format!("{}: expected a layer, found {:?}", at(), r[0]))?;
+            let unit: usize = r[2]
+                .parse()
+                .with_context(|| format!("{}: expected a unit index, found {:?}", at(), r[2]))?;
+            let before = side.0.entry((layer, r[1].clone())).or_default();
+            ensure!(
+                unit == before.len(),
+                "{}: expected unit {} of {} layer {layer}, found {unit}",
+                at(),
+                before.len(),
+                r[1]
+            );
+            before.push(r[6].clone());
+        }
+        Ok(side)
+    }
+
+    /// The labels predicted for the `n` units of `split` at `layer`; `None` when the file holds
+    /// no such group (e.g. a layer left out there).
+    fn get(&self, layer: usize, split: &str, n: usize) -> Option<Vec<String>> {
+        self.0
+            .get(&(layer, split.to_string()))
+            .filter(|v| v.len() == n)
+            .cloned()
+    }
+}
+
+/// The records of CSV text as [`tunescope_data::csv::field`] quotes them (RFC 4180), each with
+/// the line it starts on.
+fn csv_records(text: &str) -> Vec<(usize, Vec<String>)> {
+    let mut out = Vec::new();
+    let (mut record, mut field) = (Vec::new(), String::new());
+    let (mut line, mut start, mut quoted) = (1, 1, false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (false, '"') => quoted = true,
+            (false, ',') => record.push(std::mem::take(&mut field)),
+            (false, '\r') if chars.peek() == Some(&'\n') => {}
+            (false, '\n') => {
+                record.push(std::mem::take(&mut field));
+                out.push((start, std::mem::take(&mut record)));
+                line += 1;
+                start = line;
+            }
+            (_, c) => {
+                if c == '\n' {
+                    line += 1;
+                }
+                field.push(c);
+            }
+        }
+    }
+    if !field.is_empty() || !record.is_empty() {
+        record.push(field);
+        out.push((start, record));
+    }
+    out
+}
+
 fn names(v: &LabelledVectors, labels: &[String]) -> Vec<String> {
     v.labels.iter().map(|&l| labels[l].clone()).collect()
 }
@@ -176,11 +279,13 @@ fn group(name: &str, about: String, records: &[FlipRecord], s: &Settings) -> Exa
 }
 
 /// The per-example view of the run directory `out` of `task`; `progress` receives a message
-/// per layer.
+/// per layer. With `pre` (another branch's view with the same settings) the pre-trained
+/// predictions it holds are taken instead of predicted again.
 pub fn compute(
     s: &Settings,
     out: &RunDir,
     task: &Task,
+    pre: Option<&PretrainedSide>,
     progress: &dyn Fn(String),
 ) -> Result<Examples> {
     let labels = label_list(out)?;
@@ -200,6 +305,11 @@ pub fn compute(
         let mut preds = Vec::new();
         let mut gold = Vec::new();
         for model in [PRETRAINED, FINETUNED] {
+            let known = pre.filter(|_| model == PRETRAINED);
+            if let Some(p) = known.and_then(|p| p.get(layer, "test", test_rows.len())) {
+                preds.push(p);
+                continue;
+            }
             let train = load_layer(out, model, "train", layer, &labels)?;
             let test = load_layer(out, model, "test", layer, &labels)?.select(&test_rows);
             gold = names(&test, &labels);
@@ -261,6 +371,18 @@ pub fn compute(
         let mut preds: Vec<Vec<Vec<String>>> = Vec::new();
         let mut golds = Vec::new();
         for model in [PRETRAINED, FINETUNED] {
+            let known = pre.filter(|_| model == PRETRAINED).and_then(|p| {
+                let mut per: Vec<Vec<String>> = parts
+                    .iter()
+                    .map(|(name, rows)| p.get(m.layer, name, rows.len()))
+                    .collect::<Option<_>>()?;
+                per.push(p.get(m.layer, MEMO_TEST, test_rows.len())?);
+                Some(per)
+            });
+            if let Some(per) = known {
+                preds.push(per);
+                continue;
+            }
             let train = load_layer(out, model, "train", m.layer, &labels)?;
             let test = load_layer(out, model, "test", m.layer, &labels)?.select(&test_rows);
             let Some(c) = Classifier::fresh(&train.select(&sub_rows), &labels, s.directprobe)
@@ -295,7 +417,7 @@ pub fn compute(
                 &golds[2],
                 &preds[0][2],
                 &preds[1][2],
-                &contexts(&task.test, &test_rows, "memorisation-test"),
+                &contexts(&task.test, &test_rows, MEMO_TEST),
             )?);
             groups.push(group(
                 "memorisation",
@@ -330,4 +452,52 @@ pub fn write(out: &RunDir, e: &Examples) -> Result<()> {
     let csv = out.examples_csv();
     write_flips_csv(&csv, &e.records).with_context(|| format!("cannot write {}", csv.display()))?;
     e.result.write(&out.examples_json())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tunescope_geometry::flips::Change;
+
+    #[test]
+    fn the_pretrained_side_reads_back_what_write_wrote() {
+        let unit = |layer, split: &str, unit, sentence: &str, before: &str| FlipRecord {
+            layer,
+            unit,
+            context: UnitContext {
+                split: split.into(),
+                sentence: sentence.into(),
+                word: "w,\"x\"".into(),
+            },
+            gold: "NOUN".into(),
+            before: before.into(),
+            after: "NOUN".into(),
+            change: Change::of(before == "NOUN", true),
+        };
+        let records = vec![
+            unit(0, "test", 0, "a , b", "VERB"),
+            unit(0, "test", 1, "say \"hi\"\nthen", "NOUN"),
+            unit(3, "test", 0, "plain", ","),
+            unit(3, MEMO_TEST, 0, "\"", "ADJ"),
+        ];
+        let dir = std::env::temp_dir().join(format!("tunescope-examples-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("examples.csv");
+        write_flips_csv(&path, &records).unwrap();
+        let side = PretrainedSide::read(&path).unwrap();
+        let got = |l, s, n| side.get(l, s, n);
+        assert_eq!(got(0, "test", 2), Some(vec!["VERB".into(), "NOUN".into()]));
+        assert_eq!(got(3, "test", 1), Some(vec![",".into()]));
+        assert_eq!(got(3, MEMO_TEST, 1), Some(vec!["ADJ".into()]));
+        // Another count or an absent group is not a prediction of these units.
+        assert_eq!(got(0, "test", 3), None);
+        assert_eq!(got(1, "test", 2), None);
+        // A row out of order names its line.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let swapped = text.replacen("0,test,1,", "0,test,5,", 1);
+        std::fs::write(&path, swapped).unwrap();
+        let err = PretrainedSide::read(&path).unwrap_err().to_string();
+        assert!(err.contains("examples.csv:3: expected unit 1"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -57,11 +57,25 @@ pub fn execute(stage: &Planned, resume: bool, res: &Resources<'_>) -> Result<Val
         }
         Kind::Extract(m, s) => extract::run(s, dir, &m.dir(dir, &stage.pretrained), m, display),
         Kind::Probe(m, s) => probe::run(s, dir, m, display),
-        Kind::DirectProbe(m, s) => in_pool(res.threads, || directprobe::run(s, dir, m, display)),
+        Kind::DirectProbe(m, s) => {
+            let pre = directprobe::pretrained_id(&s.split, s.layer);
+            let reuse = stage.upstream_keys().iter().any(|(id, _)| *id == pre);
+            in_pool(res.threads, || directprobe::run(s, dir, m, reuse, display))
+        }
         Kind::Mdl(m, s) => mdl::run(s, dir, m, display),
         Kind::Similarity(s) => in_pool(res.threads, || similarity::run(s, dir, display)),
         Kind::Compare(s) => in_pool(res.threads, || compare::run(s, dir, display)),
-        Kind::Examples(s) => in_pool(res.threads, || examples::run(s, dir, display)),
+        Kind::Examples(s) => {
+            let reads_study = stage.id != examples::STUDY_ID
+                && stage
+                    .upstream_keys()
+                    .iter()
+                    .any(|(id, _)| id == examples::STUDY_ID);
+            let pre = reads_study.then(|| main_run.examples_csv());
+            in_pool(res.threads, || {
+                examples::run(s, dir, pre.as_deref(), display)
+            })
+        }
         Kind::Dynamics(s) => in_pool(res.threads, || dynamics::run(s, dir, display)),
         Kind::Memorisation(s) => memorisation::run(s, dir, display),
         Kind::Weights(s) => weights::run(s, dir, &stage.pretrained, display),

@@ -79,6 +79,14 @@ pub(super) fn analyses(b: &mut Builder<'_>, rep: &Replicate, model: &ModelRef) -
                     "directprobe/{}/{split}/layer-{layer}",
                     model.name()
                 ));
+                let mut reads = vec![ex.clone()];
+                // A layer fine-tuning may leave as it was: the pre-trained result, reused when
+                // the vectors are the same.
+                if *model != ModelRef::Pretrained
+                    && directprobe::may_equal_pretrained(config, layer)
+                {
+                    reads.push(directprobe::pretrained_id(split, layer));
+                }
                 b.add_in(
                     Stage::new(
                         id.clone(),
@@ -86,7 +94,7 @@ pub(super) fn analyses(b: &mut Builder<'_>, rep: &Replicate, model: &ModelRef) -
                             model.clone(),
                             directprobe::settings(config, split, layer),
                         ),
-                        vec![ex.clone()],
+                        reads,
                         vec![output(rep.rel().directprobe_dir(
                             &model.name(),
                             split,
@@ -218,10 +226,20 @@ pub(super) fn branch(
                 after.push(format!("directprobe/pretrained/train/layer-{layer}"));
                 after.push(rep.id(&format!("directprobe/finetuned/train/layer-{layer}")));
             }
+            let kind = Kind::Examples(examples::settings(config, &b.layers));
+            // Another branch takes the pre-trained predictions of the study's own view when
+            // it has the same settings.
+            if rep.tag.is_some()
+                && b.plan
+                    .iter()
+                    .any(|p| p.id == examples::STUDY_ID && p.kind == kind)
+            {
+                after.push(examples::STUDY_ID.to_string());
+            }
             b.add_in(
                 Stage::new(
-                    rep.id("examples"),
-                    Kind::Examples(examples::settings(config, &b.layers)),
+                    rep.id(examples::STUDY_ID),
+                    kind,
                     after,
                     vec![
                         output(rep.rel().examples_csv()),

@@ -42,5 +42,6 @@ pub fn run(s: &Settings, out: &RunDir, display: &Display) -> Result<Value> {
         "most_increased": result.most_increased,
         "least_increased": result.least_increased,
         "measures_seconds": result.measures.as_ref().map(|m| m.seconds),
+        "reused": result.reused,
     }))
 }
