@@ -617,7 +617,8 @@ impl<'a> Greedy<'a> {
             .collect();
         // A known meeting pair inside the candidate and an active cluster of another label
         // that the candidate's tests would reach (below): rejected before any screen.
-        if let Some(k) = self.blacklisted(p, q) {
+        let black = self.blacklisted(p, q);
+        if let Some(k) = black {
             let b = self.pos[&nodes[k].label];
             let reached = !self.seps.disjoint(label, nodes[k].label)
                 && (zone[b] > 0 || self.zone_sets[b][la].contains(&k))
@@ -705,7 +706,7 @@ impl<'a> Greedy<'a> {
         let mut new_planes: Vec<(usize, HPlane)> = Vec::new();
         if !near.is_empty() {
             // Known overlapping subsets: a superset of an intersecting pair intersects.
-            if self.blacklisted(p, q).is_some() {
+            if black.is_some() {
                 stats.blacklist_hits += 1;
                 accepted = false;
             } else {
