@@ -23,9 +23,9 @@ use super::kernels::{dist2, scan_f32, SCREEN_SLACK};
 use super::mnp::dot;
 use super::separate::{separators, Separators};
 use super::store::Store;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use super::{overlap_blocks, Decider, Overlap, Points, ProbeError, TOUCH_TOL};
+use super::{overlap_blocks, Decider, Overlap, Points, ProbeError, Rows, TOUCH_TOL};
 use rayon::prelude::*;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
@@ -714,9 +714,6 @@ impl<'a> Greedy<'a> {
                     Vec::with_capacity(nodes[p].members.len() + nodes[q].members.len());
                 members.extend_from_slice(&nodes[p].members);
                 members.extend_from_slice(&nodes[q].members);
-                // Gathered by the first test that needs the nearest-point iteration: most tests
-                // of a large cluster are settled by a parent's plane on the smaller parent.
-                let block_t: OnceLock<Vec<f64>> = OnceLock::new();
                 let planes = &self.planes;
                 let seps = self.seps;
                 for batch in near.chunks(BATCH) {
@@ -756,10 +753,9 @@ impl<'a> Greedy<'a> {
                                 hint = seps.normal(label, nodes[k].label);
                             }
                             let seed = best_seed(&seeds, &members, &nodes[k].members, points);
-                            let block_k = points.gather(&nodes[k].members);
                             let (ov, by, corral) = overlap_blocks(
-                                block_t.get_or_init(|| points.gather(&members)),
-                                &block_k,
+                                Rows::Of(points, &members),
+                                Rows::Of(points, &nodes[k].members),
                                 d,
                                 hint.as_deref(),
                                 floor,

@@ -325,6 +325,36 @@ multiversion! {
     pub(crate) fn dots(x: &[f64], rows: &[f64], d: usize, out: &mut [f64]) -> () = dots_body
 }
 
+#[inline(always)]
+fn axpy_body(x: &mut [f64], a: f64, v: &[f64]) {
+    for (xe, ve) in x.iter_mut().zip(v) {
+        *xe += a * ve;
+    }
+}
+
+multiversion! {
+    /// `x += a · v`, element by element (a product, then a sum: the same bits at every width).
+    pub(crate) fn axpy(x: &mut [f64], a: f64, v: &[f64]) -> () = axpy_body
+}
+
+/// Rows per parallel task of [`par_dots`]; smaller products run on the calling thread.
+const PAR_ROWS: usize = 256;
+
+/// [`dots`] split over the thread pool in blocks of [`PAR_ROWS`] rows when there are at least
+/// two blocks: every value is computed exactly as [`dots`] computes it, so the result does not
+/// depend on the number of threads. The oracle passes of the nearest-point iterations between
+/// large clusters are the greedy's longest sequential stretches.
+pub(crate) fn par_dots(x: &[f64], rows: &[f64], d: usize, out: &mut [f64]) {
+    use rayon::prelude::*;
+    if out.len() < 2 * PAR_ROWS || rayon::current_num_threads() < 2 {
+        dots(x, rows, d, out);
+        return;
+    }
+    out.par_chunks_mut(PAR_ROWS)
+        .zip(rows.par_chunks(PAR_ROWS * d))
+        .for_each(|(o, r)| dots(x, r, d, o));
+}
+
 /// Dot product of two vectors (see [`dots`]).
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     if a.is_empty() {

@@ -61,7 +61,7 @@ pub(crate) struct MnpParams {
 }
 
 pub(crate) use super::kernels::dot;
-use super::kernels::dots;
+use super::kernels::{axpy, par_dots};
 
 /// Squared norm of the affine minimiser, relative to ‖v_0‖², below which it is refined.
 const REFINE_BELOW: f64 = 1e-8;
@@ -165,23 +165,23 @@ impl Chol {
 
     /// Brings the factor to the `n = s − 1` rows of `h` (s×s); false if not positive definite
     /// within a relative pivot threshold.
-    fn update(&mut self, h: &[f64], s: usize) -> bool {
+    fn update(&mut self, h: &Gram, s: usize) -> bool {
         let n = s - 1;
         let rows = self.rows.get_or_insert_with(Vec::new);
         if rows.len() > n {
             rows.clear();
         }
         if rows.is_empty() {
-            self.maxd = (1..s).map(|k| h[k * s + k]).fold(0.0f64, f64::max);
+            self.maxd = (1..s).map(|k| h[k][k]).fold(0.0f64, f64::max);
         }
         while rows.len() < n {
             let k = rows.len();
             let mut row = Vec::with_capacity(k + 1);
             for j in 0..k {
-                let t = h[(k + 1) * s + (j + 1)] - dot(&row, &rows[j][..j]);
+                let t = h[k + 1][j + 1] - dot(&row, &rows[j][..j]);
                 row.push(t / rows[j][j]);
             }
-            let dk = h[(k + 1) * s + (k + 1)];
+            let dk = h[k + 1][k + 1];
             self.maxd = self.maxd.max(dk);
             let piv = dk - dot(&row, &row);
             if piv <= 1e-13 * self.maxd.max(f64::MIN_POSITIVE) {
@@ -203,11 +203,9 @@ impl Chol {
         // Lᵀ y = b by columns of Lᵀ (rows of L), so the inner loop runs along contiguous rows.
         for i in (0..n).rev() {
             b[i] /= l[i][i];
-            let bi = b[i];
-            b[..i]
-                .iter_mut()
-                .zip(&l[i][..i])
-                .for_each(|(x, v)| *x -= v * bi);
+            let (head, tail) = b.split_at_mut(i);
+            // x − v·bᵢ, written as x + (−bᵢ)·v (the same bits).
+            axpy(head, -tail[0], &l[i][..i]);
         }
     }
 }
@@ -223,7 +221,7 @@ impl Chol {
 /// recomputed from the explicit vectors `v_0` and `Δ_k`, solved with the same factor) restores
 /// the accuracy of a QR solve.
 fn affine_min(
-    h: &[f64],
+    h: &Gram,
     s: usize,
     chol: &mut Chol,
     vecs: &[Vec<f64>],
@@ -235,13 +233,13 @@ fn affine_min(
     if !chol.update(h, s) {
         return None;
     }
-    let mut rhs: Vec<f64> = (1..s).map(|k| -h[k * s]).collect();
+    let mut rhs: Vec<f64> = (1..s).map(|k| -h[k][0]).collect();
     chol.solve(&mut rhs);
     let mut r = vecs[0].clone();
     for (ak, dk) in rhs.iter().zip(&deltas[1..]) {
-        r.iter_mut().zip(dk).for_each(|(x, v)| *x += ak * v);
+        axpy(&mut r, *ak, dk);
     }
-    if dot(&r, &r) < REFINE_BELOW * h[0] {
+    if dot(&r, &r) < REFINE_BELOW * h[0][0] {
         let mut g: Vec<f64> = deltas[1..].iter().map(|dk| dot(dk, &r)).collect();
         chol.solve(&mut g);
         rhs.iter_mut().zip(&g).for_each(|(a, c)| *a -= c);
@@ -252,24 +250,24 @@ fn affine_min(
     Some(alpha)
 }
 
+/// The shifted Gram matrix (see [`affine_min`]), symmetric, by rows of its lower triangle: row
+/// `k` holds `h[k][0..=k]`, so a new vertex appends one row instead of copying the matrix.
+type Gram = Vec<Vec<f64>>;
+
 /// Shifted Gram matrix (see [`affine_min`]) and the differences Δ_k, from scratch.
-fn shifted_gram(vecs: &[Vec<f64>]) -> (Vec<Vec<f64>>, Vec<f64>) {
+fn shifted_gram(vecs: &[Vec<f64>]) -> (Vec<Vec<f64>>, Gram) {
     let s = vecs.len();
     let deltas: Vec<Vec<f64>> = vecs
         .iter()
         .map(|v| v.iter().zip(&vecs[0]).map(|(x, y)| x - y).collect())
         .collect();
-    let mut h = vec![0.0; s * s];
-    h[0] = dot(&vecs[0], &vecs[0]);
+    let mut h: Gram = Vec::with_capacity(s);
+    h.push(vec![dot(&vecs[0], &vecs[0])]);
     for k in 1..s {
-        let t = dot(&deltas[k], &vecs[0]);
-        h[k * s] = t;
-        h[k] = t;
-        for l in 1..=k {
-            let t = dot(&deltas[k], &deltas[l]);
-            h[k * s + l] = t;
-            h[l * s + k] = t;
-        }
+        let mut row = Vec::with_capacity(k + 1);
+        row.push(dot(&deltas[k], &vecs[0]));
+        row.extend((1..=k).map(|l| dot(&deltas[k], &deltas[l])));
+        h.push(row);
     }
     (deltas, h)
 }
@@ -307,8 +305,8 @@ fn min_norm_point_from(
     };
     let mut ga = vec![0.0; a.len()];
     let mut gb = vec![0.0; b.len()];
-    dots(&dir, a_flat, d, &mut ga);
-    dots(&dir, b_flat, d, &mut gb);
+    par_dots(&dir, a_flat, d, &mut ga);
+    par_dots(&dir, b_flat, d, &mut gb);
     let (i0, amin) = argmin(ga.iter().copied());
     let (j0, bmax) = argmax(gb.iter().copied());
     // The starting direction itself may already separate the sets.
@@ -330,7 +328,7 @@ fn min_norm_point_from(
         |i: usize, j: usize| -> Vec<f64> { a[i].iter().zip(b[j]).map(|(x, y)| x - y).collect() };
     let mut corral: Vec<(usize, usize)> = vec![(i0, j0)];
     let mut vecs: Vec<Vec<f64>> = vec![diff(i0, j0)];
-    let mut gram: Vec<f64> = vec![dot(&vecs[0], &vecs[0])];
+    let mut gram: Gram = vec![vec![dot(&vecs[0], &vecs[0])]];
     let mut deltas: Vec<Vec<f64>> = vec![vec![0.0; d]];
     let mut w: Vec<f64> = vec![1.0];
     let mut chol = Chol::new();
@@ -343,9 +341,7 @@ fn min_norm_point_from(
     }
     let mut x = vec![0.0; d];
     for (wk, v) in w.iter().zip(&vecs) {
-        for (xe, ve) in x.iter_mut().zip(v) {
-            *xe += wk * ve;
-        }
+        axpy(&mut x, *wk, v);
     }
     let mut lower = 0.0f64;
     let mut upper = f64::INFINITY;
@@ -355,8 +351,8 @@ fn min_norm_point_from(
         if xx.sqrt() <= p.overlap_tol {
             return touching(&corral, &w, xx.sqrt());
         }
-        dots(&x, a_flat, d, &mut ga);
-        dots(&x, b_flat, d, &mut gb);
+        par_dots(&x, a_flat, d, &mut ga);
+        par_dots(&x, b_flat, d, &mut gb);
         let (i, amin) = argmin(ga.iter().copied());
         let (j, bmax) = argmax(gb.iter().copied());
         let lo = amin - bmax;
@@ -398,21 +394,11 @@ fn min_norm_point_from(
         let v = diff(i, j);
         let dv: Vec<f64> = v.iter().zip(&vecs[0]).map(|(x, y)| x - y).collect();
         let s = corral.len();
-        let mut g2 = vec![0.0; (s + 1) * (s + 1)];
-        for r in 0..s {
-            for c in 0..s {
-                g2[r * (s + 1) + c] = gram[r * s + c];
-            }
-            let t = if r == 0 {
-                dot(&dv, &vecs[0])
-            } else {
-                dot(&deltas[r], &dv)
-            };
-            g2[r * (s + 1) + s] = t;
-            g2[s * (s + 1) + r] = t;
-        }
-        g2[s * (s + 1) + s] = dot(&dv, &dv);
-        gram = g2;
+        let mut row = Vec::with_capacity(s + 1);
+        row.push(dot(&dv, &vecs[0]));
+        row.extend((1..s).map(|r| dot(&deltas[r], &dv)));
+        row.push(dot(&dv, &dv));
+        gram.push(row);
         corral.push((i, j));
         vecs.push(v);
         deltas.push(dv);
@@ -474,9 +460,7 @@ fn min_norm_point_from(
         }
         x.iter_mut().for_each(|v| *v = 0.0);
         for (wk, v) in w.iter().zip(&vecs) {
-            for (xe, ve) in x.iter_mut().zip(v) {
-                *xe += wk * ve;
-            }
+            axpy(&mut x, *wk, v);
         }
         warm.clear();
         warm.extend(corral.iter().zip(&w).map(|(&(i, j), &wk)| (i, j, wk)));
@@ -496,7 +480,7 @@ fn compact(
     corral: &mut Vec<(usize, usize)>,
     vecs: &mut Vec<Vec<f64>>,
     deltas: &mut Vec<Vec<f64>>,
-    gram: &mut Vec<f64>,
+    gram: &mut Gram,
 ) {
     let s = w.len();
     let idx: Vec<usize> = (0..s).filter(|&i| keep[i]).collect();
@@ -508,14 +492,17 @@ fn compact(
         deltas.clear();
         gram.clear();
     } else if keep[0] {
-        let n = idx.len();
-        let mut g = vec![0.0; n * n];
-        for (r, &ir) in idx.iter().enumerate() {
-            for (c, &ic) in idx.iter().enumerate() {
-                g[r * n + c] = gram[ir * s + ic];
-            }
-        }
-        *gram = g;
+        let mut old = std::mem::take(gram);
+        *gram = idx
+            .iter()
+            .map(|&ir| {
+                let row = std::mem::take(&mut old[ir]);
+                idx.iter()
+                    .take_while(|&&ic| ic <= ir)
+                    .map(|&ic| row[ic])
+                    .collect()
+            })
+            .collect();
         let mut old = std::mem::take(deltas);
         *deltas = idx.iter().map(|&i| std::mem::take(&mut old[i])).collect();
     } else {
@@ -675,8 +662,8 @@ pub(crate) fn min_norm_point_ws(
         };
         upper = upper.min(sub_upper);
         // One full oracle pass along the subproblem's unit normal.
-        dots(&w, a, d, &mut ga);
-        dots(&w, b, d, &mut gb);
+        par_dots(&w, a, d, &mut ga);
+        par_dots(&w, b, d, &mut gb);
         let (_, amin) = argmin(ga.iter().copied());
         let (_, bmax) = argmax(gb.iter().copied());
         let gap = amin - bmax;

@@ -216,31 +216,49 @@ pub(crate) enum Decider {
     Near,
 }
 
-/// Centres the union of two row blocks on its centroid; returns (a, b, centroid, radius).
-fn centre_pair(a: &[f64], b: &[f64], d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>, f64) {
-    let n = (a.len() + b.len()) / d;
+/// Rows of a point set: a gathered row-major block, or rows of [`Points`] read in place (no copy
+/// before centring).
+#[derive(Clone, Copy)]
+pub(crate) enum Rows<'a> {
+    /// A row-major block with the points' dimension.
+    Block(&'a [f64]),
+    /// Rows of `points` by index, in this order.
+    Of(&'a Points, &'a [usize]),
+}
+
+impl<'a> Rows<'a> {
+    fn slices(self, d: usize) -> Vec<&'a [f64]> {
+        match self {
+            Rows::Block(m) => m.chunks_exact(d).collect(),
+            Rows::Of(p, idx) => idx.iter().map(|&i| p.row(i)).collect(),
+        }
+    }
+}
+
+/// Centres the union of two row sets on its centroid; returns (a, b, centroid, radius), the
+/// centred sets as row-major blocks.
+fn centre_pair(a: Rows, b: Rows, d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>, f64) {
+    let (ra, rb) = (a.slices(d), b.slices(d));
+    let n = ra.len() + rb.len();
     let mut c = vec![0.0; d];
-    for r in a.chunks_exact(d).chain(b.chunks_exact(d)) {
-        for (x, v) in c.iter_mut().zip(r) {
+    for r in ra.iter().chain(&rb) {
+        for (x, v) in c.iter_mut().zip(r.iter()) {
             *x += v;
         }
     }
     c.iter_mut().for_each(|x| *x /= n as f64);
-    let shift = |m: &[f64]| -> Vec<f64> {
-        let mut out = Vec::with_capacity(m.len());
-        for r in m.chunks_exact(d) {
+    let mut r2 = 0.0f64;
+    let mut shift = |rows: &[&[f64]]| -> Vec<f64> {
+        let mut out = Vec::with_capacity(rows.len() * d);
+        for r in rows {
+            let at = out.len();
             out.extend(r.iter().zip(&c).map(|(x, y)| x - y));
+            r2 = r2.max(dot(&out[at..], &out[at..]));
         }
         out
     };
-    let (ca, cb) = (shift(a), shift(b));
-    let radius = ca
-        .chunks_exact(d)
-        .chain(cb.chunks_exact(d))
-        .map(|r| dot(r, r))
-        .fold(0.0f64, f64::max)
-        .sqrt();
-    (ca, cb, c, radius)
+    let (ca, cb) = (shift(&ra), shift(&rb));
+    (ca, cb, c, r2.sqrt())
 }
 
 /// Touching by a near-touch rule: convex weights on A and B whose points are `residual` apart.
@@ -267,8 +285,8 @@ fn near_verdict(
 /// the nearest-point iteration's starting iterate. A separation found by the iteration returns
 /// its corral, the seed of a later test on supersets.
 pub(crate) fn overlap_blocks(
-    a: &[f64],
-    b: &[f64],
+    a: Rows,
+    b: Rows,
     d: usize,
     hint: Option<&[f64]>,
     floor: f64,
@@ -470,8 +488,8 @@ pub(crate) fn overlap_blocks(
         "no certified answer for two sets of {} and {} points: the nearest-point iteration \
          stalled (no separating hyperplane; the hulls come within {near_residual:.3e} of each \
          other, {:.1e} of the pair radius) and the intersection LP failed",
-        a.len() / d,
-        b.len() / d,
+        ca.len() / d,
+        cb.len() / d,
         near_residual / radius
     )))
 }
@@ -515,8 +533,8 @@ pub fn hulls_intersect(points: &Points, a: &[usize], b: &[usize]) -> Result<Over
         return Err(ProbeError::Shape("empty point set".into()));
     }
     let ov = overlap_blocks(
-        &points.gather(a),
-        &points.gather(b),
+        Rows::Of(points, a),
+        Rows::Of(points, b),
         points.d,
         None,
         points.precision,
@@ -544,7 +562,7 @@ pub fn hulls_intersect(points: &Points, a: &[usize], b: &[usize]) -> Result<Over
 /// distance between two hull points) once the bounds agree within [`DIST_DISJOINT_REL`], and
 /// the LP is not consulted.
 fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
-    let (ca, cb, _, radius) = centre_pair(a, b, d);
+    let (ca, cb, _, radius) = centre_pair(Rows::Block(a), Rows::Block(b), d);
     Ok(distance_centred(&ca, &cb, d, radius, None, 0.0, &[])?.0)
 }
 
@@ -1043,7 +1061,7 @@ fn distances_from(
             let seed = warm
                 .and_then(|s| s.0.get(&(i, j)))
                 .map_or(&[][..], |c| &c[..]);
-            let (ca, cb, _, radius) = centre_pair(a, b, points.d);
+            let (ca, cb, _, radius) = centre_pair(Rows::Block(a), Rows::Block(b), points.d);
             let (distance, corral) =
                 distance_centred(&ca, &cb, points.d, radius, None, certified, seed)?;
             Ok((ClusterDistance { i, j, distance }, corral))
@@ -1270,9 +1288,15 @@ pub fn check_clusters(
     let res: Result<Vec<Option<OverlappingPair>>, ProbeError> = pairs
         .into_par_iter()
         .map(|(i, j)| {
-            let a = points.gather(&clusters[i].members);
-            let b = points.gather(&clusters[j].members);
-            let (ov, ..) = overlap_blocks(&a, &b, points.d, None, points.precision, &[])?;
+            let (a, b) = (&clusters[i].members, &clusters[j].members);
+            let (ov, ..) = overlap_blocks(
+                Rows::Of(points, a),
+                Rows::Of(points, b),
+                points.d,
+                None,
+                points.precision,
+                &[],
+            )?;
             Ok(ov.intersects().then_some(OverlappingPair { i, j }))
         })
         .collect();
@@ -1307,7 +1331,8 @@ mod tests {
             let ((a, na), (b, _)) = (rows(&case["a"]), rows(&case["b"]));
             let d = a.len() / na;
             let want = case["distance"].as_f64().unwrap();
-            let (ov, by, _) = overlap_blocks(&a, &b, d, None, 0.0, &[]).unwrap();
+            let (ov, by, _) =
+                overlap_blocks(Rows::Block(&a), Rows::Block(&b), d, None, 0.0, &[]).unwrap();
             let Overlap::Disjoint {
                 hyperplane: Some((w, offset, gap)),
             } = ov

@@ -17,7 +17,7 @@
 //! upper bound is ‖Aᵀλ − Bᵀμ‖ for convex weights, the lower bound the margin of the hyperplane
 //! normal to that point, verified on every point.
 
-use super::kernels::{dot, dots};
+use super::kernels::{dot, par_dots};
 use super::mnp::Weights;
 
 /// A difference column whose component orthogonal to the factor's columns is below this
@@ -366,8 +366,8 @@ pub(crate) fn polish_until(
         if up <= touch {
             return best;
         }
-        dots(&x, a, d, &mut ga);
-        dots(&x, b, d, &mut gb);
+        par_dots(&x, a, d, &mut ga);
+        par_dots(&x, b, d, &mut gb);
         let amin = ga.iter().copied().fold(f64::INFINITY, f64::min);
         let bmax = gb.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         best.lower = best.lower.max((amin - bmax) / up);
