@@ -1288,15 +1288,7 @@ pub fn check_clusters(
     let res: Result<Vec<Option<OverlappingPair>>, ProbeError> = pairs
         .into_par_iter()
         .map(|(i, j)| {
-            let (a, b) = (&clusters[i].members, &clusters[j].members);
-            let (ov, ..) = overlap_blocks(
-                Rows::Of(points, a),
-                Rows::Of(points, b),
-                points.d,
-                None,
-                points.precision,
-                &[],
-            )?;
+            let ov = hulls_intersect(points, &clusters[i].members, &clusters[j].members)?;
             Ok(ov.intersects().then_some(OverlappingPair { i, j }))
         })
         .collect();
