@@ -313,10 +313,50 @@ fn dot_body(a: &[f64], b: &[f64]) -> f64 {
     t
 }
 
+/// [`dot_body`] of `x` with four rows at once: four independent accumulator chains, each
+/// summed exactly as [`dot_body`] sums it.
+#[inline(always)]
+fn dot1x4_body(x: &[f64], r: [&[f64]; 4]) -> [f64; 4] {
+    const W: usize = 8;
+    let mut acc = [[0.0f64; W]; 4];
+    let len = x.len();
+    let n = len / W * W;
+    for c in (0..n).step_by(W) {
+        let xs = &x[c..c + W];
+        for (acc_k, rk) in acc.iter_mut().zip(&r) {
+            let ys = &rk[c..c + W];
+            for l in 0..W {
+                acc_k[l] += xs[l] * ys[l];
+            }
+        }
+    }
+    let mut out = [0.0; 4];
+    for (k, a) in acc.iter().enumerate() {
+        let mut t = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+        for c in n..len {
+            t += x[c] * r[k][c];
+        }
+        out[k] = t;
+    }
+    out
+}
+
 #[inline(always)]
 fn dots_body(x: &[f64], rows: &[f64], d: usize, out: &mut [f64]) {
-    for (o, r) in out.iter_mut().zip(rows.chunks_exact(d)) {
-        *o = dot_body(x, r);
+    let m = out.len().min(rows.len() / d);
+    let row = |k: usize| &rows[k * d..(k + 1) * d];
+    let mut k = 0;
+    if x.len() == d {
+        while k + 4 <= m {
+            out[k..k + 4].copy_from_slice(&dot1x4_body(
+                x,
+                [row(k), row(k + 1), row(k + 2), row(k + 3)],
+            ));
+            k += 4;
+        }
+    }
+    for (o, j) in out[k..m].iter_mut().zip(k..) {
+        *o = dot_body(x, row(j));
     }
 }
 
@@ -496,6 +536,13 @@ mod block_tests {
             let rows: Vec<f64> = (0..n * d).map(|_| rng.normal() * 1e3).collect();
             let mut got = vec![0.0; m * n];
             dots_block(&xs, &rows, d, &mut got);
+            // `dots` (four rows at a time) against the row-by-row definition.
+            let mut four = vec![0.0; n];
+            dots(&xs[..d], &rows, d, &mut four);
+            for (k, v) in four.iter().enumerate() {
+                let want = dot_body(&xs[..d], &rows[k * d..(k + 1) * d]);
+                assert_eq!(v.to_bits(), want.to_bits(), "dots, n {n} d {d}");
+            }
             let mut want = vec![0.0; n];
             for p in 0..m {
                 dots(&xs[p * d..(p + 1) * d], &rows, d, &mut want);
