@@ -707,6 +707,67 @@ fn layer_norm_rounding_direction_is_dropped_and_distances_kept() {
 }
 
 #[test]
+fn batched_prediction_equals_the_per_point_distances_bit_for_bit() {
+    // Rank 6 in 24 dimensions; label 0 split into two clusters of 550 rows, labels 1 and 2 one
+    // cluster of 1,100 each: every cluster takes the working-set iteration that prediction
+    // runs in lockstep blocks, except a small one of 40 rows, run point by point.
+    let (p, y) = mixture(21, 3340, 24, 6, 3, 2.0, false);
+    let assignment: Vec<usize> = (0..p.len())
+        .map(|i| match (i >= 3300, y[i]) {
+            (true, _) => 4,
+            (false, 0) => (i / 3) % 2,
+            (false, l) => l + 1,
+        })
+        .collect();
+    let c = dp::Clustering::from_assignment(&assignment, &y).unwrap();
+    assert_eq!(c.n_clusters(), 5);
+    assert!(c.clusters[..4].iter().all(|k| k.members.len() >= 550));
+    // 300 test points (several blocks and parallel tasks): midpoints of two rows of a cluster
+    // (inside its hull, distance 0), rows moved within the span, and rows moved off it.
+    let mut normal = gaussian(5);
+    let d = p.dim();
+    let mut data = Vec::new();
+    for t in 0..300 {
+        let (a, b) = (p.row((t * 37) % 3340), p.row((t * 37 + 6) % 3340));
+        let off: Vec<f64> = (0..d).map(|_| normal()).collect();
+        for k in 0..d {
+            data.push(match t % 3 {
+                0 => 0.5 * (a[k] + b[k]),
+                1 => a[k] + 0.7 * (a[k] - b[k]),
+                _ => a[k] + 0.3 * off[k],
+            });
+        }
+    }
+    let test = Points::new(data, 300, d).unwrap();
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| dp::predict(&p, &c, &test).unwrap())
+    };
+    let preds = run(2);
+    assert_eq!(preds, run(1));
+    let (mut zero, mut positive) = (0, 0);
+    for (t, pr) in preds.iter().enumerate() {
+        assert_eq!(pr.ranking.len(), 5);
+        for &(k, _, dist) in &pr.ranking {
+            let want = dp::point_hull_distance(&p, &c.clusters[k].members, test.row(t)).unwrap();
+            assert_eq!(dist.to_bits(), want.to_bits(), "test {t} cluster {k}");
+            if dist == 0.0 {
+                zero += 1;
+            } else {
+                positive += 1;
+            }
+        }
+    }
+    assert!(
+        zero >= 50 && positive >= 1000,
+        "{zero} zero, {positive} positive"
+    );
+}
+
+#[test]
 fn full_rank_points_are_used_as_given() {
     let (p, _) = mixture(5, 200, 24, 24, 3, 2.0, false);
     let span = dp::Span::fit(&p).unwrap();

@@ -288,7 +288,7 @@ pub(crate) fn min_norm_point(
 /// [`min_norm_point`] that starts from the corral `warm` (vertex pairs and convex weights, e.g.
 /// the last corral of a run on subsets of the same sets) when it is not empty, and leaves the
 /// corral of its last completed major iteration there.
-fn min_norm_point_from(
+pub(super) fn min_norm_point_from(
     a: &[f64],
     b: &[f64],
     d: usize,
@@ -541,7 +541,7 @@ fn add_weight(v: &mut Vec<(usize, f64)>, i: usize, w: f64) {
     }
 }
 
-fn argmin(it: impl Iterator<Item = f64>) -> (usize, f64) {
+pub(super) fn argmin(it: impl Iterator<Item = f64>) -> (usize, f64) {
     let mut best = (0, f64::INFINITY);
     for (i, v) in it.enumerate() {
         if v < best.1 {
@@ -551,7 +551,7 @@ fn argmin(it: impl Iterator<Item = f64>) -> (usize, f64) {
     best
 }
 
-fn argmax(it: impl Iterator<Item = f64>) -> (usize, f64) {
+pub(super) fn argmax(it: impl Iterator<Item = f64>) -> (usize, f64) {
     let mut best = (0, f64::NEG_INFINITY);
     for (i, v) in it.enumerate() {
         if v > best.1 {
@@ -562,11 +562,11 @@ fn argmax(it: impl Iterator<Item = f64>) -> (usize, f64) {
 }
 
 /// Sets with more points than this in total are solved through working sets.
-const WS_MIN_POINTS: usize = 512;
+pub(super) const WS_MIN_POINTS: usize = 512;
 /// Initial working-set size per side.
-const WS_INIT: usize = 64;
+pub(super) const WS_INIT: usize = 64;
 /// Violators added per side and round.
-const WS_ADD: usize = 64;
+pub(super) const WS_ADD: usize = 64;
 
 /// [`min_norm_point`] for large sets by column generation: Wolfe's algorithm runs on working
 /// subsets of A and B; one full pass of the linear minimisation oracle then verifies the answer
@@ -722,7 +722,12 @@ pub(crate) fn min_norm_point_ws(
 }
 
 /// Weights on working-set positions mapped back to rows of the whole sets.
-fn remap(lambda: Vec<(usize, f64)>, mu: Vec<(usize, f64)>, wa: &[usize], wb: &[usize]) -> Weights {
+pub(super) fn remap(
+    lambda: Vec<(usize, f64)>,
+    mu: Vec<(usize, f64)>,
+    wa: &[usize],
+    wb: &[usize],
+) -> Weights {
     let mut lambda: Vec<(usize, f64)> = lambda.into_iter().map(|(i, x)| (wa[i], x)).collect();
     let mut mu: Vec<(usize, f64)> = mu.into_iter().map(|(j, x)| (wb[j], x)).collect();
     lambda.sort_by_key(|e| e.0);
@@ -747,7 +752,7 @@ pub(crate) fn centroid_difference(a: &[&[f64]], b: &[&[f64]], d: usize) -> Vec<f
 
 /// Adds to the working set up to `k` points not yet in it, the smallest values of `g` below
 /// `bound` (or, with `largest`, the largest above it); returns how many were added.
-fn add_extreme(
+pub(super) fn add_extreme(
     g: &[f64],
     member: &mut [bool],
     set: &mut Vec<usize>,

@@ -17,6 +17,7 @@ mod kernels;
 mod lp;
 mod mnp;
 mod polish;
+mod predict;
 pub mod report;
 mod separate;
 mod span;
@@ -588,19 +589,42 @@ fn distance_centred(
     if radius == 0.0 {
         return Ok((0.0, Vec::new()));
     }
-    let tol = TOUCH_TOL * radius;
-    let params = MnpParams {
-        stop_at_separation: false,
-        overlap_tol: tol,
-        sep_tol: tol,
-        rel_gap: DIST_REL_GAP,
-        max_iter: 50 * (d + 2),
-    };
+    let params = distance_params(d, radius);
     let mut res = min_norm_point_ws(ca, cb, d, &params, start, usize::MAX, seed);
     if !seed.is_empty() && matches!(res, Mnp::Stalled { .. }) {
         // A corral from another space may be degenerate in this one: start afresh.
         res = min_norm_point_ws(ca, cb, d, &params, start, usize::MAX, &[]);
     }
+    settle_distance(ca, cb, d, radius, start, certified, &params, res)
+}
+
+/// The settings of [`distance_centred`]'s nearest-point runs for blocks of radius `radius`.
+fn distance_params(d: usize, radius: f64) -> MnpParams {
+    let tol = TOUCH_TOL * radius;
+    MnpParams {
+        stop_at_separation: false,
+        overlap_tol: tol,
+        sep_tol: tol,
+        rel_gap: DIST_REL_GAP,
+        max_iter: 50 * (d + 2),
+    }
+}
+
+/// The rest of [`distance_centred`] after its first nearest-point run `res` (run with
+/// `params` from `start`): restarts, separation and polish of a stalled run, and the rules
+/// that accept its bounds.
+#[allow(clippy::too_many_arguments)]
+fn settle_distance(
+    ca: &[f64],
+    cb: &[f64],
+    d: usize,
+    radius: f64,
+    start: Option<&[f64]>,
+    certified: f64,
+    params: &MnpParams,
+    mut res: Mnp,
+) -> Result<(f64, Corral), ProbeError> {
+    let tol = TOUCH_TOL * radius;
     let (mut lo, mut up) = (certified.max(0.0), f64::INFINITY);
     // A stall from accumulated round-off in the corral: restart from the best hyperplane found,
     // keeping the best certified bounds.
@@ -619,7 +643,7 @@ fn distance_centred(
         if lo <= tol || up - lo <= DIST_ABS_TOL * radius {
             break;
         }
-        res = min_norm_point_ws(ca, cb, d, &params, Some(w), usize::MAX, &[]);
+        res = min_norm_point_ws(ca, cb, d, params, Some(w), usize::MAX, &[]);
     }
     let mut best_dir: Option<Vec<f64>> = None;
     if let Mnp::Stalled {
@@ -637,7 +661,7 @@ fn distance_centred(
         let sep = MnpParams {
             stop_at_separation: true,
             rel_gap: 1e-12,
-            ..params
+            ..*params
         };
         let dirs = [best_dir.as_deref(), start].into_iter().flatten().map(Some);
         for dir in dirs.chain([None]) {
@@ -946,7 +970,12 @@ impl Prediction {
     }
 }
 
+/// Test points per parallel task of [`predict`] (each task meets one cluster).
+const PREDICT_CHUNK: usize = 256;
+
 /// Distances from every test point to every cluster, ranked (the original's `points2convex`).
+/// Blocks of test points meet each cluster's rows together ([`predict::distances`]); the
+/// distances are those of [`point_hull_distance`], bit for bit, for any thread count.
 pub fn predict(
     points: &Points,
     clustering: &Clustering,
@@ -963,19 +992,34 @@ pub fn predict(
         .par_iter()
         .map(|c| CentredHull::new(points.gather(&c.members), points.d))
         .collect();
-    (0..test.n)
+    let chunks = test.n.div_ceil(PREDICT_CHUNK);
+    let per_task: Vec<Vec<Result<f64, ProbeError>>> = (0..hulls.len() * chunks)
         .into_par_iter()
-        .map(|t| {
-            let p = test.row(t);
-            let mut ranking = Vec::with_capacity(hulls.len());
-            for (k, hull) in hulls.iter().enumerate() {
-                let dist = hull.distance_to(p)?.hypot(test.off_span(t));
-                ranking.push((k, clustering.clusters[k].label, dist));
-            }
-            ranking.sort_by(|x, y| x.2.total_cmp(&y.2).then(x.0.cmp(&y.0)));
-            Ok(Prediction { ranking })
+        .map(|task| {
+            let (k, s) = (task / chunks, task % chunks * PREDICT_CHUNK);
+            let rows: Vec<&[f64]> = (s..(s + PREDICT_CHUNK).min(test.n))
+                .map(|t| test.row(t))
+                .collect();
+            predict::distances(&hulls[k], &rows)
         })
-        .collect()
+        .collect();
+    let mut rankings: Vec<Vec<(usize, usize, f64)>> = (0..test.n)
+        .map(|_| Vec::with_capacity(hulls.len()))
+        .collect();
+    for (task, dists) in per_task.into_iter().enumerate() {
+        let (k, s) = (task / chunks, task % chunks * PREDICT_CHUNK);
+        for (t, dist) in (s..).zip(dists) {
+            let dist = dist?.hypot(test.off_span(t));
+            rankings[t].push((k, clustering.clusters[k].label, dist));
+        }
+    }
+    Ok(rankings
+        .into_iter()
+        .map(|mut ranking| {
+            ranking.sort_by(|x, y| x.2.total_cmp(&y.2).then(x.0.cmp(&y.0)));
+            Prediction { ranking }
+        })
+        .collect())
 }
 
 /// Hull distance between clusters `i < j` with different labels.
