@@ -1558,12 +1558,26 @@ fn mask_hex64(text: &str) -> String {
     out
 }
 
+/// The CPU vendor (`vendor_id` of `/proc/cpuinfo`, e.g. `AuthenticAMD`, `GenuineIntel`):
+/// libtorch and the MKL under it choose their kernels by vendor, so the same study gives
+/// different float bits on an AMD and an Intel CPU (the encoder's first layer already differs).
+fn cpu_vendor() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    info.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == "vendor_id").then(|| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// The results of a tiny study with every stage type (fine-tuning checkpoints, dynamics,
 /// memorisation, a cross-task entry) are byte-identical to the ones the study wrote before the
-/// stages were reshaped (`tests/fixtures/tiny-study.sha256`, written by the earlier code with
-/// `TUNESCOPE_BLESS=1`; float results are compared bit for bit, so the fixture holds for the
-/// x86-64 libtorch CPU kernels it was made with). Re-blessed since by changes that move floats
-/// in their last digits only, each named in its commit (e.g. the eigen-solver's move to faer).
+/// stages were reshaped (`tests/fixtures/tiny-study.<vendor>.sha256`, written by the earlier
+/// code with `TUNESCOPE_BLESS=1`; float results are compared bit for bit, so a fixture holds for
+/// the x86-64 libtorch CPU kernels of its CPU vendor, see [`cpu_vendor`]). Re-blessed since by
+/// changes that move floats in their last digits only, each named in its commit (e.g. the
+/// eigen-solver's move to faer).
 #[test]
 fn tiny_study_results_are_unchanged() {
     let dir = scratch("golden");
@@ -1581,12 +1595,22 @@ fn tiny_study_results_are_unchanged() {
     ok(&study(&cfg, &[]));
     let got = digest(&dir.join("run"), &dir);
     let listing: String = got.iter().map(|(p, h)| format!("{h}  {p}\n")).collect();
-    let fixture = root().join("crates/cli/tests/fixtures/tiny-study.sha256");
+    let vendor = cpu_vendor();
+    let fixture = root().join(format!(
+        "crates/cli/tests/fixtures/tiny-study.{vendor}.sha256"
+    ));
     if std::env::var_os("TUNESCOPE_BLESS").is_some() {
         std::fs::create_dir_all(fixture.parent().unwrap()).unwrap();
         std::fs::write(&fixture, &listing).unwrap();
     }
-    let expected = std::fs::read_to_string(&fixture).unwrap();
+    let expected = std::fs::read_to_string(&fixture).unwrap_or_else(|e| {
+        panic!(
+            "no fixture for this CPU vendor ({vendor}): {} ({e}); results are bit-exact per \
+             vendor's libtorch kernels, so write it with TUNESCOPE_BLESS=1 from a commit whose \
+             results are known good on another vendor",
+            fixture.display()
+        )
+    });
     let (e, g): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), listing.lines().collect());
     let differ: Vec<String> = e
         .iter()
