@@ -473,7 +473,8 @@ pub(super) fn min_norm_point_from(
     }
 }
 
-/// Keeps the marked corral vertices; rebuilds the shifted Gram matrix when the base vertex goes.
+/// Keeps the marked corral vertices (in place); rebuilds the shifted Gram matrix when the base
+/// vertex goes.
 fn compact(
     keep: &[bool],
     w: &mut Vec<f64>,
@@ -482,29 +483,25 @@ fn compact(
     deltas: &mut Vec<Vec<f64>>,
     gram: &mut Gram,
 ) {
-    let s = w.len();
-    let idx: Vec<usize> = (0..s).filter(|&i| keep[i]).collect();
-    *w = idx.iter().map(|&i| w[i]).collect();
-    *corral = idx.iter().map(|&i| corral[i]).collect();
-    let mut old = std::mem::take(vecs);
-    *vecs = idx.iter().map(|&i| std::mem::take(&mut old[i])).collect();
+    fn retain_marked<T>(v: &mut Vec<T>, keep: &[bool]) {
+        let mut k = 0;
+        v.retain(|_| {
+            k += 1;
+            keep[k - 1]
+        });
+    }
+    retain_marked(w, keep);
+    retain_marked(corral, keep);
+    retain_marked(vecs, keep);
     if vecs.is_empty() {
         deltas.clear();
         gram.clear();
     } else if keep[0] {
-        let mut old = std::mem::take(gram);
-        *gram = idx
-            .iter()
-            .map(|&ir| {
-                let row = std::mem::take(&mut old[ir]);
-                idx.iter()
-                    .take_while(|&&ic| ic <= ir)
-                    .map(|&ic| row[ic])
-                    .collect()
-            })
-            .collect();
-        let mut old = std::mem::take(deltas);
-        *deltas = idx.iter().map(|&i| std::mem::take(&mut old[i])).collect();
+        retain_marked(gram, keep);
+        for row in gram.iter_mut() {
+            retain_marked(row, keep);
+        }
+        retain_marked(deltas, keep);
     } else {
         let (dl, g) = shifted_gram(vecs);
         *deltas = dl;
