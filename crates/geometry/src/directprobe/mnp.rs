@@ -531,6 +531,13 @@ fn weights_of(corral: &[(usize, usize)], w: &[f64]) -> Weights {
     (lambda, mu)
 }
 
+/// The convex weights on A and B that a corral of vertex pairs puts on each point.
+pub(super) fn marginals(corral: &[(usize, usize, f64)]) -> Weights {
+    let pairs: Vec<(usize, usize)> = corral.iter().map(|e| (e.0, e.1)).collect();
+    let w: Vec<f64> = corral.iter().map(|e| e.2).collect();
+    weights_of(&pairs, &w)
+}
+
 fn add_weight(v: &mut Vec<(usize, f64)>, i: usize, w: f64) {
     match v.iter_mut().find(|e| e.0 == i) {
         Some(e) => e.1 += w,

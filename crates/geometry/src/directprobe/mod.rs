@@ -378,6 +378,15 @@ pub(crate) fn overlap_blocks(
             Err(residual)
         }
     };
+    // A seed holding half the dimension's worth of vertex pairs comes from nearly touching
+    // hulls whose nearest faces nearly span the space: the pair iteration would pivot through
+    // them one vertex at a time, where the active-set polish on the seed's weights decides in
+    // a few steps. Undecided, the pair iteration runs as usual.
+    if seed.len() >= 2 && 2 * seed.len() >= d {
+        if let Some(answer) = polished(&ca, &cb, d, &mnp::marginals(seed), tol, &c) {
+            return Ok(answer);
+        }
+    }
     // A nearest-point run, then a longer one from the best hyperplane of the first.
     let mut near: Option<mnp::Weights> = None;
     let mut start: Option<Vec<f64>> = hint.map(<[f64]>::to_vec);

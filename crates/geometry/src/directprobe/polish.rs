@@ -17,7 +17,7 @@
 //! upper bound is ‖Aᵀλ − Bᵀμ‖ for convex weights, the lower bound the margin of the hyperplane
 //! normal to that point, verified on every point.
 
-use super::kernels::{dot, par_dots};
+use super::kernels::{axpy, dot, dots, par_dots};
 use super::mnp::Weights;
 
 /// A difference column whose component orthogonal to the factor's columns is below this
@@ -41,32 +41,42 @@ enum Side {
     B,
 }
 
-/// Thin QR factor of the difference columns, kept by columns: `q[c]` (length d) orthonormal,
-/// `r[c]` the upper-triangular column c (length c + 1).
+/// Thin QR factor of the difference columns: `q` holds the orthonormal columns as rows of a
+/// row-major block (`d` long each), `r[c]` the upper-triangular column c (length c + 1).
 struct Qr {
-    q: Vec<Vec<f64>>,
+    d: usize,
+    q: Vec<f64>,
     r: Vec<Vec<f64>>,
 }
 
 impl Qr {
-    fn new() -> Self {
+    fn new(d: usize) -> Self {
         Self {
+            d,
             q: Vec::new(),
             r: Vec::new(),
         }
     }
 
-    /// Appends column `v` by Gram–Schmidt with one reorthogonalisation; false (and nothing
-    /// changed) if `v` is numerically in the span of the current columns.
+    /// Orthonormal column `c`.
+    fn col(&self, c: usize) -> &[f64] {
+        &self.q[c * self.d..(c + 1) * self.d]
+    }
+
+    /// Appends column `v` by classical Gram–Schmidt applied twice (each pass one product with
+    /// the whole factor); false (and nothing changed) if `v` is numerically in the span of the
+    /// current columns.
     fn push(&mut self, v: &[f64]) -> bool {
         let norm = dot(v, v).sqrt();
+        let m = self.r.len();
         let mut w = v.to_vec();
-        let mut coef = vec![0.0; self.q.len()];
+        let mut coef = vec![0.0; m];
+        let mut t = vec![0.0; m];
         for _ in 0..2 {
-            for (c, q) in coef.iter_mut().zip(&self.q) {
-                let t = dot(q, &w);
-                *c += t;
-                w.iter_mut().zip(q).for_each(|(x, y)| *x -= t * y);
+            dots(&w, &self.q, self.d, &mut t);
+            for (c, &tc) in t.iter().enumerate() {
+                coef[c] += tc;
+                axpy(&mut w, -tc, self.col(c));
             }
         }
         let rho = dot(&w, &w).sqrt();
@@ -75,13 +85,14 @@ impl Qr {
         }
         w.iter_mut().for_each(|x| *x /= rho);
         coef.push(rho);
-        self.q.push(w);
+        self.q.extend_from_slice(&w);
         self.r.push(coef);
         true
     }
 
     /// Deletes column `j`, restoring the triangular form by Givens rotations (`O(k² + dk)`).
     fn remove(&mut self, j: usize) {
+        let d = self.d;
         self.r.remove(j);
         let m = self.r.len();
         for i in j..m {
@@ -94,26 +105,26 @@ impl Qr {
                 col[i + 1] = cs * v - sn * u;
             }
             self.r[i].truncate(i + 1);
-            let (lo, hi) = self.q.split_at_mut(i + 1);
-            for (u, v) in lo[i].iter_mut().zip(hi[0].iter_mut()) {
+            let (lo, hi) = self.q.split_at_mut((i + 1) * d);
+            for (u, v) in lo[i * d..].iter_mut().zip(hi[..d].iter_mut()) {
                 let (a, b) = (*u, *v);
                 *u = cs * a + sn * b;
                 *v = cs * b - sn * a;
             }
         }
-        self.q.truncate(m);
+        self.q.truncate(m * d);
     }
 
     /// Least-squares coefficients γ minimising ‖e + Σ γ_c D_c‖ (the columns factored here).
     fn solve(&self, e: &[f64]) -> Vec<f64> {
         let m = self.r.len();
-        let mut y: Vec<f64> = self.q.iter().map(|q| -dot(q, e)).collect();
+        let mut y = vec![0.0; m];
+        dots(e, &self.q, self.d, &mut y);
+        y.iter_mut().for_each(|v| *v = -*v);
         for i in (0..m).rev() {
             y[i] /= self.r[i][i];
-            let yi = y[i];
-            for (k, yk) in y[..i].iter_mut().enumerate() {
-                *yk -= self.r[i][k] * yi;
-            }
+            let (head, tail) = y.split_at_mut(i);
+            axpy(head, -tail[0], &self.r[i][..i]);
         }
         y
     }
@@ -172,7 +183,7 @@ impl<'a> Support<'a> {
             base: (la[0].0, mb[0].0),
             base_w: (la[0].1, mb[0].1),
             cols: Vec::new(),
-            qr: Qr::new(),
+            qr: Qr::new(d),
         };
         // Interleave the sides by weight so that both keep their heaviest vertices.
         let mut rest: Vec<(Side, usize, f64)> = la[1..]
@@ -222,12 +233,10 @@ impl<'a> Support<'a> {
         );
         let mut x = vec![0.0; self.d];
         for &(i, w) in &lambda {
-            let r = self.row(Side::A, i);
-            x.iter_mut().zip(r).for_each(|(xe, v)| *xe += (w / ta) * v);
+            axpy(&mut x, w / ta, self.row(Side::A, i));
         }
         for &(j, w) in &mu {
-            let r = self.row(Side::B, j);
-            x.iter_mut().zip(r).for_each(|(xe, v)| *xe -= (w / tb) * v);
+            axpy(&mut x, -(w / tb), self.row(Side::B, j));
         }
         x
     }
@@ -242,11 +251,23 @@ impl<'a> Support<'a> {
             .map(|(x, y)| x - y)
             .collect();
         let mut g = self.qr.solve(&v0);
+        // e = v₀ + Σ γ_c D_c from the rows: D_c = a_i − a₀ or b₀ − b_j.
         let mut e = v0;
-        for (gc, &(side, i, _)) in g.iter().zip(&self.cols) {
-            let c = self.column(side, i);
-            e.iter_mut().zip(&c).for_each(|(x, v)| *x += gc * v);
+        let (mut sa, mut sb) = (0.0, 0.0);
+        for (&gc, &(side, i, _)) in g.iter().zip(&self.cols) {
+            match side {
+                Side::A => {
+                    axpy(&mut e, gc, self.row(Side::A, i));
+                    sa += gc;
+                }
+                Side::B => {
+                    axpy(&mut e, -gc, self.row(Side::B, i));
+                    sb += gc;
+                }
+            }
         }
+        axpy(&mut e, -sa, self.row(Side::A, self.base.0));
+        axpy(&mut e, sb, self.row(Side::B, self.base.1));
         let dg = self.qr.solve(&e);
         g.iter_mut().zip(&dg).for_each(|(x, y)| *x += y);
         let (mut wa, mut wb) = (1.0, 1.0);
@@ -403,10 +424,12 @@ pub(crate) fn polish_until(
 /// The point outside the support (`support`: rows with weights) with the largest
 /// `violation` of its value in `g`, and that violation (−∞ if every point is in the support).
 fn outside(g: &[f64], support: &[(usize, f64)], violation: impl Fn(f64) -> f64) -> (usize, f64) {
+    let mut inside = vec![false; g.len()];
+    support.iter().for_each(|e| inside[e.0] = true);
     let mut best = (0, f64::NEG_INFINITY);
     for (i, &v) in g.iter().enumerate() {
         let x = violation(v);
-        if x > best.1 && !support.iter().any(|e| e.0 == i) {
+        if x > best.1 && !inside[i] {
             best = (i, x);
         }
     }
@@ -426,7 +449,7 @@ mod tests {
         let cols: Vec<Vec<f64>> = (0..k)
             .map(|_| (0..d).map(|_| rng.normal()).collect())
             .collect();
-        let mut qr = Qr::new();
+        let mut qr = Qr::new(d);
         assert!(cols.iter().all(|c| qr.push(c)));
         // A combination of the columns is dependent.
         let sum: Vec<f64> = (0..d).map(|r| cols.iter().map(|c| c[r]).sum()).collect();
@@ -434,15 +457,15 @@ mod tests {
         qr.remove(2);
         qr.remove(0);
         let kept = [1, 3, 4, 5];
-        assert_eq!(qr.q.len(), kept.len());
+        assert_eq!(qr.r.len(), kept.len());
         for (c, &orig) in kept.iter().enumerate() {
             for (r, want) in cols[orig].iter().enumerate() {
-                let v: f64 = (0..=c).map(|m| qr.q[m][r] * qr.r[c][m]).sum();
+                let v: f64 = (0..=c).map(|m| qr.col(m)[r] * qr.r[c][m]).sum();
                 assert!((v - want).abs() < 1e-12, "column {orig}, row {r}");
             }
             for m in 0..kept.len() {
                 let want = if m == c { 1.0 } else { 0.0 };
-                assert!((dot(&qr.q[c], &qr.q[m]) - want).abs() < 1e-12);
+                assert!((dot(qr.col(c), qr.col(m)) - want).abs() < 1e-12);
             }
         }
         // Least squares: the residual is orthogonal to the columns.
