@@ -47,6 +47,7 @@ pub(crate) type Corral = Vec<(usize, usize, f64)>;
 pub(crate) type Weights = (Vec<(usize, f64)>, Vec<(usize, f64)>);
 
 /// Settings for one run.
+#[derive(Clone, Copy)]
 pub(crate) struct MnpParams {
     /// Stop as soon as a separating hyperplane with margin > `sep_tol` is verified.
     pub stop_at_separation: bool,
@@ -591,22 +592,79 @@ pub(crate) fn min_norm_point_ws(
     if na + nb <= WS_MIN_POINTS {
         return min_norm_point_from(a, b, d, p, start, &mut seed.to_vec());
     }
-    let ar: Vec<&[f64]> = a.chunks_exact(d).collect();
-    let br: Vec<&[f64]> = b.chunks_exact(d).collect();
-    let mut dir = match start {
+    let dir = match start {
         Some(s) => s.to_vec(),
-        None => centroid_difference(&ar, &br, d),
+        None => {
+            let ar: Vec<&[f64]> = a.chunks_exact(d).collect();
+            let br: Vec<&[f64]> = b.chunks_exact(d).collect();
+            centroid_difference(&ar, &br, d)
+        }
     };
-    let mut ga: Vec<f64> = ar.iter().map(|r| dot(&dir, r)).collect();
-    let mut gb: Vec<f64> = br.iter().map(|r| dot(&dir, r)).collect();
-    let mut in_a = vec![false; na];
-    let mut in_b = vec![false; nb];
-    let mut wa: Vec<usize> = Vec::new();
-    let mut wb: Vec<usize> = Vec::new();
-    // The subproblem's last corral, in working-set positions (the sets only grow, so positions
-    // stay valid): each round resumes from it.
-    let mut warm: Vec<(usize, usize, f64)> = Vec::with_capacity(seed.len());
-    for &(i, j, x) in seed {
+    let mut run = WsRun::new(*p, dir, na, nb, max_rounds, seed);
+    let (mut ga, mut gb) = (vec![0.0; na], vec![0.0; nb]);
+    loop {
+        par_dots(run.dir(), a, d, &mut ga);
+        par_dots(run.dir(), b, d, &mut gb);
+        if let Some(end) = run.step(a, b, d, &ga, &gb) {
+            return end;
+        }
+    }
+}
+
+/// [`min_norm_point_ws`] as a run paused before each full oracle pass along [`WsRun::dir`]:
+/// the caller makes the pass (so that batched prediction can make the passes of many runs as
+/// one tiled product) and hands its values to [`WsRun::step`].
+pub(super) struct WsRun {
+    params: MnpParams,
+    max_rounds: usize,
+    /// Subproblems solved so far.
+    rounds: usize,
+    /// Direction of the pending pass: the start first, then the subproblem's unit normal.
+    dir: Vec<f64>,
+    /// Whether the first pass has been taken.
+    started: bool,
+    in_a: Vec<bool>,
+    wa: Vec<usize>,
+    in_b: Vec<bool>,
+    wb: Vec<usize>,
+    /// The subproblem's last corral, in working-set positions (the sets only grow, so
+    /// positions stay valid): each round resumes from it.
+    warm: Corral,
+    lower: f64,
+    upper: f64,
+    best: Option<(Vec<f64>, f64)>,
+    sub_separated: bool,
+    sub_near: Option<Weights>,
+}
+
+impl WsRun {
+    /// A run on sets of `na` and `nb` points from direction `dir`, starting from the corral
+    /// `seed` (indices of the whole sets) when it is not empty.
+    pub(super) fn new(
+        params: MnpParams,
+        dir: Vec<f64>,
+        na: usize,
+        nb: usize,
+        max_rounds: usize,
+        seed: &[(usize, usize, f64)],
+    ) -> Self {
+        let mut run = Self {
+            params,
+            max_rounds,
+            rounds: 0,
+            dir,
+            started: false,
+            in_a: vec![false; na],
+            wa: Vec::new(),
+            in_b: vec![false; nb],
+            wb: Vec::new(),
+            warm: Vec::with_capacity(seed.len()),
+            lower: 0.0,
+            upper: f64::INFINITY,
+            best: None,
+            sub_separated: false,
+            sub_near: None,
+        };
         let pos = |v: usize, member: &mut [bool], set: &mut Vec<usize>| {
             if !member[v] {
                 member[v] = true;
@@ -614,36 +672,148 @@ pub(crate) fn min_norm_point_ws(
             }
             set.iter().position(|&e| e == v).expect("just added")
         };
-        warm.push((pos(i, &mut in_a, &mut wa), pos(j, &mut in_b, &mut wb), x));
+        for &(i, j, x) in seed {
+            let pi = pos(i, &mut run.in_a, &mut run.wa);
+            let pj = pos(j, &mut run.in_b, &mut run.wb);
+            run.warm.push((pi, pj, x));
+        }
+        run
     }
-    add_extreme(&ga, &mut in_a, &mut wa, WS_INIT, false, f64::INFINITY);
-    add_extreme(&gb, &mut in_b, &mut wb, WS_INIT, true, f64::NEG_INFINITY);
-    let (mut lower, mut upper) = (0.0f64, f64::INFINITY);
-    let mut best: Option<(Vec<f64>, f64)> = None;
-    for round in 0.. {
-        let gather = |set: &[usize], rows: &[&[f64]]| {
+
+    /// The direction of the pending full pass.
+    pub(super) fn dir(&self) -> &[f64] {
+        &self.dir
+    }
+
+    /// The run's settings.
+    pub(super) fn params(&self) -> &MnpParams {
+        &self.params
+    }
+
+    /// Takes the pending pass (`ga`, `gb`: the products of the rows of `a` and `b` with
+    /// [`WsRun::dir`]) and runs until the next pass is needed (`None`) or the run ends.
+    pub(super) fn step(
+        &mut self,
+        a: &[f64],
+        b: &[f64],
+        d: usize,
+        ga: &[f64],
+        gb: &[f64],
+    ) -> Option<Mnp> {
+        if !self.started {
+            self.started = true;
+            add_extreme(
+                ga,
+                &mut self.in_a,
+                &mut self.wa,
+                WS_INIT,
+                false,
+                f64::INFINITY,
+            );
+            add_extreme(
+                gb,
+                &mut self.in_b,
+                &mut self.wb,
+                WS_INIT,
+                true,
+                f64::NEG_INFINITY,
+            );
+        } else if let Some(end) = self.after_pass(ga, gb) {
+            return Some(end);
+        }
+        self.subproblem(a, b, d)
+    }
+
+    /// The checks of a round after its full pass along the subproblem's normal.
+    fn after_pass(&mut self, ga: &[f64], gb: &[f64]) -> Option<Mnp> {
+        let p = &self.params;
+        let (_, amin) = argmin(ga.iter().copied());
+        let (_, bmax) = argmax(gb.iter().copied());
+        let gap = amin - bmax;
+        if gap > self.lower {
+            self.lower = gap;
+            self.best = Some((self.dir.clone(), (amin + bmax) / 2.0));
+        }
+        let upper = self.upper;
+        let converged = upper.is_finite() && upper - gap <= p.rel_gap * upper;
+        if gap > p.sep_tol && (p.stop_at_separation || converged) {
+            return Some(self.separated(amin, bmax, gap));
+        }
+        // Points beyond the working sets' support values along the normal violate the
+        // subproblem's optimality for the whole sets.
+        let sa_min = self.wa.iter().map(|&i| ga[i]).fold(f64::INFINITY, f64::min);
+        let sb_max = self
+            .wb
+            .iter()
+            .map(|&j| gb[j])
+            .fold(f64::NEG_INFINITY, f64::max);
+        let tol = 1e-12 * upper.max(p.sep_tol);
+        let added = add_extreme(
+            ga,
+            &mut self.in_a,
+            &mut self.wa,
+            WS_ADD,
+            false,
+            sa_min - tol,
+        ) + add_extreme(gb, &mut self.in_b, &mut self.wb, WS_ADD, true, sb_max + tol);
+        // No point beyond the working sets: the subproblem's answer holds for the whole sets.
+        if added == 0 && self.sub_separated && gap > p.sep_tol {
+            return Some(self.separated(amin, bmax, gap));
+        }
+        if added == 0 || converged || self.rounds >= self.max_rounds {
+            return Some(Mnp::Stalled {
+                lower: self.lower,
+                upper,
+                best: self.best.take(),
+                near: self.sub_near.take(),
+            });
+        }
+        None
+    }
+
+    /// The outcome when the pass along the normal (extremes `amin` on A, `bmax` on B)
+    /// certifies the hyperplane.
+    fn separated(&self, amin: f64, bmax: f64, gap: f64) -> Mnp {
+        Mnp::Separated {
+            offset: (amin + bmax) / 2.0,
+            w: self.dir.clone(),
+            gap,
+            upper: self.upper,
+            corral: self
+                .warm
+                .iter()
+                .map(|&(i, j, x)| (self.wa[i], self.wb[j], x))
+                .collect(),
+        }
+    }
+
+    /// Wolfe's algorithm on the working sets from the current direction; sets the direction
+    /// of the next pass, or returns the run's outcome.
+    fn subproblem(&mut self, a: &[f64], b: &[f64], d: usize) -> Option<Mnp> {
+        let gather = |set: &[usize], src: &[f64]| {
             let mut out = Vec::with_capacity(set.len() * d);
-            set.iter().for_each(|&i| out.extend_from_slice(rows[i]));
+            set.iter()
+                .for_each(|&i| out.extend_from_slice(&src[i * d..(i + 1) * d]));
             out
         };
-        let (sa, sb) = (gather(&wa, &ar), gather(&wb, &br));
-        let sub = min_norm_point_from(&sa, &sb, d, p, Some(&dir), &mut warm);
-        let sub_separated = matches!(sub, Mnp::Separated { .. });
-
-        let mut sub_near: Option<Weights> = None;
+        let (sa, sb) = (gather(&self.wa, a), gather(&self.wb, b));
+        let sub = min_norm_point_from(&sa, &sb, d, &self.params, Some(&self.dir), &mut self.warm);
+        self.rounds += 1;
+        self.sub_separated = matches!(sub, Mnp::Separated { .. });
+        self.sub_near = None;
         let (w, sub_upper) = match sub {
+            // Points of subsets: a certificate for the whole sets.
             Mnp::Touching {
                 lambda,
                 mu,
                 residual,
             } => {
-                // Points of subsets: a certificate for the whole sets.
-                let (lambda, mu) = remap(lambda, mu, &wa, &wb);
-                return Mnp::Touching {
+                let (lambda, mu) = remap(lambda, mu, &self.wa, &self.wb);
+                return Some(Mnp::Touching {
                     lambda,
                     mu,
                     residual,
-                };
+                });
             }
             Mnp::Separated { w, upper, .. } => (w, upper),
             Mnp::Stalled {
@@ -652,77 +822,22 @@ pub(crate) fn min_norm_point_ws(
                 near,
                 ..
             } => {
-                sub_near = near.map(|(l, m)| remap(l, m, &wa, &wb));
+                self.sub_near = near.map(|(l, m)| remap(l, m, &self.wa, &self.wb));
                 (w, u)
             }
             Mnp::Stalled { upper: u, near, .. } => {
-                return Mnp::Stalled {
-                    lower,
-                    upper: upper.min(u),
-                    best,
-                    near: near.map(|(l, m)| remap(l, m, &wa, &wb)),
-                }
+                return Some(Mnp::Stalled {
+                    lower: self.lower,
+                    upper: self.upper.min(u),
+                    best: self.best.take(),
+                    near: near.map(|(l, m)| remap(l, m, &self.wa, &self.wb)),
+                });
             }
         };
-        upper = upper.min(sub_upper);
-        // One full oracle pass along the subproblem's unit normal.
-        par_dots(&w, a, d, &mut ga);
-        par_dots(&w, b, d, &mut gb);
-        let (_, amin) = argmin(ga.iter().copied());
-        let (_, bmax) = argmax(gb.iter().copied());
-        let gap = amin - bmax;
-        if gap > lower {
-            lower = gap;
-            best = Some((w.clone(), (amin + bmax) / 2.0));
-        }
-        let converged = upper.is_finite() && upper - gap <= p.rel_gap * upper;
-        if gap > p.sep_tol && (p.stop_at_separation || converged) {
-            return Mnp::Separated {
-                offset: (amin + bmax) / 2.0,
-                w,
-                gap,
-                upper,
-                corral: warm.iter().map(|&(i, j, x)| (wa[i], wb[j], x)).collect(),
-            };
-        }
-        // Points beyond the working sets' support values along w violate the subproblem's
-        // optimality for the whole sets.
-        let sa_min = wa.iter().map(|&i| ga[i]).fold(f64::INFINITY, f64::min);
-        let sb_max = wb.iter().map(|&j| gb[j]).fold(f64::NEG_INFINITY, f64::max);
-        let tol = 1e-12 * upper.max(p.sep_tol);
-        let added = add_extreme(&ga, &mut in_a, &mut wa, WS_ADD, false, sa_min - tol)
-            + add_extreme(&gb, &mut in_b, &mut wb, WS_ADD, true, sb_max + tol);
-        if added == 0 {
-            // No point beyond the working sets: the subproblem's answer holds for the whole sets.
-            if sub_separated && gap > p.sep_tol {
-                {
-                    return Mnp::Separated {
-                        offset: (amin + bmax) / 2.0,
-                        w,
-                        gap,
-                        upper,
-                        corral: warm.iter().map(|&(i, j, x)| (wa[i], wb[j], x)).collect(),
-                    };
-                }
-            }
-            return Mnp::Stalled {
-                lower,
-                upper,
-                best,
-                near: sub_near,
-            };
-        }
-        if converged || round + 1 >= max_rounds {
-            return Mnp::Stalled {
-                lower,
-                upper,
-                best,
-                near: sub_near,
-            };
-        }
-        dir = w;
+        self.upper = self.upper.min(sub_upper);
+        self.dir = w;
+        None
     }
-    unreachable!("the round loop returns")
 }
 
 /// Weights on working-set positions mapped back to rows of the whole sets.
