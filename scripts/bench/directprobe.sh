@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # DirectProbe benchmark: the whole probe (clustering, prediction of the test points, hull
-# distances, label metrics) on /work/shared/bench/directprobe/n2000_d384_L10 and, for scaling,
-# on larger instances generated with the bench folder's gen.py.
+# distances, label metrics) on ../shared/bench/directprobe/n2000_d384_L10 (beside the
+# repository) and, for scaling, on larger instances generated with the bench folder's gen.py.
 #
 #   scripts/bench/directprobe.sh [--threads N] [--scaling] [--scaling-real]
 #
