@@ -1083,12 +1083,14 @@ fn extend_plane(
     points: &Points,
     tol: f64,
 ) -> Option<HPlane> {
-    let vals = nodes[other]
+    // The plane fails as soon as one value comes within `tol` of the other side: rounding is
+    // monotonic, so min(x, v) − c ≤ v − c and the verdict is the full fold's.
+    let mut vals = nodes[other]
         .members
         .iter()
         .map(|&v| dot(&h.w, points.row(v)));
     if h.pos == parent {
-        let lo = vals.fold(h.lo_pos, f64::min);
+        let lo = vals.try_fold(h.lo_pos, |lo, v| (v - h.hi_neg > tol).then(|| lo.min(v)))?;
         (lo - h.hi_neg > tol).then(|| HPlane {
             w: h.w.clone(),
             lo_pos: lo,
@@ -1098,7 +1100,7 @@ fn extend_plane(
         })
     } else {
         debug_assert_eq!(h.pos, k);
-        let hi = vals.fold(h.hi_neg, f64::max);
+        let hi = vals.try_fold(h.hi_neg, |hi, v| (h.lo_pos - v > tol).then(|| hi.max(v)))?;
         (h.lo_pos - hi > tol).then(|| HPlane {
             w: h.w.clone(),
             lo_pos: h.lo_pos,

@@ -90,6 +90,66 @@ impl Qr {
         true
     }
 
+    /// Factors the longest prefix of `cols` whose columns are independent (each keeps more than
+    /// [`DEPENDENT`] of its norm outside the span of the earlier ones) into an empty factor by
+    /// blocked Householder reflections (`O(k²d)` in matrix products, where one column at a time
+    /// is matrix–vector products); returns its length.
+    fn factor_prefix(&mut self, cols: &[Vec<f64>]) -> usize {
+        use faer::linalg::householder as hh;
+        use faer::linalg::qr::no_pivoting::factor as qr;
+        use faer::{dyn_stack::MemBuffer, dyn_stack::MemStack, Conj, Mat, Par};
+        debug_assert!(self.r.is_empty());
+        let (d, n) = (self.d, cols.len().min(self.d));
+        if n == 0 {
+            return 0;
+        }
+        let mut a = Mat::<f64>::from_fn(d, n, |r, c| cols[c][r]);
+        let bs = qr::recommended_blocksize::<f64>(d, n);
+        let mut coeff = Mat::<f64>::zeros(bs, n);
+        let mut mem = MemBuffer::new(qr::qr_in_place_scratch::<f64>(
+            d,
+            n,
+            bs,
+            Par::Seq,
+            Default::default(),
+        ));
+        qr::qr_in_place(
+            a.as_mut(),
+            coeff.as_mut(),
+            Par::Seq,
+            MemStack::new(&mut mem),
+            Default::default(),
+        );
+        let k = (0..n)
+            .find(|&c| {
+                let rho = a[(c, c)].abs();
+                rho.is_nan() || rho <= DEPENDENT * dot(&cols[c], &cols[c]).sqrt()
+            })
+            .unwrap_or(n);
+        if k == 0 {
+            return 0;
+        }
+        // The first k columns of Q: reflectors after the k-th leave them unchanged.
+        let mut q = Mat::<f64>::from_fn(d, n, |r, c| if r == c { 1.0 } else { 0.0 });
+        let mut mem = MemBuffer::new(
+            hh::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(d, bs, n),
+        );
+        hh::apply_block_householder_sequence_on_the_left_in_place_with_conj(
+            a.as_ref(),
+            coeff.as_ref(),
+            Conj::No,
+            q.as_mut(),
+            Par::Seq,
+            MemStack::new(&mut mem),
+        );
+        self.q = Vec::with_capacity(d * d);
+        for c in 0..k {
+            self.q.extend((0..d).map(|r| q[(r, c)]));
+            self.r.push((0..=c).map(|m| a[(m, c)]).collect());
+        }
+        k
+    }
+
     /// Deletes column `j`, restoring the triangular form by Givens rotations (`O(k² + dk)`).
     fn remove(&mut self, j: usize) {
         let d = self.d;
@@ -192,7 +252,12 @@ impl<'a> Support<'a> {
             .chain(mb[1..].iter().map(|&(j, w)| (Side::B, j, w)))
             .collect();
         rest.sort_by(|x, y| y.2.total_cmp(&x.2).then(x.1.cmp(&y.1)));
-        for (side, i, w) in rest {
+        // The longest independent prefix is factored at once by blocked Householder
+        // reflections; the rest is added one column at a time, dependent ones left out.
+        let cols: Vec<Vec<f64>> = rest.iter().map(|&(side, i, _)| s.column(side, i)).collect();
+        let k0 = s.qr.factor_prefix(&cols);
+        s.cols.extend_from_slice(&rest[..k0]);
+        for (side, i, w) in rest.drain(k0..) {
             if !s.add(side, i, w) {
                 match side {
                     Side::A => s.base_w.0 += w,
@@ -440,6 +505,69 @@ fn outside(g: &[f64], support: &[(usize, f64)], violation: impl Fn(f64) -> f64) 
 mod tests {
     use super::*;
     use crate::stats::Rng;
+
+    /// The blocked factor of a prefix stops at the first dependent column, reproduces the
+    /// columns before it with orthonormal Q, and solves as the column-by-column factor does.
+    #[test]
+    fn blocked_prefix_factor_matches_the_incremental_one() {
+        let (d, k) = (40, 30);
+        let mut rng = Rng::new(5);
+        let mut cols: Vec<Vec<f64>> = (0..k)
+            .map(|_| (0..d).map(|_| rng.normal()).collect())
+            .collect();
+        // Column 20 is a combination of columns 3 and 7.
+        cols[20] = (0..d)
+            .map(|r| 0.5 * cols[3][r] - 2.0 * cols[7][r])
+            .collect();
+        let mut blocked = Qr::new(d);
+        assert_eq!(blocked.factor_prefix(&cols), 20);
+        let mut one = Qr::new(d);
+        assert!(cols[..20].iter().all(|c| one.push(c)));
+        assert!(!one.push(&cols[20]) && !blocked.push(&cols[20]));
+        for (c, col) in cols[..20].iter().enumerate() {
+            for (r, want) in col.iter().enumerate() {
+                let v: f64 = (0..=c).map(|m| blocked.col(m)[r] * blocked.r[c][m]).sum();
+                assert!((v - want).abs() < 1e-12, "column {c}, row {r}");
+            }
+            for m in 0..20 {
+                let want = if m == c { 1.0 } else { 0.0 };
+                assert!((dot(blocked.col(c), blocked.col(m)) - want).abs() < 1e-12);
+            }
+        }
+        let e: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+        for (x, y) in blocked.solve(&e).iter().zip(one.solve(&e)) {
+            assert!((x - y).abs() < 1e-10 * (1.0 + y.abs()), "{x} vs {y}");
+        }
+        // More columns than rows: at most d are factored.
+        let wide: Vec<Vec<f64>> = (0..d + 3)
+            .map(|_| (0..d).map(|_| rng.normal()).collect())
+            .collect();
+        assert_eq!(Qr::new(d).factor_prefix(&wide), d);
+    }
+
+    /// Timing of the two builds on a support of real size (run by hand with `--ignored`).
+    #[test]
+    #[ignore]
+    fn time_builds() {
+        let (d, k) = (381, 378);
+        let mut rng = Rng::new(9);
+        let cols: Vec<Vec<f64>> = (0..k)
+            .map(|_| (0..d).map(|_| rng.normal()).collect())
+            .collect();
+        let t = std::time::Instant::now();
+        for _ in 0..10 {
+            let mut q = Qr::new(d);
+            cols.iter().for_each(|c| {
+                q.push(c);
+            });
+        }
+        eprintln!("incremental {:?}", t.elapsed() / 10);
+        let t = std::time::Instant::now();
+        for _ in 0..10 {
+            Qr::new(d).factor_prefix(&cols);
+        }
+        eprintln!("blocked {:?}", t.elapsed() / 10);
+    }
 
     /// Columns pushed and removed keep Q orthonormal and QR equal to the remaining columns.
     #[test]
