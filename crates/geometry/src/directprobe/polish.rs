@@ -545,30 +545,6 @@ mod tests {
         assert_eq!(Qr::new(d).factor_prefix(&wide), d);
     }
 
-    /// Timing of the two builds on a support of real size (run by hand with `--ignored`).
-    #[test]
-    #[ignore]
-    fn time_builds() {
-        let (d, k) = (381, 378);
-        let mut rng = Rng::new(9);
-        let cols: Vec<Vec<f64>> = (0..k)
-            .map(|_| (0..d).map(|_| rng.normal()).collect())
-            .collect();
-        let t = std::time::Instant::now();
-        for _ in 0..10 {
-            let mut q = Qr::new(d);
-            cols.iter().for_each(|c| {
-                q.push(c);
-            });
-        }
-        eprintln!("incremental {:?}", t.elapsed() / 10);
-        let t = std::time::Instant::now();
-        for _ in 0..10 {
-            Qr::new(d).factor_prefix(&cols);
-        }
-        eprintln!("blocked {:?}", t.elapsed() / 10);
-    }
-
     /// Columns pushed and removed keep Q orthonormal and QR equal to the remaining columns.
     #[test]
     fn updated_factor_reproduces_its_columns() {
