@@ -612,6 +612,39 @@ fn stalled_nearly_touching_hulls_get_their_distance_within_one_percent() {
     }
 }
 
+/// The stalled instances padded with interior points (midpoints of two of their points) to
+/// more than 512 points per pair, so the nearest-point runs and the polish go through working
+/// sets: the hulls, and so the distance, are the same.
+#[test]
+fn padded_stalled_hulls_get_their_distance_through_working_sets() {
+    let f = fixture("directprobe_stall.json");
+    for (k, case) in f["cases"].as_array().unwrap().iter().enumerate() {
+        let (a, b) = (matrix(&case["a"]), matrix(&case["b"]));
+        let pad = |m: &Vec<Vec<f64>>, seed: usize| -> Vec<Vec<f64>> {
+            let n = m.len();
+            let mut out = m.clone();
+            out.extend((0..300).map(|t| {
+                let (i, j) = ((t * 7 + seed) % n, (t * 13 + 5 * seed + 1) % n);
+                m[i].iter().zip(&m[j]).map(|(x, y)| 0.5 * (x + y)).collect()
+            }));
+            out
+        };
+        let (a, b) = (pad(&a, 1), pad(&b, 2));
+        let p = stack(&[&a, &b]);
+        let ia: Vec<usize> = (0..a.len()).collect();
+        let ib: Vec<usize> = (a.len()..a.len() + b.len()).collect();
+        let want = case["distance"].as_f64().unwrap();
+        let got = dp::hull_distance(&p, &ia, &ib).unwrap();
+        assert!(
+            got > 0.0 && (got - want).abs() <= 1e-2 * want,
+            "case {k}: hull distance {got:e}, reference {want:e}"
+        );
+        let y: Vec<usize> = ia.iter().map(|_| 0).chain(ib.iter().map(|_| 1)).collect();
+        let c = dp::probe(&p, &y, &dp::Options::default()).unwrap();
+        assert_eq!(c.n_clusters(), 2, "case {k}: the two sets are disjoint");
+    }
+}
+
 fn dot(x: &[f64], y: &[f64]) -> f64 {
     x.iter().zip(y).map(|(a, b)| a * b).sum()
 }

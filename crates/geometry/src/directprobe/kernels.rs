@@ -341,12 +341,11 @@ fn dot1x4_body(x: &[f64], r: [&[f64]; 4]) -> [f64; 4] {
     out
 }
 
+/// `out[k] = x · row(k)` for `k < m`, four rows at a time: every value is [`dot_body`]'s.
 #[inline(always)]
-fn dots_body(x: &[f64], rows: &[f64], d: usize, out: &mut [f64]) {
-    let m = out.len().min(rows.len() / d);
-    let row = |k: usize| &rows[k * d..(k + 1) * d];
+fn dots_of<'r>(x: &[f64], m: usize, row: impl Fn(usize) -> &'r [f64], out: &mut [f64]) {
     let mut k = 0;
-    if x.len() == d {
+    if x.len() == row(0).len() {
         while k + 4 <= m {
             out[k..k + 4].copy_from_slice(&dot1x4_body(
                 x,
@@ -360,9 +359,30 @@ fn dots_body(x: &[f64], rows: &[f64], d: usize, out: &mut [f64]) {
     }
 }
 
+#[inline(always)]
+fn dots_body(x: &[f64], rows: &[f64], d: usize, out: &mut [f64]) {
+    let m = out.len().min(rows.len() / d);
+    if m > 0 {
+        dots_of(x, m, |k| &rows[k * d..(k + 1) * d], out);
+    }
+}
+
 multiversion! {
     /// `out[k] = x · row k` of `rows` (row-major, `d` columns), bit-identical on every machine.
     pub(crate) fn dots(x: &[f64], rows: &[f64], d: usize, out: &mut [f64]) -> () = dots_body
+}
+
+#[inline(always)]
+fn dots_at_body(x: &[f64], rows: &[f64], d: usize, idx: &[usize], out: &mut [f64]) {
+    let m = out.len().min(idx.len());
+    if m > 0 {
+        dots_of(x, m, |k| &rows[idx[k] * d..(idx[k] + 1) * d], out);
+    }
+}
+
+multiversion! {
+    /// `out[k] = x · row idx[k]` of `rows`: the values [`dots`] gives those rows, bit for bit.
+    pub(crate) fn dots_at(x: &[f64], rows: &[f64], d: usize, idx: &[usize], out: &mut [f64]) -> () = dots_at_body
 }
 
 #[inline(always)]

@@ -17,8 +17,9 @@
 //! upper bound is ‖Aᵀλ − Bᵀμ‖ for convex weights, the lower bound the margin of the hyperplane
 //! normal to that point, verified on every point.
 
-use super::kernels::{axpy, dot, dots, par_dots};
+use super::kernels::{axpy, dot, dots, dots_at, par_dots};
 use super::mnp::Weights;
+use super::mnp::{WS_ADD, WS_MIN_POINTS};
 
 /// A difference column whose component orthogonal to the factor's columns is below this
 /// fraction of its norm is dependent on them (numerically in their span).
@@ -277,6 +278,18 @@ impl<'a> Support<'a> {
         ok
     }
 
+    /// Adds the more violating of A's candidate `(row, violation)` and B's (A's on a tie),
+    /// if its violation is positive; false if none entered.
+    fn enter(&mut self, (i, va): (usize, f64), (j, vb): (usize, f64)) -> bool {
+        if va >= vb && va > 0.0 {
+            self.add(Side::A, i, 0.0)
+        } else if vb > 0.0 {
+            self.add(Side::B, j, 0.0)
+        } else {
+            false
+        }
+    }
+
     fn weights(&self) -> Weights {
         let mut lambda = vec![(self.base.0, self.base_w.0)];
         let mut mu = vec![(self.base.1, self.base_w.1)];
@@ -397,7 +410,18 @@ pub(crate) fn polish_until(
     max_iter: usize,
 ) -> Polished {
     let mut s = Support::build(a, b, d, &start.0, &start.1);
-    let (mut ga, mut gb) = (vec![0.0; a.len() / d], vec![0.0; b.len() / d]);
+    let (na, nb) = (a.len() / d, b.len() / d);
+    let (mut ga, mut gb) = (vec![0.0; na], vec![0.0; nb]);
+    // Large sets: between full passes, entering vertices come from working sets (the support
+    // and the strongest violators of the last full pass); only a full pass certifies a bound
+    // or ends the run.
+    let mut ws = (na + nb > WS_MIN_POINTS).then(|| {
+        let mut w = (Working::new(na), Working::new(nb));
+        start.0.iter().for_each(|e| w.0.add(e.0));
+        start.1.iter().for_each(|e| w.1.add(e.0));
+        w
+    });
+    let mut full = true;
     let mut best = Polished {
         lower: 0.0,
         upper: f64::INFINITY,
@@ -452,6 +476,21 @@ pub(crate) fn polish_until(
         if up <= touch {
             return best;
         }
+        let (lambda, mu) = s.weights();
+        if let (Some((wa, wb)), false, true) = (ws.as_mut(), full, improved) {
+            lambda.iter().for_each(|e| wa.add(e.0));
+            mu.iter().for_each(|e| wb.add(e.0));
+            wa.values(&x, a, d, &mut ga);
+            wb.values(&x, b, d, &mut gb);
+            let pa = lambda.iter().map(|&(i, w)| w * ga[i]).sum::<f64>();
+            let pb = mu.iter().map(|&(j, w)| w * gb[j]).sum::<f64>();
+            let va = outside_of(&ga, &wa.rows, &lambda, |g| pa - g);
+            let vb = outside_of(&gb, &wb.rows, &mu, |g| g - pb);
+            if s.enter(va, vb) {
+                continue;
+            }
+        }
+        full = false;
         par_dots(&x, a, d, &mut ga);
         par_dots(&x, b, d, &mut gb);
         let amin = ga.iter().copied().fold(f64::INFINITY, f64::min);
@@ -467,23 +506,82 @@ pub(crate) fn polish_until(
         }
         // The support's mean values along x (all equal at an exact affine minimiser); the
         // point outside the support farthest beyond them on either side enters.
-        let (lambda, mu) = s.weights();
         let pa = lambda.iter().map(|&(i, w)| w * ga[i]).sum::<f64>();
         let pb = mu.iter().map(|&(j, w)| w * gb[j]).sum::<f64>();
-        let (imin, va) = outside(&ga, &lambda, |g| pa - g);
-        let (jmax, vb) = outside(&gb, &mu, |g| g - pb);
-        let entered = if va >= vb && va > 0.0 {
-            s.add(Side::A, imin, 0.0)
-        } else if vb > 0.0 {
-            s.add(Side::B, jmax, 0.0)
-        } else {
-            false
-        };
-        if !entered {
+        let va = outside(&ga, &lambda, |g| pa - g);
+        let vb = outside(&gb, &mu, |g| g - pb);
+        if let Some((wa, wb)) = ws.as_mut() {
+            wa.strongest(&ga, |g| pa - g);
+            wb.strongest(&gb, |g| g - pb);
+        }
+        if !s.enter(va, vb) {
             return best;
         }
     }
     best
+}
+
+/// A working set of rows of one side.
+struct Working {
+    rows: Vec<usize>,
+    member: Vec<bool>,
+    vals: Vec<f64>,
+}
+
+impl Working {
+    fn new(n: usize) -> Self {
+        Self {
+            rows: Vec::new(),
+            member: vec![false; n],
+            vals: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, i: usize) {
+        if !self.member[i] {
+            self.member[i] = true;
+            self.rows.push(i);
+        }
+    }
+
+    /// `g[i] = x·row i` for the working rows (the values a full pass gives them).
+    fn values(&mut self, x: &[f64], rows: &[f64], d: usize, g: &mut [f64]) {
+        self.vals.resize(self.rows.len(), 0.0);
+        dots_at(x, rows, d, &self.rows, &mut self.vals);
+        for (&i, &v) in self.rows.iter().zip(&self.vals) {
+            g[i] = v;
+        }
+    }
+
+    /// Adds the [`WS_ADD`] rows of largest positive `violation` of their values in `g`.
+    fn strongest(&mut self, g: &[f64], violation: impl Fn(f64) -> f64) {
+        let mut cand: Vec<(f64, usize)> = (0..g.len())
+            .filter(|&i| !self.member[i])
+            .map(|i| (violation(g[i]), i))
+            .filter(|e| e.0 > 0.0)
+            .collect();
+        if cand.len() > WS_ADD {
+            cand.select_nth_unstable_by(WS_ADD, |x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+            cand.truncate(WS_ADD);
+        }
+        cand.sort_unstable_by_key(|e| e.1);
+        cand.into_iter().for_each(|e| self.add(e.1));
+    }
+}
+
+/// [`outside`] over the rows `rows` only.
+fn outside_of(
+    g: &[f64],
+    rows: &[usize],
+    support: &[(usize, f64)],
+    violation: impl Fn(f64) -> f64,
+) -> (usize, f64) {
+    let inside: std::collections::HashSet<usize> = support.iter().map(|e| e.0).collect();
+    best_outside(
+        rows.iter().map(|&i| (i, g[i])),
+        |i| inside.contains(&i),
+        violation,
+    )
 }
 
 /// The point outside the support (`support`: rows with weights) with the largest
@@ -491,10 +589,19 @@ pub(crate) fn polish_until(
 fn outside(g: &[f64], support: &[(usize, f64)], violation: impl Fn(f64) -> f64) -> (usize, f64) {
     let mut inside = vec![false; g.len()];
     support.iter().for_each(|e| inside[e.0] = true);
+    best_outside(g.iter().copied().enumerate(), |i| inside[i], violation)
+}
+
+/// The first of the (row, value) pairs not `inside` with the largest `violation` of its value.
+fn best_outside(
+    vals: impl Iterator<Item = (usize, f64)>,
+    inside: impl Fn(usize) -> bool,
+    violation: impl Fn(f64) -> f64,
+) -> (usize, f64) {
     let mut best = (0, f64::NEG_INFINITY);
-    for (i, &v) in g.iter().enumerate() {
+    for (i, v) in vals {
         let x = violation(v);
-        if x > best.1 && !inside[i] {
+        if x > best.1 && !inside(i) {
             best = (i, x);
         }
     }
