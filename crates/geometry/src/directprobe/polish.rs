@@ -18,8 +18,7 @@
 //! normal to that point, verified on every point.
 
 use super::kernels::{axpy, dot, dots, dots_at, par_dots};
-use super::mnp::Weights;
-use super::mnp::{WS_ADD, WS_MIN_POINTS};
+use super::mnp::{Weights, WS_ADD, WS_MIN_POINTS};
 
 /// A difference column whose component orthogonal to the factor's columns is below this
 /// fraction of its norm is dependent on them (numerically in their span).
@@ -398,6 +397,8 @@ pub(crate) fn polish(
 
 /// [`polish`] that also stops once the certified lower bound exceeds `apart`: an overlap test
 /// needs only to know whether the hulls come within `touch` or stay more than `apart` apart.
+/// On more than [`WS_MIN_POINTS`] points in all, the steps between full passes take their
+/// entering points from working sets; bounds come from full passes only.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn polish_until(
     a: &[f64],
@@ -421,7 +422,7 @@ pub(crate) fn polish_until(
         start.1.iter().for_each(|e| w.1.add(e.0));
         w
     });
-    let mut full = true;
+    let mut first = true;
     let mut best = Polished {
         lower: 0.0,
         upper: f64::INFINITY,
@@ -477,7 +478,7 @@ pub(crate) fn polish_until(
             return best;
         }
         let (lambda, mu) = s.weights();
-        if let (Some((wa, wb)), false, true) = (ws.as_mut(), full, improved) {
+        if let (Some((wa, wb)), false, true) = (ws.as_mut(), first, improved) {
             lambda.iter().for_each(|e| wa.add(e.0));
             mu.iter().for_each(|e| wb.add(e.0));
             wa.values(&x, a, d, &mut ga);
@@ -490,7 +491,7 @@ pub(crate) fn polish_until(
                 continue;
             }
         }
-        full = false;
+        first = false;
         par_dots(&x, a, d, &mut ga);
         par_dots(&x, b, d, &mut gb);
         let amin = ga.iter().copied().fold(f64::INFINITY, f64::min);
