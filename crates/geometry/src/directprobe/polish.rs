@@ -18,7 +18,7 @@
 //! normal to that point, verified on every point.
 
 use super::kernels::{axpy, dot, dots, dots_at, par_dots};
-use super::mnp::{Weights, WS_ADD, WS_MIN_POINTS};
+use super::mnp::{add_extreme, Weights, WS_ADD, WS_MIN_POINTS};
 
 /// A difference column whose component orthogonal to the factor's columns is below this
 /// fraction of its norm is dependent on them (numerically in their span).
@@ -423,6 +423,10 @@ pub(crate) fn polish_until(
         w
     });
     let mut first = true;
+    // Whether the last vertex entered was the most violating of a full pass: only then does a
+    // step that fails to decrease the distance end the run (a working set's vertex may fail
+    // where a stronger violator outside it would not).
+    let mut entered_by_full = true;
     let mut best = Polished {
         lower: 0.0,
         upper: f64::INFINITY,
@@ -488,6 +492,7 @@ pub(crate) fn polish_until(
             let va = outside_of(&ga, &wa.rows, &lambda, |g| pa - g);
             let vb = outside_of(&gb, &wb.rows, &mu, |g| g - pb);
             if s.enter(va, vb) {
+                entered_by_full = false;
                 continue;
             }
         }
@@ -500,9 +505,9 @@ pub(crate) fn polish_until(
         if best.lower > apart {
             return best;
         }
-        // Converged, or no progress: the entering vertex left at once (the violations are at
-        // the level of the affine minimiser's rounding).
-        if best.upper - best.lower <= rel_gap * best.upper || !improved {
+        // Converged, or no progress from a full pass's vertex: it left at once (the violations
+        // are at the level of the affine minimiser's rounding).
+        if best.upper - best.lower <= rel_gap * best.upper || (!improved && entered_by_full) {
             return best;
         }
         // The support's mean values along x (all equal at an exact affine minimiser); the
@@ -512,12 +517,13 @@ pub(crate) fn polish_until(
         let va = outside(&ga, &lambda, |g| pa - g);
         let vb = outside(&gb, &mu, |g| g - pb);
         if let Some((wa, wb)) = ws.as_mut() {
-            wa.strongest(&ga, |g| pa - g);
-            wb.strongest(&gb, |g| g - pb);
+            wa.strongest(&ga, false, pa);
+            wb.strongest(&gb, true, pb);
         }
         if !s.enter(va, vb) {
             return best;
         }
+        entered_by_full = true;
     }
     best
 }
@@ -554,19 +560,10 @@ impl Working {
         }
     }
 
-    /// Adds the [`WS_ADD`] rows of largest positive `violation` of their values in `g`.
-    fn strongest(&mut self, g: &[f64], violation: impl Fn(f64) -> f64) {
-        let mut cand: Vec<(f64, usize)> = (0..g.len())
-            .filter(|&i| !self.member[i])
-            .map(|i| (violation(g[i]), i))
-            .filter(|e| e.0 > 0.0)
-            .collect();
-        if cand.len() > WS_ADD {
-            cand.select_nth_unstable_by(WS_ADD, |x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
-            cand.truncate(WS_ADD);
-        }
-        cand.sort_unstable_by_key(|e| e.1);
-        cand.into_iter().for_each(|e| self.add(e.1));
+    /// Adds the [`WS_ADD`] rows outside it with the smallest values in `g` below `bound`
+    /// (`largest`: the largest above it).
+    fn strongest(&mut self, g: &[f64], largest: bool, bound: f64) {
+        add_extreme(g, &mut self.member, &mut self.rows, WS_ADD, largest, bound);
     }
 }
 
