@@ -30,8 +30,9 @@ use rayon::prelude::*;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 
-/// Overlap tests run in batches of this size (in parallel within a batch); a batch that finds
-/// an overlap ends the candidate's checks. Fixed, so counters do not depend on thread count.
+/// Pair tests run in batches of this size (the overlap tests that parents' planes leave run in
+/// parallel within a batch); a batch that finds an overlap ends the candidate's checks. Fixed,
+/// so counters do not depend on thread count.
 const BATCH: usize = 8;
 
 /// A final cluster: its points (sorted) and label.
@@ -233,6 +234,9 @@ enum PairResult {
     Separable(Option<HPlane>),
     Intersect(Vec<usize>, Vec<usize>),
 }
+
+/// A pair test's outcome and what decided it (`None`: a parent's hyperplane).
+type Tested = (PairResult, Option<Decider>);
 
 /// A plane held between two final clusters: (a member row on its positive side, one on its
 /// negative side, unit normal, above, below); see [`Separation`].
@@ -716,80 +720,101 @@ impl<'a> Greedy<'a> {
                 members.extend_from_slice(&nodes[q].members);
                 let planes = &self.planes;
                 let seps = self.seps;
-                for batch in near.chunks(BATCH) {
-                    let results: Vec<Result<(PairResult, Option<Decider>), ProbeError>> = batch
-                        .par_iter()
-                        .map(|&(dk, k)| {
-                            let tol =
-                                (TOUCH_TOL * (radius + nodes[k].radius + f64::from(dk))).max(floor);
-                            // Re-check a parent's hyperplane on the other parent, smaller side
-                            // first.
-                            let order = if nodes[q].members.len() <= nodes[p].members.len() {
-                                [(p, q), (q, p)]
-                            } else {
-                                [(q, p), (p, q)]
-                            };
-                            let mut hint: Option<Vec<f64>> = None;
-                            let mut seeds: Vec<(usize, &HPlane)> = Vec::new();
-                            for (par, other) in order {
-                                if let Some(h) = planes.get(&key(par, k)) {
-                                    if let Some(h2) =
-                                        extend_plane(h, par, other, k, nodes, points, tol)
-                                    {
-                                        return Ok((PairResult::Separable(Some(h2)), None));
-                                    }
-                                    if hint.is_none() {
-                                        // Failed, but still a good first direction (t positive).
-                                        let sign = if h.pos == par { 1.0 } else { -1.0 };
-                                        hint = Some(h.w.iter().map(|v| sign * v).collect());
-                                    }
-                                    if warm {
-                                        seeds.push((par, h));
-                                    }
-                                }
+                // A test's first stage: a parent's hyperplane re-checked on the other parent,
+                // smaller side first. It settles most tests, cheaply, so it runs here (a parallel
+                // batch of such tests cost more in scheduling than it saved); what it leaves is a
+                // first direction and the parents' seeds.
+                type Left<'h> = (Option<Vec<f64>>, Vec<(usize, &'h HPlane)>);
+                let first = |dk: f32, k: usize| -> Result<HPlane, Left> {
+                    let tol = (TOUCH_TOL * (radius + nodes[k].radius + f64::from(dk))).max(floor);
+                    let order = if nodes[q].members.len() <= nodes[p].members.len() {
+                        [(p, q), (q, p)]
+                    } else {
+                        [(q, p), (p, q)]
+                    };
+                    let mut hint: Option<Vec<f64>> = None;
+                    let mut seeds: Vec<(usize, &HPlane)> = Vec::new();
+                    for (par, other) in order {
+                        if let Some(h) = planes.get(&key(par, k)) {
+                            if let Some(h2) = extend_plane(h, par, other, k, nodes, points, tol) {
+                                return Ok(h2);
                             }
                             if hint.is_none() {
-                                // The label pair's discriminant separates most of both labels.
-                                hint = seps.normal(label, nodes[k].label);
+                                // Failed, but still a good first direction (t positive).
+                                let sign = if h.pos == par { 1.0 } else { -1.0 };
+                                hint = Some(h.w.iter().map(|v| sign * v).collect());
                             }
-                            let seed = best_seed(&seeds, &members, &nodes[k].members, points);
-                            let (ov, by, corral) = overlap_blocks(
-                                Rows::Of(points, &members),
-                                Rows::Of(points, &nodes[k].members),
-                                d,
-                                hint.as_deref(),
-                                floor,
-                                &seed,
-                            )?;
-                            Ok((
-                                match ov {
-                                    Overlap::Disjoint { hyperplane } => {
-                                        PairResult::Separable(hyperplane.map(|(w, off, gap)| {
-                                            HPlane {
-                                                w: w.into(),
-                                                lo_pos: off + gap / 2.0,
-                                                hi_neg: off - gap / 2.0,
-                                                pos: usize::MAX,
-                                                seed: (!corral.is_empty()).then(|| {
-                                                    corral
-                                                        .iter()
-                                                        .map(|&(i, j, x)| {
-                                                            (members[i], nodes[k].members[j], x)
-                                                        })
-                                                        .collect()
-                                                }),
-                                            }
-                                        }))
-                                    }
-                                    Overlap::Intersect { lambda, mu, .. } => PairResult::Intersect(
-                                        lambda.iter().map(|e| members[e.0]).collect(),
-                                        mu.iter().map(|e| nodes[k].members[e.0]).collect(),
-                                    ),
-                                },
-                                Some(by),
-                            ))
-                        })
-                        .collect();
+                            if warm {
+                                seeds.push((par, h));
+                            }
+                        }
+                    }
+                    Err((hint, seeds))
+                };
+                // The second stage: the overlap test of the hulls.
+                let second = |k: usize, (hint, seeds): Left| -> Result<Tested, ProbeError> {
+                    // The label pair's discriminant separates most of both labels.
+                    let hint = hint.or_else(|| seps.normal(label, nodes[k].label));
+                    let seed = best_seed(&seeds, &members, &nodes[k].members, points);
+                    let (ov, by, corral) = overlap_blocks(
+                        Rows::Of(points, &members),
+                        Rows::Of(points, &nodes[k].members),
+                        d,
+                        hint.as_deref(),
+                        floor,
+                        &seed,
+                    )?;
+                    Ok((
+                        match ov {
+                            Overlap::Disjoint { hyperplane } => {
+                                PairResult::Separable(hyperplane.map(|(w, off, gap)| HPlane {
+                                    w: w.into(),
+                                    lo_pos: off + gap / 2.0,
+                                    hi_neg: off - gap / 2.0,
+                                    pos: usize::MAX,
+                                    seed: (!corral.is_empty()).then(|| {
+                                        corral
+                                            .iter()
+                                            .map(|&(i, j, x)| (members[i], nodes[k].members[j], x))
+                                            .collect()
+                                    }),
+                                }))
+                            }
+                            Overlap::Intersect { lambda, mu, .. } => PairResult::Intersect(
+                                lambda.iter().map(|e| members[e.0]).collect(),
+                                mu.iter().map(|e| nodes[k].members[e.0]).collect(),
+                            ),
+                        },
+                        Some(by),
+                    ))
+                };
+                for batch in near.chunks(BATCH) {
+                    let mut results: Vec<Option<Result<Tested, ProbeError>>> =
+                        Vec::with_capacity(batch.len());
+                    let mut left = Vec::new();
+                    for (i, &(dk, k)) in batch.iter().enumerate() {
+                        match first(dk, k) {
+                            Ok(h) => results.push(Some(Ok((PairResult::Separable(Some(h)), None)))),
+                            Err(l) => {
+                                results.push(None);
+                                left.push((i, k, l));
+                            }
+                        }
+                    }
+                    // In parallel only when two or more are left.
+                    let done: Vec<(usize, Result<Tested, ProbeError>)> = if left.len() > 1 {
+                        left.into_par_iter()
+                            .map(|(i, k, l)| (i, second(k, l)))
+                            .collect()
+                    } else {
+                        left.into_iter()
+                            .map(|(i, k, l)| (i, second(k, l)))
+                            .collect()
+                    };
+                    for (i, r) in done {
+                        results[i] = Some(r);
+                    }
+                    let results = results.into_iter().map(|r| r.expect("every test decided"));
                     let mut hit = false;
                     for (r, &(_, k)) in results.into_iter().zip(batch) {
                         let (res, by) = r?;
