@@ -614,7 +614,9 @@ fn stalled_nearly_touching_hulls_get_their_distance_within_one_percent() {
 
 /// The stalled instances padded with interior points (midpoints of two of their points) to
 /// more than 512 points per pair, so the nearest-point runs and the polish go through working
-/// sets: the hulls, and so the distance, are the same.
+/// sets: the hulls, and so the distance, are the same. From the clustering's certified margin
+/// (a few 1e-7 of the radius), the distance comes from the polish first: in the first case it
+/// is accepted, in the second its bounds stay apart and the pair iteration answers.
 #[test]
 fn padded_stalled_hulls_get_their_distance_through_working_sets() {
     let f = fixture("directprobe_stall.json");
@@ -642,6 +644,12 @@ fn padded_stalled_hulls_get_their_distance_through_working_sets() {
         let y: Vec<usize> = ia.iter().map(|_| 0).chain(ib.iter().map(|_| 1)).collect();
         let c = dp::probe(&p, &y, &dp::Options::default()).unwrap();
         assert_eq!(c.n_clusters(), 2, "case {k}: the two sets are disjoint");
+        // From the clustering's certified margin (nearly touching: the polish first).
+        let got = dp::clustering_distances(&p, &c, &[0, 1]).unwrap()[0].distance;
+        assert!(
+            got > 0.0 && (got - want).abs() <= 1e-2 * want,
+            "case {k}: clustering distance {got:e}, reference {want:e}"
+        );
     }
 }
 

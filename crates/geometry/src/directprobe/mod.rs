@@ -64,6 +64,12 @@ const DIST_STALL_TOL: f64 = 1e-6;
 /// them first. The upper bound, a realised distance, is returned.
 const DIST_DISJOINT_REL: f64 = 1e-2;
 
+/// Between sets of more than [`mnp::WS_MIN_POINTS`] points whose margin the clustering
+/// certified at no more than this fraction of the pair radius (nearly touching hulls), the
+/// distance comes from the active-set polish ([`polish`]) first, accepted when its bounds (the
+/// certified margin among them) agree within [`DIST_DISJOINT_REL`].
+const NEAR_CERTIFIED: f64 = 1e-4;
+
 /// Restarts of a stalled distance computation.
 const DIST_RESTARTS: usize = 4;
 
@@ -584,8 +590,9 @@ fn distance_blocks(a: &[f64], b: &[f64], d: usize) -> Result<f64, ProbeError> {
 /// iteration whose bounds are more than 1 % apart hands its last weights to the active-set
 /// polish ([`polish::polish`]), which keeps the best certified bounds of both. `seed`: a
 /// corral (row pairs of `ca` and `cb` with convex weights) to start from, e.g. the same pair's
-/// in a nearby space. Returns the distance and, when the iteration converged with a
-/// separating hyperplane, its final corral (else empty).
+/// in a nearby space. Large nearly touching pairs go to the polish first ([`NEAR_CERTIFIED`]).
+/// Returns the distance and, when the iteration converged with a separating hyperplane, its
+/// final corral (else empty).
 fn distance_centred(
     ca: &[f64],
     cb: &[f64],
@@ -597,6 +604,17 @@ fn distance_centred(
 ) -> Result<(f64, Corral), ProbeError> {
     if radius == 0.0 {
         return Ok((0.0, Vec::new()));
+    }
+    let tol = TOUCH_TOL * radius;
+    let large = (ca.len() + cb.len()) / d > mnp::WS_MIN_POINTS;
+    if large && certified > tol && certified <= NEAR_CERTIFIED * radius {
+        // Nearly touching hulls (the clustering certified a margin this small): the pair
+        // iteration would crawl to a stall, the active-set polish reaches the distance directly.
+        let from = extreme_pair(ca, cb, d, start);
+        let p = polish::polish(ca, cb, d, &from, DIST_REL_GAP, tol, POLISH_ITER * (d + 2));
+        if p.upper - certified.max(p.lower) <= DIST_DISJOINT_REL * p.upper {
+            return Ok((p.upper, Vec::new()));
+        }
     }
     let params = distance_params(d, radius);
     let mut res = min_norm_point_ws(ca, cb, d, &params, start, usize::MAX, seed);
