@@ -260,8 +260,8 @@ impl<'a> Support<'a> {
         rest.sort_by(|x, y| y.2.total_cmp(&x.2).then(x.1.cmp(&y.1)));
         // The longest independent prefix is factored at once by blocked Householder
         // reflections; the rest is added one column at a time, dependent ones left out.
-        let cols: Vec<Vec<f64>> = rest.iter().map(|&(side, i, _)| s.column(side, i)).collect();
         let k0 = if blocked {
+            let cols: Vec<Vec<f64>> = rest.iter().map(|&(side, i, _)| s.column(side, i)).collect();
             s.qr.factor_prefix(&cols)
         } else {
             0
