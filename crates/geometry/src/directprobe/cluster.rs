@@ -23,16 +23,17 @@ use super::kernels::{dist2, scan_f32, SCREEN_SLACK};
 use super::mnp::dot;
 use super::separate::{separators, Separators};
 use super::store::Store;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 
 use super::{overlap_blocks, Decider, Overlap, Points, ProbeError, Rows, TOUCH_TOL};
 use rayon::prelude::*;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 
-/// Pair tests run in batches of this size (the overlap tests that parents' planes leave run in
-/// parallel within a batch); a batch that finds an overlap ends the candidate's checks. Fixed,
-/// so counters do not depend on thread count.
+/// A candidate's pair tests are read in batches of this size: a batch that finds an overlap
+/// ends the candidate's checks (its other tests still count). Fixed, so counters do not depend
+/// on thread count.
 const BATCH: usize = 8;
 
 /// A final cluster: its points (sorted) and label.
@@ -725,17 +726,23 @@ impl<'a> Greedy<'a> {
                 // batch of such tests cost more in scheduling than it saved); what it leaves is a
                 // first direction and the parents' seeds.
                 type Left<'h> = (Option<Vec<f64>>, Vec<(usize, &'h HPlane)>);
-                let first = |dk: f32, k: usize| -> Result<HPlane, Left> {
+                let order = if nodes[q].members.len() <= nodes[p].members.len() {
+                    [(p, q), (q, p)]
+                } else {
+                    [(q, p), (p, q)]
+                };
+                // The parents' planes with every cluster to test, looked up at once: lookups
+                // missing the cache overlap, where one before each re-check waited in turn.
+                let held: Vec<[Option<&HPlane>; 2]> = near
+                    .iter()
+                    .map(|&(_, k)| order.map(|(par, _)| planes.get(&key(par, k))))
+                    .collect();
+                let first = |dk: f32, k: usize, at: usize| -> Result<HPlane, Left> {
                     let tol = (TOUCH_TOL * (radius + nodes[k].radius + f64::from(dk))).max(floor);
-                    let order = if nodes[q].members.len() <= nodes[p].members.len() {
-                        [(p, q), (q, p)]
-                    } else {
-                        [(q, p), (p, q)]
-                    };
                     let mut hint: Option<Vec<f64>> = None;
                     let mut seeds: Vec<(usize, &HPlane)> = Vec::new();
-                    for (par, other) in order {
-                        if let Some(h) = planes.get(&key(par, k)) {
+                    for ((par, other), h) in order.into_iter().zip(held[at]) {
+                        if let Some(h) = h {
                             if let Some(h2) = extend_plane(h, par, other, k, nodes, points, tol) {
                                 return Ok(h2);
                             }
@@ -788,33 +795,57 @@ impl<'a> Greedy<'a> {
                         Some(by),
                     ))
                 };
-                for batch in near.chunks(BATCH) {
-                    let mut results: Vec<Option<Result<Tested, ProbeError>>> =
-                        Vec::with_capacity(batch.len());
-                    let mut left = Vec::new();
-                    for (i, &(dk, k)) in batch.iter().enumerate() {
-                        match first(dk, k) {
-                            Ok(h) => results.push(Some(Ok((PairResult::Separable(Some(h)), None)))),
-                            Err(l) => {
-                                results.push(None);
-                                left.push((i, k, l));
+                // Every batch's first stage runs here, in order; the overlap tests it leaves are
+                // spawned as they are found (run at once on one thread) and run beside the
+                // re-checks of later batches and beside each other. The batches are then read in
+                // order up to the first that finds an overlap, exactly as if each batch had been
+                // tested in turn: a test's outcome depends only on its clusters. Tests of batches
+                // past a known overlap are skipped, and so are their first stages.
+                let inline = rayon::current_num_threads() < 2;
+                let overlap_at = AtomicUsize::new(usize::MAX);
+                let slots: Vec<OnceLock<Result<Tested, ProbeError>>> =
+                    (0..near.len()).map(|_| OnceLock::new()).collect();
+                rayon::scope_fifo(|scope| {
+                    for (b, batch) in near.chunks(BATCH).enumerate() {
+                        if overlap_at.load(Relaxed) < b {
+                            break;
+                        }
+                        for (i, &(dk, k)) in batch.iter().enumerate() {
+                            let at = b * BATCH + i;
+                            match first(dk, k, at) {
+                                Ok(h) => {
+                                    let _ =
+                                        slots[at].set(Ok((PairResult::Separable(Some(h)), None)));
+                                }
+                                Err(l) => {
+                                    let (second, slots, overlap_at) =
+                                        (&second, &slots, &overlap_at);
+                                    let test = move || {
+                                        if overlap_at.load(Relaxed) < b {
+                                            return;
+                                        }
+                                        let r = second(k, l);
+                                        if !matches!(r, Ok((PairResult::Separable(_), _))) {
+                                            overlap_at.fetch_min(b, Relaxed);
+                                        }
+                                        let _ = slots[at].set(r);
+                                    };
+                                    if inline {
+                                        test();
+                                    } else {
+                                        scope.spawn_fifo(move |_| test());
+                                    }
+                                }
                             }
                         }
                     }
-                    // In parallel only when two or more are left.
-                    let done: Vec<(usize, Result<Tested, ProbeError>)> = if left.len() > 1 {
-                        left.into_par_iter()
-                            .map(|(i, k, l)| (i, second(k, l)))
-                            .collect()
-                    } else {
-                        left.into_iter()
-                            .map(|(i, k, l)| (i, second(k, l)))
-                            .collect()
-                    };
-                    for (i, r) in done {
-                        results[i] = Some(r);
-                    }
-                    let results = results.into_iter().map(|r| r.expect("every test decided"));
+                });
+                let mut slots = slots.into_iter();
+                for batch in near.chunks(BATCH) {
+                    let results = slots
+                        .by_ref()
+                        .take(batch.len())
+                        .map(|r| r.into_inner().expect("every test decided"));
                     let mut hit = false;
                     for (r, &(_, k)) in results.into_iter().zip(batch) {
                         let (res, by) = r?;
