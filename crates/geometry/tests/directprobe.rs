@@ -294,6 +294,33 @@ fn same_clusters_for_any_thread_count() {
     assert_eq!(one, run(3));
 }
 
+/// Heavily overlapping labels: hundreds of clusters, so a candidate's tests run in several
+/// segments spawned beside its overlap tests; the clustering, its counters and its planes do not
+/// depend on the thread count.
+#[test]
+fn same_clustering_for_any_thread_count_with_many_clusters() {
+    use tunescope_geometry::stats::Rng;
+    let (n, d, labels) = (2400, 5, 6);
+    let mut rng = Rng::new(7);
+    let y: Vec<usize> = (0..n).map(|i| i % labels).collect();
+    let x: Vec<f64> = (0..n * d)
+        .map(|k| rng.normal() + if k % d == y[k / d] % d { 0.7 } else { 0.0 })
+        .collect();
+    let p = Points::new(x, n, d).unwrap();
+    let run = |t: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .unwrap()
+            .install(|| dp::probe(&p, &y, &dp::Options::default()).unwrap())
+    };
+    let one = run(1);
+    assert!(one.n_clusters() > 150, "{} clusters", one.n_clusters());
+    assert!(one.stats.mnp_separated > 1000, "{:?}", one.stats);
+    assert_eq!(one, run(2));
+    assert_eq!(one, run(4));
+}
+
 #[test]
 fn label_metrics_follow_the_fine_tuning_code() {
     // Label 0: a right triangle at the origin; label 1: the same shifted by 5; label 2 absent.

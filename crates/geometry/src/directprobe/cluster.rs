@@ -31,6 +31,11 @@ use rayon::prelude::*;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 
+/// Batches whose first stages (the parents' planes re-checked) run as one task: the greedy's
+/// thread runs the first such run of a candidate, the others are spawned, so that the
+/// re-checks share the threads with the overlap tests.
+const SEGMENT: usize = 8;
+
 /// A candidate's pair tests are read in batches of this size: a batch that finds an overlap
 /// ends the candidate's checks (its other tests still count). Fixed, so counters do not depend
 /// on thread count.
@@ -795,48 +800,55 @@ impl<'a> Greedy<'a> {
                         Some(by),
                     ))
                 };
-                // Every batch's first stage runs here, in order; the overlap tests it leaves are
-                // spawned as they are found (run at once on one thread) and run beside the
-                // re-checks of later batches and beside each other. The batches are then read in
-                // order up to the first that finds an overlap, exactly as if each batch had been
-                // tested in turn: a test's outcome depends only on its clusters. Tests of batches
-                // past a known overlap are skipped, and so are their first stages.
+                // The batches' first stages run in segments of SEGMENT batches (the first here,
+                // the others spawned); the overlap tests they leave are spawned as they are found
+                // (run at once on one thread), so re-checks and tests share the threads. The
+                // batches are then read in order up to the first that finds an overlap, exactly
+                // as if each batch had been tested in turn: a test's outcome depends only on its
+                // clusters. Tests and first stages of batches past a known overlap are skipped.
                 let inline = rayon::current_num_threads() < 2;
                 let overlap_at = AtomicUsize::new(usize::MAX);
                 let slots: Vec<OnceLock<Result<Tested, ProbeError>>> =
                     (0..near.len()).map(|_| OnceLock::new()).collect();
-                rayon::scope_fifo(|scope| {
-                    for (b, batch) in near.chunks(BATCH).enumerate() {
-                        if overlap_at.load(Relaxed) < b {
-                            break;
-                        }
-                        for (i, &(dk, k)) in batch.iter().enumerate() {
-                            let at = b * BATCH + i;
-                            match first(dk, k, at) {
-                                Ok(h) => {
-                                    let _ =
-                                        slots[at].set(Ok((PairResult::Separable(Some(h)), None)));
-                                }
-                                Err(l) => {
-                                    let (second, slots, overlap_at) =
-                                        (&second, &slots, &overlap_at);
-                                    let test = move || {
-                                        if overlap_at.load(Relaxed) < b {
-                                            return;
-                                        }
-                                        let r = second(k, l);
-                                        if !matches!(r, Ok((PairResult::Separable(_), _))) {
-                                            overlap_at.fetch_min(b, Relaxed);
-                                        }
-                                        let _ = slots[at].set(r);
-                                    };
-                                    if inline {
-                                        test();
-                                    } else {
-                                        scope.spawn_fifo(move |_| test());
-                                    }
-                                }
+                // One batch's first stage: the tests it leaves, as (batch, position, k, left).
+                let batch_first = |b: usize| -> Vec<(usize, usize, usize, Left)> {
+                    let mut left = Vec::new();
+                    for at in b * BATCH..((b + 1) * BATCH).min(near.len()) {
+                        let (dk, k) = near[at];
+                        match first(dk, k, at) {
+                            Ok(h) => {
+                                let _ = slots[at].set(Ok((PairResult::Separable(Some(h)), None)));
                             }
+                            Err(l) => left.push((b, at, k, l)),
+                        }
+                    }
+                    left
+                };
+                let test = |(b, at, k, l): (usize, usize, usize, Left)| {
+                    if overlap_at.load(Relaxed) < b {
+                        return;
+                    }
+                    let r = second(k, l);
+                    if !matches!(r, Ok((PairResult::Separable(_), _))) {
+                        overlap_at.fetch_min(b, Relaxed);
+                    }
+                    let _ = slots[at].set(r);
+                };
+                let batches = near.len().div_ceil(BATCH);
+                let job = Segments {
+                    overlap_at: &overlap_at,
+                    batch_first: &batch_first,
+                    test: &test,
+                    inline,
+                };
+                rayon::scope_fifo(|scope| {
+                    for s0 in (0..batches).step_by(SEGMENT) {
+                        let range = s0..(s0 + SEGMENT).min(batches);
+                        if inline || s0 == 0 {
+                            job.run(scope, range);
+                        } else {
+                            let job = &job;
+                            scope.spawn_fifo(move |sc| job.run(sc, range));
                         }
                     }
                 });
@@ -1064,6 +1076,37 @@ impl<'a> Greedy<'a> {
             })
             .collect();
         (clusters, seps)
+    }
+}
+
+/// A run of a candidate's batches: their first stages in order (stopping past a known overlap),
+/// the overlap tests they leave spawned (or run at once on one thread).
+struct Segments<'j, B, T> {
+    overlap_at: &'j AtomicUsize,
+    batch_first: &'j B,
+    test: &'j T,
+    inline: bool,
+}
+
+impl<'j, L: Send + 'j, B, T> Segments<'j, B, T>
+where
+    B: Fn(usize) -> Vec<L> + Sync,
+    T: Fn(L) + Sync,
+{
+    fn run(&self, scope: &rayon::ScopeFifo<'j>, batches: std::ops::Range<usize>) {
+        for b in batches {
+            if self.overlap_at.load(Relaxed) < b {
+                return;
+            }
+            for l in (self.batch_first)(b) {
+                if self.inline {
+                    (self.test)(l);
+                } else {
+                    let test = self.test;
+                    scope.spawn_fifo(move |_| test(l));
+                }
+            }
+        }
     }
 }
 
