@@ -282,16 +282,18 @@ fn same_clusters_for_any_thread_count() {
         .iter()
         .map(|v| v.as_u64().unwrap() as usize)
         .collect();
-    let run = |t: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build()
-            .unwrap()
-            .install(|| dp::probe(&p, &y, &dp::Options::default()).unwrap())
-    };
-    let one = run(1);
+    let one = probe_on(1, &p, &y);
     assert!(one.n_clusters() > 4, "instance should be non-linear");
-    assert_eq!(one, run(3));
+    assert_eq!(one, probe_on(3, &p, &y));
+}
+
+/// DirectProbe's clustering on a pool of `threads` threads.
+fn probe_on(threads: usize, p: &Points, y: &[usize]) -> dp::Clustering {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(|| dp::probe(p, y, &dp::Options::default()).unwrap())
 }
 
 /// Heavily overlapping labels: hundreds of clusters, so a candidate's tests run in several
@@ -307,18 +309,11 @@ fn same_clustering_for_any_thread_count_with_many_clusters() {
         .map(|k| rng.normal() + if k % d == y[k / d] % d { 0.7 } else { 0.0 })
         .collect();
     let p = Points::new(x, n, d).unwrap();
-    let run = |t: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build()
-            .unwrap()
-            .install(|| dp::probe(&p, &y, &dp::Options::default()).unwrap())
-    };
-    let one = run(1);
+    let one = probe_on(1, &p, &y);
     assert!(one.n_clusters() > 150, "{} clusters", one.n_clusters());
     assert!(one.stats.mnp_separated > 1000, "{:?}", one.stats);
-    assert_eq!(one, run(2));
-    assert_eq!(one, run(4));
+    assert_eq!(one, probe_on(2, &p, &y));
+    assert_eq!(one, probe_on(4, &p, &y));
 }
 
 #[test]
