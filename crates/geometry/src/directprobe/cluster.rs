@@ -31,9 +31,9 @@ use rayon::prelude::*;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 
-/// Batches whose first stages (the parents' planes re-checked) run as one task: the greedy's
-/// thread runs the first such run of a candidate, the others are spawned, so that the
-/// re-checks share the threads with the overlap tests.
+/// Batches per task of a candidate's first stages (its parents' planes re-checked): the
+/// greedy's thread runs the first task, the others are spawned, so that the re-checks share the
+/// threads with the overlap tests.
 const SEGMENT: usize = 8;
 
 /// A candidate's pair tests are read in batches of this size: a batch that finds an overlap
