@@ -810,8 +810,8 @@ impl<'a> Greedy<'a> {
                 let overlap_at = AtomicUsize::new(usize::MAX);
                 let slots: Vec<OnceLock<Result<Tested, ProbeError>>> =
                     (0..near.len()).map(|_| OnceLock::new()).collect();
-                // One batch's first stage: the tests it leaves, as (batch, position, k, left).
-                let batch_first = |b: usize| -> Vec<(usize, usize, usize, Left)> {
+                // One batch's first stage: the tests it leaves, as (position in `near`, k, left).
+                let batch_first = |b: usize| -> Vec<(usize, usize, Left)> {
                     let mut left = Vec::new();
                     for at in b * BATCH..((b + 1) * BATCH).min(near.len()) {
                         let (dk, k) = near[at];
@@ -819,12 +819,13 @@ impl<'a> Greedy<'a> {
                             Ok(h) => {
                                 let _ = slots[at].set(Ok((PairResult::Separable(Some(h)), None)));
                             }
-                            Err(l) => left.push((b, at, k, l)),
+                            Err(l) => left.push((at, k, l)),
                         }
                     }
                     left
                 };
-                let test = |(b, at, k, l): (usize, usize, usize, Left)| {
+                let test = |(at, k, l): (usize, usize, Left)| {
+                    let b = at / BATCH;
                     if overlap_at.load(Relaxed) < b {
                         return;
                     }
