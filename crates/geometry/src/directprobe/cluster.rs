@@ -742,7 +742,8 @@ impl<'a> Greedy<'a> {
                     .iter()
                     .map(|&(_, k)| order.map(|(par, _)| planes.get(&key(par, k))))
                     .collect();
-                let first = |dk: f32, k: usize, at: usize| -> Result<HPlane, Left> {
+                let first = |at: usize| -> Result<HPlane, Left> {
+                    let (dk, k) = near[at];
                     let tol = (TOUCH_TOL * (radius + nodes[k].radius + f64::from(dk))).max(floor);
                     let mut hint: Option<Vec<f64>> = None;
                     let mut seeds: Vec<(usize, &HPlane)> = Vec::new();
@@ -810,26 +811,25 @@ impl<'a> Greedy<'a> {
                 let overlap_at = AtomicUsize::new(usize::MAX);
                 let slots: Vec<OnceLock<Result<Tested, ProbeError>>> =
                     (0..near.len()).map(|_| OnceLock::new()).collect();
-                // One batch's first stage: the tests it leaves, as (position in `near`, k, left).
-                let batch_first = |b: usize| -> Vec<(usize, usize, Left)> {
+                // One batch's first stage: the tests it leaves, as (position in `near`, its left-over).
+                let batch_first = |b: usize| -> Vec<(usize, Left)> {
                     let mut left = Vec::new();
-                    for at in b * BATCH..((b + 1) * BATCH).min(near.len()) {
-                        let (dk, k) = near[at];
-                        match first(dk, k, at) {
+                    for (at, slot) in slots.iter().enumerate().skip(b * BATCH).take(BATCH) {
+                        match first(at) {
                             Ok(h) => {
-                                let _ = slots[at].set(Ok((PairResult::Separable(Some(h)), None)));
+                                let _ = slot.set(Ok((PairResult::Separable(Some(h)), None)));
                             }
-                            Err(l) => left.push((at, k, l)),
+                            Err(l) => left.push((at, l)),
                         }
                     }
                     left
                 };
-                let test = |(at, k, l): (usize, usize, Left)| {
+                let test = |(at, l): (usize, Left)| {
                     let b = at / BATCH;
                     if overlap_at.load(Relaxed) < b {
                         return;
                     }
-                    let r = second(k, l);
+                    let r = second(near[at].1, l);
                     if !matches!(r, Ok((PairResult::Separable(_), _))) {
                         overlap_at.fetch_min(b, Relaxed);
                     }
