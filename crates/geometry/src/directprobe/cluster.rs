@@ -1003,7 +1003,15 @@ impl<'a> Greedy<'a> {
             }
             self.planes.insert(key(m, k), h);
             self.plane_partners[m].push(k);
-            self.plane_partners[k].push(m);
+            let list = &mut self.plane_partners[k];
+            if list.len() == list.capacity() {
+                // Partners merged away since (their planes removed) leave their entries behind:
+                // dropped before the list grows, so a long-lived cluster's list stays about as
+                // long as its planes (it held 25 million stale entries at 50,000 units).
+                let nodes = &self.nodes;
+                list.retain(|&x| nodes[x].active);
+            }
+            list.push(m);
         }
         // The new cluster's nearest neighbour, and every neighbour for which it is nearer than
         // the current nearest: screened in f32, decided in f64.
