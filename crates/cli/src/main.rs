@@ -10,6 +10,12 @@ mod outdir;
 mod signals;
 mod study;
 
+/// mimalloc instead of the system allocator: DirectProbe's greedy allocates and frees small
+/// vectors per candidate from two threads, where glibc's malloc took 5 % of the clustering
+/// (docs/benchmarks.md, thirteenth pass).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 /// Study how fine-tuning changes a BERT encoder's representation space.
