@@ -439,6 +439,9 @@ struct Greedy<'a> {
     heap: BinaryHeap<Reverse<(Key, usize)>>,
     rejected: HashSet<(usize, usize), PairHash>,
     planes: HashMap<(usize, usize), HPlane, PairHash>,
+    /// Per node: the nodes it holds a plane with, so that its planes leave `planes` when it
+    /// merges. Entries of partners merged away since may remain (their planes are gone); they
+    /// are dropped when the list is full, before it grows.
     plane_partners: Vec<Vec<usize>>,
     /// Pairs of row sets (of different labels) whose hulls meet: a candidate holding one set,
     /// tested against an active cluster holding the other, is rejected without a test.
@@ -1005,9 +1008,8 @@ impl<'a> Greedy<'a> {
             self.plane_partners[m].push(k);
             let list = &mut self.plane_partners[k];
             if list.len() == list.capacity() {
-                // Partners merged away since (their planes removed) leave their entries behind:
-                // dropped before the list grows, so a long-lived cluster's list stays about as
-                // long as its planes (it held 25 million stale entries at 50,000 units).
+                // Without this, long-lived clusters' lists held 25 million stale entries at
+                // 50,000 units.
                 let nodes = &self.nodes;
                 list.retain(|&x| nodes[x].active);
             }
