@@ -1558,24 +1558,38 @@ fn mask_hex64(text: &str) -> String {
     out
 }
 
-/// The CPU vendor (`vendor_id` of `/proc/cpuinfo`, e.g. `AuthenticAMD`, `GenuineIntel`):
-/// libtorch and the MKL under it choose their kernels by vendor, so the same study gives
-/// different float bits on an AMD and an Intel CPU (the encoder's first layer already differs).
+/// The CPU's kernel family: its vendor (`vendor_id` of `/proc/cpuinfo`, e.g. `AuthenticAMD`,
+/// `GenuineIntel`) and its widest vector extension (`avx512` or `avx2`), e.g.
+/// `AuthenticAMD.avx2`. libtorch and the MKL under it choose their kernels by both, so the same
+/// study gives different float bits on an AMD and an Intel CPU, and on an AMD EPYC with and
+/// without AVX-512 (the encoder's first layer already differs).
 fn cpu_vendor() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    info.lines()
-        .find_map(|l| {
+    let field = |name: &str| {
+        info.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            (k.trim() == "vendor_id").then(|| v.trim().to_string())
+            (k.trim() == name).then(|| v.trim().to_string())
         })
-        .unwrap_or_else(|| "unknown".into())
+    };
+    let vendor = field("vendor_id").unwrap_or_else(|| "unknown".into());
+    let flags = field("flags").unwrap_or_default();
+    let has = |f: &str| flags.split_whitespace().any(|x| x == f);
+    let isa = if has("avx512f") {
+        "avx512"
+    } else if has("avx2") {
+        "avx2"
+    } else {
+        "base"
+    };
+    format!("{vendor}.{isa}")
 }
 
 /// The results of a tiny study with every stage type (fine-tuning checkpoints, dynamics,
 /// memorisation, a cross-task entry) are byte-identical to the ones the study wrote before the
-/// stages were reshaped (`tests/fixtures/tiny-study.<vendor>.sha256`, written by the earlier
-/// code with `TUNESCOPE_BLESS=1`; float results are compared bit for bit, so a fixture holds for
-/// the x86-64 libtorch CPU kernels of its CPU vendor, see [`cpu_vendor`]). Re-blessed since by
+/// stages were reshaped (`tests/fixtures/tiny-study.<vendor>.<isa>.sha256`, written by the
+/// earlier code with `TUNESCOPE_BLESS=1`; float results are compared bit for bit, so a fixture
+/// holds for the x86-64 libtorch CPU kernels of its CPU vendor and vector extension, see
+/// [`cpu_vendor`]). Re-blessed since by
 /// changes that move floats in their last digits only, each named in its commit (e.g. the
 /// eigen-solver's move to faer).
 #[test]
