@@ -1563,7 +1563,7 @@ fn mask_hex64(text: &str) -> String {
 /// `AuthenticAMD.avx2`. libtorch and the MKL under it choose their kernels by both, so the same
 /// study gives different float bits on an AMD and an Intel CPU, and on an AMD EPYC with and
 /// without AVX-512 (the encoder's first layer already differs).
-fn cpu_vendor() -> String {
+fn cpu_kernels() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let field = |name: &str| {
         info.lines().find_map(|l| {
@@ -1589,9 +1589,8 @@ fn cpu_vendor() -> String {
 /// stages were reshaped (`tests/fixtures/tiny-study.<vendor>.<isa>.sha256`, written by the
 /// earlier code with `TUNESCOPE_BLESS=1`; float results are compared bit for bit, so a fixture
 /// holds for the x86-64 libtorch CPU kernels of its CPU vendor and vector extension, see
-/// [`cpu_vendor`]). Re-blessed since by
-/// changes that move floats in their last digits only, each named in its commit (e.g. the
-/// eigen-solver's move to faer).
+/// [`cpu_kernels`]). Re-blessed since by changes that move floats in their last digits only,
+/// each named in its commit (e.g. the eigen-solver's move to faer).
 #[test]
 fn tiny_study_results_are_unchanged() {
     let dir = scratch("golden");
@@ -1609,9 +1608,9 @@ fn tiny_study_results_are_unchanged() {
     ok(&study(&cfg, &[]));
     let got = digest(&dir.join("run"), &dir);
     let listing: String = got.iter().map(|(p, h)| format!("{h}  {p}\n")).collect();
-    let vendor = cpu_vendor();
+    let kernels = cpu_kernels();
     let fixture = root().join(format!(
-        "crates/cli/tests/fixtures/tiny-study.{vendor}.sha256"
+        "crates/cli/tests/fixtures/tiny-study.{kernels}.sha256"
     ));
     if std::env::var_os("TUNESCOPE_BLESS").is_some() {
         std::fs::create_dir_all(fixture.parent().unwrap()).unwrap();
@@ -1619,8 +1618,8 @@ fn tiny_study_results_are_unchanged() {
     }
     let expected = std::fs::read_to_string(&fixture).unwrap_or_else(|e| {
         panic!(
-            "no fixture for this CPU vendor ({vendor}): {} ({e}); results are bit-exact per \
-             vendor's libtorch kernels, so write it with TUNESCOPE_BLESS=1 from a commit whose \
+            "no fixture for this CPU kind ({kernels}): {} ({e}); results are bit-exact per \
+             kind of libtorch kernels, so write it with TUNESCOPE_BLESS=1 from a commit whose \
              results are known good on another vendor",
             fixture.display()
         )
