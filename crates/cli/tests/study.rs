@@ -1620,7 +1620,7 @@ fn tiny_study_results_are_unchanged() {
         panic!(
             "no fixture for this CPU kind ({kernels}): {} ({e}); results are bit-exact per \
              kind of libtorch kernels, so write it with TUNESCOPE_BLESS=1 from a commit whose \
-             results are known good on another vendor",
+             results are known good on another CPU kind",
             fixture.display()
         )
     });
